@@ -1,0 +1,18 @@
+"""gpubp: backpropagation for fully-connected sigmoid networks, on a CUDA GPU (CuPy) or the CPU (NumPy).
+
+    >>> import gpubp
+    >>> net = gpubp.Network([64, 30, 10], seed=1)
+    >>> history = net.SGD((X, y), epochs=30, mini_batch_size=10, eta=3.0, test_data=(X_test, y_test))
+
+Importing gpubp imports NumPy only; CuPy is imported, and CUDA asked, when a network first needs a device.
+"""
+
+from .backend import get_backend
+from .errors import DeviceUnavailableError, GpubpError, InputError, ModelFileError
+from .model import COSTS, CrossEntropyCost, Network, QuadraticCost, load, save
+from .training import EpochStats
+
+__version__ = "0.1.0"
+
+__all__ = ["COSTS", "CrossEntropyCost", "DeviceUnavailableError", "EpochStats", "GpubpError", "InputError",
+           "ModelFileError", "Network", "QuadraticCost", "__version__", "get_backend", "load", "save"]

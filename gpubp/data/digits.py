@@ -1,0 +1,35 @@
+"""The bundled real dataset: scikit-learn's handwritten digits (1,797 8×8 images, 10 classes), no download.
+
+``load_digits`` returns a fixed train/test split (the same for every run, whatever the training seed) with the
+pixel values scaled from 0..16 to [0, 1], as float32 rows of 64 features and int64 labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GpubpError
+
+SPLIT_SEED = 0
+
+
+def split(x, y, test_fraction: float, seed: int = SPLIT_SEED):
+    """Shuffle ``(x, y)`` with ``seed`` and hold out the last ``test_fraction`` of it: ``(train, test)``."""
+    if not 0 < test_fraction < 1:
+        raise GpubpError(f"the test fraction must lie strictly between 0 and 1, got {test_fraction!r}")
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_test = max(1, round(len(x) * test_fraction))
+    train, test = order[:-n_test], order[-n_test:]
+    return (x[train], y[train]), (x[test], y[test])
+
+
+def load_digits(test_fraction: float = 0.2):
+    """The digits as ``((X_train, y_train), (X_test, y_test))``: 1,437 training and 360 test images by default."""
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+    except ImportError:
+        raise GpubpError("the bundled digits dataset comes with scikit-learn: pip install 'gpubp[cli]' "
+                         "(or pip install scikit-learn)") from None
+    digits = sklearn_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    return split(x, digits.target.astype(np.int64), test_fraction)

@@ -1,0 +1,255 @@
+"""The network: Nielsen's ``Network(sizes)`` with the whole mini-batch in matrix form, on whichever device is chosen.
+
+A mini-batch is stored one sample per row, so the lecture's column form z^l = W^l a^(l−1) + b^l becomes
+Z^l = A^(l−1) W^lᵀ + b^l for all m samples in one GEMM, and BP1–BP4 become matrix products over the batch (no
+per-sample loop anywhere). ``weights[l]`` has the lecture's shape (n_(l+1), n_l) and connects layer l to layer
+l+1 (layers counted from 0 here, from 1 in the lecture). The network sees the device only through its backend:
+``xp`` (NumPy or CuPy) for GEMMs and reductions, ``ops`` for the fused elementwise kernels. Host arrays are
+converted at the edges (the public methods); everything between stays on the device in preallocated buffers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import get_backend
+from ..errors import InputError
+from .costs import get_cost
+
+DTYPES = ("float32", "float64")
+
+
+def check_sizes(sizes) -> tuple[int, ...]:
+    """``sizes`` as a tuple of layer widths, or an ``InputError`` saying what is wrong with it."""
+    try:
+        widths = tuple(int(s) for s in sizes)
+        exact = all(float(s) == w for s, w in zip(sizes, widths))
+    except (TypeError, ValueError):
+        raise InputError(f"sizes must be a list of whole numbers such as [784, 30, 10], not {sizes!r}") from None
+    if len(widths) < 2 or not exact or min(widths) < 1:
+        raise InputError(f"sizes must list at least two layer widths, each a whole number >= 1 "
+                         f"(input first, output last), such as [784, 30, 10]; got {list(sizes)!r}")
+    return widths
+
+
+def check_dtype(dtype) -> np.dtype:
+    name = getattr(dtype, "__name__", str(dtype))
+    if name not in DTYPES:
+        raise InputError(f"unknown dtype {dtype!r}: choose float32 (fast, the default) or float64 (exact checks)")
+    return np.dtype(name)
+
+
+class _Workspace:
+    """Device buffers for mini-batches of ``m`` rows, allocated once and reused by every step of that size."""
+
+    def __init__(self, xp, sizes, m, dtype):
+        self.activations = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # a^l, (m, n_l); [0] is the input
+        self.deltas = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # δ^l, (m, n_l)
+        self.nabla_w = [xp.empty((n_out, n_in), dtype) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+        self.nabla_b = [xp.empty(n_out, dtype) for n_out in sizes[1:]]
+
+
+class Network:
+    """A fully-connected sigmoid network trained by backpropagation and mini-batch SGD.
+
+    ``Network([784, 30, 10])`` draws weights and biases from N(0, 1), as in the lecture, from a
+    ``numpy.random.Generator`` seeded by ``seed`` on the host, so that the same seed gives the same network
+    on every device. The same generator later draws each epoch's shuffle order.
+    """
+
+    def __init__(self, sizes, cost="quadratic", dtype="float32", device=None, seed=None):
+        self._configure(sizes, cost, dtype, device, seed)
+        biases = [self.rng.standard_normal(n) for n in self.sizes[1:]]
+        weights = [self.rng.standard_normal((n_out, n_in)) for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:])]
+        self.set_parameters(weights, biases)
+
+    @classmethod
+    def from_parameters(cls, sizes, weights, biases, cost="quadratic", dtype="float32", device=None, seed=None):
+        """A network with the given weights and biases (host arrays of the lecture's shapes) instead of random ones."""
+        net = cls.__new__(cls)
+        net._configure(sizes, cost, dtype, device, seed)
+        net.set_parameters(weights, biases)
+        return net
+
+    def _configure(self, sizes, cost, dtype, device, seed) -> None:
+        self.sizes = check_sizes(sizes)
+        self.num_layers = len(self.sizes)
+        self.cost = get_cost(cost)
+        self.dtype = check_dtype(dtype)
+        self.backend = get_backend(device)
+        self.rng = np.random.default_rng(seed)
+
+    # ----- parameters at the edges -------------------------------------------------------------------------------
+
+    def set_parameters(self, weights, biases) -> None:
+        """Replace all weights and biases (host or device arrays of the lecture's shapes), copied to the device."""
+        shapes_w = [(n_out, n_in) for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:])]
+        shapes_b = [(n_out,) for n_out in self.sizes[1:]]
+        if [tuple(w.shape) for w in weights] != shapes_w or [tuple(b.shape) for b in biases] != shapes_b:
+            raise InputError(f"parameters do not fit sizes {list(self.sizes)}: weights must have shapes {shapes_w} "
+                             f"and biases {shapes_b}")
+        to_device = self.backend.asarray
+        # Copies, so that training never writes into arrays the caller still holds.
+        self.weights = [self.backend.xp.array(to_device(w, self.dtype), copy=True) for w in weights]
+        self.biases = [self.backend.xp.array(to_device(b, self.dtype), copy=True) for b in biases]
+        self._workspaces: dict[int, _Workspace] = {}
+
+    def parameters(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``(weights, biases)`` as host NumPy arrays."""
+        to_host = self.backend.to_host
+        return [to_host(w) for w in self.weights], [to_host(b) for b in self.biases]
+
+    def prepare_inputs(self, x, what="data"):
+        """Check input rows ``x`` (n, n_in) and move them to the device once, C-contiguous in the network's dtype."""
+        xp, n_in = self.backend.xp, self.sizes[0]
+        try:
+            x = xp.ascontiguousarray(self.backend.asarray(x, self.dtype))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{what}: X could not be read as an (n, {n_in}) array of numbers ({exc})") from None
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise InputError(f"{what}: X must be a non-empty 2-D array (one sample per row), got shape {x.shape}")
+        if x.shape[1] != n_in:
+            raise InputError(f"{what} has {x.shape[1]} features per sample but the network's input layer has "
+                             f"{n_in} neurons: make the first size {x.shape[1]}")
+        if not bool(xp.isfinite(x).all()):
+            raise InputError(f"{what}: X contains NaN or infinite values; remove or impute them first")
+        return x
+
+    def prepare(self, data, what="data"):
+        """Check ``(X, y)`` against the network and move it to the device once: ``(X, Y, labels)``.
+
+        ``X`` is (n, n_in); ``y`` is either n integer class labels in [0, n_out) or an (n, n_out) target matrix.
+        Returns X and the (n, n_out) targets Y in the network's dtype, and the integer labels (for accuracy).
+        """
+        xp, n_out = self.backend.xp, self.sizes[-1]
+        try:
+            x, y = data
+        except (TypeError, ValueError):
+            raise InputError(f"{what} must be a pair (X, y) of features and labels") from None
+        x = self.prepare_inputs(x, what)
+        try:
+            y = self.backend.asarray(y)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{what}: y could not be read as an array of labels ({exc})") from None
+        if y.dtype.kind not in "iubf" or y.shape[:1] != x.shape[:1]:
+            raise InputError(f"{what}: y must hold one numeric label per row of X ({x.shape[0]} rows), "
+                             f"got {y.dtype} of shape {y.shape}")
+        if y.ndim == 1:
+            if y.dtype.kind == "f" and not bool(xp.all(xp.isfinite(y) & (y == xp.round(y)))):
+                raise InputError(f"{what}: labels must be whole numbers (class indices 0..{n_out - 1})")
+            labels = y.astype(np.int64)
+            low, high = int(labels.min()), int(labels.max())
+            if low < 0 or high >= n_out:
+                raise InputError(f"{what}: labels must lie in 0..{n_out - 1} for a network with {n_out} outputs, "
+                                 f"found {low}..{high}: make the last size {high + 1} or fix the labels")
+            targets = xp.zeros((x.shape[0], n_out), self.dtype)
+            targets[xp.arange(x.shape[0]), labels] = 1  # one-hot, (n, n_out)
+        elif y.ndim == 2 and y.shape[1] == n_out:
+            targets = xp.ascontiguousarray(y, dtype=self.dtype)
+            if not bool(xp.isfinite(targets).all()):
+                raise InputError(f"{what}: targets contain NaN or infinite values")
+            labels = xp.argmax(targets, axis=1)
+        else:
+            raise InputError(f"{what}: y must be n class labels or an (n, {n_out}) target matrix, "
+                             f"got shape {y.shape}")
+        return x, targets, labels
+
+    # ----- the lecture's algorithm -------------------------------------------------------------------------------
+
+    def _workspace(self, m: int) -> _Workspace:
+        ws = self._workspaces.get(m)
+        if ws is None:
+            ws = self._workspaces[m] = _Workspace(self.backend.xp, self.sizes, m, self.dtype)
+        return ws
+
+    def _forward(self, x, activations):
+        """Fill ``activations[1:]`` for the input rows ``x`` (m, n_0); return the output a^L (m, n_L)."""
+        xp, ops = self.backend.xp, self.backend.ops
+        activations[0] = a = x
+        for w, b, out in zip(self.weights, self.biases, activations[1:]):
+            xp.dot(a, w.T, out=out)  # z^l = a^(l−1) W^lᵀ             (m, n_l)
+            a = ops.bias_sigmoid(out, b, out)  # a^l = σ(z^l + b^l)    (m, n_l)
+        return a
+
+    def _backward(self, y, ws: _Workspace, scale: float) -> None:
+        """BP1–BP4 over the activations that ``_forward`` left in ``ws``.
+
+        Leaves ``scale · Σ_x ∂C_x/∂W^l`` in ``ws.nabla_w`` and ``scale · Σ_x ∂C_x/∂b^l`` in ``ws.nabla_b``. The
+        factor is applied once, in the output δ: BP2–BP4 are linear in δ, so every layer inherits it for free.
+        """
+        xp, ops, acts, deltas = self.backend.xp, self.backend.ops, ws.activations, ws.deltas
+        self.cost.delta(ops, acts[-1], y, scale, deltas[-1])  # BP1: δ^L = s·∇_a C ⊙ σ′(z^L)        (m, n_L)
+        for l in reversed(range(len(self.weights))):
+            delta = deltas[l + 1]
+            xp.dot(delta.T, acts[l], out=ws.nabla_w[l])  # BP4: ∂C/∂W = δᵀ a^(l−1), summed over x   (n_l, n_(l−1))
+            xp.sum(delta, axis=0, out=ws.nabla_b[l])  # BP3: ∂C/∂b = δ, summed over x               (n_l,)
+            if l > 0:
+                xp.dot(delta, self.weights[l], out=deltas[l])  # (W^(l+1))ᵀ δ^(l+1), row form       (m, n_l)
+                ops.hidden_delta(deltas[l], acts[l], deltas[l])  # BP2: δ^l = that ⊙ σ′(z^l)        (m, n_l)
+
+    def update_mini_batch(self, x, y, eta):
+        """One SGD step on a mini-batch: W ← W − (η/m) Σ_x ∂C_x/∂W, likewise b. ``x, y`` already on the device."""
+        ws = self._workspace(x.shape[0])
+        self._forward(x, ws.activations)
+        self._backward(y, ws, eta / x.shape[0])
+        xp = self.backend.xp
+        for w, b, nabla_w, nabla_b in zip(self.weights, self.biases, ws.nabla_w, ws.nabla_b):
+            xp.subtract(w, nabla_w, out=w)
+            xp.subtract(b, nabla_b, out=b)
+
+    def backprop(self, x, y):
+        """The gradient of the mean cost over the rows of ``x``: ``(nabla_b, nabla_w)`` as host arrays."""
+        x, targets, _ = self.prepare((x, y), "backprop input")
+        ws = self._workspace(x.shape[0])
+        self._forward(x, ws.activations)
+        self._backward(targets, ws, 1.0 / x.shape[0])
+        to_host = self.backend.to_host
+        return [to_host(nb) for nb in ws.nabla_b], [to_host(nw) for nw in ws.nabla_w]
+
+    # ----- inference and metrics ----------------------------------------------------------------------------------
+
+    def _outputs(self, x, rows_per_chunk=8192):
+        """a^L for device rows ``x``, ``rows_per_chunk`` at a time so that memory stays bounded."""
+        xp = self.backend.xp
+        chunks = []
+        for start in range(0, x.shape[0], rows_per_chunk):
+            part = x[start:start + rows_per_chunk]
+            buffers = [None] + [xp.empty((part.shape[0], n), self.dtype) for n in self.sizes[1:]]
+            chunks.append(self._forward(part, buffers))
+        return chunks[0] if len(chunks) == 1 else xp.concatenate(chunks)
+
+    def feedforward(self, x) -> np.ndarray:
+        """The output activations a^L (n, n_out) for input rows ``x`` (n, n_in), as a host array."""
+        return self.backend.to_host(self._outputs(self.prepare_inputs(x, "feedforward input")))
+
+    def predict(self, x) -> np.ndarray:
+        """The class of each input row: the index of its most active output neuron."""
+        return np.argmax(self.feedforward(x), axis=1)
+
+    def metrics(self, x, targets, labels) -> tuple[float, int]:
+        """``(mean cost, number correct)`` for data already on the device; one host sync."""
+        xp = self.backend.xp
+        a = self._outputs(x)
+        total = self.cost.value(xp, a, targets)
+        correct = xp.count_nonzero(xp.argmax(a, axis=1) == labels)
+        return float(total) / x.shape[0], int(correct)
+
+    def evaluate(self, test_data) -> int:
+        """The number of test samples whose most active output neuron is their label (Nielsen's ``evaluate``)."""
+        return self.metrics(*self.prepare(test_data, "test data"))[1]
+
+    def total_cost(self, data) -> float:
+        """The lecture's C = (1/n) Σ_x C_x over ``data = (X, y)``."""
+        return self.metrics(*self.prepare(data, "data"))[0]
+
+    # ----- training ------------------------------------------------------------------------------------------------
+
+    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, **options):
+        """Mini-batch stochastic gradient descent; returns the per-epoch history (see ``gpubp.training.sgd``)."""
+        from ..training.sgd import train
+
+        return train(self, training_data, epochs, mini_batch_size, eta, test_data=test_data, **options)
+
+    def __repr__(self) -> str:
+        return (f"Network(sizes={list(self.sizes)}, cost={self.cost.name!r}, dtype={self.dtype.name!r}, "
+                f"device={self.backend.name!r})")

@@ -1,0 +1,87 @@
+"""Saving and loading a trained network as a plain ``.npz`` file, atomically and without pickle.
+
+The file holds the format version, the layer sizes, the cost's name, the dtype and one array per weight matrix
+and bias vector (``w0, b0, w1, b1, …``). Saving writes a temporary file beside the target and renames it over the
+target only once it is complete, so a crash mid-save leaves the previous file intact. Loading reads with
+``allow_pickle=False`` and checks everything it reads, so a damaged, foreign or newer file gives a
+``ModelFileError`` that says what is wrong, never a traceback from inside NumPy.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GpubpError, ModelFileError
+from .costs import get_cost
+from ..backend import get_backend
+from .network import Network, check_sizes
+
+FORMAT_VERSION = 1
+
+
+def atomic_write(path, write) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path`` (all or nothing)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def save(net: Network, path) -> None:
+    """Write ``net`` to ``path`` (an ``.npz`` file), replacing any previous file only once the new one is whole."""
+    weights, biases = net.parameters()
+    arrays = {"gpubp_format": np.int64(FORMAT_VERSION), "sizes": np.array(net.sizes, np.int64),
+              "cost": np.array(net.cost.name), "dtype": np.array(net.dtype.name)}
+    for l, (w, b) in enumerate(zip(weights, biases)):
+        arrays[f"w{l}"], arrays[f"b{l}"] = w, b
+    if not Path(path).parent.is_dir():
+        raise ModelFileError(f"cannot save the model to {path}: folder {Path(path).parent} does not exist")
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load(path, device=None) -> Network:
+    """Read a network saved by ``save`` onto ``device`` (see ``gpubp.get_backend``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist: give the path of a .npz file saved by gpubp")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
+        raise ModelFileError(f"{path} is not a readable gpubp model: it is corrupt, truncated or not an .npz "
+                             f"file ({type(exc).__name__}: {exc}); re-save or re-train the model") from None
+    if "gpubp_format" not in arrays:
+        raise ModelFileError(f"{path} is an .npz file but not a gpubp model (it has no gpubp_format entry)")
+    try:
+        version = int(arrays["gpubp_format"])
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path} is a damaged gpubp model (unreadable format version: {exc})") from None
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{path} was written by a newer gpubp (model format {version}; this gpubp reads up "
+                             f"to {FORMAT_VERSION}): upgrade gpubp with pip install -U gpubp")
+    get_backend(device)  # a missing GPU is the user's machine, not a damaged file: let its own error through
+    try:
+        sizes = check_sizes(arrays["sizes"].tolist())
+        count = len(sizes) - 1
+        net = Network.from_parameters(sizes, [arrays[f"w{l}"] for l in range(count)],
+                                      [arrays[f"b{l}"] for l in range(count)], cost=str(arrays["cost"]),
+                                      dtype=str(arrays["dtype"]), device=device)
+    except (GpubpError, KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path} is a damaged gpubp model ({exc}); re-save or re-train the model") from None
+    for array in net.weights + net.biases:
+        if not bool(net.backend.xp.isfinite(array).all()):
+            raise ModelFileError(f"{path} holds NaN or infinite weights: it was saved from a diverged run; "
+                                 f"re-train with a smaller learning rate")
+    return net

@@ -1,0 +1,81 @@
+"""The SGD loop: epochs of shuffled mini-batches on the device, with a per-epoch history.
+
+The training set is checked and copied to the device once. Each epoch draws its shuffle order on the host from
+the network's seeded generator (so CPU and GPU runs see the same order), gathers the rows into a second device
+buffer in that order, and steps through contiguous slices of it: no copy, no allocation and no host sync per
+step. The clock stops (after a device sync) before the metrics the user asked for are computed, so ``seconds``
+and ``samples_per_s`` measure training alone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+from ..errors import InputError
+
+
+@dataclass
+class EpochStats:
+    """One row of the history ``SGD`` returns. Costs are the lecture's C = (1/n) Σ_x C_x."""
+
+    epoch: int
+    seconds: float
+    samples_per_s: float
+    training_cost: float | None = None
+    test_cost: float | None = None
+    test_accuracy: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_hyperparameters(epochs, mini_batch_size, eta, n_samples: int) -> None:
+    """An ``InputError`` naming the bad knob, if any."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise InputError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    if isinstance(mini_batch_size, bool) or not isinstance(mini_batch_size, int) or mini_batch_size < 1:
+        raise InputError(f"the mini-batch size must be a whole number >= 1, got {mini_batch_size!r}")
+    if mini_batch_size > n_samples:
+        raise InputError(f"the mini-batch size {mini_batch_size} is larger than the training set "
+                         f"({n_samples} samples): choose at most {n_samples}")
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not math.isfinite(eta) or eta <= 0:
+        raise InputError(f"the learning rate eta must be a finite number > 0, got {eta!r}")
+
+
+def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, monitor_training_cost=True,
+          on_epoch=None) -> list[EpochStats]:
+    """Train ``net`` in place; return one ``EpochStats`` per epoch.
+
+    ``training_data`` and ``test_data`` are ``(X, y)`` pairs (see ``Network.prepare``). ``on_epoch(stats)`` is
+    called after each epoch. The caller's arrays are never written to.
+    """
+    x, y, labels = net.prepare(training_data, "training data")
+    n = x.shape[0]
+    check_hyperparameters(epochs, mini_batch_size, eta, n)
+    test = net.prepare(test_data, "test data") if test_data is not None else None
+    backend, xp = net.backend, net.backend.xp
+    x_epoch, y_epoch = xp.empty_like(x), xp.empty_like(y)
+    eta = float(eta)
+    history = []
+    for epoch in range(1, epochs + 1):
+        backend.synchronize()
+        start = time.perf_counter()
+        order = backend.asarray(net.rng.permutation(n))
+        backend.take_rows(x, order, x_epoch)
+        backend.take_rows(y, order, y_epoch)
+        for k in range(0, n, mini_batch_size):
+            net.update_mini_batch(x_epoch[k:k + mini_batch_size], y_epoch[k:k + mini_batch_size], eta)
+        backend.synchronize()
+        seconds = time.perf_counter() - start
+        stats = EpochStats(epoch, seconds, n / seconds)
+        if monitor_training_cost:
+            stats.training_cost = net.metrics(x, y, labels)[0]
+        if test is not None:
+            stats.test_cost, correct = net.metrics(*test)
+            stats.test_accuracy = correct / test[0].shape[0]
+        history.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+    return history

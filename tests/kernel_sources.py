@@ -1,0 +1,50 @@
+"""Wrap each kernel body of ``gpubp.backend.KERNELS`` as a host C++ function (for g++) or a CUDA kernel (for nvcc).
+
+CuPy's ElementwiseKernel binds each input parameter to ``const T name = element`` and each output parameter to
+``T &name = element`` around the body; these wrappers do the same, one element per loop step, so the body is
+compiled exactly as written. Every parameter is passed as an array (a scalar becomes a filled array).
+"""
+
+from gpubp.backend import KERNELS
+
+C_TYPES = {"float32": "float", "float64": "double"}
+
+
+def param_names(params: str) -> list[str]:
+    return [p.split()[-1] for p in params.split(",")]
+
+
+def _bindings(spec, index: str) -> str:
+    inputs = [f"const T {name} = _in_{name}[{index}];" for name in param_names(spec.in_params)]
+    outputs = [f"T &{name} = _out_{name}[{index}];" for name in param_names(spec.out_params)]
+    return " ".join(inputs + outputs)
+
+
+def _arguments(spec, c_type: str) -> str:
+    inputs = [f"const {c_type} *_in_{name}" for name in param_names(spec.in_params)]
+    outputs = [f"{c_type} *_out_{name}" for name in param_names(spec.out_params)]
+    return ", ".join(inputs + outputs)
+
+
+def host_source() -> str:
+    """C++ for g++: ``gpubp_<name>_<float|double>(long n, inputs…, outputs…)`` for every kernel."""
+    parts = ["#include <cmath>", "using std::tanh; using std::exp; using std::log;"]
+    for name, spec in KERNELS.items():
+        for c_type in C_TYPES.values():
+            parts.append(
+                f'extern "C" void gpubp_{name}_{c_type}(long _n, {_arguments(spec, c_type)}) {{\n'
+                f"  typedef {c_type} T;\n"
+                f"  for (long _k = 0; _k < _n; ++_k) {{ {_bindings(spec, '_k')} {spec.body}; }}\n}}")
+    return "\n".join(parts) + "\n"
+
+
+def cuda_source(c_type: str) -> str:
+    """CUDA C++ for nvcc: one ``__global__`` grid-stride kernel per entry of KERNELS, for one element type."""
+    parts = []
+    for name, spec in KERNELS.items():
+        parts.append(
+            f'extern "C" __global__ void gpubp_{name}_{c_type}(long long _n, {_arguments(spec, c_type)}) {{\n'
+            f"  typedef {c_type} T;\n"
+            f"  for (long long _k = blockIdx.x * (long long)blockDim.x + threadIdx.x; _k < _n;"
+            f" _k += (long long)blockDim.x * gridDim.x) {{ {_bindings(spec, '_k')} {spec.body}; }}\n}}")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,55 @@
+"""The lecture's algorithm, one sample at a time, as an independent reference for the matrix-form engine.
+
+Column vectors, z = W a + b, σ = 1/(1 + e^−z), BP1–BP4 per sample, gradients averaged over the mini-batch: the
+per-sample loop that gpubp's matrix form must reproduce. It lives in the tests only.
+"""
+
+import numpy as np
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def backprop_one(weights, biases, x, y, cost):
+    """∂C_x/∂b and ∂C_x/∂W for one sample ``x`` (column) with target ``y`` (column); ``biases`` are columns."""
+    activation, activations = x, [x]
+    for w, b in zip(weights, biases):
+        activation = sigmoid(w @ activation + b)
+        activations.append(activation)
+    a = activations[-1]
+    delta = (a - y) * a * (1 - a) if cost == "quadratic" else a - y  # BP1
+    nabla_b, nabla_w = [None] * len(weights), [None] * len(weights)
+    for l in reversed(range(len(weights))):
+        nabla_b[l] = delta  # BP3
+        nabla_w[l] = delta @ activations[l].T  # BP4
+        if l > 0:
+            delta = (weights[l].T @ delta) * activations[l] * (1 - activations[l])  # BP2
+    return nabla_b, nabla_w
+
+
+def mean_gradient(weights, biases, xs, ys, cost):
+    """The gradient of C = (1/m) Σ_x C_x, summed one sample at a time."""
+    biases = [b.reshape(-1, 1) for b in biases]
+    total_b = [np.zeros_like(b) for b in biases]
+    total_w = [np.zeros_like(w) for w in weights]
+    for x, y in zip(xs, ys):
+        nabla_b, nabla_w = backprop_one(weights, biases, x[:, None], y[:, None], cost)
+        total_b = [t + n for t, n in zip(total_b, nabla_b)]
+        total_w = [t + n for t, n in zip(total_w, nabla_w)]
+    m = len(xs)
+    return [t.ravel() / m for t in total_b], [t / m for t in total_w]
+
+
+def mean_cost(weights, biases, xs, ys, cost):
+    """C = (1/m) Σ_x C_x, evaluated one sample at a time."""
+    total = 0.0
+    for x, y in zip(xs, ys):
+        a = x
+        for w, b in zip(weights, biases):
+            a = sigmoid(w @ a + b)  # x and the biases are 1-D here, so a stays 1-D
+        if cost == "quadratic":
+            total += 0.5 * np.sum((y - a) ** 2)
+        else:
+            total += -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a))
+    return total / len(xs)

@@ -1,0 +1,94 @@
+"""Every kernel body compiles (g++ on the host, nvcc for sm_80 and sm_90) and computes what NumPy computes.
+
+The GPU cannot run here, so the kernel bodies are checked two ways: g++ compiles them as host C++ and runs them
+on edge values (0, ±1e-8, ±20, ±1000, …) next to ``NumpyOps``, and nvcc compiles them for the GPU, where ptxas
+must find no double-precision arithmetic in the float32 kernels (a bare ``0.5`` would put it there).
+"""
+
+import ctypes
+import itertools
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from gpubp.backend import KERNELS
+from gpubp.backend.kernels import NumpyOps
+from kernel_sources import C_TYPES, cuda_source, host_source, param_names
+
+EDGE_VALUES = [0.0, 1e-8, -1e-8, 20.0, -20.0, 1000.0, -1000.0, 0.5, 1.0, 0.25, 3.0]
+
+
+def test_every_kernel_has_a_numpy_twin():
+    assert set(KERNELS) == {name for name in dir(NumpyOps) if not name.startswith("_")} - {"xp"}
+
+
+@pytest.fixture(scope="module")
+def host_kernels(tmp_path_factory):
+    gpp = shutil.which("g++")
+    if gpp is None:
+        pytest.skip("g++ is not installed")
+    folder = tmp_path_factory.mktemp("kernels")
+    source, library = folder / "kernels.cpp", folder / "kernels.so"
+    source.write_text(host_source())
+    # -ffp-contract=off: NumPy rounds after every operation, so the host build must not fuse a*b+c either.
+    subprocess.run([gpp, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(library), str(source)],
+                   check=True, capture_output=True, text=True)
+    return ctypes.CDLL(str(library))
+
+
+def edge_inputs(count: int, dtype):
+    """Every combination of the edge values over ``count`` inputs, one array per input."""
+    columns = zip(*itertools.product(EDGE_VALUES, repeat=count))
+    return [np.array(column, dtype=dtype) for column in columns]
+
+
+@pytest.mark.parametrize("dtype", list(C_TYPES))
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_host_build_of_kernel_matches_numpy(host_kernels, name, dtype):
+    spec = KERNELS[name]
+    inputs = edge_inputs(len(param_names(spec.in_params)), dtype)
+    n = len(inputs[0])
+    from_kernel, from_numpy = np.full(n, np.nan, dtype), np.full(n, np.nan, dtype)
+    function = getattr(host_kernels, f"gpubp_{name}_{C_TYPES[dtype]}")
+    function(ctypes.c_long(n), *(a.ctypes.data_as(ctypes.c_void_p) for a in (*inputs, from_kernel)))
+    with np.errstate(all="raise"):  # the NumPy twin must not overflow or warn on any edge value either
+        getattr(NumpyOps(), name)(*inputs, from_numpy)
+    assert np.all(np.isfinite(from_kernel))
+    eps = np.finfo(dtype).eps
+    # tanh comes from glibc in one and from NumPy in the other: allow a few units in the last place.
+    np.testing.assert_allclose(from_kernel, from_numpy, rtol=4 * eps, atol=4 * eps)
+
+
+def test_sigmoid_is_right_and_stable_at_the_edges():
+    ops = NumpyOps()
+    for dtype in (np.float32, np.float64):
+        z = np.array([-1000, -20, -1e-8, 0, 1e-8, 20, 1000], dtype)
+        out = np.empty_like(z)
+        with np.errstate(all="raise"):
+            ops.sigmoid(z, out)
+        exact = 1 / (1 + np.exp(-z.astype(np.longdouble)))
+        assert np.all(np.abs(out - exact) <= 2 * np.finfo(dtype).eps)
+        assert out[0] == 0 and out[-1] == 1 and out[3] == 0.5
+        with np.errstate(all="raise"):
+            ops.sigmoid_prime(z, out)
+        assert out[3] == 0.25 and out[0] == 0 and out[-1] == 0
+
+
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+@pytest.mark.parametrize("dtype", list(C_TYPES))
+def test_nvcc_compiles_every_kernel(tmp_path, arch, dtype):
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        pytest.skip("nvcc is not installed (the CUDA toolkit is needed to compile kernels without a GPU)")
+    source = tmp_path / f"kernels_{dtype}.cu"
+    source.write_text(cuda_source(C_TYPES[dtype]))
+    result = subprocess.run([nvcc, "-cubin", f"-arch={arch}", "-Xptxas", "--warn-on-double-precision-use",
+                             "-o", str(tmp_path / "kernels.cubin"), str(source)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    if dtype == "float32":
+        assert "double precision" not in result.stderr, result.stderr
+    cubin = (tmp_path / "kernels.cubin").read_bytes()
+    for name in KERNELS:
+        assert f"gpubp_{name}_{C_TYPES[dtype]}".encode() in cubin
