@@ -7,6 +7,8 @@ device scalar; the caller divides by n once), ``delta`` writes s·∂C_x/∂z^L 
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import InputError
 
 
@@ -34,7 +36,7 @@ class CrossEntropyCost:
     def value(xp, a, y):
         # A saturated output can round a or 1 − a to 0; clipping the logs at the smallest normal number keeps
         # the cost finite (about 87 per such output in float32) instead of nan or inf.
-        tiny = xp.finfo(a.dtype).tiny
+        tiny = np.finfo(a.dtype).tiny
         return -(xp.vdot(y, xp.log(xp.maximum(a, tiny))) + xp.vdot(1 - y, xp.log(xp.maximum(1 - a, tiny))))
 
     @staticmethod

@@ -1,0 +1,63 @@
+"""NumPy equals CuPy: the same seed trains to the same weights on both devices (needs a CUDA GPU; skipped otherwise)."""
+
+import numpy as np
+import pytest
+
+import gpubp
+from conftest import random_problem
+from gpubp.backend import KERNELS
+from gpubp.backend.kernels import NumpyOps
+from test_kernels import edge_inputs
+
+pytestmark = pytest.mark.gpu
+
+TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
+
+
+def assert_close(ours, reference, dtype):
+    rtol = TOLERANCE[dtype]
+    np.testing.assert_allclose(ours, reference, rtol=rtol, atol=rtol * float(np.abs(reference).max()))
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+@pytest.mark.parametrize("dtype", list(TOLERANCE))
+def test_five_steps_give_the_same_weights_on_both_devices(cupy, dtype, cost):
+    sizes = (20, 16, 12, 5)
+    x, labels = random_problem(sizes, m=50, seed=1, dtype=dtype)
+    results = []
+    for device in ("cpu", "gpu"):
+        net = gpubp.Network(sizes, cost=cost, dtype=dtype, device=device, seed=9)
+        assert net.backend.name == device
+        net.SGD((x, labels), 1, 10, 0.5, monitor_training_cost=False)  # 50 rows / 10 = 5 steps
+        results.append(net.parameters())
+    (cpu_w, cpu_b), (gpu_w, gpu_b) = results
+    for ours, reference in zip(gpu_w + gpu_b, cpu_w + cpu_b):
+        assert ours.dtype == np.dtype(dtype)
+        assert_close(ours, reference, dtype)
+
+
+@pytest.mark.parametrize("dtype", list(TOLERANCE))
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_each_device_kernel_matches_numpy_on_edge_values(cupy, name, dtype):
+    ops = gpubp.get_backend("gpu").ops
+    inputs = edge_inputs(len(KERNELS[name].in_params.split(",")), dtype)
+    expected = np.empty_like(inputs[0])
+    getattr(NumpyOps(), name)(*inputs, expected)
+    out = cupy.empty(expected.shape, expected.dtype)
+    ops._kernels[name](*(cupy.asarray(a) for a in inputs), out)
+    got = cupy.asnumpy(out)
+    assert np.all(np.isfinite(got))
+    eps = np.finfo(dtype).eps  # CUDA's tanh and fused multiply-adds differ from NumPy by a few ulps
+    np.testing.assert_allclose(got, expected, rtol=8 * eps, atol=8 * eps)
+
+
+def test_digits_train_on_the_gpu_and_load_on_the_cpu(cupy, tmp_path):
+    from gpubp.data import load_digits
+
+    train, test = load_digits()
+    net = gpubp.Network([64, 30, 10], device="gpu", seed=0)
+    history = net.SGD(train, 30, 10, 3.0, test_data=test)
+    assert history[-1].test_accuracy >= 0.94
+    gpubp.save(net, tmp_path / "model.npz")
+    on_cpu = gpubp.load(tmp_path / "model.npz", device="cpu")
+    assert on_cpu.evaluate(test) == net.evaluate(test)

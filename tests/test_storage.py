@@ -1,0 +1,85 @@
+"""Save and load: a round trip is exact, a save is all-or-nothing, and a bad file gives a clear ModelFileError."""
+
+import os
+
+import numpy as np
+import pytest
+
+import gpubp
+from conftest import random_problem
+
+
+@pytest.fixture
+def trained(tmp_path):
+    net = gpubp.Network((6, 5, 3), cost="cross-entropy", dtype="float64", device="cpu", seed=4)
+    x, y = random_problem((6, 5, 3), m=30)
+    net.SGD((x, y), 2, 8, 0.5)
+    path = tmp_path / "model.npz"
+    gpubp.save(net, path)
+    return net, path, x
+
+
+def test_round_trip_is_exact(trained):
+    net, path, x = trained
+    loaded = gpubp.load(path, device="cpu")
+    assert (loaded.sizes, loaded.cost, loaded.dtype) == (net.sizes, net.cost, net.dtype)
+    for a, b in zip(net.parameters()[0] + net.parameters()[1], loaded.parameters()[0] + loaded.parameters()[1]):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert np.array_equal(net.feedforward(x), loaded.feedforward(x))
+
+
+def test_a_failed_save_leaves_the_previous_file_intact(trained, monkeypatch):
+    net, path, x = trained
+    before = path.read_bytes()
+    other = gpubp.Network((6, 5, 3), dtype="float64", device="cpu", seed=99)
+
+    def crash_midway(file, **arrays):
+        file.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash_midway)
+    with pytest.raises(OSError, match="disk full"):
+        gpubp.save(other, path)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(path.parent)) == ["model.npz"]  # no temporary file left behind
+    assert np.array_equal(gpubp.load(path, device="cpu").feedforward(x), net.feedforward(x))
+
+
+def test_save_into_a_missing_folder_says_so(trained, tmp_path):
+    net, _, _ = trained
+    with pytest.raises(gpubp.ModelFileError, match="does not exist"):
+        gpubp.save(net, tmp_path / "no" / "such" / "model.npz")
+
+
+def rewrite(path, **changes):
+    with np.load(path) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays.update(changes)
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "corrupt, truncated or not an .npz"),
+    (lambda p: p.write_bytes(b"\x00garbage" * 40), "corrupt, truncated or not an .npz"),
+    (lambda p: p.write_text("w0,b0\n1,2\n"), "corrupt, truncated or not an .npz"),
+    (lambda p: np.savez(p, X=np.zeros(3)), "not a gpubp model"),
+    (lambda p: rewrite(p, gpubp_format=np.int64(99)), "newer gpubp (model format 99"),
+    (lambda p: rewrite(p, w1=np.zeros((2, 2))), "damaged gpubp model"),
+    (lambda p: rewrite(p, b0=None), "damaged gpubp model"),
+    (lambda p: rewrite(p, cost=np.array("hinge")), "damaged gpubp model"),
+    (lambda p: rewrite(p, sizes=np.array([6, -5, 3])), "damaged gpubp model"),
+    (lambda p: rewrite(p, w0=np.full((5, 6), np.nan)), "NaN or infinite weights"),
+    (lambda p: rewrite(p, w0=np.array([{"pickled": 1}], dtype=object)), "corrupt, truncated or not an .npz"),
+])
+def test_a_bad_model_file_gives_a_clear_error(trained, damage, message):
+    _, path, _ = trained
+    damage(path)
+    with pytest.raises(gpubp.ModelFileError) as info:
+        gpubp.load(path, device="cpu")
+    assert message in str(info.value) and str(path) in str(info.value)
+
+
+def test_a_missing_model_file_is_named(tmp_path):
+    with pytest.raises(gpubp.ModelFileError, match="does not exist"):
+        gpubp.load(tmp_path / "nope.npz")

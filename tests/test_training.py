@@ -1,0 +1,139 @@
+"""SGD trains: seeded runs are reproducible, the cost falls, the digits reach a stated accuracy, bad knobs are refused."""
+
+import numpy as np
+import pytest
+
+import gpubp
+from conftest import random_problem
+from gpubp.data import load_digits
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+def test_same_seed_gives_bit_identical_weights(digits):
+    train, _ = digits
+    runs = []
+    for _ in range(2):
+        net = gpubp.Network([64, 20, 10], device="cpu", seed=11)
+        net.SGD(train, 2, 10, 3.0, monitor_training_cost=False)
+        runs.append(net.parameters())
+    for a, b in zip(runs[0][0] + runs[0][1], runs[1][0] + runs[1][1]):
+        assert np.array_equal(a, b)
+    other = gpubp.Network([64, 20, 10], device="cpu", seed=12)
+    assert not np.array_equal(other.parameters()[0][0], runs[0][0][0])
+
+
+def test_seeded_run_lowers_the_cost(digits):
+    train, test = digits
+    net = gpubp.Network([64, 30, 10], device="cpu", seed=2)
+    before = net.total_cost(train)
+    history = net.SGD(train, 3, 10, 3.0, test_data=test)
+    assert history[-1].training_cost < 0.5 * before
+    assert history[-1].training_cost < history[0].training_cost
+
+
+def test_digits_reach_the_stated_accuracy(digits):
+    """The lecture's protocol on the bundled digits: [64, 30, 10], quadratic cost, 30 epochs, batch 10, η = 3."""
+    train, test = digits
+    net = gpubp.Network([64, 30, 10], cost="quadratic", device="cpu", seed=0)
+    history = net.SGD(train, 30, 10, 3.0, test_data=test)
+    assert len(history) == 30
+    assert history[-1].test_accuracy >= 0.94
+    assert net.evaluate(test) == round(history[-1].test_accuracy * len(test[1]))
+
+
+def test_history_records_every_epoch(digits):
+    train, test = digits
+    net = gpubp.Network([64, 10], cost="cross-entropy", dtype="float64", device="cpu", seed=1)
+    seen = []
+    history = net.SGD(train, 3, 50, 0.5, test_data=test, on_epoch=seen.append)
+    assert seen == history and [h.epoch for h in history] == [1, 2, 3]
+    for h in history:
+        assert h.seconds > 0 and h.samples_per_s > 0
+        assert 0 <= h.test_accuracy <= 1 and h.training_cost > 0 and h.test_cost > 0
+    assert net.weights[0].dtype == np.float64
+
+
+def test_training_never_writes_to_the_callers_arrays():
+    x, y = random_problem((8, 6, 3), m=40, seed=3, dtype=np.float32)
+    x_before, y_before = x.copy(), y.copy()
+    weights = [np.ones((6, 8)), np.ones((3, 6))]
+    biases = [np.zeros(6), np.zeros(3)]
+    net = gpubp.Network.from_parameters((8, 6, 3), weights, biases, device="cpu")
+    net.SGD((x, y), 2, 7, 1.0)  # 40 = 5 × 7 + 5: the last mini-batch is smaller
+    assert np.array_equal(x, x_before) and np.array_equal(y, y_before)
+    assert np.all(weights[0] == 1) and np.all(biases[1] == 0)
+    assert not np.all(net.parameters()[0][0] == 1)
+
+
+def test_one_matrix_product_per_layer_whatever_the_batch_size(monkeypatch):
+    """No per-sample loop: a step makes the same number of GEMM calls for 1 row as for 64."""
+    net = gpubp.Network((5, 7, 4, 3), dtype="float64", device="cpu", seed=0)
+    calls = []
+    real_dot = np.dot
+    monkeypatch.setattr(np, "dot", lambda *args, **kw: calls.append(1) or real_dot(*args, **kw))
+    counts = []
+    for m in (1, 64):
+        x, labels = random_problem((5, 7, 4, 3), m=m, seed=m)
+        calls.clear()
+        net.update_mini_batch(x, np.eye(3)[labels], 0.1)
+        counts.append(len(calls))
+        calls.clear()
+        net.evaluate((x, labels))
+        counts.append(len(calls))
+    assert counts == [3 + 3 + 2, 3] * 2  # forward 3, BP4 3, BP2 2 per step; 3 for a forward pass
+
+
+@pytest.mark.parametrize("knobs, message", [
+    ((1, 0, 1.0), "mini-batch size must be a whole number >= 1"),
+    ((1, 41, 1.0), "larger than the training set (40 samples)"),
+    ((1, 5, 0.0), "learning rate eta must be a finite number > 0"),
+    ((1, 5, float("nan")), "learning rate eta must be a finite number > 0"),
+    ((0, 5, 1.0), "epochs must be a whole number >= 1"),
+    ((1.5, 5, 1.0), "epochs must be a whole number >= 1"),
+])
+def test_bad_hyperparameters_are_refused_with_the_fix(knobs, message):
+    x, y = random_problem((4, 3), m=40)
+    net = gpubp.Network((4, 3), device="cpu", seed=0)
+    before = net.parameters()
+    with pytest.raises(gpubp.InputError) as info:
+        net.SGD((x, y), *knobs)
+    assert message in str(info.value)
+    assert all(np.array_equal(a, b) for a, b in zip(before[0], net.parameters()[0]))
+
+
+@pytest.mark.parametrize("data, message", [
+    ((np.zeros((5, 3)), np.zeros(5, int)), "has 3 features per sample but the network's input layer has 4"),
+    ((np.full((5, 4), np.nan), np.zeros(5, int)), "NaN or infinite"),
+    ((np.zeros((5, 4)), np.array([0, 1, 2, 3, 9])), "labels must lie in 0..2"),
+    ((np.zeros((5, 4)), np.array([0, 1, -1, 0, 0])), "labels must lie in 0..2"),
+    ((np.zeros((5, 4)), np.array([0, 1, 0.5, 0, 0])), "labels must be whole numbers"),
+    ((np.zeros((5, 4)), np.zeros(4, int)), "one numeric label per row"),
+    ((np.zeros((5, 4)), np.array(["a"] * 5)), "one numeric label per row"),
+    (([[1, 2, 3, 4], [1, 2]], [0, 1]), "could not be read"),
+    ((np.zeros((0, 4)), np.zeros(0, int)), "non-empty 2-D array"),
+    (np.zeros((5, 4)), "must be a pair (X, y)"),
+])
+def test_bad_data_is_refused_with_the_fix(data, message):
+    net = gpubp.Network((4, 3), device="cpu", seed=0)
+    with pytest.raises(gpubp.InputError) as info:
+        net.SGD(data, 1, 1, 1.0)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(sizes=[4]), "at least two layer widths"),
+    (dict(sizes=[4, 0, 3]), "at least two layer widths"),
+    (dict(sizes=[4, 2.5, 3]), "at least two layer widths"),
+    (dict(sizes="abc"), "whole numbers"),
+    (dict(sizes=[4, 3], cost="hinge"), "unknown cost 'hinge'"),
+    (dict(sizes=[4, 3], dtype="float16"), "unknown dtype 'float16'"),
+    (dict(sizes=[4, 3], device="tpu"), "unknown device 'tpu'"),
+])
+def test_bad_network_settings_are_refused(kwargs, message):
+    with pytest.raises(gpubp.InputError) as info:
+        gpubp.Network(**kwargs)
+    assert message in str(info.value)
