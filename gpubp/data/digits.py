@@ -24,7 +24,7 @@ def split(x, y, test_fraction: float, seed: int = SPLIT_SEED):
 
 
 def load_digits(test_fraction: float = 0.2):
-    """The digits as ``((X_train, y_train), (X_test, y_test))``: 1,437 training and 360 test images by default."""
+    """The digits as ``((X_train, y_train), (X_test, y_test))``: 1,438 training and 359 test images by default."""
     try:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:

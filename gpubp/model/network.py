@@ -182,7 +182,7 @@ class Network:
         for l in reversed(range(len(self.weights))):
             delta = deltas[l + 1]
             xp.dot(delta.T, acts[l], out=ws.nabla_w[l])  # BP4: ∂C/∂W = δᵀ a^(l−1), summed over x   (n_l, n_(l−1))
-            xp.sum(delta, axis=0, out=ws.nabla_b[l])  # BP3: ∂C/∂b = δ, summed over x               (n_l,)
+            ops.sum_rows(delta, ws.nabla_b[l])  # BP3: ∂C/∂b = δ, summed over x               (n_l,)
             if l > 0:
                 xp.dot(delta, self.weights[l], out=deltas[l])  # (W^(l+1))ᵀ δ^(l+1), row form       (m, n_l)
                 ops.hidden_delta(deltas[l], acts[l], deltas[l])  # BP2: δ^l = that ⊙ σ′(z^l)        (m, n_l)
