@@ -1,6 +1,6 @@
 """Wrap each kernel body of ``gpubp.backend.KERNELS`` as a host C++ function (for g++) or a CUDA kernel (for nvcc).
 
-CuPy's ElementwiseKernel binds each input parameter to ``const T name = element`` and each output parameter to
+CuPy's ElementwiseKernel binds each input parameter to ``const T &name = element`` and each output parameter to
 ``T &name = element`` around the body; these wrappers do the same, one element per loop step, so the body is
 compiled exactly as written. Every parameter is passed as an array (a scalar becomes a filled array).
 """
@@ -15,7 +15,7 @@ def param_names(params: str) -> list[str]:
 
 
 def _bindings(spec, index: str) -> str:
-    inputs = [f"const T {name} = _in_{name}[{index}];" for name in param_names(spec.in_params)]
+    inputs = [f"const T &{name} = _in_{name}[{index}];" for name in param_names(spec.in_params)]
     outputs = [f"T &{name} = _out_{name}[{index}];" for name in param_names(spec.out_params)]
     return " ".join(inputs + outputs)
 
