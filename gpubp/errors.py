@@ -13,9 +13,22 @@ class InputError(GpubpError, ValueError):
     """An argument or data array that gpubp cannot train or evaluate on."""
 
 
+class DataError(InputError):
+    """A dataset file or folder that is missing, malformed or inconsistent."""
+
+
 class DeviceUnavailableError(GpubpError, RuntimeError):
     """A GPU was asked for and cannot be had."""
 
 
 class ModelFileError(GpubpError):
     """A model file that is missing, corrupt, truncated, not gpubp's, or from a newer gpubp."""
+
+
+class TrainingDiverged(GpubpError):
+    """The weights became NaN or infinite during an epoch: the learning rate is too large."""
+
+    def __init__(self, epoch: int, eta: float):
+        super().__init__(f"training diverged in epoch {epoch}: the weights became NaN or infinite, so the learning "
+                         f"rate eta = {eta:g} is too large for this network; try a smaller one, such as {eta / 10:g}")
+        self.epoch = epoch

@@ -5,49 +5,20 @@ import pytest
 
 import gpubp
 from conftest import random_problem
+from gpubp.model.gradcheck import finite_difference_gradient, gradient_check, max_relative_error
 from reference import mean_cost, mean_gradient
 
 ARCHITECTURES = [(4, 3, 2), (5, 7, 4, 3), (6, 8, 7, 5, 4)]  # the last has three hidden layers
 COSTS = ["quadratic", "cross-entropy"]
 
 
-def finite_difference_gradient(net, data, h=1e-4):
-    """Central differences of the network's own cost C(W, b), one parameter at a time (float64)."""
-    weights, biases = net.parameters()
-    params = biases + weights
-
-    def cost_with(arrays):
-        count = len(biases)
-        net.set_parameters(arrays[count:], arrays[:count])
-        return net.total_cost(data)
-
-    grads = []
-    for p_index, p in enumerate(params):
-        grad = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            shifted = [q.copy() for q in params]
-            shifted[p_index][idx] = p[idx] + h
-            up = cost_with(shifted)
-            shifted[p_index][idx] = p[idx] - h
-            grad[idx] = (up - cost_with(shifted)) / (2 * h)
-        grads.append(grad)
-    net.set_parameters(weights, biases)
-    return grads[:len(biases)], grads[len(biases):]
-
-
-def max_relative_error(a, b):
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-10)))
-
-
 @pytest.mark.parametrize("cost", COSTS)
 @pytest.mark.parametrize("sizes", ARCHITECTURES)
 def test_backprop_matches_finite_differences(sizes, cost):
     net = gpubp.Network(sizes, cost=cost, dtype="float64", device="cpu", seed=3)
-    x, y = random_problem(sizes, m=7, seed=4)
-    nabla_b, nabla_w = net.backprop(x, y)
-    fd_b, fd_w = finite_difference_gradient(net, (x, y))
-    errors = [max_relative_error(a, b) for a, b in zip(nabla_b + nabla_w, fd_b + fd_w)]
-    assert max(errors) <= 1e-6, f"per-parameter max relative errors {errors}"
+    checks = gradient_check(net, random_problem(sizes, m=7, seed=4))
+    assert [c.layer for c in checks] == list(range(1, len(sizes)))
+    assert max(c.error for c in checks) <= 1e-6, checks
 
 
 @pytest.mark.parametrize("cost", COSTS)
@@ -82,12 +53,20 @@ def test_sgd_step_equals_per_sample_update():
 def test_a_wrong_gradient_fails_the_check():
     """The check can fail: a backprop with BP2's σ′ left out is caught."""
     net = gpubp.Network((4, 5, 3), dtype="float64", device="cpu", seed=1)
-    x, y = random_problem((4, 5, 3), m=6, seed=2)
-    fd_b, fd_w = finite_difference_gradient(net, (x, y))
+    data = random_problem((4, 5, 3), m=6, seed=2)
     broken = net.backend.ops.hidden_delta
     net.backend.ops.hidden_delta = lambda g, a, out: net.backend.xp.copyto(out, g)
     try:
-        nabla_b, nabla_w = net.backprop(x, y)
+        checks = gradient_check(net, data)
     finally:
         net.backend.ops.hidden_delta = broken
-    assert max_relative_error(nabla_w[0], fd_w[0]) > 1e-2
+    assert checks[0].error > 1e-2 and checks[1].error <= 1e-6
+
+
+def test_finite_differences_leave_the_network_as_it_was():
+    net = gpubp.Network((3, 2), dtype="float64", device="cpu", seed=1)
+    before = net.parameters()
+    fd_b, fd_w = finite_difference_gradient(net, random_problem((3, 2), m=4))
+    assert fd_w[0].shape == (2, 3) and fd_b[0].shape == (2,)
+    assert all(np.array_equal(a, b) for a, b in zip(before[0] + before[1], net.parameters()[0] + net.parameters()[1]))
+    assert max_relative_error(np.zeros(2), np.zeros(2)) == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import GpubpError
+from ..errors import DataError, GpubpError
 
 SPLIT_SEED = 0
 
@@ -16,9 +16,12 @@ SPLIT_SEED = 0
 def split(x, y, test_fraction: float, seed: int = SPLIT_SEED):
     """Shuffle ``(x, y)`` with ``seed`` and hold out the last ``test_fraction`` of it: ``(train, test)``."""
     if not 0 < test_fraction < 1:
-        raise GpubpError(f"the test fraction must lie strictly between 0 and 1, got {test_fraction!r}")
+        raise DataError(f"the test fraction must lie strictly between 0 and 1, got {test_fraction!r}")
     order = np.random.default_rng(seed).permutation(len(x))
-    n_test = max(1, round(len(x) * test_fraction))
+    n_test = round(len(x) * test_fraction)
+    if not 1 <= n_test < len(x):
+        raise DataError(f"a test fraction of {test_fraction} leaves {n_test} of {len(x)} samples for testing: "
+                        f"there must be at least one sample on each side")
     train, test = order[:-n_test], order[-n_test:]
     return (x[train], y[train]), (x[test], y[test])
 

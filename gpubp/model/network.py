@@ -94,6 +94,11 @@ class Network:
         self.biases = [self.backend.xp.array(to_device(b, self.dtype), copy=True) for b in biases]
         self._workspaces: dict[int, _Workspace] = {}
 
+    def is_finite(self) -> bool:
+        """Whether every weight and bias is a finite number (one host sync per array)."""
+        xp = self.backend.xp
+        return all(bool(xp.isfinite(p).all()) for p in self.weights + self.biases)
+
     def parameters(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """``(weights, biases)`` as host NumPy arrays."""
         to_host = self.backend.to_host

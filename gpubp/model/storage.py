@@ -39,13 +39,17 @@ def atomic_write(path, write) -> None:
         raise
 
 
-def save(net: Network, path) -> None:
-    """Write ``net`` to ``path`` (an ``.npz`` file), replacing any previous file only once the new one is whole."""
+def save(net: Network, path, extra: dict | None = None) -> None:
+    """Write ``net`` to ``path`` (an ``.npz`` file), replacing any previous file only once the new one is whole.
+
+    ``extra`` arrays (a training checkpoint's state) are stored beside the model's own.
+    """
     weights, biases = net.parameters()
     arrays = {"gpubp_format": np.int64(FORMAT_VERSION), "sizes": np.array(net.sizes, np.int64),
               "cost": np.array(net.cost.name), "dtype": np.array(net.dtype.name)}
     for l, (w, b) in enumerate(zip(weights, biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = w, b
+    arrays.update(extra or {})
     if not Path(path).parent.is_dir():
         raise ModelFileError(f"cannot save the model to {path}: folder {Path(path).parent} does not exist")
     atomic_write(path, lambda f: np.savez(f, **arrays))
@@ -53,6 +57,11 @@ def save(net: Network, path) -> None:
 
 def load(path, device=None) -> Network:
     """Read a network saved by ``save`` onto ``device`` (see ``gpubp.get_backend``)."""
+    return read(path, device)[0]
+
+
+def read(path, device=None) -> tuple[Network, dict]:
+    """The network in ``path`` and the ``extra`` arrays saved with it."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist: give the path of a .npz file saved by gpubp")
@@ -78,10 +87,14 @@ def load(path, device=None) -> Network:
         net = Network.from_parameters(sizes, [arrays[f"w{l}"] for l in range(count)],
                                       [arrays[f"b{l}"] for l in range(count)], cost=str(arrays["cost"]),
                                       dtype=str(arrays["dtype"]), device=device)
+        extra = {name: array for name, array in arrays.items() if name not in model_entries(count)}
     except (GpubpError, KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} is a damaged gpubp model ({exc}); re-save or re-train the model") from None
-    for array in net.weights + net.biases:
-        if not bool(net.backend.xp.isfinite(array).all()):
-            raise ModelFileError(f"{path} holds NaN or infinite weights: it was saved from a diverged run; "
-                                 f"re-train with a smaller learning rate")
-    return net
+    if not net.is_finite():
+        raise ModelFileError(f"{path} holds NaN or infinite weights: it was saved from a diverged run; "
+                             f"re-train with a smaller learning rate")
+    return net, extra
+
+
+def model_entries(layers: int) -> set[str]:
+    return {"gpubp_format", "sizes", "cost", "dtype"} | {f"{k}{l}" for l in range(layers) for k in "wb"}

@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 
-from ..errors import InputError
+from ..errors import InputError, TrainingDiverged
 
 
 @dataclass
@@ -45,11 +45,14 @@ def check_hyperparameters(epochs, mini_batch_size, eta, n_samples: int) -> None:
 
 
 def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, monitor_training_cost=True,
-          on_epoch=None) -> list[EpochStats]:
-    """Train ``net`` in place; return one ``EpochStats`` per epoch.
+          on_epoch=None, on_progress=None, history=()) -> list[EpochStats]:
+    """Train ``net`` in place up to epoch ``epochs``; return one ``EpochStats`` per epoch.
 
-    ``training_data`` and ``test_data`` are ``(X, y)`` pairs (see ``Network.prepare``). ``on_epoch(stats)`` is
-    called after each epoch. The caller's arrays are never written to.
+    ``training_data`` and ``test_data`` are ``(X, y)`` pairs (see ``Network.prepare``); the caller's arrays are
+    never written to. ``on_epoch(stats)`` is called after each epoch, ``on_progress(steps_done, steps)`` about a
+    hundred times per epoch. ``history`` holds the epochs already trained (to resume from a checkpoint: the
+    network's weights and generator must be those saved after its last epoch). Weights that become NaN or
+    infinite raise ``TrainingDiverged`` at the end of that epoch, before ``on_epoch``.
     """
     x, y, labels = net.prepare(training_data, "training data")
     n = x.shape[0]
@@ -58,17 +61,23 @@ def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, moni
     backend, xp = net.backend, net.backend.xp
     x_epoch, y_epoch = xp.empty_like(x), xp.empty_like(y)
     eta = float(eta)
-    history = []
-    for epoch in range(1, epochs + 1):
+    steps = -(-n // mini_batch_size)
+    progress_every = max(1, steps // 100)
+    history = list(history)
+    for epoch in range(len(history) + 1, epochs + 1):
         backend.synchronize()
         start = time.perf_counter()
         order = backend.asarray(net.rng.permutation(n))
         backend.take_rows(x, order, x_epoch)
         backend.take_rows(y, order, y_epoch)
-        for k in range(0, n, mini_batch_size):
+        for step, k in enumerate(range(0, n, mini_batch_size), start=1):
             net.update_mini_batch(x_epoch[k:k + mini_batch_size], y_epoch[k:k + mini_batch_size], eta)
+            if on_progress is not None and (step % progress_every == 0 or step == steps):
+                on_progress(step, steps)
         backend.synchronize()
         seconds = time.perf_counter() - start
+        if not net.is_finite():
+            raise TrainingDiverged(epoch, eta)
         stats = EpochStats(epoch, seconds, n / seconds)
         if monitor_training_cost:
             stats.training_cost = net.metrics(x, y, labels)[0]

@@ -1,0 +1,129 @@
+"""The ``gpubp`` command line: ``train``, ``evaluate``, ``predict``, ``info`` and ``gradcheck``.
+
+This module only builds the argument parser and turns errors into exit codes; each command lives in
+``train.py`` or ``tools.py``. Every problem a user can fix — a bad flag, a missing or malformed data file, a
+model file that is not gpubp's, a GPU that is not there — is printed as one line on stderr and exits with
+status 2, with no traceback; a bug in gpubp still shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import __version__
+from ..backend import DEVICES
+from ..errors import GpubpError
+from ..model import COSTS
+from ..model.network import DTYPES
+from . import tools, train
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (problem and where to look), not a usage dump."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def sizes_argument(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes comma-separated whole numbers such as 30 or 64,30,10, "
+                                         f"not {text!r}") from None
+    if min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"layer widths must be >= 1, got {text!r}")
+    return sizes
+
+
+def device_argument(parser) -> None:
+    parser.add_argument("--device", choices=DEVICES, default=None,
+                        help="where to compute (default: $GPUBP_DEVICE, else auto: the GPU if usable)")
+
+
+def data_arguments(parser, default) -> None:
+    parser.add_argument("--data", default=default,
+                        help="digits (bundled), mnist (IDX files in --data-dir), or a .csv / .npz file "
+                             f"(default: {default})")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder with the four MNIST IDX files, raw or .gz (default: data/mnist)")
+    parser.add_argument("--test-fraction", type=float, default=None,
+                        help="share held out for testing where the data has no test set of its own (default: 0.2)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="gpubp", description="Backpropagation for fully-connected sigmoid networks, on a CUDA "
+                                              "GPU (CuPy) or the CPU (NumPy).")
+    parser.add_argument("--version", action="version", version=f"gpubp {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = commands.add_parser("train", help="train a network (default: the lecture's [64, 30, 10] on the digits)",
+                            description="Train a network by mini-batch SGD and write the model, metrics and "
+                                        "learning curve into a run folder.")
+    data_arguments(t, None)
+    t.add_argument("--sizes", type=sizes_argument, default=None,
+                   help="hidden layer widths such as 30 or 100,30; or all widths, input first and output last, "
+                        "such as 64,30,10 (default: 30; input and output widths come from the data)")
+    t.add_argument("--epochs", type=int, default=None, help="train up to this epoch (default: 30)")
+    t.add_argument("--batch-size", type=int, default=None, help="samples per mini-batch (default: 10)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate η (default: 3.0)")
+    t.add_argument("--cost", choices=list(COSTS), default=None, help="cost function (default: quadratic)")
+    t.add_argument("--dtype", choices=DTYPES, default=None, help="floating-point precision (default: float32)")
+    device_argument(t)
+    t.add_argument("--seed", type=int, default=None,
+                   help="seed for the initial weights and the shuffle order (default: 0)")
+    t.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="write checkpoint.npz (the full training state) every N epochs (default: 0, never)")
+    t.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
+                   help="continue a run from its checkpoint.npz, with the settings it was started with")
+    t.add_argument("--out", type=Path, default=None,
+                   help="run folder for model.npz, metrics.jsonl, learning_curve.png, checkpoint.npz "
+                        "(default: a new runs/<date>-<time>; when resuming, the checkpoint's folder)")
+    t.add_argument("--force", action="store_true", help="let --out replace the files of an earlier run")
+    t.add_argument("--quiet", action="store_true", help="no progress bars, only a line per epoch")
+    t.set_defaults(run=train.run)
+
+    e = commands.add_parser("evaluate", help="accuracy, cost and confusion matrix of a model on a dataset")
+    e.add_argument("model", type=Path, help="a model.npz (or checkpoint.npz) written by gpubp")
+    data_arguments(e, "digits")
+    e.add_argument("--split", choices=["test", "train", "all"], default="test",
+                   help="which part of the data to evaluate on (default: test)")
+    device_argument(e)
+    e.set_defaults(run=tools.evaluate)
+
+    p = commands.add_parser("predict", help="the predicted class of every row of a file, one per line")
+    p.add_argument("model", type=Path, help="a model.npz written by gpubp")
+    p.add_argument("file", type=Path, help="inputs: a .csv of feature columns (no label column) or an .npz with X")
+    p.add_argument("--out", type=Path, default=None, help="write the labels to this file (default: stdout)")
+    device_argument(p)
+    p.set_defaults(run=tools.predict)
+
+    i = commands.add_parser("info", help="versions, BLAS, CuPy and CUDA, devices, and whether the GPU is usable")
+    i.set_defaults(run=tools.info)
+
+    g = commands.add_parser("gradcheck", help="check backprop against finite differences on a random network")
+    g.add_argument("--sizes", type=sizes_argument, default=[5, 4, 3], help="all layer widths (default: 5,4,3)")
+    g.add_argument("--cost", choices=list(COSTS), default="quadratic", help="cost function (default: quadratic)")
+    g.add_argument("--samples", type=int, default=8, help="random input rows (default: 8)")
+    g.add_argument("--seed", type=int, default=0, help="seed for the network and the inputs (default: 0)")
+    g.add_argument("--tolerance", type=float, default=1e-6,
+                   help="largest acceptable relative error; exit status 1 above it (default: 1e-6)")
+    device_argument(g)
+    g.set_defaults(run=tools.gradcheck)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except GpubpError as exc:
+        print(f"gpubp {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"gpubp {args.command}: interrupted", file=sys.stderr)
+        return 130

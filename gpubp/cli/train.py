@@ -1,0 +1,182 @@
+"""``gpubp train``: load a dataset, train with progress and per-epoch lines, and leave a complete run folder.
+
+A run folder holds ``model.npz`` (written once training ends), ``metrics.jsonl`` (rewritten after every epoch),
+``learning_curve.png`` (with matplotlib) and, with ``--checkpoint-every N``, ``checkpoint.npz``: the full
+training state, from which ``--resume`` continues to the very weights an uninterrupted run would reach. Every
+check that can fail runs before the first file is written, and every file is replaced atomically, so an error,
+a divergence or a kill never leaves a damaged file behind.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..data import load_dataset
+from ..errors import DataError, GpubpError, InputError, TrainingDiverged
+from ..model import Network, save
+from ..training import check_hyperparameters, load_checkpoint, save_checkpoint, train
+from ..training.report import PLOT_HINT, plot_learning_curve, write_metrics
+
+DEFAULTS = {"data": "digits", "data_dir": None, "test_fraction": 0.2, "sizes": [30], "epochs": 30, "batch_size": 10,
+            "lr": 3.0, "cost": "quadratic", "dtype": "float32", "seed": 0, "checkpoint_every": 0}
+CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every")
+RUN_FILES = ("model.npz", "metrics.jsonl", "learning_curve.png", "checkpoint.npz")
+
+
+def flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def settings_for(args):
+    """The run's settings — defaults, the checkpoint's, and the flags given — and the resumed state if any."""
+    given = {key: getattr(args, key) for key in DEFAULTS if getattr(args, key) is not None}
+    if "data_dir" in given:
+        given["data_dir"] = str(given["data_dir"])
+    if args.resume is None:
+        return {**DEFAULTS, **given}, None
+    net, history, saved = load_checkpoint(args.resume, args.device)
+    for key, value in given.items():
+        if key not in CHANGEABLE_ON_RESUME and key != "sizes" and value != saved.get(key):
+            raise InputError(f"{flag(key)} {value} differs from the checkpoint's {saved.get(key)}: a resumed run "
+                             f"keeps the settings it was started with; drop {flag(key)} or start a new run")
+    return {**saved, **{k: v for k, v in given.items() if k in CHANGEABLE_ON_RESUME}}, (net, history)
+
+
+def resolve_sizes(sizes, n_in: int, n_classes: int) -> list[int]:
+    """``--sizes`` as all layer widths: hidden widths get the data's input and output widths around them."""
+    if len(sizes) >= 2 and sizes[0] == n_in and sizes[-1] == n_classes:
+        return list(sizes)
+    if len(sizes) >= 3 and (sizes[0] == n_in or sizes[-1] == n_classes):
+        text = ",".join(map(str, sizes))
+        raise InputError(f"--sizes {text} looks like all layer widths, but the data has {n_in} features per sample "
+                         f"and {n_classes} classes: write {n_in},{','.join(map(str, sizes[1:-1]))},{n_classes}, "
+                         f"or list only the hidden widths")
+    return [n_in, *sizes, n_classes]
+
+
+def describe_data(train_data, test_data):
+    """``(n_in, n_classes)`` of a dataset, or a ``DataError`` if its arrays cannot be a training set."""
+    x, y = np.asarray(train_data[0]), np.asarray(train_data[1])
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise DataError(f"the training features must be a non-empty 2-D array, one sample per row; got shape "
+                        f"{x.shape}")
+    labels = np.concatenate([y, np.asarray(test_data[1])])
+    return x.shape[1], int(labels.max()) + 1
+
+
+def run_folder(args) -> Path:
+    """Where the run writes; refuses to overwrite another run's files without ``--force``."""
+    if args.out is not None:
+        out = args.out
+    elif args.resume is not None:
+        out = args.resume.parent
+    else:
+        stamp, out = time.strftime("%Y%m%d-%H%M%S"), None
+        for suffix in [""] + [f"-{k}" for k in range(2, 100)]:
+            out = Path("runs") / f"{stamp}{suffix}"
+            if not out.exists():
+                break
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder: name a folder for the run")
+    continuing = args.resume is not None and out.resolve() == args.resume.parent.resolve()
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if existing and not (args.force or continuing):
+        raise InputError(f"{out} already holds a run ({', '.join(existing)}): choose another --out, or add --force "
+                         f"to replace it")
+    return out
+
+
+class Progress:
+    """One tqdm bar per epoch on a terminal; nothing otherwise (the per-epoch lines are printed regardless)."""
+
+    def __init__(self, enabled: bool):
+        self.tqdm = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+
+                self.tqdm = tqdm
+            except ImportError:
+                pass
+        self.bar = None
+
+    def step(self, done: int, total: int) -> None:
+        if self.tqdm is None:
+            return
+        if self.bar is None:
+            self.bar = self.tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def run(args) -> int:
+    settings, resumed = settings_for(args)
+    train_data, test_data = load_dataset(settings["data"], settings["data_dir"], settings["test_fraction"])
+    n_in, n_classes = describe_data(train_data, test_data)
+    if resumed is None:
+        sizes = resolve_sizes(settings["sizes"], n_in, n_classes)
+        net = Network(sizes, cost=settings["cost"], dtype=settings["dtype"], device=args.device, seed=settings["seed"])
+        history = []
+    else:
+        net, history = resumed
+        if args.sizes is not None and resolve_sizes(args.sizes, n_in, n_classes) != list(net.sizes):
+            raise InputError(f"--sizes differs from the checkpoint's {list(net.sizes)}: a resumed run keeps its "
+                             f"network; drop --sizes or start a new run")
+        if settings["epochs"] <= len(history):
+            raise InputError(f"the checkpoint already holds {len(history)} epochs: pass --epochs greater than "
+                             f"{len(history)} to train further")
+    settings["sizes"] = list(net.sizes)
+    check_hyperparameters(settings["epochs"], settings["batch_size"], settings["lr"], len(train_data[1]))
+    every = settings["checkpoint_every"]
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise InputError(f"--checkpoint-every must be a whole number >= 0 (0: no checkpoints), got {every!r}")
+    out = run_folder(args)
+    checkpoint_path, model_path = out / "checkpoint.npz", out / "model.npz"
+
+    backend = net.backend
+    print(f"device: {backend.name} — {backend.device_name} ({backend.reason})")
+    print(f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}; η = {settings['lr']:g}, "
+          f"batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}")
+    print(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples")
+    if history:
+        print(f"resuming after epoch {len(history)} from {args.resume}")
+    progress = Progress(enabled=not args.quiet and sys.stderr.isatty())
+    run_history = list(history)
+    last_checkpoint = [len(history) if resumed else None]
+
+    def after_epoch(stats):
+        progress.close()
+        print(f"epoch {stats.epoch:3d}/{settings['epochs']}  cost {stats.training_cost:.4f}  "
+              f"test accuracy {stats.test_accuracy:.4f}  {stats.samples_per_s:,.0f} samples/s", flush=True)
+        run_history.append(stats)
+        out.mkdir(parents=True, exist_ok=True)
+        write_metrics(out / "metrics.jsonl", run_history)
+        if every and stats.epoch % every == 0:
+            save_checkpoint(checkpoint_path, net, run_history, settings)
+            last_checkpoint[0] = stats.epoch
+
+    try:
+        train(net, train_data, settings["epochs"], settings["batch_size"], settings["lr"], test_data=test_data,
+              on_epoch=after_epoch, on_progress=progress.step, history=history)
+    except TrainingDiverged as exc:
+        progress.close()
+        kept = (f"the checkpoint of epoch {last_checkpoint[0]} ({checkpoint_path}) is intact"
+                if last_checkpoint[0] else "no model or checkpoint was written for this run")
+        raise GpubpError(f"{exc}; {kept}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    save(net, model_path)
+    plotted = plot_learning_curve(out / "learning_curve.png", run_history)
+    final = run_history[-1]
+    print(f"done: test accuracy {final.test_accuracy:.4f} (best {max(h.test_accuracy for h in run_history):.4f}) "
+          f"after {final.epoch} epochs, {sum(h.seconds for h in run_history):.2f} s of training")
+    print(f"wrote {model_path}, {out / 'metrics.jsonl'}"
+          + (f", {out / 'learning_curve.png'}" if plotted else f"; no plot: {PLOT_HINT}"))
+    return 0
