@@ -8,11 +8,11 @@ Importing gpubp imports NumPy only; CuPy is imported, and CUDA asked, when a net
 """
 
 from .backend import get_backend
-from .errors import DeviceUnavailableError, GpubpError, InputError, ModelFileError
+from .errors import DataError, DeviceUnavailableError, GpubpError, InputError, ModelFileError, TrainingDiverged
 from .model import COSTS, CrossEntropyCost, Network, QuadraticCost, load, save
 from .training import EpochStats
 
 __version__ = "0.1.0"
 
-__all__ = ["COSTS", "CrossEntropyCost", "DeviceUnavailableError", "EpochStats", "GpubpError", "InputError",
-           "ModelFileError", "Network", "QuadraticCost", "__version__", "get_backend", "load", "save"]
+__all__ = ["COSTS", "CrossEntropyCost", "DataError", "DeviceUnavailableError", "EpochStats", "GpubpError", "InputError",
+           "ModelFileError", "Network", "QuadraticCost", "TrainingDiverged", "__version__", "get_backend", "load", "save"]

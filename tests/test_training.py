@@ -137,3 +137,30 @@ def test_bad_network_settings_are_refused(kwargs, message):
     with pytest.raises(gpubp.InputError) as info:
         gpubp.Network(**kwargs)
     assert message in str(info.value)
+
+
+def test_divergence_stops_after_the_epoch_with_advice(digits):
+    train, _ = digits
+    net = gpubp.Network([64, 10, 10], device="cpu", seed=0)
+    seen = []
+    with pytest.raises(gpubp.TrainingDiverged) as info:
+        net.SGD(train, 3, 10, 1e40, on_epoch=seen.append)
+    assert info.value.epoch == 1 and seen == []
+    assert "try a smaller one, such as 1e+39" in str(info.value)
+
+
+def test_resuming_from_a_checkpoint_matches_an_uninterrupted_run(digits, tmp_path):
+    from gpubp.training import load_checkpoint, save_checkpoint
+
+    train, test = digits
+    whole = gpubp.Network([64, 12, 10], device="cpu", seed=5)
+    whole.SGD(train, 4, 10, 3.0)
+    first = gpubp.Network([64, 12, 10], device="cpu", seed=5)
+    history = first.SGD(train, 2, 10, 3.0, test_data=test)
+    save_checkpoint(tmp_path / "checkpoint.npz", first, history, {"lr": 3.0})
+    resumed, restored, settings = load_checkpoint(tmp_path / "checkpoint.npz", device="cpu")
+    assert restored == history and settings == {"lr": 3.0}
+    assert len(resumed.SGD(train, 4, 10, 3.0, history=restored)) == 4
+    for a, b in zip(resumed.parameters()[0] + resumed.parameters()[1], whole.parameters()[0] + whole.parameters()[1]):
+        assert np.array_equal(a, b)
+    assert gpubp.load(tmp_path / "checkpoint.npz").sizes == (64, 12, 10)  # a checkpoint is a model file too

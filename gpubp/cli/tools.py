@@ -103,16 +103,28 @@ def info(args) -> int:
     return 0
 
 
+GRADCHECK_FLOOR = 1e-3
+
+
 def gradcheck(args) -> int:
+    """Backprop against finite differences on a random float64 network and random inputs in [0, 1).
+
+    The weights are drawn with standard deviation 1/√n_in (not the lecture's 1) so that no neuron saturates: a
+    saturated neuron's gradients are too small for finite differences to measure, whatever backprop does.
+    """
     if args.samples < 1:
         raise InputError(f"--samples must be at least 1, got {args.samples}")
-    net = Network(args.sizes, cost=args.cost, dtype="float64", device=args.device, seed=args.seed)
     rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal((args.samples, net.sizes[0]))
+    sizes = list(args.sizes)
+    weights = [rng.standard_normal((n_out, n_in)) / np.sqrt(n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal(n_out) for n_out in sizes[1:]]
+    net = Network.from_parameters(sizes, weights, biases, cost=args.cost, dtype="float64", device=args.device)
+    x = rng.random((args.samples, net.sizes[0]))
     y = rng.integers(0, net.sizes[-1], args.samples)
-    checks = gradient_check(net, (x, y))
+    checks = gradient_check(net, (x, y), relative_floor=GRADCHECK_FLOOR)
     print(f"gradient check of sizes {list(net.sizes)}, {net.cost.name} cost, float64, {args.samples} samples, "
-          f"on {net.backend.name}")
+          f"on {net.backend.name}; gradients under {GRADCHECK_FLOOR:g} of their layer's largest are compared at "
+          f"that scale")
     print(f"{'layer':>5}  {'weights':>10}  {'biases':>10}   (max relative error, backprop vs finite differences)")
     for check in checks:
         print(f"{check.layer:>5}  {check.weights_error:10.2e}  {check.biases_error:10.2e}")

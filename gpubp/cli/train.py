@@ -93,7 +93,8 @@ def run_folder(args) -> Path:
 class Progress:
     """One tqdm bar per epoch on a terminal; nothing otherwise (the per-epoch lines are printed regardless)."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, first_epoch: int, epochs: int):
+        self.epoch, self.epochs = first_epoch, epochs
         self.tqdm = None
         if enabled:
             try:
@@ -108,13 +109,16 @@ class Progress:
         if self.tqdm is None:
             return
         if self.bar is None:
-            self.bar = self.tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
+            self.bar = self.tqdm(total=total, desc=f"epoch {self.epoch}/{self.epochs}", unit="batch", leave=False,
+                                 dynamic_ncols=True)
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
+        """End the current epoch's bar."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        self.epoch += 1
 
 
 def run(args) -> int:
@@ -148,7 +152,7 @@ def run(args) -> int:
     print(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples")
     if history:
         print(f"resuming after epoch {len(history)} from {args.resume}")
-    progress = Progress(enabled=not args.quiet and sys.stderr.isatty())
+    progress = Progress(not args.quiet and sys.stderr.isatty(), len(history) + 1, settings["epochs"])
     run_history = list(history)
     last_checkpoint = [len(history) if resumed else None]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import DataError
 from .digits import load_digits, split
 from .idx import load_mnist
-from .tables import load_csv, load_npz, read_csv_matrix, read_npz
+from .tables import load_csv, load_npz, read_arrays, read_csv_matrix
 
 DEFAULT_MNIST_DIR = Path("data") / "mnist"
 
@@ -36,7 +36,7 @@ def load_dataset(name: str = "digits", data_dir=None, test_fraction: float = 0.2
 def load_features(path) -> "numpy.ndarray":
     """Input rows only (no labels), for prediction: a CSV of feature columns or an NPZ with ``X``."""
     if Path(path).suffix.lower() == ".npz":
-        return read_npz(path, ["X"])["X"]
+        return read_arrays(path, ["X"])["X"]
     return read_csv_matrix(path)
 
 

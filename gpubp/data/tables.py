@@ -7,12 +7,13 @@ numbers ≥ 0. A malformed file is a ``DataError`` that names the file, the row 
 from __future__ import annotations
 
 import csv
-import zipfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from ..model.storage import read_npz
 
 
 def _is_number(cell: str) -> bool:
@@ -54,7 +55,9 @@ def read_csv_matrix(path) -> np.ndarray:
         raise DataError(f"{path} has no rows: a CSV dataset needs one sample per row")
     skip = 0 if all(_is_number(cell.strip()) for cell in first) else 1
     try:
-        matrix = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
+        with warnings.catch_warnings():  # a header with no rows under it is reported below, not warned about
+            warnings.simplefilter("ignore", UserWarning)
+            matrix = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
     except ValueError:
         raise DataError(f"{path}: {_first_problem(path, skip)}; every data row needs the same number of "
                         f"numeric columns") from None
@@ -71,7 +74,7 @@ def labels_from(values: np.ndarray, where: str) -> np.ndarray:
     bad = ~np.isfinite(values) | (values != np.round(values)) | (values < 0)
     if bad.any():
         row = int(np.argmax(bad))
-        raise DataError(f"{where}: label {values[row]!r} in row {row + 1} is not a class number (labels must be "
+        raise DataError(f"{where}: label {values[row].item()!r} in row {row + 1} is not a class number (labels must be "
                         f"whole numbers 0, 1, 2, …)")
     return values.astype(np.int64)
 
@@ -85,16 +88,9 @@ def load_csv(path):
     return matrix[:, 1:], labels_from(matrix[:, 0], f"{path}, first column")
 
 
-def read_npz(path, required) -> dict:
+def read_arrays(path, required) -> dict:
     """The arrays of an ``.npz`` file (never unpickled), checked to include ``required``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"NPZ file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path} is not a readable .npz file ({exc})") from None
+    arrays = read_npz(path, DataError, "NPZ file")
     missing = [name for name in required if name not in arrays]
     if missing:
         raise DataError(f"{path} has no {' or '.join(missing)} array (it has: {', '.join(arrays) or 'nothing'}); "
@@ -104,7 +100,7 @@ def read_npz(path, required) -> dict:
 
 def load_npz(path):
     """``(X, y)`` and, where the file has ``X_test`` and ``y_test``, its own test split."""
-    arrays = read_npz(path, ["X", "y"])
+    arrays = read_arrays(path, ["X", "y"])
     data = (arrays["X"], labels_from(arrays["y"], f"{path}, y"))
     if "X_test" in arrays and "y_test" in arrays:
         return data, (arrays["X_test"], labels_from(arrays["y_test"], f"{path}, y_test"))

@@ -60,17 +60,23 @@ def load(path, device=None) -> Network:
     return read(path, device)[0]
 
 
+def read_npz(path, error, what: str, hint: str = "") -> dict:
+    """Every array in an ``.npz`` file, never unpickled; a missing or unreadable file raises ``error``."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist{hint}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
+        raise error(f"{path} is not a readable {what}: it is corrupt, truncated or not an .npz file "
+                    f"({type(exc).__name__}: {exc}){hint}") from None
+
+
 def read(path, device=None) -> tuple[Network, dict]:
     """The network in ``path`` and the ``extra`` arrays saved with it."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist: give the path of a .npz file saved by gpubp")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
-        raise ModelFileError(f"{path} is not a readable gpubp model: it is corrupt, truncated or not an .npz "
-                             f"file ({type(exc).__name__}: {exc}); re-save or re-train the model") from None
+    arrays = read_npz(path, ModelFileError, "model file", "; give a model.npz or checkpoint.npz written by gpubp")
     if "gpubp_format" not in arrays:
         raise ModelFileError(f"{path} is an .npz file but not a gpubp model (it has no gpubp_format entry)")
     try:

@@ -13,6 +13,8 @@ import math
 import time
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from ..errors import InputError, TrainingDiverged
 
 
@@ -58,24 +60,13 @@ def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, moni
     n = x.shape[0]
     check_hyperparameters(epochs, mini_batch_size, eta, n)
     test = net.prepare(test_data, "test data") if test_data is not None else None
-    backend, xp = net.backend, net.backend.xp
+    xp = net.backend.xp
     x_epoch, y_epoch = xp.empty_like(x), xp.empty_like(y)
     eta = float(eta)
-    steps = -(-n // mini_batch_size)
-    progress_every = max(1, steps // 100)
     history = list(history)
     for epoch in range(len(history) + 1, epochs + 1):
-        backend.synchronize()
-        start = time.perf_counter()
-        order = backend.asarray(net.rng.permutation(n))
-        backend.take_rows(x, order, x_epoch)
-        backend.take_rows(y, order, y_epoch)
-        for step, k in enumerate(range(0, n, mini_batch_size), start=1):
-            net.update_mini_batch(x_epoch[k:k + mini_batch_size], y_epoch[k:k + mini_batch_size], eta)
-            if on_progress is not None and (step % progress_every == 0 or step == steps):
-                on_progress(step, steps)
-        backend.synchronize()
-        seconds = time.perf_counter() - start
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is reported below, not warned about
+            seconds = _epoch(net, x, y, x_epoch, y_epoch, mini_batch_size, eta, on_progress)
         if not net.is_finite():
             raise TrainingDiverged(epoch, eta)
         stats = EpochStats(epoch, seconds, n / seconds)
@@ -88,3 +79,21 @@ def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, moni
         if on_epoch is not None:
             on_epoch(stats)
     return history
+
+
+def _epoch(net, x, y, x_epoch, y_epoch, mini_batch_size, eta, on_progress) -> float:
+    """One pass over the training set in a fresh shuffle order; returns its duration in seconds."""
+    backend, n = net.backend, x.shape[0]
+    steps = -(-n // mini_batch_size)
+    progress_every = max(1, steps // 100)
+    backend.synchronize()
+    start = time.perf_counter()
+    order = backend.asarray(net.rng.permutation(n))
+    backend.take_rows(x, order, x_epoch)
+    backend.take_rows(y, order, y_epoch)
+    for step, k in enumerate(range(0, n, mini_batch_size), start=1):
+        net.update_mini_batch(x_epoch[k:k + mini_batch_size], y_epoch[k:k + mini_batch_size], eta)
+        if on_progress is not None and (step % progress_every == 0 or step == steps):
+            on_progress(step, steps)
+    backend.synchronize()
+    return time.perf_counter() - start

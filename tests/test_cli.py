@@ -1,0 +1,149 @@
+"""The gpubp command end to end, in subprocesses: train → evaluate → predict → info → gradcheck, every data format,
+runs without matplotlib, checkpoints that survive kill -9 and resume to identical weights, and divergence."""
+
+import json
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import gpubp
+from cli_helpers import gpubp as run, separable_data, start_gpubp, write_csv, write_mnist
+from gpubp.data import load_digits
+
+
+def ok(result):
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def test_train_evaluate_predict_info_gradcheck_on_digits(tmp_path):
+    out = ok(run("train", "--epochs", 2, "--out", "run", cwd=tmp_path))
+    lines = out.splitlines()
+    assert lines[0].startswith("device: cpu") and "sizes [64, 30, 10]" in lines[1]
+    assert "digits, 1438 training and 359 test samples" in lines[2]
+    assert [l.split()[1] for l in lines if l.startswith("epoch")] == ["1/2", "2/2"]
+    assert "done: test accuracy" in out and "\r" not in out  # not a terminal: no progress bars
+    folder = tmp_path / "run"
+    metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2] and all(m["samples_per_s"] > 0 for m in metrics)
+    assert (folder / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    report = ok(run("evaluate", folder / "model.npz", cwd=tmp_path))
+    assert f"accuracy: {metrics[-1]['test_accuracy']:.4f}" in report
+    assert f"cost: {metrics[-1]['test_cost']:.6f}" in report
+    matrix = report.split("predicted class):\n")[1].splitlines()
+    assert len(matrix) == 11 and sum(int(v) for row in matrix[1:] for v in row.split()[1:]) == 359
+
+    _, (x_test, _) = load_digits()
+    write_csv(tmp_path / "inputs.csv", x_test, np.zeros(len(x_test)), header=False)
+    (tmp_path / "inputs.csv").write_text("\n".join(line.split(",", 1)[1] for line in
+                                                   (tmp_path / "inputs.csv").read_text().splitlines()) + "\n")
+    labels = ok(run("predict", folder / "model.npz", "inputs.csv", cwd=tmp_path)).split()
+    expected = gpubp.load(folder / "model.npz", device="cpu").predict(np.loadtxt(tmp_path / "inputs.csv",
+                                                                                 delimiter=","))
+    assert labels == [str(v) for v in expected]
+    np.savez(tmp_path / "inputs.npz", X=x_test)
+    ok(run("predict", folder / "model.npz", "inputs.npz", "--out", "labels.txt", cwd=tmp_path))
+    assert (tmp_path / "labels.txt").read_text().split() == labels
+
+    info = ok(run("info", cwd=tmp_path))
+    for field in ("gpubp: ", "Python: ", "NumPy: ", "BLAS: ", "GPU usable: ", "auto trains on: "):
+        assert field in info
+    check = ok(run("gradcheck", "--sizes", "4,3,2", cwd=tmp_path))
+    assert "ok: largest relative error" in check and len([l for l in check.splitlines() if l.strip()[:1] in "12"]) == 2
+    strict = run("gradcheck", "--sizes", "4,3,2", "--tolerance", "1e-30", cwd=tmp_path)
+    assert strict.returncode == 1 and "FAILED: largest relative error" in strict.stdout
+
+
+def test_default_run_folder_is_new_each_time(tmp_path):
+    for _ in range(2):
+        ok(run("train", "--epochs", 1, "--quiet", cwd=tmp_path))
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and all((r / "model.npz").is_file() for r in runs)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_from_idx_files(tmp_path, gz):
+    write_mnist(tmp_path / "mnist", gz=gz)
+    out = ok(run("train", "--data", "mnist", "--data-dir", "mnist", "--epochs", 2, "--out", "run", cwd=tmp_path))
+    assert "sizes [784, 30, 10]" in out and "mnist, 60 training and 20 test samples" in out
+    assert "accuracy: " in ok(run("evaluate", "run/model.npz", "--data", "mnist", "--data-dir", "mnist",
+                                  cwd=tmp_path))
+
+
+def test_csv_and_npz_datasets(tmp_path):
+    x, y = separable_data()
+    write_csv(tmp_path / "data.csv", x, y, header=True)
+    out = ok(run("train", "--data", "data.csv", "--sizes", "8", "--epochs", 30, "--lr", 3, "--out", "csv",
+                 cwd=tmp_path))
+    assert "sizes [5, 8, 3]" in out and "96 training and 24 test samples" in out
+    metrics = (tmp_path / "csv" / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(metrics[-1])["test_accuracy"] >= 0.9
+    write_csv(tmp_path / "plain.csv", x, y, header=False)
+    assert "96 training" in ok(run("train", "--data", "plain.csv", "--epochs", 1, "--out", "plain", cwd=tmp_path))
+    np.savez(tmp_path / "data.npz", X=x, y=y)
+    assert "96 training and 24 test" in ok(run("train", "--data", "data.npz", "--epochs", 1, "--out", "npz",
+                                               "--test-fraction", 0.2, cwd=tmp_path))
+    np.savez(tmp_path / "split.npz", X=x[:100], y=y[:100], X_test=x[100:], y_test=y[100:])
+    assert "100 training and 20 test" in ok(run("train", "--data", "split.npz", "--epochs", 1, "--out", "split",
+                                                cwd=tmp_path))
+
+
+def test_a_run_without_matplotlib_succeeds_and_says_how_to_plot(tmp_path):
+    fake = tmp_path / "fake"
+    (fake / "matplotlib").mkdir(parents=True)
+    (fake / "matplotlib" / "__init__.py").write_text("raise ImportError('matplotlib is not installed')\n")
+    out = ok(run("train", "--epochs", 1, "--out", "run", cwd=tmp_path, extra_path=fake))
+    assert "no plot: install matplotlib for the learning-curve plot: pip install 'gpubp[plot]'" in out
+    assert (tmp_path / "run" / "model.npz").is_file() and not (tmp_path / "run" / "learning_curve.png").exists()
+
+
+def weights_of(path):
+    weights, biases = gpubp.load(path, device="cpu").parameters()
+    return weights + biases
+
+
+def test_kill_9_after_a_checkpoint_then_resume_gives_identical_weights(tmp_path):
+    """A run killed with SIGKILL and resumed from its checkpoint ends with the uninterrupted run's weights."""
+    train = ["train", "--sizes", "800", "--epochs", 60, "--checkpoint-every", 1, "--quiet"]  # about 2 s
+    ok(run(*train, "--out", "whole", cwd=tmp_path))
+
+    process = start_gpubp(*train, "--out", "killed", cwd=tmp_path)
+    checkpoint = tmp_path / "killed" / "checkpoint.npz"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed: make it longer"
+    assert not (tmp_path / "killed" / "model.npz").exists()
+    killed_after = len(gpubp.training.load_checkpoint(checkpoint, device="cpu")[1])
+    assert 1 <= killed_after < 60
+
+    out = ok(run("train", "--resume", checkpoint, "--quiet", cwd=tmp_path))
+    assert f"resuming after epoch {killed_after}" in out
+    resumed, whole = weights_of(tmp_path / "killed" / "model.npz"), weights_of(tmp_path / "whole" / "model.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(resumed, whole))
+    metrics = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(m)["epoch"] for m in metrics] == list(range(1, 61))
+
+
+def test_resume_can_extend_a_finished_run(tmp_path):
+    ok(run("train", "--epochs", 2, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=tmp_path))
+    ok(run("train", "--resume", "run/checkpoint.npz", "--epochs", 3, "--quiet", cwd=tmp_path))
+    ok(run("train", "--epochs", 3, "--out", "whole", "--quiet", cwd=tmp_path))
+    for a, b in zip(weights_of(tmp_path / "run" / "model.npz"), weights_of(tmp_path / "whole" / "model.npz")):
+        assert np.array_equal(a, b)
+
+
+def test_divergence_stops_with_advice_and_keeps_the_previous_run(tmp_path):
+    ok(run("train", "--epochs", 2, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=tmp_path))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    result = run("train", "--epochs", 3, "--lr", "1e40", "--out", "run", "--force", "--quiet", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Warning" not in result.stderr
+    assert "training diverged in epoch 1" in result.stderr and "try a smaller one, such as 1e+39" in result.stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
