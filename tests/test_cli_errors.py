@@ -46,6 +46,8 @@ def workspace(tmp_path_factory):
         arrays = dict(npz)
     np.savez(root / "future-model.npz", **{**arrays, "gpubp_format": np.int64(7)})
     np.savez(root / "wide.npz", X=np.zeros((3, 65)))
+    np.savez(root / "twelve.npz", X=np.zeros((4, 64)), y=np.array([0, 1, 12, 3]), X_test=np.zeros((2, 64)),
+             y_test=np.array([12, 0]))
     return root
 
 
@@ -96,6 +98,8 @@ CASES = {
     "model missing": (["evaluate", "nomodel.npz"], "model file nomodel.npz does not exist"),
     "evaluate on other data": (["evaluate", "run/model.npz", "--data", "good.csv"],
                                "the model takes 64 features per sample but good.csv (test) has 5"),
+    "label beyond the model's outputs": (["evaluate", "run/model.npz", "--data", "twelve.npz"],
+                                         "labels must lie in 0..9 for a network with 10 outputs, found 0..12"),
     "predict on wrong width": (["predict", "run/model.npz", "wide.npz"], "the model takes 64 features"),
     "gradcheck bad samples": (["gradcheck", "--samples", "0"], "--samples must be at least 1"),
 }
