@@ -40,6 +40,22 @@ def sizes_argument(text: str) -> list[int]:
     return sizes
 
 
+def net_argument(text: str):
+    """``SIZES/BATCH[/SAMPLES]``, such as ``784,100,10/100`` or ``20,8,4/5/200``."""
+    parts = text.split("/")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        sizes, batch = sizes_argument(parts[0]), int(parts[1])
+        samples = int(parts[2]) if len(parts) == 3 else max(10 * batch, 10_000)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"takes SIZES/BATCH[/SAMPLES] such as 784,100,10/100, not {text!r}") \
+            from None
+    if batch < 1 or samples < batch:
+        raise argparse.ArgumentTypeError(f"needs a batch size >= 1 and at least one batch of samples: {text!r}")
+    return sizes, batch, samples
+
+
 def device_argument(parser) -> None:
     parser.add_argument("--device", choices=DEVICES, default=None,
                         help="where to compute (default: $GPUBP_DEVICE, else auto: the GPU if usable)")
@@ -104,6 +120,24 @@ def build_parser() -> Parser:
 
     i = commands.add_parser("info", help="versions, BLAS, CuPy and CUDA, devices, and whether the GPU is usable")
     i.set_defaults(run=tools.info)
+
+    b = commands.add_parser("bench", help="training throughput against PyTorch and the lecture's per-sample loop",
+                            description="Measure training samples/s of gpubp and its peers (PyTorch by hand and "
+                                        "with autograd, where installed; Nielsen's per-sample loop) from the same "
+                                        "weights on the same device, and the device's GEMM rate.")
+    device_argument(b)
+    b.add_argument("--dtype", choices=DTYPES, default="float32", help="precision (default: float32)")
+    b.add_argument("--net", type=net_argument, action="append", default=None, metavar="SIZES/BATCH[/SAMPLES]",
+                   help="measure this network and batch size instead of the default grid (repeatable), "
+                        "e.g. 784,100,10/100")
+    b.add_argument("--peers", type=lambda text: [p for p in text.split(",") if p], default=None,
+                   help="comma-separated peers to run (default: every installed one of torch_manual, "
+                        "torch_autograd, per_sample_loop); an empty string runs gpubp alone")
+    b.add_argument("--repeats", type=int, default=5, help="timed epochs per measurement (default: 5)")
+    b.add_argument("--warmup", type=int, default=1, help="untimed epochs first (default: 1)")
+    b.add_argument("--tf32", action="store_true", help="let float32 GEMMs on the GPU use TensorFloat-32")
+    b.add_argument("--json", type=Path, default=None, help="also write the full record to this JSON file")
+    b.set_defaults(run=tools.bench)
 
     g = commands.add_parser("gradcheck", help="check backprop against finite differences on a random network")
     g.add_argument("--sizes", type=sizes_argument, default=[5, 4, 3], help="all layer widths (default: 5,4,3)")

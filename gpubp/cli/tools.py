@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import platform
+import json
 import sys
 
 import numpy as np
 
-from .. import __version__
-from ..backend import DEVICE_ENV_VAR, get_backend, probe_gpu
+from ..backend import DEVICE_ENV_VAR, get_backend
+from ..backend.machine import describe_machine
+from ..bench import markdown_table, run_benchmark
 from ..data import load_dataset, load_features
 from ..errors import InputError
 from ..model import Network, load
@@ -58,47 +58,21 @@ def predict(args) -> int:
     return 0
 
 
-def blas_description() -> str:
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
-    except Exception:  # show_config's layout differs across NumPy versions; this is information only
-        return "unknown"
-
-
-def gpu_lines() -> list[str]:
-    cupy, why = probe_gpu()
-    lines = [f"GPU usable: {'yes' if cupy else 'no'} — {why}"]
-    try:
-        import cupy as cp
-    except Exception:
-        return lines + ["CuPy: not installed (pip install 'gpubp[gpu]' for CUDA 12 or 'gpubp[gpu-cuda13]')"]
-    lines.append(f"CuPy: {cp.__version__}")
-    for label, query in (("CUDA runtime", cp.cuda.runtime.runtimeGetVersion),
-                         ("CUDA driver", cp.cuda.runtime.driverGetVersion)):
-        try:
-            version = query()
-            lines.append(f"{label}: {version // 1000}.{version % 1000 // 10}")
-        except Exception as exc:  # no driver: CuPy raises its CUDA error; report it as it is
-            lines.append(f"{label}: unavailable ({exc})")
-    if cupy is not None:
-        for index in range(cupy.cuda.runtime.getDeviceCount()):
-            props = cupy.cuda.runtime.getDeviceProperties(index)
-            lines.append(f"device {index}: {props['name'].decode()}, compute capability {props['major']}."
-                         f"{props['minor']}, {props['totalGlobalMem'] / 2**30:.1f} GiB")
-    cache = os.environ.get("CUPY_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cupy", "kernel_cache"))
-    lines.append(f"CuPy kernel cache: {cache}")
-    return lines
-
-
 def info(args) -> int:
-    print(f"gpubp: {__version__}")
-    print(f"Python: {platform.python_version()} ({sys.executable})")
-    print(f"platform: {platform.platform()}, {os.cpu_count()} CPUs")
-    print(f"NumPy: {np.__version__}, BLAS: {blas_description()}")
-    for line in gpu_lines():
-        print(line)
-    print(f"default device: {os.environ.get(DEVICE_ENV_VAR) or 'auto'} (set {DEVICE_ENV_VAR} or --device); "
+    machine = describe_machine()
+    print(f"gpubp: {machine['gpubp']}")
+    print(f"Python: {machine['python']}")
+    print(f"platform: {machine['platform']}; CPU: {machine['cpu']}, {machine['cpu_count']} cores")
+    print(f"NumPy: {machine['numpy']}, BLAS: {machine['blas']}")
+    print(f"GPU usable: {'yes' if machine['gpu_usable'] else 'no'} — {machine['gpu_reason']}")
+    if machine["cupy"] is None:
+        print("CuPy: not installed (pip install 'gpubp[gpu]' for CUDA 12 or 'gpubp[gpu-cuda13]' for CUDA 13)")
+    else:
+        print(f"CuPy: {machine['cupy']}, CUDA runtime {machine['cuda_runtime']}, driver {machine['cuda_driver']}")
+        for index, gpu in enumerate(machine.get("gpus", [])):
+            print(f"device {index}: {gpu}")
+        print(f"CuPy kernel cache: {machine['cupy_kernel_cache']}")
+    print(f"default device: {machine['default_device']} (set {DEVICE_ENV_VAR} or --device); "
           f"auto trains on: {get_backend('auto').name}")
     return 0
 
@@ -132,3 +106,13 @@ def gradcheck(args) -> int:
     verdict = "ok" if worst <= args.tolerance else "FAILED"
     print(f"{verdict}: largest relative error {worst:.2e}, tolerance {args.tolerance:.0e}")
     return 0 if worst <= args.tolerance else 1
+
+
+def bench(args) -> int:
+    record = run_benchmark(args.device, args.dtype, args.net, args.peers, args.repeats, args.warmup, args.tf32)
+    print()
+    print(markdown_table(record))
+    if args.json is not None:
+        atomic_write(args.json, lambda f: f.write(json.dumps(record, indent=2).encode()))
+        print(f"wrote {args.json}")
+    return 0

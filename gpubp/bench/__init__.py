@@ -1,0 +1,121 @@
+"""``gpubp bench``: training throughput of gpubp and its peers, in one run, on one device, from the same weights.
+
+For each network and batch size of the grid, gpubp trains ``warmup + repeats`` epochs of synthetic MNIST-shaped
+data (784 features in [0, 1), 10 classes) and reports the median samples/s of the timed epochs; each installed
+peer (see ``peers.py``) does the same from the same initial weights, and the result is shown as the ratio
+gpubp / peer. The device's GEMM rate turns each figure into a fraction of what the hardware can do: one training
+sample costs 2·W multiply-adds forward, 2·W for BP4 and 2·W′ for BP2 (W′: the weights above the first layer).
+Nothing here is asserted: it measures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import statistics
+
+import numpy as np
+
+from ..backend import get_backend
+from ..backend.machine import describe_machine
+from ..errors import InputError
+from ..model import Network
+from . import peers
+
+# (sizes, batch size, samples per epoch)
+GRID = [((784, 30, 10), 10, 10_000), ((784, 100, 10), 100, 10_000), ((784, 1024, 1024, 10), 256, 4_096),
+        ((784, 2048, 2048, 10), 4_096, 4_096)]
+GPU_GRID = [((784, 4096, 4096, 10), 8_192, 32_768)]
+PEERS = {"torch_manual": peers.torch_manual, "torch_autograd": peers.torch_autograd,
+         "per_sample_loop": peers.per_sample_loop}
+LOOP_MAX_WEIGHTS = 100_000  # the per-sample loop runs on the small networks only
+LOOP_SAMPLES = 2_000
+GEMM_SIZE = {"cpu": 2048, "gpu": 8192}
+ETA = 0.1
+
+
+def flops_per_sample(sizes) -> int:
+    weights = [n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    return 4 * sum(weights) + 2 * sum(weights[1:])
+
+
+def available_peers() -> list[str]:
+    torch = importlib.util.find_spec("torch") is not None
+    return [name for name in PEERS if torch or not name.startswith("torch")]
+
+
+def synthetic_data(n: int, sizes, dtype, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, sizes[0])).astype(dtype)
+    labels = rng.integers(0, sizes[-1], n)
+    return x, labels, np.eye(sizes[-1], dtype=dtype)[labels]
+
+
+def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repeats=5, warmup=1, tf32=False,
+                  log=print) -> dict:
+    """Measure the grid; ``log`` gets a line per result as it comes. Returns the JSON-ready record."""
+    if repeats < 1 or warmup < 0:
+        raise InputError(f"--repeats must be >= 1 and --warmup >= 0, got {repeats} and {warmup}")
+    backend = get_backend(device)
+    if tf32 and (backend.name != "gpu" or dtype != "float32"):
+        raise InputError("--tf32 applies to float32 on a GPU (TensorFloat-32 GEMMs); drop it here")
+    if tf32:
+        # CuPy reads CUPY_TF32 once, at the first float32 GEMM of the process: a fresh process is needed to
+        # compare strict float32 with TF32, as gpubp bench is.
+        os.environ["CUPY_TF32"] = "1"
+    unknown = set(peer_names or []) - set(PEERS)
+    if unknown:
+        raise InputError(f"unknown peer {', '.join(sorted(unknown))}: choose from {', '.join(PEERS)}")
+    names = [p for p in (peer_names if peer_names is not None else available_peers()) if p in available_peers()]
+    if tf32 and any(name.startswith("torch") for name in names):
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = True
+    grid = grid or GRID + (GPU_GRID if backend.name == "gpu" else [])
+    dtype_type = np.dtype(dtype).type
+    gemm = peers.gemm_gflops(backend, dtype_type, GEMM_SIZE[backend.name])
+    log(f"device: {backend.name} — {backend.device_name}; {dtype}{' with TF32' if tf32 else ''}; "
+        f"GEMM {GEMM_SIZE[backend.name]}³: {gemm:,.1f} GFLOP/s; peers: {', '.join(names) or 'none'}")
+    results = []
+    for sizes, batch, samples in grid:
+        x, labels, y = synthetic_data(samples, sizes, dtype_type)
+        net = Network(sizes, dtype=dtype, device=backend.name, seed=0)
+        weights, biases = net.parameters()
+        history = net.SGD((x, labels), warmup + repeats, batch, ETA, monitor_training_cost=False)
+        rates = {"gpubp": statistics.median(h.samples_per_s for h in history[warmup:])}
+        for name in names:
+            n = samples
+            if name == "per_sample_loop":
+                if sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) > LOOP_MAX_WEIGHTS:
+                    continue
+                n = min(samples, LOOP_SAMPLES)
+            seconds = PEERS[name](backend, weights, biases, x[:n], y[:n], batch, ETA, warmup + repeats)
+            rates[name] = n / statistics.median(seconds[warmup:])
+        result = {"sizes": list(sizes), "batch": batch, "samples_per_epoch": samples,
+                  "flops_per_sample": flops_per_sample(sizes), "samples_per_s": rates,
+                  "ratio": {name: rates["gpubp"] / rate for name, rate in rates.items() if name != "gpubp"},
+                  "gemm_fraction": flops_per_sample(sizes) * rates["gpubp"] / (gemm * 1e9)}
+        results.append(result)
+        log(format_row(result))
+    return {"device": backend.name, "device_name": backend.device_name, "dtype": dtype, "tf32": tf32,
+            "repeats": repeats, "warmup": warmup, "gemm_gflops": gemm, "machine": describe_machine(),
+            "results": results}
+
+
+def format_row(result: dict) -> str:
+    rates = result["samples_per_s"]
+    peers_text = "  ".join(f"{name} {rates[name]:,.0f} ({ratio:.2f}×)" for name, ratio in result["ratio"].items())
+    return (f"{str(result['sizes']):>22} batch {result['batch']:>5}: gpubp {rates['gpubp']:>10,.0f} samples/s, "
+            f"{100 * result['gemm_fraction']:5.1f}% of GEMM  {peers_text}")
+
+
+def markdown_table(record: dict) -> str:
+    """The record as a Markdown table: samples/s, ratios gpubp/peer, and the share of the GEMM rate."""
+    names = list(PEERS)
+    header = "| network | batch | gpubp samples/s | " + " | ".join(names) + " | % of GEMM |"
+    lines = [header, "|" + " --- |" * (len(names) + 4)]
+    for r in record["results"]:
+        cells = [f"{r['samples_per_s'][n]:,.0f} ({r['ratio'][n]:.2f}×)" if n in r["ratio"] else "—" for n in names]
+        lines.append(f"| {r['sizes']} | {r['batch']} | {r['samples_per_s']['gpubp']:,.0f} | " + " | ".join(cells)
+                     + f" | {100 * r['gemm_fraction']:.0f}% |")
+    return "\n".join(lines)

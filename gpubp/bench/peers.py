@@ -1,0 +1,146 @@
+"""The peers gpubp is measured against, each doing the same math from the same initial weights on the same device.
+
+Every peer trains whole epochs — a fresh shuffle applied on the device, then contiguous mini-batches — and
+returns its samples/s per timed epoch, with the device synchronised before and after each. The peers are:
+PyTorch with the lecture's equations written by hand (``torch_manual``), PyTorch the usual way
+(``nn.Sequential`` of ``Linear`` and ``Sigmoid``, ``MSELoss(reduction="sum") / 2``, ``optim.SGD``, autograd:
+``torch_autograd``), and Nielsen's ``network.py`` algorithm, one sample at a time (``per_sample_loop``). The GEMM
+rate of the device is the hardware's side of the comparison.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def timed_epochs(run_epoch, synchronize, epochs: int) -> list[float]:
+    """Seconds of each call of ``run_epoch()``, the device synchronised before and after each."""
+    seconds = []
+    for _ in range(epochs):
+        synchronize()
+        start = time.perf_counter()
+        run_epoch()
+        synchronize()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def gemm_gflops(backend, dtype, n: int, repeats: int = 5) -> float:
+    """The device's matrix-multiply rate: the median of ``repeats`` n×n by n×n products, after one warm-up."""
+    xp, rng = backend.xp, np.random.default_rng(0)
+    a, b = (backend.asarray(rng.random((n, n)), dtype) for _ in range(2))
+    out = xp.empty((n, n), dtype)
+    seconds = timed_epochs(lambda: xp.dot(a, b, out=out), backend.synchronize, repeats + 1)[1:]
+    return 2 * n ** 3 / float(np.median(seconds)) / 1e9
+
+
+def torch_device(backend):
+    import torch
+
+    return torch.device("cuda" if backend.name == "gpu" else "cpu")
+
+
+def torch_synchronize(device):
+    import torch
+
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+
+def torch_manual(backend, weights, biases, x, y, batch, eta, epochs, seed=0) -> list[float]:
+    """The lecture's equations in PyTorch tensors: forward, BP1–BP4 and the SGD step, no autograd."""
+    import torch
+
+    device = torch_device(backend)
+    ws = [torch.from_numpy(np.ascontiguousarray(w)).to(device) for w in weights]
+    bs = [torch.from_numpy(np.ascontiguousarray(b)).to(device) for b in biases]
+    xd, yd = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    rng, n = np.random.default_rng(seed), len(x)
+
+    @torch.no_grad()
+    def epoch():
+        order = torch.from_numpy(rng.permutation(n)).to(device)
+        xs, ys = xd.index_select(0, order), yd.index_select(0, order)
+        for k in range(0, n, batch):
+            acts = [xs[k:k + batch]]
+            for w, b in zip(ws, bs):
+                acts.append(torch.sigmoid(torch.addmm(b, acts[-1], w.t())))
+            a = acts[-1]
+            delta = (a - ys[k:k + batch]) * a * (1 - a)
+            step = eta / len(a)
+            for l in reversed(range(len(ws))):
+                grad_w, grad_b = delta.t() @ acts[l], delta.sum(0)
+                if l > 0:
+                    delta = (delta @ ws[l]) * acts[l] * (1 - acts[l])
+                ws[l].sub_(grad_w, alpha=step)
+                bs[l].sub_(grad_b, alpha=step)
+
+    return timed_epochs(epoch, torch_synchronize(device), epochs)
+
+
+def torch_autograd(backend, weights, biases, x, y, batch, eta, epochs, seed=0) -> list[float]:
+    """PyTorch the usual way: nn.Sequential, MSELoss(sum)/2, autograd and optim.SGD with lr = η/m."""
+    import torch
+    from torch import nn
+
+    device = torch_device(backend)
+    layers = []
+    for w, b in zip(weights, biases):
+        linear = nn.Linear(w.shape[1], w.shape[0], dtype=torch.from_numpy(w).dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(w))
+            linear.bias.copy_(torch.from_numpy(b))
+        layers += [linear, nn.Sigmoid()]
+    model = nn.Sequential(*layers).to(device)
+    loss_fn = nn.MSELoss(reduction="sum")
+    optimizer = torch.optim.SGD(model.parameters(), lr=eta / batch)
+    xd, yd = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    rng, n = np.random.default_rng(seed), len(x)
+
+    def epoch():
+        order = torch.from_numpy(rng.permutation(n)).to(device)
+        xs, ys = xd.index_select(0, order), yd.index_select(0, order)
+        for k in range(0, n, batch):
+            optimizer.zero_grad(set_to_none=True)
+            (loss_fn(model(xs[k:k + batch]), ys[k:k + batch]) / 2).backward()
+            optimizer.step()
+
+    return timed_epochs(epoch, torch_synchronize(device), epochs)
+
+
+def per_sample_loop(backend, weights, biases, x, y, batch, eta, epochs, seed=0) -> list[float]:
+    """Nielsen's network.py: backprop one column-vector sample at a time, gradients summed per mini-batch."""
+    xp = backend.xp
+    ws = [backend.asarray(w) for w in weights]
+    bs = [backend.asarray(b).reshape(-1, 1) for b in biases]
+    xd, yd = backend.asarray(x), backend.asarray(y)
+    rng, n = np.random.default_rng(seed), len(x)
+
+    def sigmoid(z):
+        return 1.0 / (1.0 + xp.exp(-z))
+
+    def epoch():
+        order = rng.permutation(n)
+        for k in range(0, n, batch):
+            nabla_w = [xp.zeros_like(w) for w in ws]
+            nabla_b = [xp.zeros_like(b) for b in bs]
+            for i in order[k:k + batch]:
+                activation = xd[i].reshape(-1, 1)
+                activations = [activation]
+                for w, b in zip(ws, bs):
+                    activation = sigmoid(w @ activation + b)
+                    activations.append(activation)
+                delta = (activation - yd[i].reshape(-1, 1)) * activation * (1 - activation)
+                for l in reversed(range(len(ws))):
+                    nabla_b[l] += delta
+                    nabla_w[l] += delta @ activations[l].T
+                    if l > 0:
+                        delta = (ws[l].T @ delta) * activations[l] * (1 - activations[l])
+            count = len(order[k:k + batch])
+            for w, b, nw, nb in zip(ws, bs, nabla_w, nabla_b):
+                w -= (eta / count) * nw
+                b -= (eta / count) * nb
+
+    with np.errstate(over="ignore"):  # exp(−z) overflows to inf for very negative z; σ is still right (0)
+        return timed_epochs(epoch, backend.synchronize, epochs)
