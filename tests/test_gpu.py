@@ -61,3 +61,20 @@ def test_digits_train_on_the_gpu_and_load_on_the_cpu(cupy, tmp_path):
     gpubp.save(net, tmp_path / "model.npz")
     on_cpu = gpubp.load(tmp_path / "model.npz", device="cpu")
     assert on_cpu.evaluate(test) == net.evaluate(test)
+
+
+def test_nccl_with_one_rank_trains_like_one_process(cupy):
+    """The NCCL path end to end with one process (NCCL refuses two ranks on one GPU, so more needs more GPUs)."""
+    pytest.importorskip("mpi4py", reason="NCCL's id is sent over MPI: pip install 'gpubp[mpi]'")
+    pytest.importorskip("cupy.cuda.nccl", reason="CuPy has no NCCL here: pip install 'gpubp[nccl]'")
+    from gpubp.distributed import get_communicator
+
+    comm = get_communicator("nccl")
+    assert (comm.kind, comm.rank, comm.size) == ("nccl", 0, 1)
+    sizes = (20, 16, 5)
+    x, labels = random_problem(sizes, m=50, seed=2)
+    nets = [gpubp.Network(sizes, dtype="float64", device="gpu", seed=3) for _ in range(2)]
+    nets[0].SGD((x, labels), 2, 10, 0.5, monitor_training_cost=False, comm=comm)
+    nets[1].SGD((x, labels), 2, 10, 0.5, monitor_training_cost=False)
+    for a, b in zip(nets[0].parameters()[0], nets[1].parameters()[0]):
+        assert np.array_equal(a, b)

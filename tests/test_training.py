@@ -164,3 +164,9 @@ def test_resuming_from_a_checkpoint_matches_an_uninterrupted_run(digits, tmp_pat
     for a, b in zip(resumed.parameters()[0] + resumed.parameters()[1], whole.parameters()[0] + whole.parameters()[1]):
         assert np.array_equal(a, b)
     assert gpubp.load(tmp_path / "checkpoint.npz").sizes == (64, 12, 10)  # a checkpoint is a model file too
+
+
+def test_epoch_time_and_rate_are_measured(digits):
+    train, _ = digits
+    history = gpubp.Network([64, 10], device="cpu", seed=0).SGD(train, 1, 10, 1.0, monitor_training_cost=False)
+    assert 0 < history[0].seconds < 60 and history[0].samples_per_s == pytest.approx(1438 / history[0].seconds)

@@ -49,12 +49,20 @@ class CpuBackend:
         # mode="clip" lets NumPy gather straight into out; the default mode buffers the whole result first.
         return np.take(src, order, axis=0, out=out, mode="clip")
 
+    def host_buffer(self, array) -> np.ndarray:
+        """A host array for a library that reads and writes host memory (MPI): the array itself, on the CPU."""
+        return array
+
+    def store_from_host(self, array, host) -> None:
+        """Write back what was done to ``host_buffer(array)``: nothing to do on the CPU."""
+
     def synchronize(self) -> None:
         pass
 
 
 class GpuBackend:
-    """CuPy on CUDA device 0: host arrays are copied over once, at the edges, and copied back on request."""
+    """CuPy on the current CUDA device (0 unless a data-parallel process chose its own): host arrays are copied
+    over once, at the edges, and copied back on request."""
 
     name = "gpu"
 
@@ -62,8 +70,9 @@ class GpuBackend:
         self.reason = reason
         self.ops = CupyOps(cupy)
         self.xp = cupy
-        props = cupy.cuda.runtime.getDeviceProperties(0)
-        self.device_name = f"{props['name'].decode()} (CuPy {cupy.__version__})"
+        index = cupy.cuda.runtime.getDevice()
+        props = cupy.cuda.runtime.getDeviceProperties(index)
+        self.device_name = f"{props['name'].decode()} (device {index}, CuPy {cupy.__version__})"
 
     def asarray(self, array, dtype=None):
         return self.xp.asarray(array, dtype=dtype)
@@ -73,6 +82,12 @@ class GpuBackend:
 
     def take_rows(self, src, order, out):
         return self.xp.take(src, order, axis=0, out=out)
+
+    def host_buffer(self, array) -> np.ndarray:
+        return self.xp.asnumpy(array)
+
+    def store_from_host(self, array, host) -> None:
+        array.set(host)
 
     def synchronize(self) -> None:
         self.xp.cuda.get_current_stream().synchronize()

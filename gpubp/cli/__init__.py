@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..backend import DEVICES
+from ..distributed import KINDS
 from ..errors import GpubpError
 from ..model import COSTS
 from ..model.network import DTYPES
@@ -101,6 +102,9 @@ def build_parser() -> Parser:
                         "(default: a new runs/<date>-<time>; when resuming, the checkpoint's folder)")
     t.add_argument("--force", action="store_true", help="let --out replace the files of an earlier run")
     t.add_argument("--quiet", action="store_true", help="no progress bars, only a line per epoch")
+    t.add_argument("--distributed", choices=KINDS, default="none",
+                   help="data-parallel training: start N processes with mpiexec -n N gpubp train --distributed "
+                        "mpi (CPUs or GPUs, over MPI) or nccl (one GPU per process) (default: none)")
     t.set_defaults(run=train.run)
 
     e = commands.add_parser("evaluate", help="accuracy, cost and confusion matrix of a model on a dataset")

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
 
 from ..data import load_dataset
+from ..distributed import get_communicator
 from ..errors import DataError, GpubpError, InputError, TrainingDiverged
 from ..model import Network, save
 from ..training import check_hyperparameters, load_checkpoint, save_checkpoint, train
@@ -122,6 +124,22 @@ class Progress:
 
 
 def run(args) -> int:
+    """Train; in a data-parallel job, any process's failure ends every process, each with its message."""
+    comm = get_communicator(args.distributed, args.device)
+    try:
+        return run_on(args, comm)
+    except BaseException as exc:
+        if comm.size == 1:
+            raise
+        if not isinstance(exc, GpubpError):
+            traceback.print_exc()
+        print(f"gpubp train: error on rank {comm.rank} of {comm.size}: {exc}", file=sys.stderr, flush=True)
+        comm.abort(2 if isinstance(exc, GpubpError) else 1)
+
+
+def run_on(args, comm) -> int:
+    root = comm.rank == 0
+    say = print if root else (lambda *_, **__: None)  # only rank 0 talks and writes
     settings, resumed = settings_for(args)
     train_data, test_data = load_dataset(settings["data"], settings["data_dir"], settings["test_fraction"])
     n_in, n_classes = describe_data(train_data, test_data)
@@ -146,20 +164,27 @@ def run(args) -> int:
     checkpoint_path, model_path = out / "checkpoint.npz", out / "model.npz"
 
     backend = net.backend
-    print(f"device: {backend.name} — {backend.device_name} ({backend.reason})")
-    print(f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}; η = {settings['lr']:g}, "
-          f"batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}")
-    print(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples")
+    say(f"device: {backend.name} — {backend.device_name} ({backend.reason})")
+    if comm.size > 1:
+        say(f"data-parallel: {comm.size} processes over {comm.kind}, each a share of every mini-batch")
+    say(f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}; η = {settings['lr']:g}, "
+        f"batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}")
+    say(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples")
     if history:
-        print(f"resuming after epoch {len(history)} from {args.resume}")
-    progress = Progress(not args.quiet and sys.stderr.isatty(), len(history) + 1, settings["epochs"])
+        say(f"resuming after epoch {len(history)} from {args.resume}")
+    progress = Progress(root and not args.quiet and sys.stderr.isatty(), len(history) + 1, settings["epochs"])
+    steps = -(-len(train_data[1]) // settings["batch_size"])
     run_history = list(history)
     last_checkpoint = [len(history) if resumed else None]
 
     def after_epoch(stats):
+        if not root:
+            return
         progress.close()
+        allreduce = "" if stats.allreduce_seconds is None else \
+            f"  all-reduce {1e3 * stats.allreduce_seconds / steps:.2f} ms/step"
         print(f"epoch {stats.epoch:3d}/{settings['epochs']}  cost {stats.training_cost:.4f}  "
-              f"test accuracy {stats.test_accuracy:.4f}  {stats.samples_per_s:,.0f} samples/s", flush=True)
+              f"test accuracy {stats.test_accuracy:.4f}  {stats.samples_per_s:,.0f} samples/s{allreduce}", flush=True)
         run_history.append(stats)
         out.mkdir(parents=True, exist_ok=True)
         write_metrics(out / "metrics.jsonl", run_history)
@@ -169,12 +194,14 @@ def run(args) -> int:
 
     try:
         train(net, train_data, settings["epochs"], settings["batch_size"], settings["lr"], test_data=test_data,
-              on_epoch=after_epoch, on_progress=progress.step, history=history)
+              on_epoch=after_epoch, on_progress=progress.step, history=history, comm=comm)
     except TrainingDiverged as exc:
         progress.close()
         kept = (f"the checkpoint of epoch {last_checkpoint[0]} ({checkpoint_path}) is intact"
                 if last_checkpoint[0] else "no model or checkpoint was written for this run")
         raise GpubpError(f"{exc}; {kept}") from None
+    if not root:
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     save(net, model_path)
     plotted = plot_learning_curve(out / "learning_curve.png", run_history)

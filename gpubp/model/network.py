@@ -45,8 +45,19 @@ class _Workspace:
     def __init__(self, xp, sizes, m, dtype):
         self.activations = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # a^l, (m, n_l); [0] is the input
         self.deltas = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # δ^l, (m, n_l)
-        self.nabla_w = [xp.empty((n_out, n_in), dtype) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
-        self.nabla_b = [xp.empty(n_out, dtype) for n_out in sizes[1:]]
+
+
+class _Gradient:
+    """∂C/∂W^l and ∂C/∂b^l for every layer, as views into one flat buffer: one all-reduce moves them all."""
+
+    def __init__(self, xp, sizes, dtype):
+        shapes = [(n_out, n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+        self.flat = xp.empty(sum(r * c + r for r, c in shapes), dtype)
+        self.nabla_w, self.nabla_b, offset = [], [], 0
+        for rows, cols in shapes:
+            self.nabla_w.append(self.flat[offset:offset + rows * cols].reshape(rows, cols))
+            self.nabla_b.append(self.flat[offset + rows * cols:offset + rows * cols + rows])
+            offset += rows * cols + rows
 
 
 class Network:
@@ -93,6 +104,7 @@ class Network:
         self.weights = [self.backend.xp.array(to_device(w, self.dtype), copy=True) for w in weights]
         self.biases = [self.backend.xp.array(to_device(b, self.dtype), copy=True) for b in biases]
         self._workspaces: dict[int, _Workspace] = {}
+        self._gradient = _Gradient(self.backend.xp, self.sizes, self.dtype)
 
     def is_finite(self) -> bool:
         """Whether every weight and bias is a finite number (one host sync per array)."""
@@ -179,26 +191,39 @@ class Network:
     def _backward(self, y, ws: _Workspace, scale: float) -> None:
         """BP1–BP4 over the activations that ``_forward`` left in ``ws``.
 
-        Leaves ``scale · Σ_x ∂C_x/∂W^l`` in ``ws.nabla_w`` and ``scale · Σ_x ∂C_x/∂b^l`` in ``ws.nabla_b``. The
-        factor is applied once, in the output δ: BP2–BP4 are linear in δ, so every layer inherits it for free.
+        Leaves ``scale · Σ_x ∂C_x/∂W^l`` in ``nabla_w`` and ``scale · Σ_x ∂C_x/∂b^l`` in ``nabla_b``. The factor
+        is applied once, in the output δ: BP2–BP4 are linear in δ, so every layer inherits it for free.
         """
         xp, ops, acts, deltas = self.backend.xp, self.backend.ops, ws.activations, ws.deltas
+        nabla_w, nabla_b = self._gradient.nabla_w, self._gradient.nabla_b
         self.cost.delta(ops, acts[-1], y, scale, deltas[-1])  # BP1: δ^L = s·∇_a C ⊙ σ′(z^L)        (m, n_L)
         for l in reversed(range(len(self.weights))):
             delta = deltas[l + 1]
-            xp.dot(delta.T, acts[l], out=ws.nabla_w[l])  # BP4: ∂C/∂W = δᵀ a^(l−1), summed over x   (n_l, n_(l−1))
-            ops.sum_rows(delta, ws.nabla_b[l])  # BP3: ∂C/∂b = δ, summed over x               (n_l,)
+            xp.dot(delta.T, acts[l], out=nabla_w[l])  # BP4: ∂C/∂W = δᵀ a^(l−1), summed over x   (n_l, n_(l−1))
+            ops.sum_rows(delta, nabla_b[l])  # BP3: ∂C/∂b = δ, summed over x               (n_l,)
             if l > 0:
                 xp.dot(delta, self.weights[l], out=deltas[l])  # (W^(l+1))ᵀ δ^(l+1), row form       (m, n_l)
                 ops.hidden_delta(deltas[l], acts[l], deltas[l])  # BP2: δ^l = that ⊙ σ′(z^l)        (m, n_l)
 
-    def update_mini_batch(self, x, y, eta):
-        """One SGD step on a mini-batch: W ← W − (η/m) Σ_x ∂C_x/∂W, likewise b. ``x, y`` already on the device."""
-        ws = self._workspace(x.shape[0])
-        self._forward(x, ws.activations)
-        self._backward(y, ws, eta / x.shape[0])
+    def update_mini_batch(self, x, y, eta, batch_size=None, comm=None):
+        """One SGD step on a mini-batch: W ← W − (η/m) Σ_x ∂C_x/∂W, likewise b. ``x, y`` already on the device.
+
+        In data-parallel training ``x, y`` are this process's share of a mini-batch of ``batch_size`` rows and
+        ``comm`` sums the shares' gradients (one all-reduce of the flat gradient), so that every process applies
+        the step of the whole mini-batch. A share may be empty; its process still takes part in the sum.
+        """
+        m = batch_size or x.shape[0]
+        gradient = self._gradient
+        if x.shape[0]:
+            ws = self._workspace(x.shape[0])
+            self._forward(x, ws.activations)
+            self._backward(y, ws, eta / m)
+        else:
+            gradient.flat.fill(0)
+        if comm is not None:
+            comm.allreduce_sum(gradient.flat)
         xp = self.backend.xp
-        for w, b, nabla_w, nabla_b in zip(self.weights, self.biases, ws.nabla_w, ws.nabla_b):
+        for w, b, nabla_w, nabla_b in zip(self.weights, self.biases, gradient.nabla_w, gradient.nabla_b):
             xp.subtract(w, nabla_w, out=w)
             xp.subtract(b, nabla_b, out=b)
 
@@ -209,7 +234,7 @@ class Network:
         self._forward(x, ws.activations)
         self._backward(targets, ws, 1.0 / x.shape[0])
         to_host = self.backend.to_host
-        return [to_host(nb) for nb in ws.nabla_b], [to_host(nw) for nw in ws.nabla_w]
+        return [to_host(nb) for nb in self._gradient.nabla_b], [to_host(nw) for nw in self._gradient.nabla_w]
 
     # ----- inference and metrics ----------------------------------------------------------------------------------
 

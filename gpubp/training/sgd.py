@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..distributed import LocalCommunicator
 from ..errors import InputError, TrainingDiverged
 
 
@@ -28,6 +29,7 @@ class EpochStats:
     training_cost: float | None = None
     test_cost: float | None = None
     test_accuracy: float | None = None
+    allreduce_seconds: float | None = None  # data-parallel runs: time this process spent summing gradients
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -47,7 +49,7 @@ def check_hyperparameters(epochs, mini_batch_size, eta, n_samples: int) -> None:
 
 
 def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, monitor_training_cost=True,
-          on_epoch=None, on_progress=None, history=()) -> list[EpochStats]:
+          on_epoch=None, on_progress=None, history=(), comm=None) -> list[EpochStats]:
     """Train ``net`` in place up to epoch ``epochs``; return one ``EpochStats`` per epoch.
 
     ``training_data`` and ``test_data`` are ``(X, y)`` pairs (see ``Network.prepare``); the caller's arrays are
@@ -55,7 +57,12 @@ def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, moni
     hundred times per epoch. ``history`` holds the epochs already trained (to resume from a checkpoint: the
     network's weights and generator must be those saved after its last epoch). Weights that become NaN or
     infinite raise ``TrainingDiverged`` at the end of that epoch, before ``on_epoch``.
+
+    With a communicator (``gpubp.distributed``), this process trains on its share of every mini-batch and the
+    shares' gradients are summed: every process ends with the network one process would train. Only rank 0
+    computes the costs and accuracy (the others' ``EpochStats`` leave them ``None``).
     """
+    comm = comm or LocalCommunicator()
     x, y, labels = net.prepare(training_data, "training data")
     n = x.shape[0]
     check_hyperparameters(epochs, mini_batch_size, eta, n)
@@ -65,14 +72,17 @@ def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, moni
     eta = float(eta)
     history = list(history)
     for epoch in range(len(history) + 1, epochs + 1):
+        communicated = comm.seconds
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is reported below, not warned about
-            seconds = _epoch(net, x, y, x_epoch, y_epoch, mini_batch_size, eta, on_progress)
+            seconds = _epoch(net, x, y, x_epoch, y_epoch, mini_batch_size, eta, on_progress, comm)
         if not net.is_finite():
             raise TrainingDiverged(epoch, eta)
         stats = EpochStats(epoch, seconds, n / seconds)
-        if monitor_training_cost:
+        if comm.size > 1:
+            stats.allreduce_seconds = comm.seconds - communicated
+        if comm.rank == 0 and monitor_training_cost:
             stats.training_cost = net.metrics(x, y, labels)[0]
-        if test is not None:
+        if comm.rank == 0 and test is not None:
             stats.test_cost, correct = net.metrics(*test)
             stats.test_accuracy = correct / test[0].shape[0]
         history.append(stats)
@@ -81,7 +91,7 @@ def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, moni
     return history
 
 
-def _epoch(net, x, y, x_epoch, y_epoch, mini_batch_size, eta, on_progress) -> float:
+def _epoch(net, x, y, x_epoch, y_epoch, mini_batch_size, eta, on_progress, comm) -> float:
     """One pass over the training set in a fresh shuffle order; returns its duration in seconds."""
     backend, n = net.backend, x.shape[0]
     steps = -(-n // mini_batch_size)
@@ -92,7 +102,9 @@ def _epoch(net, x, y, x_epoch, y_epoch, mini_batch_size, eta, on_progress) -> fl
     backend.take_rows(x, order, x_epoch)
     backend.take_rows(y, order, y_epoch)
     for step, k in enumerate(range(0, n, mini_batch_size), start=1):
-        net.update_mini_batch(x_epoch[k:k + mini_batch_size], y_epoch[k:k + mini_batch_size], eta)
+        rows = min(mini_batch_size, n - k)
+        first, last = comm.shard(rows)  # this process's rows of the mini-batch
+        net.update_mini_batch(x_epoch[k + first:k + last], y_epoch[k + first:k + last], eta, rows, comm)
         if on_progress is not None and (step % progress_every == 0 or step == steps):
             on_progress(step, steps)
     backend.synchronize()
