@@ -97,9 +97,13 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
                   "gemm_fraction": flops_per_sample(sizes) * rates["gpubp"] / (gemm * 1e9)}
         results.append(result)
         log(format_row(result))
+    machine = describe_machine()
+    if any(name.startswith("torch") for name in names):
+        import torch
+
+        machine["torch"] = torch.__version__
     return {"device": backend.name, "device_name": backend.device_name, "dtype": dtype, "tf32": tf32,
-            "repeats": repeats, "warmup": warmup, "gemm_gflops": gemm, "machine": describe_machine(),
-            "results": results}
+            "repeats": repeats, "warmup": warmup, "gemm_gflops": gemm, "machine": machine, "results": results}
 
 
 def format_row(result: dict) -> str:

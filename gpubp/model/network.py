@@ -152,7 +152,7 @@ class Network:
             raise InputError(f"{what}: y must hold one numeric label per row of X ({x.shape[0]} rows), "
                              f"got {y.dtype} of shape {y.shape}")
         if y.ndim == 1:
-            if y.dtype.kind == "f" and not bool(xp.all(xp.isfinite(y) & (y == xp.round(y)))):
+            if y.dtype.kind == "f" and not bool(xp.all(xp.isfinite(y) & (y == xp.floor(y)))):
                 raise InputError(f"{what}: labels must be whole numbers (class indices 0..{n_out - 1})")
             labels = y.astype(np.int64)
             low, high = int(labels.min()), int(labels.max())
