@@ -147,3 +147,22 @@ def test_divergence_stops_with_advice_and_keeps_the_previous_run(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and "Warning" not in result.stderr
     assert "training diverged in epoch 1" in result.stderr and "try a smaller one, such as 1e+39" in result.stderr
     assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+
+
+def test_divergence_after_good_epochs_keeps_their_checkpoint(tmp_path, monkeypatch, capsys):
+    """Weights that turn non-finite in epoch 3 leave the checkpoint of epoch 2 as it was, and say so."""
+    from gpubp.cli import main
+    from gpubp.model import Network
+
+    calls = []
+    real = Network.is_finite
+    monkeypatch.setattr(Network, "is_finite", lambda net: real(net) and len(calls.append(1) or calls) != 3)
+    monkeypatch.chdir(tmp_path)
+    status = main(["train", "--epochs", "5", "--checkpoint-every", "1", "--out", "run", "--quiet", "--device", "cpu"])
+    assert status == 2
+    message = capsys.readouterr().err
+    assert "training diverged in epoch 3" in message and "the checkpoint of epoch 2" in message
+    from gpubp.training import load_checkpoint
+
+    _, history, _ = load_checkpoint(tmp_path / "run" / "checkpoint.npz", device="cpu")
+    assert [h.epoch for h in history] == [1, 2] and not (tmp_path / "run" / "model.npz").exists()

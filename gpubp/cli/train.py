@@ -175,9 +175,10 @@ def run_on(args, comm) -> int:
     progress = Progress(root and not args.quiet and sys.stderr.isatty(), len(history) + 1, settings["epochs"])
     steps = -(-len(train_data[1]) // settings["batch_size"])
     run_history = list(history)
-    last_checkpoint = [len(history) if resumed else None]
+    last_checkpoint = len(history) if resumed else None
 
     def after_epoch(stats):
+        nonlocal last_checkpoint
         if not root:
             return
         progress.close()
@@ -190,15 +191,15 @@ def run_on(args, comm) -> int:
         write_metrics(out / "metrics.jsonl", run_history)
         if every and stats.epoch % every == 0:
             save_checkpoint(checkpoint_path, net, run_history, settings)
-            last_checkpoint[0] = stats.epoch
+            last_checkpoint = stats.epoch
 
     try:
         train(net, train_data, settings["epochs"], settings["batch_size"], settings["lr"], test_data=test_data,
               on_epoch=after_epoch, on_progress=progress.step, history=history, comm=comm)
     except TrainingDiverged as exc:
         progress.close()
-        kept = (f"the checkpoint of epoch {last_checkpoint[0]} ({checkpoint_path}) is intact"
-                if last_checkpoint[0] else "no model or checkpoint was written for this run")
+        kept = (f"the checkpoint of epoch {last_checkpoint} ({checkpoint_path}) is intact"
+                if last_checkpoint else "no model or checkpoint was written for this run")
         raise GpubpError(f"{exc}; {kept}") from None
     if not root:
         return 0
