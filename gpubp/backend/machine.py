@@ -50,6 +50,8 @@ def describe_machine() -> dict:
             "platform": platform.platform(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
             "numpy": np.__version__, "blas": blas(), "gpu_usable": cupy is not None, "gpu_reason": why,
             "default_device": os.environ.get(DEVICE_ENV_VAR) or "auto"}
+    info["cupy_kernel_cache"] = os.environ.get("CUPY_CACHE_DIR",
+                                               os.path.join(os.path.expanduser("~"), ".cupy", "kernel_cache"))
     try:
         import cupy as cp
     except Exception:
@@ -58,8 +60,6 @@ def describe_machine() -> dict:
     info["cupy"] = cp.__version__
     info["cuda_runtime"] = _cuda_version(cp.cuda.runtime.runtimeGetVersion)
     info["cuda_driver"] = _cuda_version(cp.cuda.runtime.driverGetVersion)
-    info["cupy_kernel_cache"] = os.environ.get("CUPY_CACHE_DIR",
-                                               os.path.join(os.path.expanduser("~"), ".cupy", "kernel_cache"))
     if cupy is not None:
         info["gpus"] = []
         for index in range(cupy.cuda.runtime.getDeviceCount()):

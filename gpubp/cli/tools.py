@@ -71,7 +71,7 @@ def info(args) -> int:
         print(f"CuPy: {machine['cupy']}, CUDA runtime {machine['cuda_runtime']}, driver {machine['cuda_driver']}")
         for index, gpu in enumerate(machine.get("gpus", [])):
             print(f"device {index}: {gpu}")
-        print(f"CuPy kernel cache: {machine['cupy_kernel_cache']}")
+    print(f"CuPy kernel cache: {machine['cupy_kernel_cache']} (CUPY_CACHE_DIR; must be writable for CuPy to import)")
     print(f"default device: {machine['default_device']} (set {DEVICE_ENV_VAR} or --device); "
           f"auto trains on: {get_backend('auto').name}")
     return 0
