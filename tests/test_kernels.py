@@ -9,6 +9,7 @@ import ctypes
 import itertools
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,3 +112,47 @@ def test_cache_blocking_changes_no_bit(name, monkeypatch):
     monkeypatch.setattr(kernels, "BLOCK_BYTES", 1 << 40)
     getattr(NumpyOps(), name)(*inputs, whole)
     assert np.array_equal(blocked, whole)
+
+
+def cupy_kernel_source(cupy, name: str, dtype) -> str:
+    """The exact CUDA source CuPy generates for one of gpubp's kernels: arrays 1-D, ``scale`` a scalar.
+
+    This uses CuPy's code generator (``cupy._core._kernel``), which is not public API: the test that calls it
+    skips, saying so, where CuPy's internals have changed.
+    """
+    from cupy._core import _carray, _kernel, _scalar
+
+    from gpubp.backend.kernels import CupyOps
+
+    ndarray_kind, indexer_kind, scalar_kind = 1, 2, 3  # CuPy's _ArgKind enum
+    kernel = CupyOps(cupy)._kernels[name]
+    infos = [_kernel._ArgInfo(scalar_kind, _scalar.CScalar, dtype, 0, True, True) if p.name == "scale"
+             else _kernel._ArgInfo(ndarray_kind, cupy.ndarray, dtype, 1, True, True) for p in kernel.params[:-1]]
+    infos.append(_kernel._ArgInfo(indexer_kind, _carray.Indexer, None, 1, True, True))
+    type_map = _kernel._TypeMap((("T", dtype),))
+    return _kernel._get_elementwise_kernel_code(tuple(infos), type_map, kernel.params, kernel.operation,
+                                                kernel.name, kernel.preamble)
+
+
+@pytest.mark.parametrize("dtype", list(C_TYPES))
+def test_the_source_cupy_generates_compiles(tmp_path, dtype):
+    """Where CuPy is installed (no GPU needed), nvcc compiles the very source CuPy would hand to NVRTC."""
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        pytest.skip("nvcc is not installed")
+    try:
+        sources = [cupy_kernel_source(cupy, name, np.dtype(dtype).type) for name in KERNELS]
+    except (AttributeError, AssertionError, TypeError, ImportError) as exc:
+        pytest.skip(f"CuPy's internal code generator is not the one this test knows ({exc!r})")
+    source = tmp_path / "cupy_kernels.cu"
+    source.write_text("#include <cupy/carray.cuh>\n" + "\n".join(sources))
+    include = Path(cupy.__file__).parent / "_core" / "include"
+    result = subprocess.run([nvcc, "-cubin", "-arch=sm_90", "-std=c++17", "-I", str(include), "-Xptxas",
+                             "--warn-on-double-precision-use", "-o", str(tmp_path / "k.cubin"), str(source)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    if dtype == "float32":
+        assert "double precision" not in result.stderr, result.stderr
+    cubin = (tmp_path / "k.cubin").read_bytes()
+    assert all(f"gpubp_{name}".encode() in cubin for name in KERNELS)
