@@ -70,7 +70,7 @@ class MpiCommunicator(LocalCommunicator):
 
 
 class NcclCommunicator(MpiCommunicator):
-    """NCCL on the GPU, one process per device: process r uses GPU r mod (GPUs on its node)."""
+    """NCCL on the GPU, one process per device (see ``use_own_gpu``)."""
 
     kind = "nccl"
 
@@ -78,9 +78,6 @@ class NcclCommunicator(MpiCommunicator):
         from cupy.cuda import nccl
 
         self.nccl, self.cupy = nccl, cupy
-        self.MPI = import_mpi()
-        world = self.MPI.COMM_WORLD
-        cupy.cuda.Device(world.Get_rank() % cupy.cuda.runtime.getDeviceCount()).use()
         super().__init__(backend=None)
         unique_id = self.comm.bcast(nccl.get_unique_id() if self.rank == 0 else None, root=0)
         self.nccl_comm = nccl.NcclCommunicator(self.size, unique_id, self.rank)
@@ -94,6 +91,12 @@ class NcclCommunicator(MpiCommunicator):
         self.seconds += time.perf_counter() - start  # enqueued: NCCL runs in order on the stream, no host wait
 
 
+def use_own_gpu(cupy, MPI) -> None:
+    """Make this process's current GPU the one numbered by its rank among the processes on its node."""
+    local_rank = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
+    cupy.cuda.Device(local_rank % cupy.cuda.runtime.getDeviceCount()).use()
+
+
 def import_mpi():
     try:
         from mpi4py import MPI
@@ -104,21 +107,27 @@ def import_mpi():
 
 
 def get_communicator(kind: str = "none", device=None):
-    """The communicator for ``kind`` (``none``, ``mpi`` or ``nccl``); NCCL also chooses this process's GPU."""
+    """The communicator for ``kind`` (``none``, ``mpi`` or ``nccl``).
+
+    Call it before the first network: where there are GPUs, it gives each process of a node its own.
+    """
     from .backend import get_backend, probe_gpu
 
     if kind not in KINDS:
         raise InputError(f"unknown --distributed {kind!r}: choose one of {', '.join(KINDS)}")
     if kind == "none":
         return LocalCommunicator()
-    if kind == "mpi":
-        return MpiCommunicator(get_backend(device))
     cupy, why = probe_gpu()
+    if kind == "mpi":
+        if cupy is not None and device != "cpu":  # before the backend exists: it stays on the current GPU
+            use_own_gpu(cupy, import_mpi())
+        return MpiCommunicator(get_backend(device))
     if cupy is None or device == "cpu":
         raise DeviceUnavailableError(f"--distributed nccl needs one CUDA GPU per process and CuPy: "
                                      f"{why if cupy is None else 'the CPU was requested'}; use --distributed mpi "
                                      f"on CPUs")
     try:
+        use_own_gpu(cupy, import_mpi())
         return NcclCommunicator(cupy)
     except ImportError as exc:
         raise DeviceUnavailableError(f"--distributed nccl needs NCCL for CuPy ({exc}): pip install "
