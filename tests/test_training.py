@@ -170,3 +170,9 @@ def test_epoch_time_and_rate_are_measured(digits):
     train, _ = digits
     history = gpubp.Network([64, 10], device="cpu", seed=0).SGD(train, 1, 10, 1.0, monitor_training_cost=False)
     assert 0 < history[0].seconds < 60 and history[0].samples_per_s == pytest.approx(1438 / history[0].seconds)
+
+
+def test_numpy_numbers_are_fine_knobs(digits):
+    train, _ = digits
+    history = gpubp.Network([64, 10], device="cpu", seed=0).SGD(train, np.int64(2), np.int32(50), np.float32(0.5))
+    assert len(history) == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -37,14 +38,14 @@ class EpochStats:
 
 def check_hyperparameters(epochs, mini_batch_size, eta, n_samples: int) -> None:
     """An ``InputError`` naming the bad knob, if any."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+    if isinstance(epochs, bool) or not isinstance(epochs, Integral) or epochs < 1:
         raise InputError(f"epochs must be a whole number >= 1, got {epochs!r}")
-    if isinstance(mini_batch_size, bool) or not isinstance(mini_batch_size, int) or mini_batch_size < 1:
+    if isinstance(mini_batch_size, bool) or not isinstance(mini_batch_size, Integral) or mini_batch_size < 1:
         raise InputError(f"the mini-batch size must be a whole number >= 1, got {mini_batch_size!r}")
     if mini_batch_size > n_samples:
         raise InputError(f"the mini-batch size {mini_batch_size} is larger than the training set "
                          f"({n_samples} samples): choose at most {n_samples}")
-    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not math.isfinite(eta) or eta <= 0:
+    if isinstance(eta, bool) or not isinstance(eta, Real) or not math.isfinite(eta) or eta <= 0:
         raise InputError(f"the learning rate eta must be a finite number > 0, got {eta!r}")
 
 
