@@ -46,6 +46,7 @@ def workspace(tmp_path_factory):
         arrays = dict(npz)
     np.savez(root / "future-model.npz", **{**arrays, "gpubp_format": np.int64(7)})
     np.savez(root / "wide.npz", X=np.zeros((3, 65)))
+    np.savez(root / "features.npz", X=np.zeros((3, 64)))
     np.savez(root / "twelve.npz", X=np.zeros((4, 64)), y=np.array([0, 1, 12, 3]), X_test=np.zeros((2, 64)),
              y_test=np.array([12, 0]))
     return root
@@ -101,6 +102,8 @@ CASES = {
     "label beyond the model's outputs": (["evaluate", "run/model.npz", "--data", "twelve.npz"],
                                          "labels must lie in 0..9 for a network with 10 outputs, found 0..12"),
     "predict on wrong width": (["predict", "run/model.npz", "wide.npz"], "the model takes 64 features"),
+    "predict into a missing folder": (["predict", "run/model.npz", "features.npz", "--out", "nowhere/labels.txt"],
+                                      "cannot write nowhere/labels.txt"),
     "gradcheck bad samples": (["gradcheck", "--samples", "0"], "--samples must be at least 1"),
 }
 

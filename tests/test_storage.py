@@ -38,17 +38,19 @@ def test_a_failed_save_leaves_the_previous_file_intact(trained, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", crash_midway)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(gpubp.ModelFileError, match="cannot write .*disk full; nothing was changed there"):
         gpubp.save(other, path)
     assert path.read_bytes() == before
     assert sorted(os.listdir(path.parent)) == ["model.npz"]  # no temporary file left behind
     assert np.array_equal(gpubp.load(path, device="cpu").feedforward(x), net.feedforward(x))
 
 
-def test_save_into_a_missing_folder_says_so(trained, tmp_path):
+def test_save_into_a_missing_folder_or_onto_a_folder_says_so(trained, tmp_path):
     net, _, _ = trained
-    with pytest.raises(gpubp.ModelFileError, match="does not exist"):
+    with pytest.raises(gpubp.ModelFileError, match="No such file or directory; check that its folder exists"):
         gpubp.save(net, tmp_path / "no" / "such" / "model.npz")
+    with pytest.raises(gpubp.ModelFileError, match="it is a folder"):
+        gpubp.save(net, tmp_path)
 
 
 def rewrite(path, **changes):

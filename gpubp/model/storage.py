@@ -24,18 +24,30 @@ from .network import Network, check_sizes
 FORMAT_VERSION = 1
 
 
-def atomic_write(path, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path`` (all or nothing)."""
+def atomic_write(path, write, error=GpubpError) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path`` (all or nothing).
+
+    A file system that refuses (a missing or read-only folder, a full disk, a folder in the way) raises
+    ``error`` naming the path; whatever was at ``path`` before is left as it was.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise error(f"cannot write {path}: it is a folder; give a file name")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise error(f"cannot write {path}: {exc.strerror or exc}; check that its folder exists and is "
+                    f"writable") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise error(f"cannot write {path}: {exc.strerror or exc}; nothing was changed there") from None
         raise
 
 
@@ -50,9 +62,7 @@ def save(net: Network, path, extra: dict | None = None) -> None:
     for l, (w, b) in enumerate(zip(weights, biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = w, b
     arrays.update(extra or {})
-    if not Path(path).parent.is_dir():
-        raise ModelFileError(f"cannot save the model to {path}: folder {Path(path).parent} does not exist")
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(path, lambda f: np.savez(f, **arrays), ModelFileError)
 
 
 def load(path, device=None) -> Network:
