@@ -82,6 +82,10 @@ def test_csv_and_npz_datasets(tmp_path):
     assert "sizes [5, 8, 3]" in out and "96 training and 24 test samples" in out
     metrics = (tmp_path / "csv" / "metrics.jsonl").read_text().splitlines()
     assert json.loads(metrics[-1])["test_accuracy"] >= 0.9
+    report = ok(run("evaluate", "csv/model.npz", "--data", "data.csv", cwd=tmp_path))
+    assert f"accuracy: {json.loads(metrics[-1])['test_accuracy']:.4f} (" in report
+    np.savetxt(tmp_path / "rows.csv", x[:7], delimiter=",")
+    assert ok(run("predict", "csv/model.npz", "rows.csv", cwd=tmp_path)).split() == [str(v) for v in y[:7]]
     write_csv(tmp_path / "plain.csv", x, y, header=False)
     assert "96 training" in ok(run("train", "--data", "plain.csv", "--epochs", 1, "--out", "plain", cwd=tmp_path))
     np.savez(tmp_path / "data.npz", X=x, y=y)
@@ -90,6 +94,8 @@ def test_csv_and_npz_datasets(tmp_path):
     np.savez(tmp_path / "split.npz", X=x[:100], y=y[:100], X_test=x[100:], y_test=y[100:])
     assert "100 training and 20 test" in ok(run("train", "--data", "split.npz", "--epochs", 1, "--out", "split",
                                                 cwd=tmp_path))
+    assert "20 samples" in ok(run("evaluate", "split/model.npz", "--data", "split.npz", cwd=tmp_path))
+    assert len(ok(run("predict", "split/model.npz", "split.npz", cwd=tmp_path)).split()) == 100
 
 
 def test_a_run_without_matplotlib_succeeds_and_says_how_to_plot(tmp_path):
