@@ -52,6 +52,7 @@ def test_each_device_kernel_matches_numpy_on_edge_values(cupy, name, dtype):
 
 
 def test_digits_train_on_the_gpu_and_load_on_the_cpu(cupy, tmp_path):
+    pytest.importorskip("sklearn", reason="the bundled digits come with scikit-learn")
     from gpubp.data import load_digits
 
     train, test = load_digits()

@@ -1,9 +1,11 @@
 """The lecture notebook runs from top to bottom in a fresh kernel, with no error."""
 
-import nbformat
-from nbclient import NotebookClient
+import pytest
 
 from cli_helpers import REPO
+
+nbformat = pytest.importorskip("nbformat", reason="the notebook test needs nbformat: pip install '.[test]'")
+NotebookClient = pytest.importorskip("nbclient", reason="the notebook test needs nbclient").NotebookClient
 
 NOTEBOOK = REPO / "notebooks" / "backprop.ipynb"
 
