@@ -14,5 +14,6 @@ from .training import EpochStats
 
 __version__ = "0.1.0"
 
-__all__ = ["COSTS", "CrossEntropyCost", "DataError", "DeviceUnavailableError", "EpochStats", "GpubpError", "InputError",
-           "ModelFileError", "Network", "QuadraticCost", "TrainingDiverged", "__version__", "get_backend", "load", "save"]
+__all__ = ["COSTS", "CrossEntropyCost", "DataError", "DeviceUnavailableError", "EpochStats", "GpubpError",
+           "InputError", "ModelFileError", "Network", "QuadraticCost", "TrainingDiverged", "__version__",
+           "get_backend", "load", "save"]

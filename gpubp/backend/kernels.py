@@ -5,8 +5,8 @@ Every elementwise step of training lives here: σ, σ′, the fused bias-add + �
 ``cupy.ElementwiseKernel`` objects named ``gpubp_<step>`` (one pass over memory each), and ``NumpyOps`` performs
 exactly the same arithmetic, in the same order, with in-place NumPy ufuncs, so a CPU run and a GPU run agree to
 rounding. σ is computed as ``0.5·tanh(0.5·z) + 0.5``: it equals 1/(1+e^−z), never overflows on either device and
-raises no warning at z = ±1000. The tests compile every body with g++ (against ``NumpyOps``) and with nvcc. ``sum_rows`` (BP3's sum
-over the batch) is a reduction, not an elementwise kernel: each backend uses its library's.
+raises no warning at z = ±1000. The tests compile every body with g++ (against ``NumpyOps``) and with nvcc.
+``sum_rows`` (BP3's sum over the batch) is a reduction, not an elementwise kernel: each backend uses its library's.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ class QuadraticCost:
 
 
 class CrossEntropyCost:
-    """C_x = −Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)]; σ′ cancels, so its δ is a − y (no learning slow-down)."""
+    """C_x = −Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)]; σ′ cancels, so its δ is a − y (no learning slowdown)."""
 
     name = "cross-entropy"
 

@@ -196,14 +196,14 @@ class Network:
         """
         xp, ops, acts, deltas = self.backend.xp, self.backend.ops, ws.activations, ws.deltas
         nabla_w, nabla_b = self._gradient.nabla_w, self._gradient.nabla_b
-        self.cost.delta(ops, acts[-1], y, scale, deltas[-1])  # BP1: δ^L = s·∇_a C ⊙ σ′(z^L)        (m, n_L)
-        for l in reversed(range(len(self.weights))):
-            delta = deltas[l + 1]
-            xp.dot(delta.T, acts[l], out=nabla_w[l])  # BP4: ∂C/∂W = δᵀ a^(l−1), summed over x   (n_l, n_(l−1))
-            ops.sum_rows(delta, nabla_b[l])  # BP3: ∂C/∂b = δ, summed over x               (n_l,)
+        self.cost.delta(ops, acts[-1], y, scale, deltas[-1])  # BP1: δ^L = s·∇_a C ⊙ σ′(z^L)      (m, n_L)
+        for l in reversed(range(len(self.weights))):  # weights[l] maps layer l to layer l+1
+            delta = deltas[l + 1]  #                                                        (m, n_(l+1))
+            xp.dot(delta.T, acts[l], out=nabla_w[l])  # BP4: ∂C/∂W = δᵀ a, summed over x   (n_(l+1), n_l)
+            ops.sum_rows(delta, nabla_b[l])  # BP3: ∂C/∂b = δ, summed over x                (n_(l+1),)
             if l > 0:
-                xp.dot(delta, self.weights[l], out=deltas[l])  # (W^(l+1))ᵀ δ^(l+1), row form       (m, n_l)
-                ops.hidden_delta(deltas[l], acts[l], deltas[l])  # BP2: δ^l = that ⊙ σ′(z^l)        (m, n_l)
+                xp.dot(delta, self.weights[l], out=deltas[l])  # Wᵀδ, in row form            (m, n_l)
+                ops.hidden_delta(deltas[l], acts[l], deltas[l])  # BP2: δ^l = Wᵀδ ⊙ σ′(z^l)  (m, n_l)
 
     def update_mini_batch(self, x, y, eta, batch_size=None, comm=None):
         """One SGD step on a mini-batch: W ← W − (η/m) Σ_x ∂C_x/∂W, likewise b. ``x, y`` already on the device.
