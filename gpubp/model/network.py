@@ -89,6 +89,9 @@ class Network:
         self.dtype = check_dtype(dtype)
         self.backend = get_backend(device)
         self.rng = np.random.default_rng(seed)
+        # Buffers depend on the sizes only, so they outlive set_parameters (the gradient check calls it often).
+        self._workspaces: dict[int, _Workspace] = {}
+        self._gradient = _Gradient(self.backend.xp, self.sizes, self.dtype)
 
     # ----- parameters at the edges -------------------------------------------------------------------------------
 
@@ -103,8 +106,6 @@ class Network:
         # Copies, so that training never writes into arrays the caller still holds.
         self.weights = [self.backend.xp.array(to_device(w, self.dtype), copy=True) for w in weights]
         self.biases = [self.backend.xp.array(to_device(b, self.dtype), copy=True) for b in biases]
-        self._workspaces: dict[int, _Workspace] = {}
-        self._gradient = _Gradient(self.backend.xp, self.sizes, self.dtype)
 
     def is_finite(self) -> bool:
         """Whether every weight and bias is a finite number (one host sync per array)."""
