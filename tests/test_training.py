@@ -69,6 +69,31 @@ def test_training_never_writes_to_the_callers_arrays():
     assert not np.all(net.parameters()[0][0] == 1)
 
 
+def test_parameters_live_in_one_aligned_buffer_whose_padding_stays_zero():
+    """One subtraction updates every layer; each W and b starts on a 256-byte boundary for the GEMM libraries."""
+    sizes = (9, 5, 3)  # 45 + 5 and 15 + 3 parameters: every view needs padding after it
+    x, y = random_problem(sizes, m=30, seed=4, dtype=np.float32)
+    net = gpubp.Network(sizes, device="cpu", seed=0)
+    weights, biases = net.parameters()
+    net.SGD((x, y), 2, 10, 3.0)
+    flat = net._parameters.flat
+    used = np.zeros(flat.shape, bool)
+    for view in net.weights + net.biases:
+        offset = (view.__array_interface__["data"][0] - flat.__array_interface__["data"][0]) // flat.itemsize
+        assert offset * flat.itemsize % 256 == 0
+        used[offset:offset + view.size] = True
+    assert np.all(flat[~used] == 0) and np.count_nonzero(~used) > 0
+    assert all(not np.array_equal(w, after) for w, after in zip(weights, net.parameters()[0]))
+
+
+def test_parameters_that_cannot_be_converted_change_nothing():
+    net = gpubp.Network((4, 3), device="cpu", seed=0)
+    weights, biases = net.parameters()
+    with pytest.raises(ValueError):
+        net.set_parameters([np.zeros((3, 4))], [np.array(["a", "b", "c"])])
+    assert np.array_equal(net.parameters()[0][0], weights[0]) and np.array_equal(net.parameters()[1][0], biases[0])
+
+
 def test_one_matrix_product_per_layer_whatever_the_batch_size(monkeypatch):
     """No per-sample loop: a step makes the same number of GEMM calls for 1 row as for 64."""
     net = gpubp.Network((5, 7, 4, 3), dtype="float64", device="cpu", seed=0)
