@@ -112,8 +112,7 @@ class Network:
 
     def set_parameters(self, weights, biases) -> None:
         """Replace all weights and biases (host or device arrays of the lecture's shapes), copied to the device."""
-        shapes_w = [(n_out, n_in) for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:])]
-        shapes_b = [(n_out,) for n_out in self.sizes[1:]]
+        shapes_w, shapes_b = [tuple(w.shape) for w in self.weights], [tuple(b.shape) for b in self.biases]
         if [tuple(w.shape) for w in weights] != shapes_w or [tuple(b.shape) for b in biases] != shapes_b:
             raise InputError(f"parameters do not fit sizes {list(self.sizes)}: weights must have shapes {shapes_w} "
                              f"and biases {shapes_b}")
