@@ -74,6 +74,7 @@ def in_ci() -> bool:
 
 def fail_the_skip(report) -> None:
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
     report.outcome = "failed"
     report.longrepr = f"skipped in CI, where only tests marked gpu may skip: {reason}"
 
