@@ -113,7 +113,7 @@ def test_info_tells_a_broken_cupy_from_a_missing_one(fake_cupy, tmp_path):
     fake_cupy("import")
     result = run_gpubp("info", cwd=tmp_path, extra_path=FAKE_CUPY)
     assert result.returncode == 0, result.stderr
-    assert "CuPy: CuPy is installed but failed to import (ImportError: libcudart.so.12" in result.stdout
+    assert "CuPy: installed but failed to import (ImportError: libcudart.so.12" in result.stdout
     assert "not installed" not in result.stdout
 
 

@@ -67,8 +67,8 @@ def info(args) -> int:
     print(f"NumPy: {machine['numpy']}, BLAS: {machine['blas']}")
     print(f"GPU usable: {'yes' if machine['gpu_usable'] else 'no'} — {machine['gpu_reason']}")
     if machine["cupy"] is None:
-        print(f"CuPy: {machine['cupy_problem']}; pip install 'gpubp[gpu]' for CUDA 12 or 'gpubp[gpu-cuda13]' for "
-              f"CUDA 13")
+        print(f"CuPy: {machine['cupy_problem'].removeprefix('CuPy is ')}; pip install 'gpubp[gpu]' for CUDA 12 or "
+              f"'gpubp[gpu-cuda13]' for CUDA 13")
     else:
         print(f"CuPy: {machine['cupy']}; CUDA runtime loaded: {machine['cuda_runtime']} (CuPy built with "
               f"{machine['cuda_runtime_built']}); driver: {machine['cuda_driver']}")
