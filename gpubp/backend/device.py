@@ -149,7 +149,7 @@ def why_unusable(stage: str, exc: Exception) -> str:
     if any(marker in text for marker in ARCHITECTURE_ERRORS):
         return (f"this CuPy's CUDA cannot run code on this GPU's architecture ({text}): install the CuPy of the "
                 f"CUDA major your GPU and driver support (gpubp[gpu] for CUDA 12, gpubp[gpu-cuda13] for CUDA 13)")
-    missing = name in ("DynamicLibNotFoundError", "ImportError", "OSError") or "failed to load" in text
+    missing = name in ("DynamicLibNotFoundError", "ImportError") or "failed to load" in text
     if stage == "kernel" and missing:
         return f"NVRTC, CuPy's run-time compiler, is missing ({text}): {CTK_HINT}"
     if stage == "kernel" and name == "CompileException":
