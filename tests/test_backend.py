@@ -67,6 +67,8 @@ PROBE_FAILURES = {
     "nodevice": "no usable CUDA device (CUDARuntimeError: cudaErrorNoDevice",
     "nvrtc": "NVRTC, CuPy's run-time compiler, is missing (DynamicLibNotFoundError",
     "headers": "NVRTC could not compile a test kernel; the CUDA headers may be missing (CompileException",
+    "nvrtc-arch": "cannot run code on this GPU's architecture (CompileException: nvrtc: error: invalid value for "
+                  "--gpu-architecture (-arch))",
     "arch": "cannot run code on this GPU's architecture (CUDARuntimeError: cudaErrorNoKernelImageForDevice",
     "ptx": "cannot run code on this GPU's architecture (CUDADriverError: CUDA_ERROR_UNSUPPORTED_PTX_VERSION: the "
            "provided PTX was compiled with an unsupported toolchain.)",

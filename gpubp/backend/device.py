@@ -146,7 +146,7 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
 def why_unusable(stage: str, exc: Exception) -> str:
     """The reason a GPU failed the probe's ``stage`` (``"kernel"`` or ``"gemm"``), and what to do about it."""
     text, name = one_line(exc), type(exc).__name__
-    if any(marker in text for marker in ARCHITECTURE_ERRORS):
+    if any(marker in str(exc) for marker in ARCHITECTURE_ERRORS):  # NVRTC's log may be long: look at all of it
         return (f"this CuPy's CUDA cannot run code on this GPU's architecture ({text}): install the CuPy of the "
                 f"CUDA major your GPU and driver support (gpubp[gpu] for CUDA 12, gpubp[gpu-cuda13] for CUDA 13)")
     missing = name in ("DynamicLibNotFoundError", "ImportError") or "failed to load" in text

@@ -3,8 +3,8 @@
 NumPy underneath, with the failure named by ``$FAKE_CUPY_FAILURE`` raised where, and as, CuPy 14 raises it (read
 in CuPy's source: an ImportError from ``import cupy`` when a CUDA library is missing; ``DynamicLibNotFoundError``
 from cuda-pathfinder at the first kernel compile without NVRTC; ``CompileException`` without the CUDA headers;
-``cudaErrorNoKernelImageForDevice`` or ``CUDA_ERROR_UNSUPPORTED_PTX_VERSION`` for an architecture or driver the
-CUDA in use cannot serve; an ImportError at the first GEMM without cuBLAS). Only the probe's kernel runs here.
+``cudaErrorNoKernelImageForDevice``, ``CUDA_ERROR_UNSUPPORTED_PTX_VERSION`` or NVRTC refusing the architecture
+for a GPU or driver the CUDA in use cannot serve; an ImportError at the first GEMM without cuBLAS). Only the probe's kernel runs here.
 The tests put the folder above this package first on ``sys.path`` (or ``PYTHONPATH``).
 """
 
@@ -38,6 +38,7 @@ class CUDADriverError(RuntimeError):
 FAILURES = {
     "nvrtc": ("kernel", DynamicLibNotFoundError('Failure finding "libnvrtc.so": No such file')),
     "headers": ("kernel", CompileException('catastrophic error: cannot open source file "cuda_fp16.h"')),
+    "nvrtc-arch": ("kernel", CompileException("nvrtc: error: invalid value for --gpu-architecture (-arch)\n")),
     "arch": ("kernel", cuda.runtime.CUDARuntimeError("cudaErrorNoKernelImageForDevice: no kernel image is "
                                                      "available for execution on the device")),
     "ptx": ("kernel", CUDADriverError("CUDA_ERROR_UNSUPPORTED_PTX_VERSION: the provided PTX was compiled with an\n"
