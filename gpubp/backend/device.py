@@ -4,8 +4,9 @@ The choice is ``"auto"``, ``"cpu"`` or ``"gpu"`` (default: the ``GPUBP_DEVICE`` 
 ``"auto"``). A GPU is usable only when CuPy, on it, compiles and runs a test kernel and a GEMM (counting devices
 proves neither NVRTC nor cuBLAS nor support for the GPU's architecture); ``auto`` otherwise trains on the CPU and
 says why, and ``gpu`` raises one ``DeviceUnavailableError`` that says why and what to install. Nothing here runs at
-``import gpubp``: CuPy is imported, and the GPU tried, once per process, on the first request for a backend. A ``Backend`` is all the rest of gpubp sees of the
-device: its array module ``xp``, its kernels ``ops``, and the conversions at the edges (host ⇄ device).
+``import gpubp``: CuPy is imported, and the GPU tried, once per process, on the first request for a backend. A
+``Backend`` is all the rest of gpubp sees of the device: its array module ``xp``, its kernels ``ops``, and the
+conversions at the edges (host ⇄ device).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ NumPy underneath, with the failure named by ``$FAKE_CUPY_FAILURE`` raised where,
 in CuPy's source: an ImportError from ``import cupy`` when a CUDA library is missing; ``DynamicLibNotFoundError``
 from cuda-pathfinder at the first kernel compile without NVRTC; ``CompileException`` without the CUDA headers;
 ``cudaErrorNoKernelImageForDevice``, ``CUDA_ERROR_UNSUPPORTED_PTX_VERSION`` or NVRTC refusing the architecture
-for a GPU or driver the CUDA in use cannot serve; an ImportError at the first GEMM without cuBLAS). Only the probe's kernel runs here.
-The tests put the folder above this package first on ``sys.path`` (or ``PYTHONPATH``).
+for a GPU or driver the CUDA in use cannot serve; an ImportError at the first GEMM without cuBLAS). Only the
+probe's kernel runs here. The tests put the folder above this package first on ``sys.path`` (or ``PYTHONPATH``).
 """
 
 import os
