@@ -141,7 +141,7 @@ def download_to(url: str, file: DataFile, out, progress: Progress) -> None:
     with response, progress.file(url, file.size) as step:
         while True:
             try:
-                chunk = response.read(CHUNK)
+                chunk = response.read1(CHUNK)  # what has arrived, so a stall shows where it stopped
             except (OSError, HTTPException) as exc:  # a reset, a timeout, a connection dropped mid-file
                 raise SourceFailed(f"the connection failed after {received:,} of {file.size:,} bytes "
                                    f"({type(exc).__name__})") from None

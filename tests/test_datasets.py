@@ -1,0 +1,330 @@
+"""Datasets downloaded on first use, with no internet: a server on 127.0.0.1 started here serves generated IDX
+files under the real file names, and a registry file (GPUBP_DATA_REGISTRY) gives their checksums and sizes.
+
+Each case runs the real ``gpubp`` command (or the Python API) against that server and checks what it printed and
+what it left in the cache: only whole, verified files under data-file names, and nothing else.
+"""
+
+import gzip
+import hashlib
+import http.server
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import threading
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+
+from cli_helpers import command, environment, idx_bytes
+from gpubp.data import download, load_dataset, registry
+from gpubp.errors import DataError
+
+
+def generated_files(n_train=60, n_test=20, seed=0):
+    """The four gzipped IDX files of a tiny dataset, by their real names."""
+    rng = np.random.default_rng(seed)
+    files = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        files[f"{prefix}-images-idx3-ubyte.gz"] = idx_bytes(rng.integers(0, 256, (n, 28, 28)), 0x803)
+        files[f"{prefix}-labels-idx1-ubyte.gz"] = idx_bytes(np.arange(n) % 10, 0x801)
+    return {name: gzip.compress(data, mtime=0) for name, data in files.items()}
+
+
+GOOD = generated_files()
+OTHER = generated_files(seed=1)  # same sizes, other bytes: what a tampered mirror serves
+
+
+class Server(http.server.ThreadingHTTPServer):
+    """Routes ``/FOLDER/NAME`` to bytes, or to ``("drop", bytes, n)`` (the first n bytes, then the connection
+    closes) or ``("stall", bytes, n, event)`` (n bytes, then wait for event). Anything else is a 404."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.routes, self.requests = {}, []
+        self.base = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def serve(self, folder, files):
+        self.routes.update({f"/{folder}/{name}": data for name, data in files.items()})
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    timeout = 30
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        route = self.server.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        kind, data, cut, event = ("whole", route, len(route), None) if isinstance(route, bytes) else \
+            (route + (None,))[:4]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[:cut])
+        self.wfile.flush()
+        if kind == "stall":
+            event.wait(60)
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    """A server for one test, stopped at its end, or after two minutes whatever happens."""
+    httpd = Server()
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    watchdog = threading.Timer(120, httpd.shutdown)
+    watchdog.daemon = True
+    watchdog.start()
+    yield httpd
+    watchdog.cancel()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def dead_url():
+    """A base URL where nothing listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def write_registry(path, urls, files=GOOD, algorithm="sha256", name="testset"):
+    entry = {"urls": urls, "files": {n: {"checksum": f"{algorithm}:{hashlib.new(algorithm, d).hexdigest()}",
+                                         "size": len(d)} for n, d in files.items()}}
+    path.write_text(json.dumps({name: entry}))
+    return path
+
+
+@pytest.fixture
+def env(tmp_path):
+    """The environment of a gpubp run: an empty cache in tmp_path, no mirror, the test registry (once written)."""
+    values = environment()
+    values.pop(download.MIRROR_ENV_VAR, None)
+    values.update({download.CACHE_ENV_VAR: str(tmp_path / "cache"),
+                   registry.REGISTRY_ENV_VAR: str(tmp_path / "registry.json")})
+    return values
+
+
+def gpubp(*args, env, cwd, timeout=120):
+    return subprocess.run(command() + [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def cache_contents(tmp_path, name="testset"):
+    """Every file in the dataset's cache folder but the lock file."""
+    folder = tmp_path / "cache" / name
+    return sorted(p.name for p in folder.iterdir() if p.name != ".lock") if folder.is_dir() else []
+
+
+def assert_cached(tmp_path, files=GOOD):
+    folder = tmp_path / "cache" / "testset"
+    assert cache_contents(tmp_path) == sorted(files)
+    assert all((folder / name).read_bytes() == data for name, data in files.items())
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+# --- the real registry ---------------------------------------------------------------------------------------
+
+def test_real_registry_has_the_published_form():
+    assert {"mnist", "fashion-mnist"} <= set(registry.BUILT_IN)
+    sums = []
+    for dataset in registry.BUILT_IN.values():
+        assert [f.name for f in dataset.files] == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                                                   "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+        for base in dataset.urls:
+            parts = urlparse(base + dataset.files[0].name)
+            assert parts.scheme in ("https", "http") and parts.netloc and base.endswith("/")
+            assert parts.path.endswith("/train-images-idx3-ubyte.gz") and not parts.query
+        for file in dataset.files:
+            algorithm, _, digest = file.checksum.partition(":")
+            assert algorithm == "md5" and re.fullmatch(r"[0-9a-f]{32}", digest), file
+            assert file.size > 0
+            sums.append(digest)
+        images, labels = dataset.files[0].size, dataset.files[1].size
+        assert images > 100 * labels  # gzipped 60,000 images dwarf 60,000 labels: sizes not swapped
+    assert len(set(sums)) == len(sums)  # no sum pasted twice
+    for name in ("mnist", "fashion-mnist"):  # an https source comes first where one exists
+        assert registry.BUILT_IN[name].urls[0].startswith("https://")
+    assert registry.BUILT_IN["mnist"].files[0].checksum == "md5:f68b3c2dcbeaaa9fbdd348bbdeb94873"
+
+
+def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    mnist = registry.BUILT_IN["mnist"]
+    monkeypatch.delenv(download.CACHE_ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert download.cache_folder(mnist) == tmp_path / "xdg" / "gpubp" / "mnist"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # ignored, as the XDG spec says
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert download.cache_folder(mnist) == tmp_path / "home" / ".cache" / "gpubp" / "mnist"
+    monkeypatch.setenv(download.CACHE_ENV_VAR, str(tmp_path / "mine"))
+    assert download.cache_folder(mnist) == tmp_path / "mine" / "mnist"
+    assert download.folder_for(mnist, data_dir=tmp_path / "given") == tmp_path / "given"
+
+
+# --- downloading -----------------------------------------------------------------------------------------------
+
+def test_first_use_downloads_verifies_and_reports_progress_then_uses_the_cache(server, env, tmp_path):
+    server.serve("good", GOOD)
+    write_registry(tmp_path / "registry.json", [f"{server.base}/good/"])
+    result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name, data in GOOD.items():  # stderr is not a terminal: a plain line as each file starts and ends
+        assert f"downloading {server.base}/good/{name} ({len(data):,} bytes)" in result.stderr
+        assert f"saved {tmp_path / 'cache' / 'testset' / name} (sha256 verified)" in result.stderr
+    assert f"testset: 4 files in {tmp_path / 'cache' / 'testset'}" in result.stdout
+    assert_cached(tmp_path)
+    assert len(server.requests) == 4
+
+    listed = gpubp("data", "list", env=env, cwd=tmp_path).stdout
+    assert re.search(r"^testset +cached +0\.\d MB +" + re.escape(str(tmp_path / "cache" / "testset")), listed, re.M)
+    assert re.search(r"^mnist +not downloaded +11\.6 MB", listed, re.M)
+    path = gpubp("data", "path", "testset", env=env, cwd=tmp_path)
+    assert path.stdout == f"{tmp_path / 'cache' / 'testset'}\n" and path.stderr == ""
+
+    trained = gpubp("train", "--data", "testset", "--epochs", 1, "--out", "run", "--quiet", env=env, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert "data: testset, 60 training and 20 test samples" in trained.stdout
+    assert "downloading" not in trained.stderr and len(server.requests) == 4  # files already there are used
+
+
+def test_train_and_evaluate_download_on_first_use(server, env, tmp_path):
+    server.serve("good", GOOD)
+    write_registry(tmp_path / "registry.json", [f"{server.base}/good/"])
+    trained = gpubp("train", "--data", "testset", "--epochs", 1, "--out", "run", "--quiet", env=env, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert "downloading" in trained.stderr and "60 training and 20 test samples" in trained.stdout
+    env[download.CACHE_ENV_VAR] = str(tmp_path / "other-cache")
+    evaluated = gpubp("evaluate", "run/model.npz", "--data", "testset", env=env, cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "data: testset, test split, 20 samples" in evaluated.stdout
+    assert sorted(p.name for p in (tmp_path / "other-cache" / "testset").iterdir()) == sorted([*GOOD, ".lock"])
+    assert len(server.requests) == 8
+
+
+def test_the_python_api_downloads_with_a_tqdm_bar(server, monkeypatch, tmp_path):
+    server.serve("good", GOOD)
+    monkeypatch.setenv(registry.REGISTRY_ENV_VAR, str(write_registry(tmp_path / "r.json", [f"{server.base}/good/"])))
+    monkeypatch.setenv(download.CACHE_ENV_VAR, str(tmp_path / "cache"))
+    monkeypatch.delenv(download.MIRROR_ENV_VAR, raising=False)
+    with pytest.raises(DataError, match="testset is not downloaded into .*gpubp data fetch testset"):
+        load_dataset("testset", download=False)
+    assert server.requests == []
+    stream = io.StringIO()
+    dataset = registry.get("testset")
+    download.ensure(dataset, download.cache_folder(dataset), download.Progress(stream, bar=True))
+    assert re.search(r"\rtrain-images-idx3-ubyte\.gz: +0%\|", stream.getvalue())  # tqdm's bar, then cleared
+    (x, y), (x_test, y_test) = load_dataset("testset", download=True)
+    images = np.frombuffer(gzip.decompress(GOOD["train-images-idx3-ubyte.gz"])[16:], np.uint8)
+    np.testing.assert_array_equal(x, images.reshape(60, 784) / np.float32(255))
+    np.testing.assert_array_equal(y_test, np.arange(20) % 10)
+    assert x.shape == (60, 784) and x_test.shape == (20, 784) and len(server.requests) == 4
+
+
+def test_a_404_from_the_first_mirror_then_the_second(server, env, tmp_path):
+    server.serve("good", GOOD)
+    write_registry(tmp_path / "registry.json", [f"{server.base}/gone/", f"{server.base}/good/"])
+    result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"failed: {server.base}/gone/train-images-idx3-ubyte.gz: HTTP 404" in result.stderr
+    assert_cached(tmp_path)
+
+
+def test_a_checksum_mismatch_is_an_error_and_caches_nothing(server, env, tmp_path):
+    server.serve("tampered", OTHER)
+    write_registry(tmp_path / "registry.json", [f"{server.base}/tampered/"])
+    result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    expected = hashlib.sha256(GOOD["train-images-idx3-ubyte.gz"]).hexdigest()
+    assert f"sha256 checksum mismatch (got {hashlib.sha256(OTHER['train-images-idx3-ubyte.gz']).hexdigest()}, " \
+           f"expected {expected}): the downloaded file was deleted" in result.stderr
+    assert "gpubp data: error: cannot download testset" in result.stderr.splitlines()[-1]
+    assert cache_contents(tmp_path) == []
+
+
+def test_a_mirror_cannot_skip_verification(server, env, tmp_path):
+    """GPUBP_DATA_MIRROR is tried first, and its files must still match the registry's checksums."""
+    server.serve("good", GOOD)
+    server.serve("tampered", OTHER)
+    write_registry(tmp_path / "registry.json", [dead_url(), f"{server.base}/good/"])
+    env[download.MIRROR_ENV_VAR] = f"{server.base}/tampered"
+    result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("checksum mismatch") == 2  # the images; the labels of both are arange(n) % 10
+    assert_cached(tmp_path)
+    assert server.requests[:2] == ["/tampered/train-images-idx3-ubyte.gz", "/good/train-images-idx3-ubyte.gz"]
+
+
+def test_a_mirror_serves_when_the_registry_urls_are_unreachable(server, env, tmp_path):
+    server.serve("internal/mirror", GOOD)
+    write_registry(tmp_path / "registry.json", [dead_url()])
+    env[download.MIRROR_ENV_VAR] = f"{server.base}/internal/mirror/"
+    assert gpubp("data", "fetch", "testset", env=env, cwd=tmp_path).returncode == 0
+    assert_cached(tmp_path)
+
+
+@pytest.mark.parametrize("extra", [b"", b"more bytes than the registry promised"])
+def test_a_dropped_connection_caches_nothing_and_a_retry_succeeds(server, env, tmp_path, extra):
+    name = "train-labels-idx1-ubyte.gz"
+    server.serve("flaky", GOOD)
+    whole = GOOD[name] + extra
+    server.routes[f"/flaky/{name}"] = ("drop", whole, len(whole) // 2 if not extra else len(whole))
+    write_registry(tmp_path / "registry.json", [f"{server.base}/flaky/"])
+    result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    reason = "sent more than the expected" if extra else f"after {len(whole) // 2:,} of {len(whole):,} bytes"
+    assert reason in result.stderr.splitlines()[-1], result.stderr
+    assert cache_contents(tmp_path) == ["train-images-idx3-ubyte.gz"]  # the file before it, whole and verified
+    server.routes[f"/flaky/{name}"] = GOOD[name]
+    retry = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    assert retry.returncode == 0, retry.stderr
+    assert "train-images-idx3-ubyte.gz" not in retry.stderr  # kept, not fetched again
+    assert_cached(tmp_path)
+
+
+def test_no_server_at_all_gives_the_offline_message(env, tmp_path):
+    base = dead_url()
+    write_registry(tmp_path / "registry.json", [base])
+    result = gpubp("train", "--data", "testset", env=env, cwd=tmp_path)
+    line = assert_one_line_error(result, "gpubp train: error: cannot download testset", "Offline, get",
+                                 f"from {base} and put them in {tmp_path / 'cache' / 'testset'}", "--data-dir")
+    assert all(name in line for name in GOOD)
+    assert cache_contents(tmp_path) == []
+
+
+def test_a_stalled_server_times_out_and_the_next_mirror_serves(server, monkeypatch, tmp_path):
+    stall = threading.Event()
+    server.serve("good", GOOD)
+    server.routes["/slow/train-images-idx3-ubyte.gz"] = ("stall", GOOD["train-images-idx3-ubyte.gz"], 100, stall)
+    monkeypatch.setattr(download, "TIMEOUT_S", 0.5)
+    monkeypatch.setenv(registry.REGISTRY_ENV_VAR, str(write_registry(tmp_path / "r.json", [
+        f"{server.base}/slow/", f"{server.base}/good/"])))
+    folder = tmp_path / "cache"
+    stream = io.StringIO()
+    try:
+        download.ensure(registry.get("testset"), folder, download.Progress(stream, bar=False))
+    finally:
+        stall.set()
+    size = len(GOOD["train-images-idx3-ubyte.gz"])
+    assert f"the connection failed after 100 of {size:,} bytes (TimeoutError)" in stream.getvalue()
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*GOOD, ".lock"])
