@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
-from cli_helpers import command, environment, idx_bytes
+from cli_helpers import command, environment, idx_bytes, write_mnist
 from gpubp.data import download, load_dataset, registry
 from gpubp.errors import DataError
 
@@ -41,7 +41,8 @@ OTHER = generated_files(seed=1)  # same sizes, other bytes: what a tampered mirr
 
 class Server(http.server.ThreadingHTTPServer):
     """Routes ``/FOLDER/NAME`` to bytes, or to ``("drop", bytes, n)`` (the first n bytes, then the connection
-    closes) or ``("stall", bytes, n, event)`` (n bytes, then wait for event). Anything else is a 404."""
+    closes) or ``("stall", bytes, n, event)`` (n bytes, the rest once the event is set). Anything else is a
+    404."""
 
     daemon_threads = True
 
@@ -68,11 +69,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data[:cut])
-        self.wfile.flush()
-        if kind == "stall":
-            event.wait(60)
         self.close_connection = True
+        try:
+            self.wfile.write(data[:cut])
+            self.wfile.flush()
+            if kind == "stall" and event.wait(60):
+                self.wfile.write(data[cut:])
+        except OSError:  # the client gave up (a timeout) or was killed
+            pass
 
     def log_message(self, *args):
         pass
@@ -328,3 +332,149 @@ def test_a_stalled_server_times_out_and_the_next_mirror_serves(server, monkeypat
     size = len(GOOD["train-images-idx3-ubyte.gz"])
     assert f"the connection failed after 100 of {size:,} bytes (TimeoutError)" in stream.getvalue()
     assert sorted(p.name for p in folder.iterdir()) == sorted([*GOOD, ".lock"])
+
+
+def start(*args, env, cwd, log):
+    with open(log, "w") as stderr:
+        return subprocess.Popen(command() + [str(a) for a in args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def wait_for(condition, what, seconds=60):
+    for _ in range(seconds * 20):
+        if condition():
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def stalled_images(server, tmp_path):
+    """The images of a good copy served up to their middle, then held until the event is set."""
+    gate = threading.Event()
+    server.serve("good", GOOD)
+    name = "train-images-idx3-ubyte.gz"
+    server.routes[f"/good/{name}"] = ("stall", GOOD[name], len(GOOD[name]) // 2, gate)
+    write_registry(tmp_path / "registry.json", [f"{server.base}/good/"])
+    yield gate
+    gate.set()
+
+
+def test_two_processes_fetching_at_once_leave_one_good_copy(server, env, tmp_path, stalled_images):
+    first = start("data", "fetch", "testset", env=env, cwd=tmp_path, log=tmp_path / "first.log")
+    try:
+        wait_for(lambda: server.requests, "the first process's request")
+        second = start("data", "fetch", "testset", env=env, cwd=tmp_path, log=tmp_path / "second.log")
+        try:
+            wait_for(lambda: "waiting for another gpubp process" in (tmp_path / "second.log").read_text(),
+                     "the second process to wait for the first")
+            stalled_images.set()
+            assert second.wait(120) == 0, (tmp_path / "second.log").read_text()
+        finally:
+            second.kill()
+        assert first.wait(120) == 0, (tmp_path / "first.log").read_text()
+    finally:
+        first.kill()
+    assert "downloading http" not in (tmp_path / "second.log").read_text()  # it found the first one's files
+    assert len(server.requests) == 4
+    assert_cached(tmp_path)
+
+
+def test_a_killed_download_leaves_no_data_file_and_the_next_run_cleans_up(server, env, tmp_path, stalled_images):
+    folder = tmp_path / "cache" / "testset"
+    process = start("data", "fetch", "testset", env=env, cwd=tmp_path, log=tmp_path / "killed.log")
+    try:
+        wait_for(lambda: folder.is_dir() and any(p.stat().st_size for p in folder.glob(".*.part")),
+                 "the download to start")
+    finally:
+        process.kill()
+        process.wait(60)
+    stalled_images.set()
+    assert [p.name for p in folder.iterdir() if not p.name.startswith(".")] == []  # only the hidden .part
+    assert len(list(folder.glob(".train-images-idx3-ubyte.gz.*.part"))) == 1
+    result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert_cached(tmp_path)  # the leftover .part is gone too
+
+
+# --- where the files are read from -------------------------------------------------------------------------------
+
+def test_existing_folders_come_before_the_cache_and_are_never_written(env, tmp_path):
+    """--data-dir, then ./data/mnist for mnist, then the cache; the user's folders are read as they are."""
+    env[download.MIRROR_ENV_VAR] = dead_url()  # any download attempt would fail loudly
+    write_registry(tmp_path / "registry.json", [dead_url()])
+    write_mnist(tmp_path / "data" / "mnist", n_train=30)
+    own = gpubp("train", "--data", "mnist", "--epochs", 1, "--out", "a", "--quiet", env=env, cwd=tmp_path)
+    assert own.returncode == 0 and "mnist, 30 training and 20 test samples" in own.stdout, own.stderr
+    assert gpubp("data", "path", "mnist", env=env, cwd=tmp_path).stdout == "data/mnist\n"
+    write_mnist(tmp_path / "mine", n_train=40, gz=True)
+    given = gpubp("train", "--data", "testset", "--data-dir", "mine", "--epochs", 1, "--out", "b", "--quiet",
+                  env=env, cwd=tmp_path)
+    assert given.returncode == 0 and "testset, 40 training and 20 test samples" in given.stdout, given.stderr
+    write_mnist(tmp_path / "cache" / "testset", n_train=50)  # put there by hand, raw: used as they are
+    cached = gpubp("train", "--data", "testset", "--epochs", 1, "--out", "c", "--quiet", env=env, cwd=tmp_path)
+    assert cached.returncode == 0 and "testset, 50 training and 20 test samples" in cached.stdout, cached.stderr
+    assert not (tmp_path / "cache" / "mnist").exists() and not (tmp_path / "cache" / "testset" / ".lock").exists()
+    fetched = gpubp("data", "fetch", "mnist", env=env, cwd=tmp_path)
+    assert fetched.stdout == "mnist: 4 files in data/mnist (./data/mnist is read before the cache)\n", fetched.stderr
+    (tmp_path / "data" / "mnist" / "t10k-labels-idx1-ubyte").unlink()
+    assert_one_line_error(gpubp("data", "fetch", "mnist", env=env, cwd=tmp_path),
+                          "data/mnist exists but lacks t10k-labels-idx1-ubyte")
+
+
+# --- hostile settings: one line, exit 2, nothing written --------------------------------------------------------
+
+def registry_with(**changes):
+    """The test registry's entry, changed; a change to None removes the key."""
+    files = {n: {"checksum": "md5:" + hashlib.md5(d).hexdigest(), "size": len(d)} for n, d in GOOD.items()}
+    entry = {"urls": ["http://127.0.0.1:9/"], "files": files}
+    entry.update(changes)
+    return {"testset": {k: v for k, v in entry.items() if v is not None}}
+
+
+def first_file(**spec):
+    files = registry_with()["testset"]["files"]
+    files["train-images-idx3-ubyte.gz"] = spec
+    return registry_with(files=files)
+
+
+HOSTILE = {
+    "cache is a file": ({download.CACHE_ENV_VAR: "{tmp}/afile"}, None, "the dataset cache {tmp}/afile is a file"),
+    "cache under a file": ({download.CACHE_ENV_VAR: "{tmp}/afile/cache"}, None,
+                           "cannot write the testset files into {tmp}/afile/cache/testset (Not a directory)"),
+    "cache unwritable": ({download.CACHE_ENV_VAR: "/proc"}, None, "cannot write the testset files into /proc/testset"),
+    "cache dataset folder is a file": ({download.CACHE_ENV_VAR: "{tmp}"}, None,
+                                       "cannot write the testset files into {tmp}/testset"),
+    "mirror not http": ({download.MIRROR_ENV_VAR: "ftp://example.org/mnist"}, None,
+                        "GPUBP_DATA_MIRROR=ftp://example.org/mnist is not an http:// or https:// base URL"),
+    "registry missing": ({registry.REGISTRY_ENV_VAR: "{tmp}/nothere.json"}, None, "cannot be read"),
+    "registry not JSON": ({}, "{not json", "is not valid JSON"),
+    "registry a list": ({}, [], "must hold a JSON object"),
+    "registry redefines mnist": ({}, {"mnist": registry_with()["testset"]}, "'mnist' is a built-in dataset"),
+    "registry name escapes": ({}, {"../../etc": registry_with()["testset"]}, "dataset name '../../etc' must be"),
+    "registry name a file": ({}, {"x.csv": registry_with()["testset"]}, "dataset name 'x.csv' must be"),
+    "registry no checksum": ({}, first_file(size=10), "checksum None is not md5:"),
+    "registry short checksum": ({}, first_file(checksum="md5:abc", size=10), "checksum 'md5:abc' is not"),
+    "registry unknown hash": ({}, first_file(checksum="crc32:" + "0" * 8, size=10), "is not md5:"),
+    "registry no size": ({}, first_file(checksum="md5:" + "0" * 32), "needs \"size\""),
+    "registry negative size": ({}, first_file(checksum="md5:" + "0" * 32, size=-1), "needs \"size\""),
+    "registry other files": ({}, registry_with(files={"a.gz": {}}), "\"files\" must name exactly"),
+    "registry no urls": ({}, registry_with(urls=None), "needs \"urls\""),
+    "registry file url": ({}, registry_with(urls=["file:///etc/"]), "'file:///etc/' is not an http"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_settings_get_one_line_and_exit_2(env, tmp_path, case):
+    settings, registry_text, message = HOSTILE[case]
+    (tmp_path / "afile").write_text("a file the user had")
+    (tmp_path / "testset").write_text("a file where the dataset's folder would go")
+    write_registry(tmp_path / "registry.json", ["http://127.0.0.1:9/"])
+    if registry_text is not None:
+        text = registry_text if isinstance(registry_text, str) else json.dumps(registry_text)
+        (tmp_path / "registry.json").write_text(text)
+    env.update({key: value.format(tmp=tmp_path) for key, value in settings.items()})
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for args in (["data", "fetch", "testset"], ["train", "--data", "testset"]):
+        assert_one_line_error(gpubp(*args, env=env, cwd=tmp_path), message.format(tmp=tmp_path))
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before

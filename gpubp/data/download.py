@@ -78,12 +78,12 @@ def folder_for(dataset: Dataset, data_dir=None) -> Path:
     return cache_folder(dataset)
 
 
-def sources(file: DataFile, dataset: Dataset) -> list[str]:
+def mirror_bases() -> list[str]:
+    """``[$GPUBP_DATA_MIRROR]`` as a base URL ending in "/", or ``[]``."""
     mirror = os.environ.get(MIRROR_ENV_VAR, "")
     if mirror and not mirror.startswith(("http://", "https://")):
         raise DataError(f"{MIRROR_ENV_VAR}={mirror} is not an http:// or https:// base URL: fix it, or unset it")
-    bases = ([mirror.rstrip("/") + "/"] if mirror else []) + list(dataset.urls)
-    return [base + file.name for base in bases]
+    return [mirror.rstrip("/") + "/"] if mirror else []
 
 
 class Progress:
@@ -163,7 +163,7 @@ def download_to(url: str, file: DataFile, out, progress: Progress) -> None:
 def fetch_file(dataset: Dataset, file: DataFile, folder: Path, progress: Progress) -> None:
     """One file into ``folder``: a temporary file per attempt, renamed into place only once verified."""
     failures = []
-    for url in sources(file, dataset):
+    for url in [base + file.name for base in mirror_bases() + list(dataset.urls)]:
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{file.name}.", suffix=".part")
         try:
             with os.fdopen(handle, "wb") as out:
@@ -209,6 +209,7 @@ def ensure(dataset: Dataset, folder: Path, progress: Progress | None = None) -> 
     """``folder`` with every file of ``dataset``, downloading the missing ones."""
     if all(present(folder, f) for f in dataset.files):
         return folder
+    mirror_bases()  # a bad mirror setting is reported before anything is written
     progress = progress or Progress()
     started = time.perf_counter()
     try:
