@@ -199,6 +199,9 @@ def test_first_use_downloads_verifies_and_reports_progress_then_uses_the_cache(s
     assert f"testset: 4 files in {tmp_path / 'cache' / 'testset'}" in result.stdout
     assert_cached(tmp_path)
     assert len(server.requests) == 4
+    umask = os.umask(0)
+    os.umask(umask)
+    assert all((tmp_path / "cache" / "testset" / name).stat().st_mode & 0o777 == 0o666 & ~umask for name in GOOD)
 
     listed = gpubp("data", "list", env=env, cwd=tmp_path).stdout
     assert re.search(r"^testset +cached +0\.\d MB +" + re.escape(str(tmp_path / "cache" / "testset")), listed, re.M)
@@ -478,3 +481,38 @@ def test_hostile_settings_get_one_line_and_exit_2(env, tmp_path, case):
     for args in (["data", "fetch", "testset"], ["train", "--data", "testset"]):
         assert_one_line_error(gpubp(*args, env=env, cwd=tmp_path), message.format(tmp=tmp_path))
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def json_values():
+    from hypothesis import strategies as st
+
+    scalars = st.none() | st.booleans() | st.integers(-5, 10**9) | st.floats(allow_nan=False) | st.text(max_size=8)
+    names = st.sampled_from([*registry.IDX_NAMES, "checksum", "size", "urls", "files", "md5:" + "a" * 32])
+    return st.recursive(scalars | names, lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(names | st.text(max_size=4), inner, max_size=5), max_leaves=20)
+
+
+def test_any_registry_file_is_a_valid_registry_or_one_data_error(tmp_path, monkeypatch):
+    """Whatever JSON the registry file holds, gpubp accepts only complete entries and names the problem."""
+    from hypothesis import given, settings, strategies as st
+
+    path = tmp_path / "registry.json"
+    monkeypatch.setenv(registry.REGISTRY_ENV_VAR, str(path))
+    good = registry_with()["testset"]
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.dictionaries(st.sampled_from(["testset", "mnist", "Bad Name"]), json_values() | st.just(good),
+                           max_size=2))
+    def check(entries):
+        path.write_text(json.dumps(entries))
+        try:
+            found = registry.extra_datasets()
+        except DataError as exc:
+            assert "\n" not in str(exc) and str(exc).startswith(f"{registry.REGISTRY_ENV_VAR}=")
+            return
+        assert set(found) == set(entries) and all(entries[name] == good for name in found)
+        for dataset in found.values():
+            assert [f.name for f in dataset.files] == list(registry.IDX_NAMES)
+            assert all(f.size >= 1 and registry.check_checksum(f.checksum, "") for f in dataset.files)
+
+    check()

@@ -39,6 +39,8 @@ CACHE_ENV_VAR, MIRROR_ENV_VAR = "GPUBP_DATA", "GPUBP_DATA_MIRROR"
 DEFAULT_MNIST_DIR = Path("data") / "mnist"
 TIMEOUT_S = 30  # for connecting and for each read: a stalled server moves on to the next mirror
 CHUNK = 1 << 16
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 
 try:
     import fcntl
@@ -166,6 +168,7 @@ def fetch_file(dataset: Dataset, file: DataFile, folder: Path, progress: Progres
     for url in [base + file.name for base in mirror_bases() + list(dataset.urls)]:
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{file.name}.", suffix=".part")
         try:
+            os.chmod(temporary, 0o666 & ~UMASK)  # mkstemp's 0600 would hide a shared cache from other users
             with os.fdopen(handle, "wb") as out:
                 download_to(url, file, out, progress)
                 out.flush()

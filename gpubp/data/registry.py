@@ -1,10 +1,12 @@
 """The datasets gpubp can download: where each file lives, its size and the checksum its publishers give.
 
-Every entry is four gzipped IDX files in MNIST's layout. The URLs and MD5 sums are those of torchvision 0.2x
-(``torchvision/datasets/mnist.py``: ``MNIST``, ``FashionMNIST``, ``KMNIST``), where the dataset's authors publish
-the same sums they are quoted beside; the sizes are the ``Content-Length`` those servers send, as printed by
-torchvision's and Keras's download logs. A source served over https comes first; the checksum, not the
-transport, is what makes a file trusted, so an http mirror is as safe to try.
+Every entry is four gzipped IDX files in MNIST's layout. The URLs and MD5 sums are torchvision's
+(``torchvision/datasets/mnist.py``, classes ``MNIST``, ``FashionMNIST`` and ``KMNIST``, ``mirrors`` and
+``resources``, read at pytorch/vision commit 01977a1), plus the https copy Fashion-MNIST's authors keep in their
+repository; the authors of Fashion-MNIST publish the same sums, as quoted beside each entry. The sizes are the
+``Content-Length`` those servers send, as printed by torchvision's and Keras's download logs. A source served
+over https comes first; the checksum, not the transport, is what makes a file trusted, so an http mirror is as
+safe to try.
 
 ``GPUBP_DATA_REGISTRY`` may name a JSON file of further datasets, in the same shape, for an internal IDX dataset
 (and for the tests, which serve generated files from 127.0.0.1). It can only add names: ``mnist`` always means
