@@ -1,7 +1,7 @@
-"""The ``gpubp`` command line: ``train``, ``evaluate``, ``predict``, ``info``, ``gradcheck`` and ``data``.
+"""The ``gpubp`` command line: ``train``, ``evaluate``, ``predict``, ``info`` and ``gradcheck``.
 
 This module only builds the argument parser and turns errors into exit codes; each command lives in
-``train.py``, ``tools.py`` or ``data.py``. Every problem a user can fix — a bad flag, a missing or malformed data file, a
+``train.py`` or ``tools.py``. Every problem a user can fix — a bad flag, a missing or malformed data file, a
 model file that is not gpubp's, a GPU that is not there — is printed as one line on stderr and exits with
 status 2, with no traceback; a bug in gpubp still shows its traceback.
 """
