@@ -449,8 +449,15 @@ HOSTILE = {
     "cache dataset folder is a file": ({download.CACHE_ENV_VAR: "{tmp}"}, None,
                                        "cannot write the testset files into {tmp}/testset"),
     "mirror not http": ({download.MIRROR_ENV_VAR: "ftp://example.org/mnist"}, None,
-                        "GPUBP_DATA_MIRROR=ftp://example.org/mnist is not an http:// or https:// base URL"),
-    "registry missing": ({registry.REGISTRY_ENV_VAR: "{tmp}/nothere.json"}, None, "cannot be read"),
+                        "GPUBP_DATA_MIRROR: 'ftp://example.org/mnist' is not an http:// or https:// base URL such"),
+    "mirror with a newline": ({download.MIRROR_ENV_VAR: "http://127.0.0.1:9/a\nb"}, None,
+                              "GPUBP_DATA_MIRROR: 'http://127.0.0.1:9/a\\nb' is not an http"),
+    "registry missing": ({registry.REGISTRY_ENV_VAR: "{tmp}/nothere.json"}, None, "cannot be read (not a file)"),
+    "registry a folder": ({registry.REGISTRY_ENV_VAR: "{tmp}"}, None, "cannot be read (not a file)"),
+    "registry a device": ({registry.REGISTRY_ENV_VAR: "/dev/zero"}, None, "cannot be read (not a file)"),
+    "registry huge": ({}, " " * (registry.MAX_REGISTRY_BYTES + 1), "larger than 1,048,576 bytes"),
+    "registry nested deep": ({}, "[" * 100_000, "is not valid JSON"),
+    "registry not UTF-8": ({}, b"\xff\xfe{}", "cannot be read"),
     "registry not JSON": ({}, "{not json", "is not valid JSON"),
     "registry a list": ({}, [], "must hold a JSON object"),
     "registry redefines mnist": ({}, {"mnist": registry_with()["testset"]}, "'mnist' is a built-in dataset"),
@@ -464,6 +471,7 @@ HOSTILE = {
     "registry other files": ({}, registry_with(files={"a.gz": {}}), "\"files\" must name exactly"),
     "registry no urls": ({}, registry_with(urls=None), "needs \"urls\""),
     "registry file url": ({}, registry_with(urls=["file:///etc/"]), "'file:///etc/' is not an http"),
+    "registry url with a space": ({}, registry_with(urls=["http://a b/"]), "'http://a b/' is not an http"),
 }
 
 
@@ -474,8 +482,8 @@ def test_hostile_settings_get_one_line_and_exit_2(env, tmp_path, case):
     (tmp_path / "testset").write_text("a file where the dataset's folder would go")
     write_registry(tmp_path / "registry.json", ["http://127.0.0.1:9/"])
     if registry_text is not None:
-        text = registry_text if isinstance(registry_text, str) else json.dumps(registry_text)
-        (tmp_path / "registry.json").write_text(text)
+        text = registry_text if isinstance(registry_text, (str, bytes)) else json.dumps(registry_text)
+        (tmp_path / "registry.json").write_bytes(text if isinstance(text, bytes) else text.encode())
     env.update({key: value.format(tmp=tmp_path) for key, value in settings.items()})
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     for args in (["data", "fetch", "testset"], ["train", "--data", "testset"]):

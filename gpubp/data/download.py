@@ -33,7 +33,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import DataError
 from .idx import find_file
-from .registry import Dataset, DataFile
+from .registry import Dataset, DataFile, check_url
 
 CACHE_ENV_VAR, MIRROR_ENV_VAR = "GPUBP_DATA", "GPUBP_DATA_MIRROR"
 DEFAULT_MNIST_DIR = Path("data") / "mnist"
@@ -67,7 +67,7 @@ def present(folder: Path, file: DataFile):
     """The file as ``idx.find_file`` would read it (raw or ``.gz``), or ``None``."""
     try:
         return find_file(folder, file.stem)
-    except DataError:
+    except (DataError, OSError):  # OSError: a folder that cannot be searched, which downloading will report
         return None
 
 
@@ -83,9 +83,7 @@ def folder_for(dataset: Dataset, data_dir=None) -> Path:
 def mirror_bases() -> list[str]:
     """``[$GPUBP_DATA_MIRROR]`` as a base URL ending in "/", or ``[]``."""
     mirror = os.environ.get(MIRROR_ENV_VAR, "")
-    if mirror and not mirror.startswith(("http://", "https://")):
-        raise DataError(f"{MIRROR_ENV_VAR}={mirror} is not an http:// or https:// base URL: fix it, or unset it")
-    return [mirror.rstrip("/") + "/"] if mirror else []
+    return [check_url(mirror, MIRROR_ENV_VAR).rstrip("/") + "/"] if mirror else []
 
 
 class Progress:
