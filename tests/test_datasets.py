@@ -324,6 +324,7 @@ def test_a_stalled_server_times_out_and_the_next_mirror_serves(server, monkeypat
     server.serve("good", GOOD)
     server.routes["/slow/train-images-idx3-ubyte.gz"] = ("stall", GOOD["train-images-idx3-ubyte.gz"], 100, stall)
     monkeypatch.setattr(download, "TIMEOUT_S", 0.5)
+    monkeypatch.delenv(download.MIRROR_ENV_VAR, raising=False)
     monkeypatch.setenv(registry.REGISTRY_ENV_VAR, str(write_registry(tmp_path / "r.json", [
         f"{server.base}/slow/", f"{server.base}/good/"])))
     folder = tmp_path / "cache"
@@ -395,9 +396,11 @@ def test_a_killed_download_leaves_no_data_file_and_the_next_run_cleans_up(server
     stalled_images.set()
     assert [p.name for p in folder.iterdir() if not p.name.startswith(".")] == []  # only the hidden .part
     assert len(list(folder.glob(".train-images-idx3-ubyte.gz.*.part"))) == 1
+    (folder / ".notes.part").write_text("a hidden file of the user's, not gpubp's to delete")
     result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert_cached(tmp_path)  # the leftover .part is gone too
+    assert cache_contents(tmp_path) == sorted([*GOOD, ".notes.part"])  # gpubp's leftover .part is gone
+    assert all((folder / name).read_bytes() == data for name, data in GOOD.items())
 
 
 # --- where the files are read from -------------------------------------------------------------------------------

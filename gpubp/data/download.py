@@ -216,8 +216,9 @@ def ensure(dataset: Dataset, folder: Path, progress: Progress | None = None) -> 
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with locked(folder, progress):
-            for leftover in folder.glob(".*.part"):  # from a process killed mid-download; we hold the lock
-                leftover.unlink(missing_ok=True)
+            for file in dataset.files:  # what a process killed mid-download left; we hold the lock
+                for leftover in folder.glob(f".{file.name}.*.part"):
+                    leftover.unlink(missing_ok=True)
             missing = [f for f in dataset.files if present(folder, f) is None]
             for file in missing:
                 fetch_file(dataset, file, folder, progress)
