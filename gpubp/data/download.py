@@ -44,7 +44,7 @@ os.umask(UMASK)
 
 try:
     import fcntl
-except ImportError:  # not on Windows: the atomic renames still leave one good copy
+except ImportError:  # Windows has no fcntl: the atomic renames alone still leave one good copy
     fcntl = None
 
 
@@ -58,7 +58,7 @@ def cache_root() -> Path:
 
 def cache_folder(dataset: Dataset) -> Path:
     root = cache_root()
-    if root.exists() and not root.is_dir():
+    if os.path.exists(root) and not os.path.isdir(root):  # os.path: an unreadable parent is not a traceback
         raise DataError(f"the dataset cache {root} is a file, not a folder: set {CACHE_ENV_VAR} to a folder")
     return root / dataset.name
 
@@ -75,7 +75,7 @@ def folder_for(dataset: Dataset, data_dir=None) -> Path:
     """The folder ``--data NAME`` reads (see the module docstring for the order)."""
     if data_dir is not None:
         return Path(data_dir)
-    if dataset.name == "mnist" and DEFAULT_MNIST_DIR.is_dir():
+    if dataset.name == "mnist" and os.path.isdir(DEFAULT_MNIST_DIR):
         return DEFAULT_MNIST_DIR
     return cache_folder(dataset)
 
