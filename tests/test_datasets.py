@@ -7,145 +7,20 @@ what it left in the cache: only whole, verified files under data-file names, and
 
 import gzip
 import hashlib
-import http.server
 import io
-import json
 import os
 import re
-import socket
-import subprocess
 import threading
 from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 
-from cli_helpers import command, environment, idx_bytes, write_mnist
+from cli_helpers import write_mnist
+from data_server import (GOOD, OTHER, assert_cached, assert_one_line_error, cache_contents, dead_url, env,  # noqa: F401
+                         gpubp, server, start, wait_for, write_registry)
 from gpubp.data import download, load_dataset, registry
 from gpubp.errors import DataError
-
-
-def generated_files(n_train=60, n_test=20, seed=0):
-    """The four gzipped IDX files of a tiny dataset, by their real names."""
-    rng = np.random.default_rng(seed)
-    files = {}
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        files[f"{prefix}-images-idx3-ubyte.gz"] = idx_bytes(rng.integers(0, 256, (n, 28, 28)), 0x803)
-        files[f"{prefix}-labels-idx1-ubyte.gz"] = idx_bytes(np.arange(n) % 10, 0x801)
-    return {name: gzip.compress(data, mtime=0) for name, data in files.items()}
-
-
-GOOD = generated_files()
-OTHER = generated_files(seed=1)  # same sizes, other bytes: what a tampered mirror serves
-
-
-class Server(http.server.ThreadingHTTPServer):
-    """Routes ``/FOLDER/NAME`` to bytes, or to ``("drop", bytes, n)`` (the first n bytes, then the connection
-    closes) or ``("stall", bytes, n, event)`` (n bytes, the rest once the event is set). Anything else is a
-    404."""
-
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.routes, self.requests = {}, []
-        self.base = f"http://127.0.0.1:{self.server_address[1]}"
-
-    def serve(self, folder, files):
-        self.routes.update({f"/{folder}/{name}": data for name, data in files.items()})
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    timeout = 30
-
-    def do_GET(self):
-        self.server.requests.append(self.path)
-        route = self.server.routes.get(self.path)
-        if route is None:
-            self.send_error(404)
-            return
-        kind, data, cut, event = ("whole", route, len(route), None) if isinstance(route, bytes) else \
-            (route + (None,))[:4]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.close_connection = True
-        try:
-            self.wfile.write(data[:cut])
-            self.wfile.flush()
-            if kind == "stall" and event.wait(60):
-                self.wfile.write(data[cut:])
-        except OSError:  # the client gave up (a timeout) or was killed
-            pass
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    """A server for one test, stopped at its end, or after two minutes whatever happens."""
-    httpd = Server()
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    watchdog = threading.Timer(120, httpd.shutdown)
-    watchdog.daemon = True
-    watchdog.start()
-    yield httpd
-    watchdog.cancel()
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def dead_url():
-    """A base URL where nothing listens."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
-
-
-def write_registry(path, urls, files=GOOD, algorithm="sha256", name="testset"):
-    entry = {"urls": urls, "files": {n: {"checksum": f"{algorithm}:{hashlib.new(algorithm, d).hexdigest()}",
-                                         "size": len(d)} for n, d in files.items()}}
-    path.write_text(json.dumps({name: entry}))
-    return path
-
-
-@pytest.fixture
-def env(tmp_path):
-    """The environment of a gpubp run: an empty cache in tmp_path, no mirror, the test registry (once written)."""
-    values = environment()
-    values.pop(download.MIRROR_ENV_VAR, None)
-    values.update({download.CACHE_ENV_VAR: str(tmp_path / "cache"),
-                   registry.REGISTRY_ENV_VAR: str(tmp_path / "registry.json")})
-    return values
-
-
-def gpubp(*args, env, cwd, timeout=120):
-    return subprocess.run(command() + [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def cache_contents(tmp_path, name="testset"):
-    """Every file in the dataset's cache folder but the lock file."""
-    folder = tmp_path / "cache" / name
-    return sorted(p.name for p in folder.iterdir() if p.name != ".lock") if folder.is_dir() else []
-
-
-def assert_cached(tmp_path, files=GOOD):
-    folder = tmp_path / "cache" / "testset"
-    assert cache_contents(tmp_path) == sorted(files)
-    assert all((folder / name).read_bytes() == data for name, data in files.items())
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 # --- the real registry ---------------------------------------------------------------------------------------
@@ -338,20 +213,6 @@ def test_a_stalled_server_times_out_and_the_next_mirror_serves(server, monkeypat
     assert sorted(p.name for p in folder.iterdir()) == sorted([*GOOD, ".lock"])
 
 
-def start(*args, env, cwd, log):
-    with open(log, "w") as stderr:
-        return subprocess.Popen(command() + [str(a) for a in args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=stderr)
-
-
-def wait_for(condition, what, seconds=60):
-    for _ in range(seconds * 20):
-        if condition():
-            return
-        threading.Event().wait(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def stalled_images(server, tmp_path):
     """The images of a good copy served up to their middle, then held until the event is set."""
@@ -426,104 +287,3 @@ def test_existing_folders_come_before_the_cache_and_are_never_written(env, tmp_p
     (tmp_path / "data" / "mnist" / "t10k-labels-idx1-ubyte").unlink()
     assert_one_line_error(gpubp("data", "fetch", "mnist", env=env, cwd=tmp_path),
                           "data/mnist exists but lacks t10k-labels-idx1-ubyte")
-
-
-# --- hostile settings: one line, exit 2, nothing written --------------------------------------------------------
-
-def registry_with(**changes):
-    """The test registry's entry, changed; a change to None removes the key."""
-    files = {n: {"checksum": "md5:" + hashlib.md5(d).hexdigest(), "size": len(d)} for n, d in GOOD.items()}
-    entry = {"urls": ["http://127.0.0.1:9/"], "files": files}
-    entry.update(changes)
-    return {"testset": {k: v for k, v in entry.items() if v is not None}}
-
-
-def first_file(**spec):
-    files = registry_with()["testset"]["files"]
-    files["train-images-idx3-ubyte.gz"] = spec
-    return registry_with(files=files)
-
-
-HOSTILE = {
-    "cache is a file": ({download.CACHE_ENV_VAR: "{tmp}/afile"}, None, "the dataset cache {tmp}/afile is a file"),
-    "cache under a file": ({download.CACHE_ENV_VAR: "{tmp}/afile/cache"}, None,
-                           "cannot write the testset files into {tmp}/afile/cache/testset (Not a directory)"),
-    "cache unwritable": ({download.CACHE_ENV_VAR: "/proc"}, None, "cannot write the testset files into /proc/testset"),
-    "cache dataset folder is a file": ({download.CACHE_ENV_VAR: "{tmp}"}, None,
-                                       "cannot write the testset files into {tmp}/testset"),
-    "mirror not http": ({download.MIRROR_ENV_VAR: "ftp://example.org/mnist"}, None,
-                        "GPUBP_DATA_MIRROR: 'ftp://example.org/mnist' is not an http:// or https:// base URL such"),
-    "mirror with a newline": ({download.MIRROR_ENV_VAR: "http://127.0.0.1:9/a\nb"}, None,
-                              "GPUBP_DATA_MIRROR: 'http://127.0.0.1:9/a\\nb' is not an http"),
-    "registry missing": ({registry.REGISTRY_ENV_VAR: "{tmp}/nothere.json"}, None, "cannot be read (not a file)"),
-    "registry a folder": ({registry.REGISTRY_ENV_VAR: "{tmp}"}, None, "cannot be read (not a file)"),
-    "registry a device": ({registry.REGISTRY_ENV_VAR: "/dev/zero"}, None, "cannot be read (not a file)"),
-    "registry huge": ({}, " " * (registry.MAX_REGISTRY_BYTES + 1), "larger than 1,048,576 bytes"),
-    "registry nested deep": ({}, "[" * 100_000, "is not valid JSON"),
-    "registry not UTF-8": ({}, b"\xff\xfe{}", "cannot be read"),
-    "registry not JSON": ({}, "{not json", "is not valid JSON"),
-    "registry a list": ({}, [], "must hold a JSON object"),
-    "registry redefines mnist": ({}, {"mnist": registry_with()["testset"]}, "'mnist' is a built-in dataset"),
-    "registry name escapes": ({}, {"../../etc": registry_with()["testset"]}, "dataset name '../../etc' must be"),
-    "registry name a file": ({}, {"x.csv": registry_with()["testset"]}, "dataset name 'x.csv' must be"),
-    "registry no checksum": ({}, first_file(size=10), "checksum None is not md5:"),
-    "registry short checksum": ({}, first_file(checksum="md5:abc", size=10), "checksum 'md5:abc' is not"),
-    "registry unknown hash": ({}, first_file(checksum="crc32:" + "0" * 8, size=10), "is not md5:"),
-    "registry no size": ({}, first_file(checksum="md5:" + "0" * 32), "needs \"size\""),
-    "registry negative size": ({}, first_file(checksum="md5:" + "0" * 32, size=-1), "needs \"size\""),
-    "registry other files": ({}, registry_with(files={"a.gz": {}}), "\"files\" must name exactly"),
-    "registry no urls": ({}, registry_with(urls=None), "needs \"urls\""),
-    "registry file url": ({}, registry_with(urls=["file:///etc/"]), "'file:///etc/' is not an http"),
-    "registry url with a space": ({}, registry_with(urls=["http://a b/"]), "'http://a b/' is not an http"),
-}
-
-
-@pytest.mark.parametrize("case", HOSTILE)
-def test_hostile_settings_get_one_line_and_exit_2(env, tmp_path, case):
-    settings, registry_text, message = HOSTILE[case]
-    (tmp_path / "afile").write_text("a file the user had")
-    (tmp_path / "testset").write_text("a file where the dataset's folder would go")
-    write_registry(tmp_path / "registry.json", ["http://127.0.0.1:9/"])
-    if registry_text is not None:
-        text = registry_text if isinstance(registry_text, (str, bytes)) else json.dumps(registry_text)
-        (tmp_path / "registry.json").write_bytes(text if isinstance(text, bytes) else text.encode())
-    env.update({key: value.format(tmp=tmp_path) for key, value in settings.items()})
-    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    for args in (["data", "fetch", "testset"], ["train", "--data", "testset"]):
-        assert_one_line_error(gpubp(*args, env=env, cwd=tmp_path), message.format(tmp=tmp_path))
-    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
-
-
-def json_values():
-    from hypothesis import strategies as st
-
-    scalars = st.none() | st.booleans() | st.integers(-5, 10**9) | st.floats(allow_nan=False) | st.text(max_size=8)
-    names = st.sampled_from([*registry.IDX_NAMES, "checksum", "size", "urls", "files", "md5:" + "a" * 32])
-    return st.recursive(scalars | names, lambda inner: st.lists(inner, max_size=4)
-                        | st.dictionaries(names | st.text(max_size=4), inner, max_size=5), max_leaves=20)
-
-
-def test_any_registry_file_is_a_valid_registry_or_one_data_error(tmp_path, monkeypatch):
-    """Whatever JSON the registry file holds, gpubp accepts only complete entries and names the problem."""
-    from hypothesis import given, settings, strategies as st
-
-    path = tmp_path / "registry.json"
-    monkeypatch.setenv(registry.REGISTRY_ENV_VAR, str(path))
-    good = registry_with()["testset"]
-
-    @settings(max_examples=300, deadline=None)
-    @given(st.dictionaries(st.sampled_from(["testset", "mnist", "Bad Name"]), json_values() | st.just(good),
-                           max_size=2))
-    def check(entries):
-        path.write_text(json.dumps(entries))
-        try:
-            found = registry.extra_datasets()
-        except DataError as exc:
-            assert "\n" not in str(exc) and str(exc).startswith(f"{registry.REGISTRY_ENV_VAR}=")
-            return
-        assert set(found) == set(entries) and all(entries[name] == good for name in found)
-        for dataset in found.values():
-            assert [f.name for f in dataset.files] == list(registry.IDX_NAMES)
-            assert all(f.size >= 1 and registry.check_checksum(f.checksum, "") for f in dataset.files)
-
-    check()
