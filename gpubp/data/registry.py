@@ -120,7 +120,7 @@ def parse_entry(name, entry, where: str) -> Dataset:
     for url in urls:
         check_url(url, where)
     if sorted(files) != sorted(IDX_NAMES):
-        raise DataError(f"{where}: \"files\" must name exactly {', '.join(IDX_NAMES)}; got {', '.join(files)}")
+        raise DataError(f"{where}: \"files\" must name exactly {', '.join(IDX_NAMES)}; got {list(files)!r}")
     sums_and_sizes = []
     for file in IDX_NAMES:
         spec = files[file]
