@@ -18,7 +18,7 @@ from ..data.files import check_memory
 from ..errors import InputError
 from ..model import Network, load
 from ..model.gradcheck import gradient_check
-from ..model.network import check_seed
+from ..model.network import check_seed, parameter_bytes
 from ..model.storage import atomic_write
 from ..training.report import confusion_matrix, format_confusion
 
@@ -85,7 +85,7 @@ def predict(args) -> int:
         sys.stdout.flush()
     else:
         atomic_write(args.out, lambda f: f.write(text.encode()))
-    print(f"read {source}; wrote {len(labels)} labels to {args.out or 'stdout'}", file=sys.stderr)
+    print(f"gpubp predict: read {source}; wrote {len(labels)} labels to {args.out or 'stdout'}", file=sys.stderr)
     return 0
 
 
@@ -123,9 +123,10 @@ def gradcheck(args) -> int:
         raise InputError(f"--tolerance must be a finite number > 0, such as 1e-6, got {args.tolerance}")
     rng = np.random.default_rng(check_seed(args.seed))
     sizes = list(args.sizes)
-    # float64 inputs, targets, and two workspaces of activations and deltas per layer, before any is drawn
-    check_memory(8 * args.samples * (sizes[0] + 5 * sum(sizes[1:])), f"--samples {args.samples} for sizes {sizes}",
-                 InputError)
+    # The drawn weights, the network's parameters, float64 inputs, targets and two workspaces of activations and
+    # deltas per layer, before any of them is allocated.
+    check_memory(2 * parameter_bytes(sizes, "float64") + 8 * args.samples * (sizes[0] + 5 * sum(sizes[1:])),
+                 f"a gradient check of sizes {sizes} on {args.samples} samples", InputError)
     weights = [rng.standard_normal((n_out, n_in)) / np.sqrt(n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     biases = [rng.standard_normal(n_out) for n_out in sizes[1:]]
     net = Network.from_parameters(sizes, weights, biases, cost=args.cost, dtype="float64", device=args.device)

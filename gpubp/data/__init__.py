@@ -42,10 +42,10 @@ def load_features(path, header: str = "auto"):
     """
     if Path(path).suffix.lower() == ".npz":
         x = features_from(read_arrays(path, ["X"])["X"], f"{path}, X")
-        return x, f"{len(x)} rows of X in {path}"
+        return x, f"{len(x)} rows of X from {path}"
     table = read_csv(path, header)
     skipped = ", after its header row" if table.header is not None else ""
-    return table.values, f"{len(table.values)} rows in {path}{skipped}"
+    return table.values, f"{len(table.values)} rows from {path}{skipped}"
 
 
 __all__ = ["DEFAULT_MNIST_DIR", "DEFAULT_TEST_FRACTION", "HEADER_CHOICES", "check_classes", "load_dataset",

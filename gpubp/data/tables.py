@@ -52,7 +52,7 @@ def _is_blank(row: list) -> bool:
 
 def _describe_cell(cell: str) -> str:
     stripped = cell.strip(" \t")
-    return f"{stripped!r} is not a number" if stripped else "is empty"
+    return f": {stripped!r} is not a number" if stripped else " is empty"
 
 
 def _has_header(path, row: list, line: int, header) -> bool:
@@ -101,7 +101,7 @@ def read_csv(path, header: str = "auto") -> Table:
                                 f"every data row needs the same number of numeric columns")
             if not all(map(NUMBER.fullmatch, row)):
                 column, cell = next((c, cell) for c, cell in enumerate(row, start=1) if not NUMBER.fullmatch(cell))
-                raise DataError(f"{path}: row {line}, column {column}: {_describe_cell(cell)}; every cell of a data "
+                raise DataError(f"{path}: row {line}, column {column}{_describe_cell(cell)}; every cell of a data "
                                 f"row must be a number such as 3, -0.5 or 1e-3")
             rows.append(np.fromiter(map(float, row), np.float64, count=width))
             lines.append(line)

@@ -80,7 +80,7 @@ def read(path, device=None) -> tuple[Network, dict]:
         raise ModelFileError(f"{path} is an .npz file but not a gpubp model (it has no gpubp_format entry)")
     version = arrays["gpubp_format"]
     if version.shape != () or version.dtype.kind not in "iu" or version < 1:
-        raise ModelFileError(f"{path} is a damaged gpubp model (its format version {version!r} is not a whole "
+        raise ModelFileError(f"{path} is a damaged gpubp model (its format version {version.tolist()!r} is not a whole "
                              f"number >= 1); re-save or re-train the model")
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path} was written by a newer gpubp (model format {version}; this gpubp reads up "
