@@ -119,7 +119,7 @@ CASES = {
     "CSV header only": (["train", "--data", "header.csv"], "has a header but no data rows"),
     "non-integer label": (["train", "--data", "fraction.csv"], "label 1.5 in row 2 is not a class number"),
     "negative label": (["train", "--data", "negative.csv"], "label -1.0 in row 2 is not a class number"),
-    "NaN feature": (["train", "--data", "nan.csv", "--batch-size", "2"], "X contains NaN or infinite values"),
+    "NaN feature": (["train", "--data", "nan.csv", "--batch-size", "2"], "row 2 holds nan in feature column 1"),
     "NPZ without y": (["train", "--data", "nolabels.npz"], "has no y array"),
     "unknown dataset": (["train", "--data", "imagenet"], "unknown dataset 'imagenet'"),
     "sizes contradict input": (["train", "--sizes", "784,30,10"], "the data has 64 features per sample"),
@@ -171,6 +171,8 @@ CASES = {
                                               "features-hardlink.npz", "--force"], "is the very file features.npz"),
     "predict --out an existing file": (["predict", "run/model.npz", "features.npz", "--out", "labels.txt"],
                                        "labels.txt already exists: add --force"),
+    "predict --out a device": (["predict", "run/model.npz", "features.npz", "--out", "/dev/null", "--force"],
+                               "/dev/null is not a regular file"),
     "bench --json an existing file": (["bench", "--json", "labels.txt", "--net", "4,3,2/2/4", "--peers", ""],
                                       "labels.txt already exists: add --force"),
     # item 6: features and labels that do not pair up

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -48,6 +49,8 @@ def check_output(path, force: bool, inputs=(), flag: str = "--out") -> None:
         if same:
             raise InputError(f"{flag} {path} is the very file {source} that this command reads: write the output "
                              f"to another file")
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        raise InputError(f"{flag} {path} is not a regular file (a device, pipe or socket): choose a file name")
     if not force:
         raise InputError(f"{flag} {path} already exists: add --force to replace it, or choose another file")
 

@@ -45,7 +45,7 @@ def load_features(path, header: str = "auto"):
         return x, f"{len(x)} rows of X from {path}"
     table = read_csv(path, header)
     skipped = ", after its header row" if table.header is not None else ""
-    return table.values, f"{len(table.values)} rows from {path}{skipped}"
+    return features_from(table.values, str(path), table.lines), f"{len(table.values)} rows from {path}{skipped}"
 
 
 __all__ = ["DEFAULT_MNIST_DIR", "DEFAULT_TEST_FRACTION", "HEADER_CHOICES", "check_classes", "load_dataset",

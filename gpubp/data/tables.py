@@ -118,8 +118,9 @@ def read_csv_matrix(path, header: str = "auto") -> np.ndarray:
     return read_csv(path, header).values
 
 
-def features_from(values, where: str) -> np.ndarray:
-    """Feature rows as a 2-D real array, or a ``DataError`` saying what they are instead."""
+def features_from(values, where: str, lines=None) -> np.ndarray:
+    """Feature rows as a 2-D array of finite real numbers, or a ``DataError`` saying what they are instead, and
+    where (``lines``: the file line of each row, else rows are counted from 1)."""
     values = np.asarray(values)
     if values.dtype.kind == "c":
         raise DataError(f"{where}: features are complex numbers; gpubp trains on real numbers: pass the real part, "
@@ -129,6 +130,12 @@ def features_from(values, where: str) -> np.ndarray:
     if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
         raise DataError(f"{where}: features must be a non-empty 2-D array, one sample per row, got shape "
                         f"{values.shape}; reshape it to (samples, features)")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, column = divmod(int(np.argmax(bad)), values.shape[1])
+        raise DataError(f"{where}: row {row + 1 if lines is None else int(lines[row])} holds "
+                        f"{values[row, column].item()} in feature column {column + 1}: features must be finite "
+                        f"numbers; remove or impute the missing or infinite values")
     return values
 
 
@@ -146,7 +153,8 @@ def load_csv(path, header: str = "auto"):
     if table.values.shape[1] < 2:
         raise DataError(f"{path} has {table.values.shape[1]} column: a CSV dataset needs the label column and at "
                         f"least one feature column")
-    return table.values[:, 1:], labels_from(table.values[:, 0], f"{path}, first column", table.lines)
+    return (features_from(table.values[:, 1:], str(path), table.lines),
+            labels_from(table.values[:, 0], f"{path}, first column", table.lines))
 
 
 def read_arrays(path, required) -> dict:

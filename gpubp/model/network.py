@@ -179,11 +179,11 @@ class Network:
             row, column = divmod(int(xp.argmax(~xp.isfinite(x_dev.ravel()))), n_in)
             value = float((x if hasattr(x, "shape") else np.asarray(x))[row, column])  # as given, before casting
             if np.isfinite(value):
-                raise InputError(f"{what}: X holds {value:g} (row {row + 1}, column {column + 1}), beyond the range "
-                                 f"of {self.dtype.name} (±{np.finfo(self.dtype).max:.3g}): use dtype float64 "
-                                 f"(--dtype float64) or scale the features")
-            raise InputError(f"{what}: X contains NaN or infinite values (first: {value} in row {row + 1}, column "
-                             f"{column + 1}); remove or impute them first")
+                raise InputError(f"{what}: X holds {value:g} in column {column + 1}, beyond the range of "
+                                 f"{self.dtype.name} (±{np.finfo(self.dtype).max:.3g}): use dtype float64 (gpubp "
+                                 f"train --dtype float64) or scale the features")
+            raise InputError(f"{what}: X contains NaN or infinite values ({value} in column {column + 1}); remove "
+                             f"or impute them first")
         return x_dev
 
     def prepare(self, data, what="data"):
