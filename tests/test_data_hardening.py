@@ -184,3 +184,23 @@ def test_the_test_fraction_is_checked_wherever_it_is_used(fraction, tmp_path):
     for name in ("digits", str(tmp_path / "d.npz")):
         with pytest.raises(gpubp.DataError, match="test fraction must lie strictly between 0 and 1"):
             load_dataset(name, test_fraction=fraction)
+
+
+def test_an_npz_member_that_claims_more_than_memory_is_refused_not_allocated(tmp_path):
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**13,)})
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as archive:
+        for name in ("X.npy", "y.npy"):
+            archive.writestr(name, header.getvalue() + bytes(24))
+    with pytest.raises(gpubp.DataError, match="huge.npz is not a readable NPZ file"):
+        load_dataset(str(tmp_path / "huge.npz"))
+    with pytest.raises(gpubp.ModelFileError, match="huge.npz is not a readable model file"):
+        gpubp.load(tmp_path / "huge.npz", device="cpu")
+
+
+def test_a_name_with_a_nul_byte_is_a_data_error():
+    with pytest.raises(gpubp.DataError, match="cannot be read: embedded null byte"):
+        load_dataset("a\0.csv")

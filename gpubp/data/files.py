@@ -49,8 +49,8 @@ def opened(path, error=DataError, what: str = "file", hint: str = ""):
         mode = path.stat().st_mode
     except FileNotFoundError:
         raise error(f"{what} {path} does not exist{hint}") from None
-    except OSError as exc:
-        raise error(f"{what} {path} cannot be read: {exc.strerror or exc}{hint}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise error(f"{what} {path!s:.200} cannot be read: {getattr(exc, 'strerror', None) or exc}{hint}") from None
     if stat.S_ISDIR(mode):
         raise error(f"{what} {path} is a folder, not a file{hint}")
     if not stat.S_ISREG(mode):

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .files import read_bytes, read_npz
+from .files import check_memory, read_bytes, read_npz
 from .labels import labels_from
 
 HEADER_CHOICES = ("auto", "yes", "no")
@@ -78,6 +78,8 @@ def read_csv(path, header: str = "auto") -> Table:
     """All data rows of a CSV file as numbers (see the module docstring for the exact rules)."""
     path = Path(path)
     raw = read_bytes(path, DataError, "CSV file")
+    # The decoded text (up to 4 bytes a character) and the float64 values (8 bytes for a cell of at least 2 bytes)
+    check_memory(9 * len(raw), f"reading {path} as numbers")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

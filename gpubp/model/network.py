@@ -45,7 +45,7 @@ def check_seed(seed) -> int | None:
 
 def parameter_bytes(sizes, dtype) -> int:
     """Bytes of the flat parameter buffer and its gradient twin (alignment padding included)."""
-    count = sum(_Layers.aligned(n_out * n_in) + _Layers.aligned(n_out)
+    count = sum(_Layers._aligned(n_out * n_in) + _Layers._aligned(n_out)
                 for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     return 2 * count * np.dtype(dtype).itemsize
 
@@ -85,14 +85,14 @@ class _Layers:
         shapes = [(n_out, n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
         starts, offset = [], 0
         for rows, cols in shapes:
-            starts.append((offset, self.aligned(offset + rows * cols)))
-            offset = self.aligned(starts[-1][1] + rows)
+            starts.append((offset, self._aligned(offset + rows * cols)))
+            offset = self._aligned(starts[-1][1] + rows)
         self.flat = xp.zeros(offset, dtype)
         self.weights = [self.flat[w:w + r * c].reshape(r, c) for (w, _), (r, c) in zip(starts, shapes)]
         self.biases = [self.flat[b:b + r] for (_, b), (r, _) in zip(starts, shapes)]
 
     @classmethod
-    def aligned(cls, offset: int) -> int:
+    def _aligned(cls, offset: int) -> int:
         return -(-offset // cls.ALIGN) * cls.ALIGN
 
 
