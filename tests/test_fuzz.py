@@ -293,10 +293,10 @@ def model(tmp_path_factory):
 TRAIN = ["train", "--data", "data.csv", "--epochs", 1, "--batch-size", 1, "--out", "run", "--quiet", "--device", "cpu"]
 
 
-def fuzz_command(file, args, what, run, expected_rows):
+def fuzz_command(file, args, what, run, expected_rows, name="data.csv"):
     """Run ``args`` beside ``file`` and an earlier file of the user's; check the outcome and that nothing changed."""
     with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "data.csv").write_bytes(file)
+        (Path(folder) / name).write_bytes(file)
         (Path(folder) / "labels.txt").write_text("the user's own file\n")
         os.chmod(Path(folder) / "labels.txt", 0o640)
         before = snapshot(folder)
@@ -334,6 +334,18 @@ def test_predict_in_process_labels_every_data_row_or_refuses_in_one_line(model, 
     raw, expected = file
     args = ["predict", model, "data.csv", *out]
     fuzz_command(raw, args, labels_predicted, in_process, rows_of(expected))
+
+
+@settings(FAST, max_examples=40)
+@given(npz_arrays())
+def test_train_in_process_on_npz_pairs_every_sample_or_refuses_in_one_line(case):
+    arrays, expected = case
+    file = io.BytesIO()
+    np.savez(file, **arrays)
+    if expected is not None and "y_test" in arrays:
+        expected += len(arrays["y_test"])  # its own test split: trained on X, tested on X_test
+    args = [*TRAIN[:2], "data.npz", *TRAIN[3:]]
+    fuzz_command(file.getvalue(), args, samples_trained, in_process, expected, name="data.npz")
 
 
 @SLOW
