@@ -83,7 +83,7 @@ def read_csv(path, header: str = "auto") -> Table:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
+        line = len((raw[:exc.start] + b"x").splitlines())  # LF, CRLF and CR all end a line
         raise DataError(f"{path}, row {line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text: save the file as UTF-8 "
                         f"(or plain ASCII)") from None
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -113,11 +113,6 @@ def read_csv(path, header: str = "auto") -> Table:
         raise DataError(f"{path} has a header but no data rows" if names is not None else
                         f"{path} has no rows: a CSV dataset needs one sample per row")
     return Table(np.vstack(rows), np.array(lines), names)
-
-
-def read_csv_matrix(path, header: str = "auto") -> np.ndarray:
-    """All data rows of a CSV file as a 2-D float64 array."""
-    return read_csv(path, header).values
 
 
 def features_from(values, where: str, lines=None) -> np.ndarray:
