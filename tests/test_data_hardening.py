@@ -204,3 +204,14 @@ def test_an_npz_member_that_claims_more_than_memory_is_refused_not_allocated(tmp
 def test_a_name_with_a_nul_byte_is_a_data_error():
     with pytest.raises(gpubp.DataError, match="cannot be read: embedded null byte"):
         load_dataset("a\0.csv")
+
+
+@pytest.mark.parametrize("raw, row", [
+    (b"0,1\r1,2\r1,\xe9\r", 3),  # Latin-1 with old Mac line endings
+    (b"0,1\r\n1,2\r\n" * 2000 + b"1,\xff\r\n", 4001),  # far past the first kilobytes
+    ("a,b\n0,1\n".encode("utf-16"), 1),  # UTF-16, byte-order mark and all
+])
+def test_a_file_that_is_not_utf8_is_refused_at_its_row(tmp_path, raw, row):
+    (tmp_path / "x.csv").write_bytes(raw)
+    with pytest.raises(gpubp.DataError, match=rf"x.csv, row {row}: byte 0x[0-9a-f]{{2}} is not UTF-8 text"):
+        read_csv(tmp_path / "x.csv")
