@@ -188,7 +188,7 @@ CASES = {
     "model that is a folder": (["predict", "run", "features.npz"], "model file run is a folder"),
     "model that is a pipe": (["evaluate", "fifo.csv"], "model file fifo.csv is not a regular file"),
     # items 9, 11, 13, 14 and 20
-    "stray label": (["train", "--data", "stray.csv"], "the largest label, 1000000 (1 sample(s)), would make an output"),
+    "stray label": (["train", "--data", "stray.csv"], "stray.csv, first column: the largest label, 1000000 in row 30"),
     "one class": (["train", "--data", "oneclass.csv"], "a classifier needs at least two classes"),
     "label too large": (["train", "--data", "hugelabel.csv"], "label 1e+20 in row 2 is too large to be a class number"),
     "value beyond float32": (["train", "--data", "float32overflow.csv"], "beyond the range of float32"),

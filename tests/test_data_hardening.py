@@ -215,3 +215,12 @@ def test_a_file_that_is_not_utf8_is_refused_at_its_row(tmp_path, raw, row):
     (tmp_path / "x.csv").write_bytes(raw)
     with pytest.raises(gpubp.DataError, match=rf"x.csv, row {row}: byte 0x[0-9a-f]{{2}} is not UTF-8 text"):
         read_csv(tmp_path / "x.csv")
+
+
+def test_a_stray_label_is_named_by_its_row_before_the_split(tmp_path):
+    np.savez(tmp_path / "a.npz", X=np.ones((4, 2)), y=[0, 1, 0, 1], X_test=np.ones((3, 2)), y_test=[0, 500, 1])
+    with pytest.raises(gpubp.DataError, match=r"a.npz, y_test: the largest label, 500 in row 2 \(1 sample"):
+        load_dataset(str(tmp_path / "a.npz"))
+    (tmp_path / "a.csv").write_text("label,x\n" + "".join(f"{k % 2},{k}\n" for k in range(20)) + "\n4000,1\n")
+    with pytest.raises(gpubp.DataError, match=r"a.csv, first column: the largest label, 4000 in row 23"):
+        load_dataset(str(tmp_path / "a.csv"))

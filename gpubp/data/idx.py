@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import DataError
 from .files import check_memory, opened
+from .labels import check_spread
 
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -75,6 +76,7 @@ def load_split(folder: Path, split: str):
     if len(images) != len(labels):
         raise DataError(f"{images_path.name} holds {len(images)} images but {labels_path.name} holds "
                         f"{len(labels)} labels: the two files must come from the same MNIST {split} set")
+    check_spread(labels, str(labels_path))
     return (images.reshape(len(images), -1) / np.float32(255)).astype(np.float32), labels.astype(np.int64)
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import DataError
 from .files import check_memory, read_bytes, read_npz
-from .labels import labels_from
+from .labels import check_spread, labels_from
 
 HEADER_CHOICES = ("auto", "yes", "no")
 NUMBER = re.compile(r"[ \t]*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf|infinity)[ \t]*",
@@ -150,8 +150,9 @@ def load_csv(path, header: str = "auto"):
     if table.values.shape[1] < 2:
         raise DataError(f"{path} has {table.values.shape[1]} column: a CSV dataset needs the label column and at "
                         f"least one feature column")
-    return (features_from(table.values[:, 1:], str(path), table.lines),
-            labels_from(table.values[:, 0], f"{path}, first column", table.lines))
+    labels = labels_from(table.values[:, 0], f"{path}, first column", table.lines)
+    check_spread(labels, f"{path}, first column", table.lines)
+    return features_from(table.values[:, 1:], str(path), table.lines), labels
 
 
 def read_arrays(path, required) -> dict:
@@ -172,10 +173,12 @@ def load_npz(path):
         given, other = ("X_test", "y_test") if "X_test" in arrays else ("y_test", "X_test")
         raise DataError(f"{path} has {given} but no {other}: give both (a test split of its own) or neither (gpubp "
                         f"then holds out a share of X and y)")
+    check_spread(data[1], f"{path}, y")
     if "X_test" not in arrays:
         return data, None
     test = paired(features_from(arrays["X_test"], f"{path}, X_test"),
                   labels_from(arrays["y_test"], f"{path}, y_test"), str(path), "X_test", "y_test")
+    check_spread(np.concatenate([data[1], test[1]]), f"{path}, y_test", first_row=1 - len(data[1]))
     if test[0].shape[1] != data[0].shape[1]:
         raise DataError(f"{path}: X has {data[0].shape[1]} features per sample but X_test has {test[0].shape[1]}: "
                         f"the test samples must have the training samples' features")
