@@ -1,10 +1,12 @@
 """Bad input to the gpubp command: one line on stderr naming the problem and the fix, exit status 2, no traceback,
 and nothing already written damaged (each case runs beside an earlier run whose files must stay byte-identical)."""
 
+import os
+
 import numpy as np
 import pytest
 
-from cli_helpers import gpubp, separable_data, write_csv, write_mnist
+from cli_helpers import gpubp, idx_bytes, separable_data, write_csv, write_mnist
 from gpubp.backend import probe_gpu
 
 
@@ -49,11 +51,56 @@ def workspace(tmp_path_factory):
     np.savez(root / "features.npz", X=np.zeros((3, 64)))
     np.savez(root / "twelve.npz", X=np.zeros((4, 64)), y=np.array([0, 1, 12, 3]), X_test=np.zeros((2, 64)),
              y_test=np.array([12, 0]))
+    write_hostile_files(root, x, y)
     return root
 
 
+def write_hostile_files(root, x, y):
+    """Files of every class of bad input from issue 10: each is refused in one line, whatever gpubp it reaches."""
+    rows = [",".join([str(label)] + [f"{v:.3f}" for v in row]) for row, label in zip(x, y)]
+    (root / "mixed.csv").write_text("0,abc,1\n1,2,3\n")
+    (root / "underscore.csv").write_text("0,1,2\n1,1_000,3\n")
+    (root / "arabic.csv").write_text("0,1,2\n1,\u0663,3\n")
+    (root / "hex.csv").write_text("0,1,2\n1,0x1,3\n")
+    (root / "trailing.csv").write_text("0,1,2,\n1,2,3,\n")
+    (root / "badutf8.csv").write_bytes(("\n".join(rows) + "\n").encode() * 3 + b"1,0.5,\xff,0,0,0\n")
+    (root / "folder.csv").mkdir()
+    os.mkfifo(root / "fifo.csv")
+    os.symlink("/proc/self/mem", root / "eio.csv")  # reading it at offset 0 is an I/O error (EIO)
+    np.savez(root / "xlong.npz", X=np.zeros((5, 64)), y=np.arange(4) % 2)
+    np.savez(root / "ylong.npz", X=np.zeros((4, 64)), y=np.arange(5) % 2)
+    np.savez(root / "xtestonly.npz", X=x, y=y, X_test=x)
+    np.savez(root / "ytestonly.npz", X=x, y=y, y_test=y)
+    digits_like = np.zeros((6, 64))
+    np.savez(root / "testwidth.npz", X=digits_like, y=np.arange(6) % 2, X_test=np.zeros((3, 65)), y_test=[0, 1, 0])
+    np.savez(root / "complex.npz", X=x + 1j, y=y)
+    (root / "oneclass.csv").write_text("".join(f"3,{v},{1 - v}\n" for v in np.linspace(0, 1, 20)))
+    (root / "stray.csv").write_text("".join(f"{k % 3},{k},1\n" for k in range(29)) + "1000000,5,1\n")
+    (root / "hugelabel.csv").write_text("0,1,2\n1e20,2,3\n1,3,3\n")
+    (root / "float32overflow.csv").write_text("0,1,2\n1,1e39,3\n" + "".join(f"{k % 2},{k},1\n" for k in range(20)))
+    images = np.zeros((2, 28, 28), np.uint8)
+    for name, images_file in {"zeroimages": idx_bytes(np.zeros((0, 28, 28)), 0x803),
+                              "overflowdims": (0x803).to_bytes(4, "big") + b"".join(
+                                  d.to_bytes(4, "big") for d in (2**31, 2**31, 4)) + bytes(100),
+                              "typecode": (0xD03).to_bytes(4, "big") + idx_bytes(images, 0x803)[4:],
+                              "trailing": idx_bytes(images, 0x803) + bytes(10)}.items():
+        folder = write_mnist(root / name)
+        (folder / "train-images-idx3-ubyte").write_bytes(images_file)
+    with np.load(root / "run" / "model.npz") as npz:
+        arrays = dict(npz)
+    np.savez(root / "hugesizes-model.npz", **{**arrays, "sizes": np.array([64, 10**9, 10])})
+    np.savez(root / "version0-model.npz", **{**arrays, "gpubp_format": np.int64(0)})
+    np.savez(root / "version1.5-model.npz", **{**arrays, "gpubp_format": np.float64(1.5)})
+    (root / "text-model.npz").write_text("sizes,w0\n64,1\n")
+    np.save(root / "single.npy", np.zeros(3))
+    (root / "labels.txt").write_text("earlier labels the user keeps\n")
+    os.symlink("features.npz", root / "features-link.npz")
+    os.link(root / "features.npz", root / "features-hardlink.npz")
+
+
 def snapshot(root):
-    return {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    return {p.relative_to(root): (p.read_bytes(), p.stat().st_mode) for p in root.rglob("*")
+            if p.is_file() and not p.is_symlink()}
 
 
 CASES = {
@@ -72,7 +119,7 @@ CASES = {
     "CSV header only": (["train", "--data", "header.csv"], "has a header but no data rows"),
     "non-integer label": (["train", "--data", "fraction.csv"], "label 1.5 in row 2 is not a class number"),
     "negative label": (["train", "--data", "negative.csv"], "label -1.0 in row 2 is not a class number"),
-    "NaN feature": (["train", "--data", "nan.csv", "--batch-size", "2"], "X contains NaN or infinite values"),
+    "NaN feature": (["train", "--data", "nan.csv", "--batch-size", "2"], "row 2 holds nan in feature column 1"),
     "NPZ without y": (["train", "--data", "nolabels.npz"], "has no y array"),
     "unknown dataset": (["train", "--data", "imagenet"], "unknown dataset 'imagenet'"),
     "sizes contradict input": (["train", "--sizes", "784,30,10"], "the data has 64 features per sample"),
@@ -105,6 +152,67 @@ CASES = {
     "predict into a missing folder": (["predict", "run/model.npz", "features.npz", "--out", "nowhere/labels.txt"],
                                       "cannot write nowhere/labels.txt"),
     "gradcheck bad samples": (["gradcheck", "--samples", "0"], "--samples must be at least 1"),
+    # issue 10, item 1: one rule for "is a number", and never a guess about the first row
+    "CSV first row mixes names and numbers": (["train", "--data", "mixed.csv"], "the first row mixes numbers"),
+    "CSV number with underscores": (["train", "--data", "underscore.csv"], "row 2, column 2: '1_000' is not a number"),
+    "CSV non-ASCII digit": (["train", "--data", "arabic.csv"], "row 2, column 2: '\u0663' is not a number"),
+    "CSV hexadecimal": (["train", "--data", "hex.csv"], "row 2, column 2: '0x1' is not a number"),
+    "CSV trailing comma": (["train", "--data", "trailing.csv"], "row 1, column 4 is empty"),
+    "CSV header no, but a header": (["train", "--data", "good.csv", "--header", "no"],
+                                    "row 1, column 1: 'label' is not a number"),
+    "CSV header choice": (["predict", "run/model.npz", "good.csv", "--header", "maybe"],
+                          "argument --header: invalid choice"),
+    # item 2: --out and --json never replace an input, nor any file without --force
+    "predict --out the model": (["predict", "run/model.npz", "features.npz", "--out", "run/model.npz", "--force"],
+                                "is the very file run/model.npz"),
+    "predict --out the input by symlink": (["predict", "run/model.npz", "features.npz", "--out", "features-link.npz",
+                                            "--force"], "is the very file features.npz"),
+    "predict --out the input by hard link": (["predict", "run/model.npz", "features.npz", "--out",
+                                              "features-hardlink.npz", "--force"], "is the very file features.npz"),
+    "predict --out an existing file": (["predict", "run/model.npz", "features.npz", "--out", "labels.txt"],
+                                       "labels.txt already exists: add --force"),
+    "predict --out a device": (["predict", "run/model.npz", "features.npz", "--out", "/dev/null", "--force"],
+                               "/dev/null is not a regular file"),
+    "bench --json an existing file": (["bench", "--json", "labels.txt", "--net", "4,3,2/2/4", "--peers", ""],
+                                      "labels.txt already exists: add --force"),
+    # item 6: features and labels that do not pair up
+    "NPZ X longer than y": (["train", "--data", "xlong.npz"], "X has 5 samples but y has 4 labels"),
+    "NPZ y longer than X": (["train", "--data", "ylong.npz"], "X has 4 samples but y has 5 labels"),
+    "NPZ X_test without y_test": (["train", "--data", "xtestonly.npz"], "has X_test but no y_test"),
+    "NPZ y_test without X_test": (["evaluate", "run/model.npz", "--data", "ytestonly.npz"], "has y_test but no X_test"),
+    # item 7: files that cannot be read, whatever the reason
+    "CSV not UTF-8 past the first kilobytes": (["train", "--data", "badutf8.csv"], "row 361: byte 0xff is not UTF-8"),
+    "CSV that is a folder": (["train", "--data", "folder.csv"], "CSV file folder.csv is a folder"),
+    "CSV that is a pipe": (["predict", "run/model.npz", "fifo.csv"], "fifo.csv is not a regular file"),
+    "CSV with an I/O error": (["train", "--data", "eio.csv"], "eio.csv cannot be read (Input/output error)"),
+    "model that is a folder": (["predict", "run", "features.npz"], "model file run is a folder"),
+    "model that is a pipe": (["evaluate", "fifo.csv"], "model file fifo.csv is not a regular file"),
+    # items 9, 11, 13, 14 and 20
+    "stray label": (["train", "--data", "stray.csv"], "stray.csv, first column: the largest label, 1000000 in row 30"),
+    "one class": (["train", "--data", "oneclass.csv"], "a classifier needs at least two classes"),
+    "label too large": (["train", "--data", "hugelabel.csv"], "label 1e+20 in row 2 is too large to be a class number"),
+    "value beyond float32": (["train", "--data", "float32overflow.csv"], "beyond the range of float32"),
+    "complex features": (["train", "--data", "complex.npz"], "features are complex numbers"),
+    "model with huge sizes": (["evaluate", "hugesizes-model.npz"], "disagree with its sizes [64, 1000000000, 10]"),
+    "model format 0": (["evaluate", "version0-model.npz"], "format version 0 is not a whole number >= 1"),
+    "model format 1.5": (["evaluate", "version1.5-model.npz"], "format version 1.5 is not a whole number >= 1"),
+    "model that is text": (["evaluate", "text-model.npz"], "does not start like a zip archive"),
+    "model that is .npy": (["evaluate", "single.npy"], "is a single .npy array, not an .npz archive"),
+    "IDX claims 0 images": (["train", "--data", "mnist", "--data-dir", "zeroimages"], "claims 0 × 28 × 28 values"),
+    "IDX dims overflow": (["train", "--data", "mnist", "--data-dir", "overflowdims"],
+                          "GiB of memory but this machine has"),
+    "IDX type code": (["train", "--data", "mnist", "--data-dir", "typecode"], "type code 0x0d, not unsigned bytes"),
+    "IDX trailing bytes": (["train", "--data", "mnist", "--data-dir", "trailing"], "has bytes after the 2×28×28"),
+    "evaluate all, test of another width": (["evaluate", "run/model.npz", "--data", "testwidth.npz", "--split", "all"],
+                                            "X has 64 features per sample but X_test has 65"),
+    "evaluate test fraction 0": (["evaluate", "run/model.npz", "--test-fraction", "0"],
+                                 "test fraction must lie strictly between 0 and 1, got 0.0"),
+    "train negative seed": (["train", "--seed", "-1"], "the seed must be a whole number >= 0"),
+    "gradcheck negative seed": (["gradcheck", "--seed", "-1"], "the seed must be a whole number >= 0"),
+    "gradcheck too many samples": (["gradcheck", "--samples", "10000000000"], "GiB of memory but this machine has"),
+    "gradcheck huge sizes": (["gradcheck", "--sizes", "5,100000,100000"], "GiB of memory but this machine has"),
+    "gradcheck negative tolerance": (["gradcheck", "--tolerance", "-1"], "--tolerance must be a finite number > 0"),
+    "gradcheck NaN tolerance": (["gradcheck", "--tolerance", "nan"], "--tolerance must be a finite number > 0"),
 }
 
 
@@ -118,6 +226,7 @@ def test_bad_input_is_one_clear_line_and_loses_nothing(workspace, case):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gpubp"), result.stderr
     assert message in lines[0]
+    assert "pickle" not in lines[0]  # gpubp never steers anyone towards unpickling a file
     assert snapshot(workspace) == before
 
 

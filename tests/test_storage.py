@@ -72,7 +72,7 @@ def rewrite(path, **changes):
     (lambda p: rewrite(p, cost=np.array("hinge")), "damaged gpubp model"),
     (lambda p: rewrite(p, sizes=np.array([6, -5, 3])), "damaged gpubp model"),
     (lambda p: rewrite(p, w0=np.full((5, 6), np.nan)), "NaN or infinite weights"),
-    (lambda p: rewrite(p, w0=np.array([{"pickled": 1}], dtype=object)), "corrupt, truncated or not an .npz"),
+    (lambda p: rewrite(p, w0=np.array([{"pickled": 1}], dtype=object)), "which gpubp never loads"),
 ])
 def test_a_bad_model_file_gives_a_clear_error(trained, damage, message):
     _, path, _ = trained

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..backend import DEVICES
+from ..data import HEADER_CHOICES
 from ..distributed import KINDS
 from ..errors import GpubpError
 from ..model import COSTS
@@ -71,6 +72,13 @@ def data_arguments(parser, default) -> None:
                              "(default: data/mnist for mnist if it exists, else the cache: gpubp data path NAME)")
     parser.add_argument("--test-fraction", type=float, default=None,
                         help="share held out for testing where the data has no test set of its own (default: 0.2)")
+    header_argument(parser)
+
+
+def header_argument(parser) -> None:
+    parser.add_argument("--header", choices=HEADER_CHOICES, default=None,
+                        help="whether a CSV file's first row is a header: yes, no, or auto (the default): a header iff "
+                             "none of its cells is a number")
 
 
 def build_parser() -> Parser:
@@ -120,6 +128,8 @@ def build_parser() -> Parser:
     p.add_argument("model", type=Path, help="a model.npz written by gpubp")
     p.add_argument("file", type=Path, help="inputs: a .csv of feature columns (no label column) or an .npz with X")
     p.add_argument("--out", type=Path, default=None, help="write the labels to this file (default: stdout)")
+    p.add_argument("--force", action="store_true", help="let --out replace an existing file (never the inputs)")
+    header_argument(p)
     device_argument(p)
     p.set_defaults(run=tools.predict)
 
@@ -142,6 +152,7 @@ def build_parser() -> Parser:
     b.add_argument("--warmup", type=int, default=1, help="untimed epochs first (default: 1)")
     b.add_argument("--tf32", action="store_true", help="let float32 GEMMs on the GPU use TensorFloat-32")
     b.add_argument("--json", type=Path, default=None, help="also write the full record to this JSON file")
+    b.add_argument("--force", action="store_true", help="let --json replace an existing file")
     b.set_defaults(run=tools.bench)
 
     g = commands.add_parser("gradcheck", help="check backprop against finite differences on a random network")

@@ -1,9 +1,13 @@
-"""The commands around training: ``evaluate``, ``predict``, ``info`` and ``gradcheck``."""
+"""The commands around training: ``evaluate``, ``predict``, ``info``, ``bench`` and ``gradcheck``."""
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -11,9 +15,11 @@ from ..backend import DEVICE_ENV_VAR, get_backend, resolve_device
 from ..backend.machine import describe_machine
 from ..bench import markdown_table, run_benchmark
 from ..data import load_dataset, load_features
+from ..data.files import check_memory
 from ..errors import InputError
 from ..model import Network, load
 from ..model.gradcheck import gradient_check
+from ..model.network import check_seed, parameter_bytes
 from ..model.storage import atomic_write
 from ..training.report import confusion_matrix, format_confusion
 
@@ -26,13 +32,38 @@ def check_width(net, x, what: str) -> None:
                          f"shaped like the data the model was trained on")
 
 
+def check_output(path, force: bool, inputs=(), flag: str = "--out") -> None:
+    """Refuse an output file that is one of the command's inputs (whatever its spelling: symlinks and hard links
+    included), even with ``--force``; and refuse to replace any other existing file without ``--force``."""
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise InputError(f"{flag} {path} is a folder: give the name of a file to write")
+    if not os.path.lexists(path):
+        return
+    for source in inputs:
+        try:
+            same = os.path.samefile(path, source)
+        except OSError:  # an input that cannot be compared cannot be the file at path either
+            same = False
+        if same:
+            raise InputError(f"{flag} {path} is the very file {source} that this command reads: write the output "
+                             f"to another file")
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        raise InputError(f"{flag} {path} is not a regular file (a device, pipe or socket): choose a file name")
+    if not force:
+        raise InputError(f"{flag} {path} already exists: add --force to replace it, or choose another file")
+
+
 def evaluate(args) -> int:
     net = load(args.model, device=args.device)
-    train_data, test_data = load_dataset(args.data, args.data_dir, args.test_fraction or 0.2)
+    train_data, test_data = load_dataset(args.data, args.data_dir, args.test_fraction, args.header)
     parts = {"test": [test_data], "train": [train_data], "all": [train_data, test_data]}[args.split]
+    names = {"test": ["test"], "train": ["train"], "all": ["train", "test"]}[args.split]
+    for part, name in zip(parts, names):  # each on its own: the test part may differ from the training part
+        check_width(net, part[0], f"{args.data} ({name})")
     x = np.concatenate([np.asarray(p[0]) for p in parts])
     y = np.concatenate([np.asarray(p[1]) for p in parts])
-    check_width(net, x, f"{args.data} ({args.split})")
     x_dev, targets, labels = net.prepare((x, y), f"{args.data} ({args.split})")
     cost, correct = net.metrics(x_dev, targets, labels)
     predicted = net.predict(x)
@@ -46,15 +77,18 @@ def evaluate(args) -> int:
 
 
 def predict(args) -> int:
+    check_output(args.out, args.force, [args.model, args.file])
     net = load(args.model, device=args.device)
-    x = load_features(args.file)
+    x, source = load_features(args.file, args.header)
     check_width(net, x, str(args.file))
-    text = "".join(f"{label}\n" for label in net.predict(x))
+    labels = net.predict(x)
+    text = "".join(f"{label}\n" for label in labels)
     if args.out is None:
         sys.stdout.write(text)
+        sys.stdout.flush()
     else:
         atomic_write(args.out, lambda f: f.write(text.encode()))
-        print(f"wrote {len(x)} labels to {args.out}", file=sys.stderr)
+    print(f"gpubp predict: read {source}; wrote {len(labels)} labels to {args.out or 'stdout'}", file=sys.stderr)
     return 0
 
 
@@ -90,8 +124,14 @@ def gradcheck(args) -> int:
     """
     if args.samples < 1:
         raise InputError(f"--samples must be at least 1, got {args.samples}")
-    rng = np.random.default_rng(args.seed)
+    if not (math.isfinite(args.tolerance) and args.tolerance > 0):
+        raise InputError(f"--tolerance must be a finite number > 0, such as 1e-6, got {args.tolerance}")
+    rng = np.random.default_rng(check_seed(args.seed))
     sizes = list(args.sizes)
+    # The drawn weights, the network's parameters, float64 inputs, targets and two workspaces of activations and
+    # deltas per layer, before any of them is allocated.
+    check_memory(2 * parameter_bytes(sizes, "float64") + 8 * args.samples * (sizes[0] + 5 * sum(sizes[1:])),
+                 f"a gradient check of sizes {sizes} on {args.samples} samples", InputError)
     weights = [rng.standard_normal((n_out, n_in)) / np.sqrt(n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     biases = [rng.standard_normal(n_out) for n_out in sizes[1:]]
     net = Network.from_parameters(sizes, weights, biases, cost=args.cost, dtype="float64", device=args.device)
@@ -111,6 +151,7 @@ def gradcheck(args) -> int:
 
 
 def bench(args) -> int:
+    check_output(args.json, args.force, flag="--json")
     record = run_benchmark(args.device, args.dtype, args.net, args.peers, args.repeats, args.warmup, args.tf32)
     print()
     print(markdown_table(record))

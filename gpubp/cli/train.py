@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import load_dataset
+from ..data import check_classes, load_dataset
 from ..distributed import get_communicator
 from ..errors import DataError, GpubpError, InputError, TrainingDiverged
 from ..model import Network, save
@@ -24,7 +24,7 @@ from ..training import check_hyperparameters, load_checkpoint, save_checkpoint, 
 from ..training.report import PLOT_HINT, plot_learning_curve, write_metrics
 
 DEFAULTS = {"data": "digits", "data_dir": None, "test_fraction": 0.2, "sizes": [30], "epochs": 30, "batch_size": 10,
-            "lr": 3.0, "cost": "quadratic", "dtype": "float32", "seed": 0, "checkpoint_every": 0}
+            "lr": 3.0, "cost": "quadratic", "dtype": "float32", "seed": 0, "checkpoint_every": 0, "header": "auto"}
 CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every")
 RUN_FILES = ("model.npz", "metrics.jsonl", "learning_curve.png", "checkpoint.npz")
 
@@ -66,8 +66,7 @@ def describe_data(train_data, test_data):
     if x.ndim != 2 or x.shape[0] == 0:
         raise DataError(f"the training features must be a non-empty 2-D array, one sample per row; got shape "
                         f"{x.shape}")
-    labels = np.concatenate([y, np.asarray(test_data[1])])
-    return x.shape[1], int(labels.max()) + 1
+    return x.shape[1], check_classes(np.concatenate([y, np.asarray(test_data[1])]))
 
 
 def run_folder(args) -> Path:
@@ -141,7 +140,8 @@ def run_on(args, comm) -> int:
     root = comm.rank == 0
     say = print if root else (lambda *_, **__: None)  # only rank 0 talks and writes
     settings, resumed = settings_for(args)
-    train_data, test_data = load_dataset(settings["data"], settings["data_dir"], settings["test_fraction"])
+    train_data, test_data = load_dataset(settings["data"], settings["data_dir"], settings["test_fraction"],
+                                         settings.get("header", "auto"))  # checkpoints before --header lack it
     n_in, n_classes = describe_data(train_data, test_data)
     if resumed is None:
         sizes = resolve_sizes(settings["sizes"], n_in, n_classes)

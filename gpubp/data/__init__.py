@@ -13,15 +13,18 @@ from pathlib import Path
 
 from ..errors import DataError
 from . import registry
-from .digits import load_digits, split
+from .digits import DEFAULT_TEST_FRACTION, check_test_fraction, load_digits, split
 from .download import DEFAULT_MNIST_DIR, locate
 from .idx import load_mnist
-from .tables import load_csv, load_npz, read_arrays, read_csv_matrix
+from .labels import check_classes
+from .tables import HEADER_CHOICES, features_from, load_csv, load_npz, read_arrays, read_csv
 
 
-def load_dataset(name: str = "digits", data_dir=None, test_fraction: float = 0.2, download: bool = True):
-    """The training and test data for ``name`` (see the module docstring); ``download=False`` refuses to fetch
-    a missing IDX dataset."""
+def load_dataset(name: str = "digits", data_dir=None, test_fraction=None, header: str = "auto",
+                 download: bool = True):
+    """The training and test data for ``name`` (see the module docstring); ``header`` applies to a CSV file,
+    ``download=False`` refuses to fetch a missing IDX dataset."""
+    test_fraction = check_test_fraction(test_fraction)
     if name == "digits":
         return load_digits(test_fraction)
     known = registry.datasets()
@@ -29,7 +32,7 @@ def load_dataset(name: str = "digits", data_dir=None, test_fraction: float = 0.2
         return load_mnist(locate(known[name], data_dir, download))
     suffix = Path(name).suffix.lower()
     if suffix == ".csv":
-        return split(*load_csv(name), test_fraction)
+        return split(*load_csv(name, header), test_fraction)
     if suffix == ".npz":
         data, test = load_npz(name)
         return (data, test) if test is not None else split(*data, test_fraction)
@@ -37,11 +40,18 @@ def load_dataset(name: str = "digits", data_dir=None, test_fraction: float = 0.2
                     f"file")
 
 
-def load_features(path) -> "numpy.ndarray":
-    """Input rows only (no labels), for prediction: a CSV of feature columns or an NPZ with ``X``."""
+def load_features(path, header: str = "auto"):
+    """Input rows only (no labels), for prediction, and where they came from, in words: ``(X, description)``.
+
+    A CSV file of feature columns, or an NPZ file's ``X``.
+    """
     if Path(path).suffix.lower() == ".npz":
-        return read_arrays(path, ["X"])["X"]
-    return read_csv_matrix(path)
+        x = features_from(read_arrays(path, ["X"])["X"], f"{path}, X")
+        return x, f"{len(x)} rows of X from {path}"
+    table = read_csv(path, header)
+    skipped = ", after its header row" if table.header is not None else ""
+    return features_from(table.values, str(path), table.lines), f"{len(table.values)} rows from {path}{skipped}"
 
 
-__all__ = ["DEFAULT_MNIST_DIR", "load_dataset", "load_digits", "load_features", "load_mnist", "split"]
+__all__ = ["DEFAULT_MNIST_DIR", "DEFAULT_TEST_FRACTION", "HEADER_CHOICES", "check_classes", "load_dataset",
+           "load_digits", "load_features", "load_mnist", "split"]

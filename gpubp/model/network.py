@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_backend
+from ..data.files import check_memory
 from ..errors import InputError
 from .costs import get_cost
 
@@ -24,12 +25,34 @@ def check_sizes(sizes) -> tuple[int, ...]:
     try:
         widths = tuple(int(s) for s in sizes)
         exact = all(float(s) == w for s, w in zip(sizes, widths))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"sizes must be a list of whole numbers such as [784, 30, 10], not {sizes!r}") from None
     if len(widths) < 2 or not exact or min(widths) < 1:
         raise InputError(f"sizes must list at least two layer widths, each a whole number >= 1 "
                          f"(input first, output last), such as [784, 30, 10]; got {list(sizes)!r}")
     return widths
+
+
+def check_seed(seed) -> int | None:
+    """``seed`` if it is ``None`` (fresh entropy) or a whole number >= 0, else an ``InputError``."""
+    if seed is None:
+        return None
+    whole = isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_))
+    if not whole or seed < 0:
+        raise InputError(f"the seed must be a whole number >= 0 (or None for a fresh random one), got {seed!r}")
+    return int(seed)
+
+
+def parameter_bytes(sizes, dtype) -> int:
+    """Bytes of the flat parameter buffer and its gradient twin (alignment padding included)."""
+    count = sum(_Layers._aligned(n_out * n_in) + _Layers._aligned(n_out)
+                for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    return 2 * count * np.dtype(dtype).itemsize
+
+
+def _number(value) -> str:
+    """A label as the user wrote it: 12 for 12 or 12.0, 1e+20 for 1e20 (never a wrapped-around int64)."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e16 else repr(value)
 
 
 def check_dtype(dtype) -> np.dtype:
@@ -100,8 +123,9 @@ class Network:
         self.num_layers = len(self.sizes)
         self.cost = get_cost(cost)
         self.dtype = check_dtype(dtype)
+        check_memory(parameter_bytes(self.sizes, self.dtype), f"a network of sizes {list(self.sizes)}", InputError)
         self.backend = get_backend(device)
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(check_seed(seed))
         # Buffers depend on the sizes only, so they outlive set_parameters (the gradient check calls it often).
         self._workspaces: dict[int, _Workspace] = {}
         self._parameters = _Layers(self.backend.xp, self.sizes, self.dtype)
@@ -133,18 +157,34 @@ class Network:
     def prepare_inputs(self, x, what="data"):
         """Check input rows ``x`` (n, n_in) and move them to the device once, C-contiguous in the network's dtype."""
         xp, n_in = self.backend.xp, self.sizes[0]
+        kind = getattr(x, "dtype", None)
         try:
-            x = xp.ascontiguousarray(self.backend.asarray(x, self.dtype))
+            kind = (kind if kind is not None else np.asarray(x).dtype).kind
         except (TypeError, ValueError) as exc:
             raise InputError(f"{what}: X could not be read as an (n, {n_in}) array of numbers ({exc})") from None
-        if x.ndim != 2 or x.shape[0] == 0:
-            raise InputError(f"{what}: X must be a non-empty 2-D array (one sample per row), got shape {x.shape}")
-        if x.shape[1] != n_in:
-            raise InputError(f"{what} has {x.shape[1]} features per sample but the network's input layer has "
-                             f"{n_in} neurons: make the first size {x.shape[1]}")
-        if not bool(xp.isfinite(x).all()):
-            raise InputError(f"{what}: X contains NaN or infinite values; remove or impute them first")
-        return x
+        if kind not in "biuf":  # complex would silently lose its imaginary part, strings would be parsed loosely
+            got = "complex numbers" if kind == "c" else f"values of kind {kind!r} (not numbers)"
+            raise InputError(f"{what}: X must hold real numbers, got {got}; convert it to a real numeric array first")
+        try:
+            with np.errstate(over="ignore"):  # a value beyond the dtype's range is reported below, with its place
+                x_dev = xp.ascontiguousarray(self.backend.asarray(x, self.dtype))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{what}: X could not be read as an (n, {n_in}) array of numbers ({exc})") from None
+        if x_dev.ndim != 2 or x_dev.shape[0] == 0:
+            raise InputError(f"{what}: X must be a non-empty 2-D array (one sample per row), got shape {x_dev.shape}")
+        if x_dev.shape[1] != n_in:
+            raise InputError(f"{what} has {x_dev.shape[1]} features per sample but the network's input layer has "
+                             f"{n_in} neurons: make the first size {x_dev.shape[1]}")
+        if not bool(xp.isfinite(x_dev).all()):
+            row, column = divmod(int(xp.argmax(~xp.isfinite(x_dev.ravel()))), n_in)
+            value = float((x if hasattr(x, "shape") else np.asarray(x))[row, column])  # as given, before casting
+            if np.isfinite(value):
+                raise InputError(f"{what}: X holds {value:g} in column {column + 1}, beyond the range of "
+                                 f"{self.dtype.name} (±{np.finfo(self.dtype).max:.3g}): use dtype float64 (gpubp "
+                                 f"train --dtype float64) or scale the features")
+            raise InputError(f"{what}: X contains NaN or infinite values ({value} in column {column + 1}); remove "
+                             f"or impute them first")
+        return x_dev
 
     def prepare(self, data, what="data"):
         """Check ``(X, y)`` against the network and move it to the device once: ``(X, Y, labels)``.
@@ -162,17 +202,20 @@ class Network:
             y = self.backend.asarray(y)
         except (TypeError, ValueError) as exc:
             raise InputError(f"{what}: y could not be read as an array of labels ({exc})") from None
+        if y.ndim == 2 and y.shape[1] == 1 and n_out != 1:
+            y = y.ravel()  # a column vector of labels, as scikit-learn and pandas often give them
         if y.dtype.kind not in "iubf" or y.shape[:1] != x.shape[:1]:
             raise InputError(f"{what}: y must hold one numeric label per row of X ({x.shape[0]} rows), "
                              f"got {y.dtype} of shape {y.shape}")
         if y.ndim == 1:
             if y.dtype.kind == "f" and not bool(xp.all(xp.isfinite(y) & (y == xp.floor(y)))):
                 raise InputError(f"{what}: labels must be whole numbers (class indices 0..{n_out - 1})")
-            labels = y.astype(np.int64)
-            low, high = int(labels.min()), int(labels.max())
+            low, high = y.min().item(), y.max().item()  # before any cast, so that 1e20 is shown as 1e20
             if low < 0 or high >= n_out:
                 raise InputError(f"{what}: labels must lie in 0..{n_out - 1} for a network with {n_out} outputs, "
-                                 f"found {low}..{high}: make the last size {high + 1} or fix the labels")
+                                 f"found {_number(low)}..{_number(high)}: make the last size {_number(high + 1)} or "
+                                 f"fix the labels")
+            labels = y.astype(np.int64)
             targets = xp.zeros((x.shape[0], n_out), self.dtype)
             targets[xp.arange(x.shape[0]), labels] = 1  # one-hot, (n, n_out)
         elif y.ndim == 2 and y.shape[1] == n_out:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import GpubpError, ModelFileError
-from .costs import get_cost
 from ..backend import get_backend
+from ..data.files import read_npz
+from ..errors import GpubpError, InputError, ModelFileError
 from .network import Network, check_sizes
 
 FORMAT_VERSION = 1
@@ -57,6 +56,9 @@ def save(net: Network, path, extra: dict | None = None) -> None:
     ``extra`` arrays (a training checkpoint's state) are stored beside the model's own.
     """
     weights, biases = net.parameters()
+    if not all(np.isfinite(p).all() for p in weights + biases):  # load would refuse the file: never write it
+        raise InputError(f"the network holds NaN or infinite weights (its training diverged), so it is not saved "
+                         f"and {path} is left as it was: re-train with a smaller learning rate")
     arrays = {"gpubp_format": np.int64(FORMAT_VERSION), "sizes": np.array(net.sizes, np.int64),
               "cost": np.array(net.cost.name), "dtype": np.array(net.dtype.name)}
     for l, (w, b) in enumerate(zip(weights, biases)):
@@ -70,29 +72,16 @@ def load(path, device=None) -> Network:
     return read(path, device)[0]
 
 
-def read_npz(path, error, what: str, hint: str = "") -> dict:
-    """Every array in an ``.npz`` file, never unpickled; a missing or unreadable file raises ``error``."""
-    path = Path(path)
-    if not path.is_file():
-        raise error(f"{what} {path} does not exist{hint}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
-        raise error(f"{path} is not a readable {what}: it is corrupt, truncated or not an .npz file "
-                    f"({type(exc).__name__}: {exc}){hint}") from None
-
-
 def read(path, device=None) -> tuple[Network, dict]:
     """The network in ``path`` and the ``extra`` arrays saved with it."""
     path = Path(path)
     arrays = read_npz(path, ModelFileError, "model file", "; give a model.npz or checkpoint.npz written by gpubp")
     if "gpubp_format" not in arrays:
         raise ModelFileError(f"{path} is an .npz file but not a gpubp model (it has no gpubp_format entry)")
-    try:
-        version = int(arrays["gpubp_format"])
-    except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path} is a damaged gpubp model (unreadable format version: {exc})") from None
+    version = arrays["gpubp_format"]
+    if version.shape != () or version.dtype.kind not in "iu" or version < 1:
+        raise ModelFileError(f"{path} is a damaged gpubp model (its format version {version.tolist()!r} is not a whole "
+                             f"number >= 1); re-save or re-train the model")
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path} was written by a newer gpubp (model format {version}; this gpubp reads up "
                              f"to {FORMAT_VERSION}): upgrade gpubp with pip install -U gpubp")
@@ -100,9 +89,15 @@ def read(path, device=None) -> tuple[Network, dict]:
     try:
         sizes = check_sizes(arrays["sizes"].tolist())
         count = len(sizes) - 1
-        net = Network.from_parameters(sizes, [arrays[f"w{l}"] for l in range(count)],
-                                      [arrays[f"b{l}"] for l in range(count)], cost=str(arrays["cost"]),
-                                      dtype=str(arrays["dtype"]), device=device)
+        weights, biases = [arrays[f"w{l}"] for l in range(count)], [arrays[f"b{l}"] for l in range(count)]
+        expected = [(n_out, n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+        found = [w.shape for w in weights]
+        if found != expected or [b.shape for b in biases] != [(n_out,) for n_out, _ in expected]:
+            raise ModelFileError(f"its arrays' shapes {found} disagree with its sizes {list(sizes)}")
+        if any(p.dtype.kind not in "iuf" for p in weights + biases):
+            raise ModelFileError("its weights are not real numbers")
+        net = Network.from_parameters(sizes, weights, biases, cost=str(arrays["cost"]), dtype=str(arrays["dtype"]),
+                                      device=device)
         extra = {name: array for name, array in arrays.items() if name not in model_entries(count)}
     except (GpubpError, KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} is a damaged gpubp model ({exc}); re-save or re-train the model") from None
