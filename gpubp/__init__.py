@@ -7,12 +7,13 @@
 Importing gpubp imports NumPy only; CuPy is imported, and CUDA asked, when a network first needs a device.
 """
 
+# Defined before the imports below: submodules (the downloader's User-Agent, info) read it while gpubp loads.
+__version__ = "0.1.0"
+
 from .backend import get_backend
 from .errors import DataError, DeviceUnavailableError, GpubpError, InputError, ModelFileError, TrainingDiverged
 from .model import COSTS, CrossEntropyCost, Network, QuadraticCost, load, save
 from .training import EpochStats
-
-__version__ = "0.1.0"
 
 __all__ = ["COSTS", "CrossEntropyCost", "DataError", "DeviceUnavailableError", "EpochStats", "GpubpError",
            "InputError", "ModelFileError", "Network", "QuadraticCost", "TrainingDiverged", "__version__",
