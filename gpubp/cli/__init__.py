@@ -9,6 +9,7 @@ status 2, with no traceback; a bug in gpubp still shows its traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from ..errors import GpubpError
 from ..model import COSTS
 from ..model.network import DTYPES
 from . import tools, train
+from .process import command_process, report_warnings, stopped
 
 EXIT_USAGE = 2
 
@@ -65,7 +67,7 @@ def device_argument(parser) -> None:
 def data_arguments(parser, default) -> None:
     parser.add_argument("--data", default=default,
                         help="digits (bundled), mnist (IDX files in --data-dir), or a .csv / .npz file "
-                             f"(default: {default})")
+                             "(default: digits)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder with the four MNIST IDX files, raw or .gz (default: data/mnist)")
     parser.add_argument("--test-fraction", type=float, default=None,
@@ -96,11 +98,14 @@ def build_parser() -> Parser:
     t.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                    help="write checkpoint.npz (the full training state) every N epochs (default: 0, never)")
     t.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
-                   help="continue a run from its checkpoint.npz, with the settings it was started with")
+                   help="continue a run from its checkpoint.npz (or the run folder holding it), with the settings "
+                        "it was started with; only --epochs, --checkpoint-every and --lr may change")
     t.add_argument("--out", type=Path, default=None,
                    help="run folder for model.npz, metrics.jsonl, learning_curve.png, checkpoint.npz "
                         "(default: a new runs/<date>-<time>; when resuming, the checkpoint's folder)")
-    t.add_argument("--force", action="store_true", help="let --out replace the files of an earlier run")
+    t.add_argument("--force", action="store_true",
+                   help="let --out replace an earlier run: its model, metrics, plot and checkpoint are removed once "
+                        "the new run has finished its first epoch")
     t.add_argument("--quiet", action="store_true", help="no progress bars, only a line per epoch")
     t.add_argument("--distributed", choices=KINDS, default="none",
                    help="data-parallel training: start N processes with mpiexec -n N gpubp train --distributed "
@@ -156,12 +161,17 @@ def build_parser() -> Parser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args) or 0
-    except GpubpError as exc:
-        print(f"gpubp {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"gpubp {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with command_process() as held:
+        args = build_parser().parse_args(argv)
+        try:
+            status = args.run(args) or 0
+        except GpubpError as exc:
+            print(f"gpubp {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt as exc:
+            stop = stopped(exc)
+            why = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {signal.Signals(stop.signum).name}"
+            print(f"gpubp {args.command}: {why}" + (f"; {stop.state}" if stop.state else ""), file=sys.stderr)
+            return stop.exit_status
+    report_warnings(args.command, held)
+    return status
