@@ -5,6 +5,7 @@
   and nothing fails when the interpreter flushes its streams at exit.
 - **SIGTERM** (``docker stop``, Slurm, ``timeout``) is handled like Ctrl-C: a ``Stopped`` exception unwinds the
   command, which says in one line where things stand, and the process exits with status 128 + the signal number.
+  Inside ``signals_deferred()`` (a checkpoint being written) the signal waits until the block is done.
 - **Python warnings** (a ``RuntimeWarning`` from NumPy on odd input) never land in the middle of the output: they
   are held while the command runs, dropped when it fails (its one error line says what is wrong), and printed one
   line each once it has succeeded.
@@ -73,6 +74,25 @@ def _raise_stopped(signum, _frame):
 
 
 @contextmanager
+def signals_deferred():
+    """Hold SIGINT and SIGTERM until the block ends, so that what it writes and records stays consistent."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not _raise_stopped:
+        yield
+        return
+    arrived = []
+    handlers = {signum: signal.signal(signum, lambda signum, _frame: arrived.append(signum))
+                for signum in HANDLED_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    if arrived:
+        raise Stopped(arrived[0])
+
+
+@contextmanager
 def command_process():
     """Run a command inside: a pipe-safe stdout, SIGINT and SIGTERM as ``Stopped``; yields the warnings held."""
     stdout, sys.stdout = sys.stdout, PipeSafeStdout(sys.stdout)
@@ -91,5 +111,5 @@ def command_process():
 
 def report_warnings(command: str, held) -> None:
     """Each distinct warning held during a successful command, as one line on stderr."""
-    for text in dict.fromkeys(f"{w.message} ({w.category.__name__})" for w in held):
+    for text in dict.fromkeys(f"{' '.join(str(w.message).split())} ({w.category.__name__})" for w in held):
         print(f"gpubp {command}: warning: {text}", file=sys.stderr)

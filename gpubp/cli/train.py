@@ -24,7 +24,7 @@ from ..errors import DataError, GpubpError, InputError, TrainingDiverged
 from ..model import Network, save
 from ..training import check_hyperparameters, save_checkpoint, train
 from ..training.report import MetricsLog, plot_learning_curve
-from .process import stopped
+from .process import signals_deferred, stopped
 from .run_folder import claim, claim_new
 from .settings import CHECKPOINT_NAME, checkpoint_file, settings_for, to_store
 
@@ -121,16 +121,17 @@ class RunFiles:
         self.model = None
 
     def after_epoch(self, net, stats) -> None:
-        if self.earlier:  # --force: the earlier run goes once this one has an epoch of its own to show
-            self.folder.remove(self.earlier)
-            self.earlier = []
-        self.metrics.append(stats)
-        every = self.settings["checkpoint_every"]
-        if every and stats.epoch % every == 0:
-            path = self.folder.path / CHECKPOINT_NAME
-            save_checkpoint(path, net, self.metrics.history, to_store(self.settings))
-            self.metrics.sync()
-            self.checkpoint = (path, stats.epoch)
+        with signals_deferred():  # a stop lands between epochs, with the files and self.checkpoint in step
+            if self.earlier:  # --force: the earlier run goes once this one has an epoch of its own to show
+                self.folder.remove(self.earlier)
+                self.earlier = []
+            self.metrics.append(stats)
+            every = self.settings["checkpoint_every"]
+            if every and stats.epoch % every == 0:
+                path = self.folder.path / CHECKPOINT_NAME
+                save_checkpoint(path, net, self.metrics.history, to_store(self.settings))
+                self.metrics.sync()
+                self.checkpoint = (path, stats.epoch)
 
     def save_model(self, net) -> None:
         path = self.folder.path / "model.npz"
