@@ -76,13 +76,10 @@ def _raise_stopped(signum, _frame):
 @contextmanager
 def signals_deferred():
     """Hold SIGINT and SIGTERM until the block ends, so that what it writes and records stays consistent."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is not _raise_stopped:
-        yield
-        return
-    arrived = []
-    handlers = {signum: signal.signal(signum, lambda signum, _frame: arrived.append(signum))
-                for signum in HANDLED_SIGNALS}
+    arrived, handlers = [], {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {signum: signal.signal(signum, lambda signum, _frame: arrived.append(signum))
+                    for signum in HANDLED_SIGNALS if signal.getsignal(signum) is _raise_stopped}
     try:
         yield
     finally:
@@ -95,17 +92,21 @@ def signals_deferred():
 @contextmanager
 def command_process():
     """Run a command inside: a pipe-safe stdout, SIGINT and SIGTERM as ``Stopped``; yields the warnings held."""
-    stdout, sys.stdout = sys.stdout, PipeSafeStdout(sys.stdout)
+    stdout = sys.stdout
+    if stdout is not None:  # None where the command was started with stdout closed: print() then writes nothing
+        sys.stdout = PipeSafeStdout(stdout)
     handlers = {}
     if threading.current_thread() is threading.main_thread():
-        handlers = {signum: signal.signal(signum, _raise_stopped) for signum in HANDLED_SIGNALS}
+        handlers = {signum: signal.signal(signum, _raise_stopped) for signum in HANDLED_SIGNALS
+                    if signal.getsignal(signum) is not signal.SIG_IGN}  # nohup and background jobs ignore them
     try:
         with warnings.catch_warnings(record=True) as held:
             yield held
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
-        sys.stdout.flush()
+        if stdout is not None:
+            sys.stdout.flush()
         sys.stdout = stdout
 
 

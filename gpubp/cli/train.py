@@ -149,7 +149,8 @@ class RunFiles:
             return f"the checkpoint of epoch {epoch} ({path}) is intact: gpubp train --resume {path}{lr} continues " \
                    f"from it"
         hint = "" if self.settings["checkpoint_every"] else " (--checkpoint-every N writes one to resume from)"
-        return f"no model or checkpoint was written for this run{hint}"
+        earlier = f"; the earlier run's files in {self.folder.path} are untouched" if self.earlier else ""
+        return f"no model or checkpoint was written for this run{hint}{earlier}"
 
 
 def run_on(args, comm) -> int:
@@ -217,6 +218,7 @@ def train_on(args, comm, settings, net, history, train_data, test_data, files) -
         if files is None:
             return 0
         files.save_model(net)
+        no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", files.metrics.history)
     except TrainingDiverged as exc:
         progress.close()
         raise GpubpError(f"{exc}; {files.state(settings['lr'] / 10)}" if files else str(exc)) from None
@@ -229,7 +231,6 @@ def train_on(args, comm, settings, net, history, train_data, test_data, files) -
     finally:
         if files is not None:
             files.metrics.close()
-    no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", files.metrics.history)
     history = files.metrics.history
     final = history[-1]
     print(f"done: test accuracy {final.test_accuracy:.4f} (best {max(h.test_accuracy for h in history):.4f}) "
