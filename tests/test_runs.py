@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 import gpubp
-from cli_helpers import command, environment, gpubp as run, separable_data, write_csv
+from cli_helpers import command, environment, gpubp as run, separable_data, write_csv, write_mnist
+from gpubp.cli.run_folder import claim
+from gpubp.errors import InputError
 from gpubp.model.storage import atomic_write, current_umask
 
 
@@ -231,6 +233,34 @@ def test_resume_from_another_working_folder_with_the_data_spelled_another_way(tm
     assert epochs_in(work / "run") == [1, 2, 3, 4]
     resumed, whole = (gpubp.load(work / name / "model.npz", device="cpu").parameters() for name in ("run", "whole"))
     assert all(np.array_equal(a, b) for a, b in zip(resumed[0] + resumed[1], whole[0] + whole[1]))
+
+
+def test_resume_from_another_working_folder_finds_mnist_in_its_default_folder(tmp_path):
+    work = tmp_path / "work"
+    write_mnist(work / "data" / "mnist")
+    ok(run("train", "--data", "mnist", "--epochs", 1, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=work))
+    out = ok(run("train", "--resume", work / "run", "--epochs", 2, "--quiet", cwd=tmp_path))
+    assert "60 training and 20 test samples" in out and epochs_in(work / "run") == [1, 2]
+
+
+def test_a_folder_claimed_by_a_live_run_is_refused_and_released_when_it_ends(tmp_path):
+    first = claim(tmp_path / "run")
+    with pytest.raises(InputError, match="in use by another gpubp train that is still running"):
+        claim(tmp_path / "run")
+    first.release()
+    assert not (tmp_path / "run").exists()  # it created the folder and wrote nothing: nothing is left
+    second = claim(tmp_path / "run")
+    (tmp_path / "run" / "metrics.jsonl").write_text("")
+    second.release()
+    third = claim(tmp_path / "run")
+    assert third.run_files() == ["metrics.jsonl"] and not third.created
+    third.release()
+    assert (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_a_run_that_fails_before_its_first_epoch_leaves_no_folder(tmp_path):
+    one_line_error(run("train", "--lr", "1e40", cwd=tmp_path), "diverged in epoch 1")
+    assert list((tmp_path / "runs").iterdir()) == []
 
 
 def test_divergence_names_the_command_that_resumes_with_a_smaller_lr(tmp_path, monkeypatch, capsys):
