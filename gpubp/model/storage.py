@@ -31,7 +31,7 @@ def atomic_write(path, write, error=GpubpError) -> None:
     The file gets the mode any program's new file gets (0666 less the umask), or keeps the mode of the file it
     replaces. A file system that refuses (a missing or read-only folder, a full disk, a folder in the way) raises
     ``error`` naming the path; whatever was at ``path`` before is left as it was, and the temporary file is removed
-    on every way out, Ctrl-C and SIGTERM included.
+    whatever interrupts the writing, Ctrl-C and SIGTERM included (only ``kill -9`` can leave one behind).
     """
     path = Path(path)
     if path.is_dir():

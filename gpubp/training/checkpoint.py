@@ -52,12 +52,14 @@ def load_checkpoint(path, device=None):
 def history_row(row, epoch: int) -> EpochStats:
     """One saved history row, checked field by field: the epochs must run 1, 2, 3… and every value be a number."""
     names = {field.name for field in fields(EpochStats)}
-    if not isinstance(row, dict) or set(row) - names or {"epoch", "seconds", "samples_per_s"} - set(row):
+    required = {"epoch", "seconds", "samples_per_s"}
+    if not isinstance(row, dict) or set(row) - names or required - set(row):
         raise TypeError(f"history row {epoch} is not a row of {sorted(names)}: {json.dumps(row)[:200]}")
-    if row["epoch"] != epoch or isinstance(row["epoch"], bool) or not isinstance(row["epoch"], int):
-        raise ValueError(f"history row {epoch} is numbered {row['epoch']!r}")
     for name, value in row.items():
-        if not (value is None and name not in ("seconds", "samples_per_s")) and \
-                (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if value is None and name not in required:
+            continue  # a metric this run did not compute
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"history row {epoch} has {name} = {value!r}, not a number")
+    if row["epoch"] != epoch or not isinstance(row["epoch"], int):
+        raise ValueError(f"history row {epoch} is numbered {row['epoch']!r}")
     return EpochStats(**row)
