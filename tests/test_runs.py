@@ -99,7 +99,7 @@ def test_files_and_folders_get_the_modes_the_umask_gives(tmp_path, umask, mask):
     ok(run("train", "--epochs", 1, "--checkpoint-every", 1, "--out", "deep/run", "--quiet", cwd=tmp_path))
     folder = tmp_path / "deep" / "run"
     assert mode(folder) == mode(tmp_path / "deep") == 0o777 & ~mask
-    for name in ("model.npz", "metrics.jsonl", "learning_curve.png", "checkpoint.npz", ".gpubp.lock"):
+    for name in ("model.npz", "metrics.jsonl", "learning_curve.png", "checkpoint.npz"):
         assert mode(folder / name) == 0o666 & ~mask, name
     np.savez(tmp_path / "x.npz", X=np.zeros((2, 64)))
     ok(run("predict", folder / "model.npz", "x.npz", "--out", "labels.txt", cwd=tmp_path))
@@ -245,6 +245,7 @@ def test_resume_from_another_working_folder_finds_mnist_in_its_default_folder(tm
 
 def test_a_folder_claimed_by_a_live_run_is_refused_and_released_when_it_ends(tmp_path):
     first = claim(tmp_path / "run")
+    assert mode(tmp_path / "run" / ".gpubp.lock") == 0o666 & ~current_umask()
     with pytest.raises(InputError, match="in use by another gpubp train that is still running"):
         claim(tmp_path / "run")
     first.release()
@@ -255,7 +256,7 @@ def test_a_folder_claimed_by_a_live_run_is_refused_and_released_when_it_ends(tmp
     third = claim(tmp_path / "run")
     assert third.run_files() == ["metrics.jsonl"] and not third.created
     third.release()
-    assert (tmp_path / "run" / "metrics.jsonl").exists()
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["metrics.jsonl"]
 
 
 def test_a_run_that_fails_before_its_first_epoch_leaves_no_folder(tmp_path):

@@ -2,9 +2,9 @@
 
 Claiming creates the folder with ``os.mkdir`` (so two default runs started in the same second get two folders,
 the second taking the next free ``-2``, ``-3``… name) and takes an exclusive ``flock`` on ``.gpubp.lock`` inside it
-for as long as the run lives. The kernel drops the lock when the process ends, even after ``kill -9``, so a lock
-never outlives its run, and a second ``gpubp train`` on the same folder is refused at once instead of writing into
-it. The claim happens before training, so a folder that cannot be created is reported before any epoch runs.
+for as long as the run lives; the run removes the file as it ends. The kernel drops the lock when the process
+ends, even after ``kill -9``, so a lock never outlives its run (a file left by ``kill -9`` is simply locked
+again), and a second ``gpubp train`` on the same folder is refused at once instead of writing into it. The claim happens before training, so a folder that cannot be created is reported before any epoch runs.
 Holding the lock, the run removes the temporary files an earlier killed run's atomic writes left behind.
 """
 
@@ -38,9 +38,9 @@ class RunFolder:
     def release(self) -> None:
         if self.lock_fd < 0:
             return
+        (self.path / LOCK_NAME).unlink(missing_ok=True)  # still held: whoever opened it meanwhile takes a new one
         if self.created and not self.run_files():
             try:  # nothing of this run's is there: leave no empty folder behind
-                (self.path / LOCK_NAME).unlink()
                 self.path.rmdir()
             except OSError:
                 pass  # something else was put there meanwhile: leave it
@@ -65,16 +65,20 @@ def claim(path: Path, fresh: bool = False) -> RunFolder:
         raise cannot_create(path, exc) from None
     if not path.is_dir():
         raise InputError(f"--out {path} is a file, not a folder: name a folder for the run")
-    try:
-        lock_fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    except OSError as exc:
-        raise cannot_create(path, exc) from None
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(lock_fd)
-        raise InputError(f"{path} is in use by another gpubp train that is still running: wait for it to end, or "
-                         f"choose another --out") from None
+    while True:
+        try:
+            lock_fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise cannot_create(path, exc) from None
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(lock_fd)
+            raise InputError(f"{path} is in use by another gpubp train that is still running: wait for it to end, "
+                             f"or choose another --out") from None
+        if is_lock_file(lock_fd, path / LOCK_NAME):
+            break
+        os.close(lock_fd)  # locked just as the run holding it removed it on its way out: take a fresh one
     folder = RunFolder(path, created, lock_fd)
     remove_stale_temporary_files(path)
     return folder
@@ -88,6 +92,15 @@ def claim_new(parent: Path, stamp: str) -> RunFolder:
         except FileExistsError:
             continue
     raise InputError(f"{parent} already holds {MAX_SAME_SECOND} runs named {stamp}*: name a folder with --out")
+
+
+def is_lock_file(lock_fd: int, lock_path: Path) -> bool:
+    """Whether the file locked is still the one at ``lock_path`` (not one its last holder has removed)."""
+    try:
+        here, locked = os.stat(lock_path), os.fstat(lock_fd)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (locked.st_dev, locked.st_ino)
 
 
 def cannot_create(path: Path, exc: OSError) -> InputError:

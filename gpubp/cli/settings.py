@@ -36,18 +36,20 @@ def positive(value) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
-CHECKS = {
-    "data": (lambda v: isinstance(v, str) and v != "", "digits, mnist or the path of a .csv or .npz file"),
-    "data_dir": (lambda v: v is None or isinstance(v, str) and v != "", "a folder"),
-    "test_fraction": (lambda v: positive(v) and v < 1, "a number strictly between 0 and 1"),
-    "sizes": (lambda v: isinstance(v, list) and len(v) >= 1 and all(map(whole(1), v)), "layer widths >= 1"),
-    "epochs": (whole(1), "a whole number >= 1"),
-    "batch_size": (whole(1), "a whole number >= 1"),
-    "lr": (positive, "a finite number > 0"),
-    "cost": (lambda v: v in COSTS, " or ".join(COSTS)),
-    "dtype": (lambda v: v in DTYPES, " or ".join(DTYPES)),
-    "seed": (whole(0), "a whole number >= 0"),
-    "checkpoint_every": (whole(0), "a whole number >= 0 (0: no checkpoints)"),
+CHECKS = {  # what each setting must be, said as the flag's own check says it
+    "data": (lambda v: isinstance(v, str) and v != "", "--data must be digits, mnist or a .csv or .npz file"),
+    "data_dir": (lambda v: v is None or isinstance(v, str) and v != "", "--data-dir must be a folder"),
+    "test_fraction": (lambda v: positive(v) and v < 1,
+                      "--test-fraction: the test fraction must lie strictly between 0 and 1"),
+    "sizes": (lambda v: isinstance(v, list) and len(v) >= 1 and all(map(whole(1), v)),
+              "--sizes: layer widths must be whole numbers >= 1"),
+    "epochs": (whole(1), "--epochs: epochs must be a whole number >= 1"),
+    "batch_size": (whole(1), "--batch-size: the mini-batch size must be a whole number >= 1"),
+    "lr": (positive, "--lr: the learning rate eta must be a finite number > 0"),
+    "cost": (lambda v: v in COSTS, f"--cost must be {' or '.join(COSTS)}"),
+    "dtype": (lambda v: v in DTYPES, f"--dtype must be {' or '.join(DTYPES)}"),
+    "seed": (whole(0), "--seed must be a whole number >= 0"),
+    "checkpoint_every": (whole(0), "--checkpoint-every must be a whole number >= 0 (0: no checkpoints)"),
 }
 
 
@@ -57,9 +59,9 @@ def flag(key: str) -> str:
 
 def check_settings(settings: dict) -> None:
     """An ``InputError`` naming the first setting that no flag could have given."""
-    for key, (valid, what) in CHECKS.items():
+    for key, (valid, rule) in CHECKS.items():
         if not valid(settings[key]):
-            raise InputError(f"{flag(key)} must be {what}, got {settings[key]!r}")
+            raise InputError(f"{rule}, got {settings[key]!r}")
     changes = settings.get("lr_changes", [])
     if not isinstance(changes, list) or not all(isinstance(c, list) and len(c) == 2 and whole(2)(c[0]) and
                                                 positive(c[1]) for c in changes):

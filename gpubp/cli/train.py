@@ -2,11 +2,12 @@
 
 A run folder holds ``model.npz`` (written once training ends), ``metrics.jsonl`` (one line appended per epoch),
 ``learning_curve.png`` (with matplotlib) and, with ``--checkpoint-every N``, ``checkpoint.npz``: the full
-training state, from which ``--resume`` continues to the very weights an uninterrupted run would reach. Every
-check that can fail runs before the folder is claimed (see ``run_folder.py``), and every file is replaced
-atomically. ``--force`` replaces an earlier run in the folder: its files stay until the new run has finished its
-first epoch, then all of them go, so the folder never mixes two runs and a new run that fails at once leaves the
-earlier one whole. Ctrl-C, SIGTERM and a divergence end the run with one line saying what is intact.
+training state, from which ``--resume`` continues to the very weights an uninterrupted run would reach. The
+settings and the data are read and checked before the run folder is claimed (see ``run_folder.py``), and every
+file is replaced atomically. ``--force`` replaces an earlier run in the folder: its files stay until the new run
+has finished its first epoch, then all of them go, so the folder never mixes two runs, and a new run that fails
+before then leaves no new folder and the earlier run whole. Ctrl-C, SIGTERM and a divergence end the run with one
+line saying what is intact.
 """
 
 from __future__ import annotations
