@@ -130,13 +130,15 @@ def test_atomic_write_leaves_no_temporary_file_on_any_exception(tmp_path, except
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("out", ["afile/run", "afile", "/proc/gpubp-no-such/run", "/sys/gpubp-run"])
+@pytest.mark.parametrize("out", ["afile/run", "afile", "/proc/gpubp-no-such/run", "/sys/gpubp-run", "/proc/self",
+                                 "/dev/null/run", ""])
 def test_an_out_that_cannot_be_created_is_refused_before_training(tmp_path, out):
     (tmp_path / "afile").write_text("not a folder\n")
     result = run("train", "--out", out, cwd=tmp_path)
     assert "epoch" not in result.stdout
     line = one_line_error(result, out)
-    assert "is a file, not a folder" in line or "cannot create the run folder" in line
+    assert any(why in line for why in ("is a file, not a folder", "cannot create the run folder", "not an empty"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
     assert (tmp_path / "afile").read_text() == "not a folder\n"
 
 

@@ -43,6 +43,13 @@ def sizes_argument(text: str) -> list[int]:
     return sizes
 
 
+def path_argument(text: str) -> Path:
+    """A path that names something: an empty one (an unset shell variable) would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a path, not an empty string")
+    return Path(text)
+
+
 def net_argument(text: str):
     """``SIZES/BATCH[/SAMPLES]``, such as ``784,100,10/100`` or ``20,8,4/5/200``."""
     parts = text.split("/")
@@ -97,10 +104,10 @@ def build_parser() -> Parser:
                    help="seed for the initial weights and the shuffle order (default: 0)")
     t.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                    help="write checkpoint.npz (the full training state) every N epochs (default: 0, never)")
-    t.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
+    t.add_argument("--resume", type=path_argument, default=None, metavar="CHECKPOINT",
                    help="continue a run from its checkpoint.npz (or the run folder holding it), with the settings "
                         "it was started with; only --epochs, --checkpoint-every and --lr may change")
-    t.add_argument("--out", type=Path, default=None,
+    t.add_argument("--out", type=path_argument, default=None,
                    help="run folder for model.npz, metrics.jsonl, learning_curve.png, checkpoint.npz "
                         "(default: a new runs/<date>-<time>; when resuming, the checkpoint's folder)")
     t.add_argument("--force", action="store_true",
