@@ -74,6 +74,17 @@ def test_force_replaces_the_whole_earlier_run(tmp_path):
     one_line_error(run("train", "--resume", "run", "--epochs", 5, cwd=tmp_path), "holds no checkpoint.npz")
 
 
+def test_resume_never_replaces_the_model_of_another_run(tmp_path):
+    for name in ("a", "b"):
+        ok(run("train", "--epochs", 1, "--checkpoint-every", 1, "--out", name, "--quiet", cwd=tmp_path))
+    foreign = (tmp_path / "b" / "model.npz").read_bytes()
+    (tmp_path / "a" / "model.npz").write_bytes(foreign)
+    one_line_error(run("train", "--resume", "a", "--epochs", 2, cwd=tmp_path), "is not from the run of")
+    assert (tmp_path / "a" / "model.npz").read_bytes() == foreign
+    ok(run("train", "--resume", "b", "--epochs", 2, "--quiet", cwd=tmp_path))  # its own model: replaced
+    assert epochs_in(tmp_path / "b") == [1, 2]
+
+
 def test_force_that_fails_before_its_first_epoch_leaves_the_earlier_run_whole(tmp_path):
     ok(run("train", "--epochs", 2, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=tmp_path))
     before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
@@ -192,6 +203,7 @@ DAMAGE = {
                                                                 entry(a, "checkpoint_history")]},
     "history cost a string": lambda a: {"checkpoint_history": [{**r, "training_cost": "low"} for r in
                                                                entry(a, "checkpoint_history")]},
+    "run id a number": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "run_id": 7}},
     "rng of another bit generator": lambda a: {"checkpoint_rng": np.random.MT19937(0).state},
     "rng state mistyped": lambda a: {"checkpoint_rng": {**entry(a, "checkpoint_rng"), "state": "x"}},
 }
@@ -206,6 +218,17 @@ def test_a_damaged_checkpoint_is_one_line(tmp_path, checkpoint_arrays, case):
     before = (tmp_path / "run" / "checkpoint.npz").read_bytes()
     one_line_error(run("train", "--resume", "run/checkpoint.npz", "--epochs", 5, cwd=tmp_path), "damaged")
     assert (tmp_path / "run" / "checkpoint.npz").read_bytes() == before
+
+
+def test_a_checkpoint_from_before_run_ids_still_resumes(tmp_path, checkpoint_arrays):
+    settings = {k: v for k, v in entry(checkpoint_arrays, "checkpoint_settings").items() if k != "run_id"}
+    (tmp_path / "run").mkdir()
+    np.savez(tmp_path / "run" / "checkpoint.npz",
+             **{**checkpoint_arrays, "checkpoint_settings": np.array(json.dumps(settings))})
+    ok(run("train", "--resume", "run", "--epochs", 3, "--quiet", cwd=tmp_path))
+    run_id = gpubp.training.load_checkpoint(tmp_path / "run" / "checkpoint.npz", device="cpu")[2]["run_id"]
+    with np.load(tmp_path / "run" / "model.npz") as model:
+        assert str(model["run_id"]) == run_id and len(run_id) == 32
 
 
 @pytest.mark.parametrize("broken", ["backend", "import"])

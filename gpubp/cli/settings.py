@@ -5,13 +5,15 @@ Data paths are stored absolute (``to_store``), so a run resumes from any working
 so the same file spelled another way is the same file. A checkpoint's settings pass the same checks as the flags: a damaged
 or foreign one is a ``ModelFileError`` naming the bad setting, never a traceback. On resume only ``--epochs``,
 ``--checkpoint-every`` and ``--lr`` may change; a changed ``--lr`` (the advice after a divergence) is recorded in
-``lr_changes`` as ``[first epoch, η]`` pairs.
+``lr_changes`` as ``[first epoch, η]`` pairs. Each run gets a random ``run_id``, stored in its checkpoint and its
+model, so that a resume can tell the model beside a checkpoint is of the same run before it replaces it.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import uuid
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from ..training import load_checkpoint
 DEFAULTS = {"data": "digits", "data_dir": None, "test_fraction": 0.2, "sizes": [30], "epochs": 30, "batch_size": 10,
             "lr": 3.0, "cost": "quadratic", "dtype": "float32", "seed": 0, "checkpoint_every": 0}
 CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every", "lr")
+OPTIONAL = ("run_id", "lr_changes")  # settings that checkpoints of older gpubp versions lack
 DATASET_NAMES = ("digits", "mnist")
 CHECKPOINT_NAME = "checkpoint.npz"
 
@@ -62,6 +65,8 @@ def check_settings(settings: dict) -> None:
     for key, (valid, rule) in CHECKS.items():
         if not valid(settings[key]):
             raise InputError(f"{rule}, got {settings[key]!r}")
+    if not isinstance(settings.get("run_id", ""), str):
+        raise InputError(f"run_id must be a string, got {settings['run_id']!r}")
     changes = settings.get("lr_changes", [])
     if not isinstance(changes, list) or not all(isinstance(c, list) and len(c) == 2 and whole(2)(c[0]) and
                                                 positive(c[1]) for c in changes):
@@ -97,12 +102,13 @@ def checkpoint_file(resume: Path) -> Path:
 
 
 def settings_for(args):
-    """The run's settings — defaults, the checkpoint's, and the flags given — and the resumed state if any."""
+    """The run's settings — defaults, the checkpoint's, and the flags given — and, when resuming, the network,
+    history and run id (None before run ids) of the checkpoint."""
     given = {key: getattr(args, key) for key in DEFAULTS if getattr(args, key) is not None}
     if "data_dir" in given:
         given["data_dir"] = str(given["data_dir"])
     if args.resume is None:
-        settings = {**DEFAULTS, **given}
+        settings = {**DEFAULTS, **given, "run_id": uuid.uuid4().hex}
         check_settings(settings)
         return settings, None
     net, history, saved = load_checkpoint(args.resume, args.device)
@@ -112,16 +118,17 @@ def settings_for(args):
             raise InputError(f"{flag(key)} {value} differs from the checkpoint's {saved[key]}: a resumed run keeps "
                              f"the settings it was started with (only --epochs, --checkpoint-every and --lr may "
                              f"change); drop {flag(key)} or start a new run")
-    settings = {**saved, **{key: value for key, value in given.items() if key in CHANGEABLE_ON_RESUME}}
+    settings = {"run_id": uuid.uuid4().hex, **saved,  # a checkpoint from before run ids gets one from now on
+                **{key: value for key, value in given.items() if key in CHANGEABLE_ON_RESUME}}
     if settings["lr"] != saved["lr"]:
         settings["lr_changes"] = [*saved.get("lr_changes", []), [len(history) + 1, settings["lr"]]]
     check_settings(settings)
-    return settings, (net, history)
+    return settings, (net, history, saved.get("run_id"))
 
 
 def check_saved(path, saved: dict, sizes) -> None:
     """A ``ModelFileError`` unless ``saved`` is what ``gpubp train`` stores for a network of ``sizes``."""
-    missing, unknown = sorted(set(CHECKS) - set(saved)), sorted(set(saved) - set(CHECKS) - {"lr_changes"})
+    missing, unknown = sorted(set(CHECKS) - set(saved)), sorted(set(saved) - set(CHECKS) - set(OPTIONAL))
     try:
         if missing or unknown:
             raise InputError(f"settings {', '.join(missing)} missing" if missing else

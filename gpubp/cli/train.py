@@ -21,8 +21,9 @@ import numpy as np
 
 from ..data import load_dataset
 from ..distributed import get_communicator
-from ..errors import DataError, GpubpError, InputError, TrainingDiverged
+from ..errors import DataError, GpubpError, InputError, ModelFileError, TrainingDiverged
 from ..model import Network, save
+from ..model.storage import read_npz
 from ..training import check_hyperparameters, save_checkpoint, train
 from ..training.report import MetricsLog, plot_learning_curve
 from .process import signals_deferred, stopped
@@ -52,13 +53,25 @@ def describe_data(train_data, test_data):
     return x.shape[1], int(labels.max()) + 1
 
 
-def claim_run_folder(args):
-    """The claimed run folder; refuses one holding another run's files without ``--force``."""
+def run_of(model_path) -> str | None:
+    """The ``run_id`` a model file was saved with (None for models from before run ids)."""
+    arrays = read_npz(model_path, ModelFileError, "model file")
+    return str(arrays["run_id"]) if "run_id" in arrays else None
+
+
+def claim_run_folder(args, resumed_run=None):
+    """The claimed run folder; refuses one holding another run's files without ``--force``, and a resume into a
+    folder whose model is of another run than the checkpoint (``resumed_run``: the checkpoint's run id)."""
     if args.out is None and args.resume is None:
         return claim_new(Path("runs"), time.strftime("%Y%m%d-%H%M%S")), []
     out = args.out if args.out is not None else args.resume.parent
     folder = claim(out)
     continuing = args.resume is not None and out.resolve() == args.resume.parent.resolve()
+    if continuing and resumed_run is not None and (out / "model.npz").exists() and \
+            run_of(out / "model.npz") != resumed_run:
+        folder.release()
+        raise InputError(f"{out / 'model.npz'} is not from the run of {args.resume}, and resuming would replace it: "
+                         f"resume into another folder with --out, or move that model away")
     earlier = [] if continuing else folder.run_files()
     if earlier and not args.force:
         folder.release()
@@ -136,7 +149,7 @@ class RunFiles:
 
     def save_model(self, net) -> None:
         path = self.folder.path / "model.npz"
-        save(net, path)
+        save(net, path, {"run_id": np.array(self.settings["run_id"])})
         self.metrics.close()
         self.model = path
 
@@ -166,7 +179,7 @@ def run_on(args, comm) -> int:
         net = Network(sizes, cost=settings["cost"], dtype=settings["dtype"], device=args.device, seed=settings["seed"])
         history = []
     else:
-        net, history = resumed
+        net, history, _ = resumed
         if args.sizes is not None and resolve_sizes(args.sizes, n_in, n_classes) != list(net.sizes):
             raise InputError(f"--sizes differs from the checkpoint's {list(net.sizes)}: a resumed run keeps its "
                              f"network; drop --sizes or start a new run")
@@ -177,7 +190,7 @@ def run_on(args, comm) -> int:
     check_hyperparameters(settings["epochs"], settings["batch_size"], settings["lr"], len(train_data[1]))
     if not root:
         return train_on(args, comm, settings, net, history, train_data, test_data, None)
-    folder, earlier = claim_run_folder(args)
+    folder, earlier = claim_run_folder(args, resumed[2] if resumed else None)
     try:
         files = RunFiles(folder, earlier, settings, history, args.resume if resumed else None)
         return train_on(args, comm, settings, net, history, train_data, test_data, files)
