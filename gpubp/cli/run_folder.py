@@ -4,8 +4,9 @@ Claiming creates the folder with ``os.mkdir`` (so two default runs started in th
 the second taking the next free ``-2``, ``-3``… name) and takes an exclusive ``flock`` on ``.gpubp.lock`` inside it
 for as long as the run lives; the run removes the file as it ends. The kernel drops the lock when the process
 ends, even after ``kill -9``, so a lock never outlives its run (a file left by ``kill -9`` is simply locked
-again), and a second ``gpubp train`` on the same folder is refused at once instead of writing into it. The claim happens before training, so a folder that cannot be created is reported before any epoch runs.
-Holding the lock, the run removes the temporary files an earlier killed run's atomic writes left behind.
+again), and a second ``gpubp train`` on the same folder is refused at once instead of writing into it. The claim
+happens before training, so a folder that cannot be created is reported before any epoch runs. Holding the lock,
+the run removes the temporary files an earlier killed run's atomic writes left behind.
 """
 
 from __future__ import annotations

@@ -2,11 +2,12 @@
 
 A run's settings are stored in its checkpoint, so ``--resume`` continues with exactly the run that was started.
 Data paths are stored absolute (``to_store``), so a run resumes from any working folder, and compared resolved,
-so the same file spelled another way is the same file. A checkpoint's settings pass the same checks as the flags: a damaged
-or foreign one is a ``ModelFileError`` naming the bad setting, never a traceback. On resume only ``--epochs``,
-``--checkpoint-every`` and ``--lr`` may change; a changed ``--lr`` (the advice after a divergence) is recorded in
-``lr_changes`` as ``[first epoch, η]`` pairs. Each run gets a random ``run_id``, stored in its checkpoint and its
-model, so that a resume can tell the model beside a checkpoint is of the same run before it replaces it.
+so the same file spelled another way is the same file. A checkpoint's settings pass the same checks as the
+flags: a damaged or foreign one is a ``ModelFileError`` naming the bad setting, never a traceback. On resume only
+``--epochs``, ``--checkpoint-every`` and ``--lr`` may change; a changed ``--lr`` (the advice after a divergence)
+is recorded in ``lr_changes`` as ``[first epoch, η]`` pairs. Each run gets a random ``run_id``, stored in its
+checkpoint and its model, so that a resume can tell the model beside a checkpoint is of the same run before it
+replaces it.
 """
 
 from __future__ import annotations
