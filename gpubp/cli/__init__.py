@@ -9,6 +9,7 @@ status 2, with no traceback; a bug in gpubp still shows its traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ..errors import GpubpError
 from ..model import COSTS
 from ..model.network import DTYPES
 from . import data, tools, train
+from .process import command_process, report_warnings, stopped
 
 EXIT_USAGE = 2
 
@@ -40,6 +42,13 @@ def sizes_argument(text: str) -> list[int]:
     if min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"layer widths must be >= 1, got {text!r}")
     return sizes
+
+
+def path_argument(text: str) -> Path:
+    """A path that names something: an empty one (an unset shell variable) would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a path, not an empty string")
+    return Path(text)
 
 
 def net_argument(text: str):
@@ -66,7 +75,7 @@ def device_argument(parser) -> None:
 def data_arguments(parser, default) -> None:
     parser.add_argument("--data", default=default,
                         help="digits (bundled); mnist, fashion-mnist or kmnist (downloaded on first use, see gpubp "
-                             f"data); or a .csv / .npz file (default: {default})")
+                             "data); or a .csv / .npz file (default: digits)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder with the dataset's four IDX files, raw or .gz, used instead of the cache "
                              "(default: data/mnist for mnist if it exists, else the cache: gpubp data path NAME)")
@@ -104,12 +113,15 @@ def build_parser() -> Parser:
                    help="seed for the initial weights and the shuffle order (default: 0)")
     t.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                    help="write checkpoint.npz (the full training state) every N epochs (default: 0, never)")
-    t.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
-                   help="continue a run from its checkpoint.npz, with the settings it was started with")
-    t.add_argument("--out", type=Path, default=None,
+    t.add_argument("--resume", type=path_argument, default=None, metavar="CHECKPOINT",
+                   help="continue a run from its checkpoint.npz (or the run folder holding it), with the settings "
+                        "it was started with; only --epochs, --checkpoint-every and --lr may change")
+    t.add_argument("--out", type=path_argument, default=None,
                    help="run folder for model.npz, metrics.jsonl, learning_curve.png, checkpoint.npz "
                         "(default: a new runs/<date>-<time>; when resuming, the checkpoint's folder)")
-    t.add_argument("--force", action="store_true", help="let --out replace the files of an earlier run")
+    t.add_argument("--force", action="store_true",
+                   help="let --out replace an earlier run: its model, metrics, plot and checkpoint are removed once "
+                        "the new run has finished its first epoch")
     t.add_argument("--quiet", action="store_true", help="no progress bars, only a line per epoch")
     t.add_argument("--distributed", choices=KINDS, default="none",
                    help="data-parallel training: start N processes with mpiexec -n N gpubp train --distributed "
@@ -183,12 +195,17 @@ def build_parser() -> Parser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args) or 0
-    except GpubpError as exc:
-        print(f"gpubp {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"gpubp {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with command_process() as held:
+        args = build_parser().parse_args(argv)
+        try:
+            status = args.run(args) or 0
+        except GpubpError as exc:
+            print(f"gpubp {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt as exc:
+            stop = stopped(exc)
+            why = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {signal.Signals(stop.signum).name}"
+            print(f"gpubp {args.command}: {why}" + (f"; {stop.state}" if stop.state else ""), file=sys.stderr)
+            return stop.exit_status
+    report_warnings(args.command, held)
+    return status

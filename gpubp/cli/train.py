@@ -1,10 +1,13 @@
 """``gpubp train``: load a dataset, train with progress and per-epoch lines, and leave a complete run folder.
 
-A run folder holds ``model.npz`` (written once training ends), ``metrics.jsonl`` (rewritten after every epoch),
+A run folder holds ``model.npz`` (written once training ends), ``metrics.jsonl`` (one line appended per epoch),
 ``learning_curve.png`` (with matplotlib) and, with ``--checkpoint-every N``, ``checkpoint.npz``: the full
-training state, from which ``--resume`` continues to the very weights an uninterrupted run would reach. Every
-check that can fail runs before the first file is written, and every file is replaced atomically, so an error,
-a divergence or a kill never leaves a damaged file behind.
+training state, from which ``--resume`` continues to the very weights an uninterrupted run would reach. The
+settings and the data are read and checked before the run folder is claimed (see ``run_folder.py``), and every
+file is replaced atomically. ``--force`` replaces an earlier run in the folder: its files stay until the new run
+has finished its first epoch, then all of them go, so the folder never mixes two runs, and a new run that fails
+before then leaves no new folder and the earlier run whole. Ctrl-C, SIGTERM and a divergence end the run with one
+line saying what is intact.
 """
 
 from __future__ import annotations
@@ -18,34 +21,14 @@ import numpy as np
 
 from ..data import check_classes, load_dataset
 from ..distributed import get_communicator
-from ..errors import DataError, GpubpError, InputError, TrainingDiverged
+from ..errors import DataError, GpubpError, InputError, ModelFileError, TrainingDiverged
 from ..model import Network, save
-from ..training import check_hyperparameters, load_checkpoint, save_checkpoint, train
-from ..training.report import PLOT_HINT, plot_learning_curve, write_metrics
-
-DEFAULTS = {"data": "digits", "data_dir": None, "test_fraction": 0.2, "sizes": [30], "epochs": 30, "batch_size": 10,
-            "lr": 3.0, "cost": "quadratic", "dtype": "float32", "seed": 0, "checkpoint_every": 0, "header": "auto"}
-CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every")
-RUN_FILES = ("model.npz", "metrics.jsonl", "learning_curve.png", "checkpoint.npz")
-
-
-def flag(key: str) -> str:
-    return "--" + key.replace("_", "-")
-
-
-def settings_for(args):
-    """The run's settings — defaults, the checkpoint's, and the flags given — and the resumed state if any."""
-    given = {key: getattr(args, key) for key in DEFAULTS if getattr(args, key) is not None}
-    if "data_dir" in given:
-        given["data_dir"] = str(given["data_dir"])
-    if args.resume is None:
-        return {**DEFAULTS, **given}, None
-    net, history, saved = load_checkpoint(args.resume, args.device)
-    for key, value in given.items():
-        if key not in CHANGEABLE_ON_RESUME and key != "sizes" and value != saved.get(key):
-            raise InputError(f"{flag(key)} {value} differs from the checkpoint's {saved.get(key)}: a resumed run "
-                             f"keeps the settings it was started with; drop {flag(key)} or start a new run")
-    return {**saved, **{k: v for k, v in given.items() if k in CHANGEABLE_ON_RESUME}}, (net, history)
+from ..model.storage import read_npz
+from ..training import check_hyperparameters, save_checkpoint, train
+from ..training.report import MetricsLog, plot_learning_curve
+from .process import signals_deferred, stopped
+from .run_folder import claim, claim_new
+from .settings import CHECKPOINT_NAME, checkpoint_file, settings_for, to_store
 
 
 def resolve_sizes(sizes, n_in: int, n_classes: int) -> list[int]:
@@ -69,26 +52,31 @@ def describe_data(train_data, test_data):
     return x.shape[1], check_classes(np.concatenate([y, np.asarray(test_data[1])]))
 
 
-def run_folder(args) -> Path:
-    """Where the run writes; refuses to overwrite another run's files without ``--force``."""
-    if args.out is not None:
-        out = args.out
-    elif args.resume is not None:
-        out = args.resume.parent
-    else:
-        stamp, out = time.strftime("%Y%m%d-%H%M%S"), None
-        for suffix in [""] + [f"-{k}" for k in range(2, 100)]:
-            out = Path("runs") / f"{stamp}{suffix}"
-            if not out.exists():
-                break
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file, not a folder: name a folder for the run")
+def run_of(model_path) -> str | None:
+    """The ``run_id`` a model file was saved with (None for models from before run ids)."""
+    arrays = read_npz(model_path, ModelFileError, "model file")
+    return str(arrays["run_id"]) if "run_id" in arrays else None
+
+
+def claim_run_folder(args, resumed_run=None):
+    """The claimed run folder; refuses one holding another run's files without ``--force``, and a resume into a
+    folder whose model is of another run than the checkpoint (``resumed_run``: the checkpoint's run id)."""
+    if args.out is None and args.resume is None:
+        return claim_new(Path("runs"), time.strftime("%Y%m%d-%H%M%S")), []
+    out = args.out if args.out is not None else args.resume.parent
+    folder = claim(out)
     continuing = args.resume is not None and out.resolve() == args.resume.parent.resolve()
-    existing = [name for name in RUN_FILES if (out / name).exists()]
-    if existing and not (args.force or continuing):
-        raise InputError(f"{out} already holds a run ({', '.join(existing)}): choose another --out, or add --force "
+    if continuing and resumed_run is not None and (out / "model.npz").exists() and \
+            run_of(out / "model.npz") != resumed_run:
+        folder.release()
+        raise InputError(f"{out / 'model.npz'} is not from the run of {args.resume}, and resuming would replace it: "
+                         f"resume into another folder with --out, or move that model away")
+    earlier = [] if continuing else folder.run_files()
+    if earlier and not args.force:
+        folder.release()
+        raise InputError(f"{out} already holds a run ({', '.join(earlier)}): choose another --out, or add --force "
                          f"to replace it")
-    return out
+    return folder, earlier
 
 
 class Progress:
@@ -136,19 +124,62 @@ def run(args) -> int:
         comm.abort(2 if isinstance(exc, GpubpError) else 1)
 
 
+class RunFiles:
+    """What the run has written into its claimed folder, and what it says about them when it stops early."""
+
+    def __init__(self, folder, earlier, settings, history, resumed_from):
+        self.folder, self.earlier, self.settings = folder, earlier, settings
+        self.metrics = MetricsLog(folder.path / "metrics.jsonl", history)
+        self.checkpoint = (resumed_from, len(history)) if resumed_from is not None else None
+        self.model = None
+
+    def after_epoch(self, net, stats) -> None:
+        with signals_deferred():  # a stop lands between epochs, with the files and self.checkpoint in step
+            if self.earlier:  # --force: the earlier run goes once this one has an epoch of its own to show
+                self.folder.remove(self.earlier)
+                self.earlier = []
+            self.metrics.append(stats)
+            every = self.settings["checkpoint_every"]
+            if every and stats.epoch % every == 0:
+                path = self.folder.path / CHECKPOINT_NAME
+                save_checkpoint(path, net, self.metrics.history, to_store(self.settings))
+                self.metrics.sync()
+                self.checkpoint = (path, stats.epoch)
+
+    def save_model(self, net) -> None:
+        path = self.folder.path / "model.npz"
+        save(net, path, {"run_id": np.array(self.settings["run_id"])})
+        self.metrics.close()
+        self.model = path
+
+    def state(self, smaller_lr=None) -> str:
+        """Which of this run's files can be used: the model, else the last checkpoint (and how to continue)."""
+        if self.model is not None:
+            return f"the model is saved in {self.model}"
+        if self.checkpoint is not None:
+            path, epoch = self.checkpoint
+            lr = "" if smaller_lr is None else f" --lr {smaller_lr:g}"
+            return f"the checkpoint of epoch {epoch} ({path}) is intact: gpubp train --resume {path}{lr} continues " \
+                   f"from it"
+        hint = "" if self.settings["checkpoint_every"] else " (--checkpoint-every N writes one to resume from)"
+        earlier = f"; the earlier run's files in {self.folder.path} are untouched" if self.earlier else ""
+        return f"no model or checkpoint was written for this run{hint}{earlier}"
+
+
 def run_on(args, comm) -> int:
-    root = comm.rank == 0
-    say = print if root else (lambda *_, **__: None)  # only rank 0 talks and writes
+    root = comm.rank == 0  # only rank 0 talks and writes
+    if args.resume is not None:
+        args.resume = checkpoint_file(args.resume)
     settings, resumed = settings_for(args)
     train_data, test_data = load_dataset(settings["data"], settings["data_dir"], settings["test_fraction"],
-                                         settings.get("header", "auto"))  # checkpoints before --header lack it
+                                         settings["header"])
     n_in, n_classes = describe_data(train_data, test_data)
     if resumed is None:
         sizes = resolve_sizes(settings["sizes"], n_in, n_classes)
         net = Network(sizes, cost=settings["cost"], dtype=settings["dtype"], device=args.device, seed=settings["seed"])
         history = []
     else:
-        net, history = resumed
+        net, history, _ = resumed
         if args.sizes is not None and resolve_sizes(args.sizes, n_in, n_classes) != list(net.sizes):
             raise InputError(f"--sizes differs from the checkpoint's {list(net.sizes)}: a resumed run keeps its "
                              f"network; drop --sizes or start a new run")
@@ -157,12 +188,19 @@ def run_on(args, comm) -> int:
                              f"{len(history)} to train further")
     settings["sizes"] = list(net.sizes)
     check_hyperparameters(settings["epochs"], settings["batch_size"], settings["lr"], len(train_data[1]))
-    every = settings["checkpoint_every"]
-    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-        raise InputError(f"--checkpoint-every must be a whole number >= 0 (0: no checkpoints), got {every!r}")
-    out = run_folder(args)
-    checkpoint_path, model_path = out / "checkpoint.npz", out / "model.npz"
+    if not root:
+        return train_on(args, comm, settings, net, history, train_data, test_data, None)
+    folder, earlier = claim_run_folder(args, resumed[2] if resumed else None)
+    try:
+        files = RunFiles(folder, earlier, settings, history, args.resume if resumed else None)
+        return train_on(args, comm, settings, net, history, train_data, test_data, files)
+    finally:
+        folder.release()
 
+
+def train_on(args, comm, settings, net, history, train_data, test_data, files) -> int:
+    """Train from ``history`` to the last epoch; rank 0 (with ``files``) reports and writes as it goes."""
+    say = print if files is not None else (lambda *_, **__: None)
     backend = net.backend
     say(f"device: {backend.name} — {backend.device_name} ({backend.reason})")
     if comm.size > 1:
@@ -171,44 +209,47 @@ def run_on(args, comm) -> int:
         f"batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}")
     say(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples")
     if history:
-        say(f"resuming after epoch {len(history)} from {args.resume}")
-    progress = Progress(root and not args.quiet and sys.stderr.isatty(), len(history) + 1, settings["epochs"])
+        changed = [f"η = {lr:g} from epoch {epoch}" for epoch, lr in settings.get("lr_changes", [])]
+        say(f"resuming after epoch {len(history)} from {args.resume}" + (f" ({', '.join(changed)})" if changed else ""))
+    if files is not None:
+        say(f"run folder: {files.folder.path}")
+    progress = Progress(files is not None and not args.quiet and sys.stderr.isatty(), len(history) + 1,
+                        settings["epochs"])
     steps = -(-len(train_data[1]) // settings["batch_size"])
-    run_history = list(history)
-    last_checkpoint = len(history) if resumed else None
 
     def after_epoch(stats):
-        nonlocal last_checkpoint
-        if not root:
-            return
         progress.close()
         allreduce = "" if stats.allreduce_seconds is None else \
             f"  all-reduce {1e3 * stats.allreduce_seconds / steps:.2f} ms/step"
         print(f"epoch {stats.epoch:3d}/{settings['epochs']}  cost {stats.training_cost:.4f}  "
               f"test accuracy {stats.test_accuracy:.4f}  {stats.samples_per_s:,.0f} samples/s{allreduce}", flush=True)
-        run_history.append(stats)
-        out.mkdir(parents=True, exist_ok=True)
-        write_metrics(out / "metrics.jsonl", run_history)
-        if every and stats.epoch % every == 0:
-            save_checkpoint(checkpoint_path, net, run_history, settings)
-            last_checkpoint = stats.epoch
+        files.after_epoch(net, stats)
 
     try:
         train(net, train_data, settings["epochs"], settings["batch_size"], settings["lr"], test_data=test_data,
-              on_epoch=after_epoch, on_progress=progress.step, history=history, comm=comm)
+              on_epoch=after_epoch if files is not None else None, on_progress=progress.step, history=history,
+              comm=comm)
+        if files is None:
+            return 0
+        files.save_model(net)
+        no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", files.metrics.history)
     except TrainingDiverged as exc:
         progress.close()
-        kept = (f"the checkpoint of epoch {last_checkpoint} ({checkpoint_path}) is intact"
-                if last_checkpoint else "no model or checkpoint was written for this run")
-        raise GpubpError(f"{exc}; {kept}") from None
-    if not root:
-        return 0
-    out.mkdir(parents=True, exist_ok=True)
-    save(net, model_path)
-    plotted = plot_learning_curve(out / "learning_curve.png", run_history)
-    final = run_history[-1]
-    print(f"done: test accuracy {final.test_accuracy:.4f} (best {max(h.test_accuracy for h in run_history):.4f}) "
-          f"after {final.epoch} epochs, {sum(h.seconds for h in run_history):.2f} s of training")
-    print(f"wrote {model_path}, {out / 'metrics.jsonl'}"
-          + (f", {out / 'learning_curve.png'}" if plotted else f"; no plot: {PLOT_HINT}"))
+        raise GpubpError(f"{exc}; {files.state(settings['lr'] / 10)}" if files else str(exc)) from None
+    except KeyboardInterrupt as exc:
+        progress.close()
+        stop = stopped(exc)
+        if files is not None:
+            stop.state = files.state()
+        raise stop from None
+    finally:
+        if files is not None:
+            files.metrics.close()
+    history = files.metrics.history
+    final = history[-1]
+    print(f"done: test accuracy {final.test_accuracy:.4f} (best {max(h.test_accuracy for h in history):.4f}) "
+          f"after {final.epoch} epochs, {sum(h.seconds for h in history):.2f} s of training")
+    out = files.folder.path
+    print(f"wrote {files.model}, {out / 'metrics.jsonl'}"
+          + (f"; no plot: {no_plot}" if no_plot else f", {out / 'learning_curve.png'}"))
     return 0

@@ -10,6 +10,7 @@ target only once it is complete, so a crash mid-save leaves the previous file in
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -26,19 +27,23 @@ FORMAT_VERSION = 1
 def atomic_write(path, write, error=GpubpError) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path`` (all or nothing).
 
-    A file system that refuses (a missing or read-only folder, a full disk, a folder in the way) raises
-    ``error`` naming the path; whatever was at ``path`` before is left as it was.
+    The file gets the mode any program's new file gets (0666 less the umask), or keeps the mode of the file it
+    replaces. A file system that refuses (a missing or read-only folder, a full disk, a folder in the way) raises
+    ``error`` naming the path; whatever was at ``path`` before is left as it was, and the temporary file is removed
+    whatever interrupts the writing, Ctrl-C and SIGTERM included (only ``kill -9`` can leave one behind).
     """
     path = Path(path)
     if path.is_dir():
         raise error(f"cannot write {path}: it is a folder; give a file name")
     try:
+        mode = stat.S_IMODE(os.stat(path).st_mode) if path.exists() else 0o666 & ~current_umask()
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise error(f"cannot write {path}: {exc.strerror or exc}; check that its folder exists and is "
                     f"writable") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)  # mkstemp makes 0600 files, private to this user whatever the umask
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -48,6 +53,20 @@ def atomic_write(path, write, error=GpubpError) -> None:
         if isinstance(exc, OSError):
             raise error(f"cannot write {path}: {exc.strerror or exc}; nothing was changed there") from None
         raise
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says (Linux), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # the only portable way; it is process-wide, so put it back at once
+    os.umask(mask)
+    return mask
 
 
 def save(net: Network, path, extra: dict | None = None) -> None:

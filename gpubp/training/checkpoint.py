@@ -10,6 +10,7 @@ written atomically, like models.
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import numpy as np
 
@@ -26,16 +27,39 @@ def save_checkpoint(path, net, history: list[EpochStats], settings: dict) -> Non
 
 
 def load_checkpoint(path, device=None):
-    """``(net, history, settings)`` from a checkpoint written by ``save_checkpoint``."""
+    """``(net, history, settings)`` from a checkpoint written by ``save_checkpoint``.
+
+    Anything in its state that ``save_checkpoint`` would not have written — settings that are not a JSON object,
+    history rows with missing, extra or mistyped fields or out of order, a generator state for another bit
+    generator — raises ``ModelFileError``. The settings' values are the caller's to check.
+    """
     net, extra = read(path, device)
     if not all(name in extra for name in STATE_ENTRIES):
         raise ModelFileError(f"{path} is a gpubp model but not a checkpoint: --resume takes the checkpoint.npz "
                              f"that --checkpoint-every writes into the run's folder")
     try:
-        rng_state, history, settings = (json.loads(str(extra[name])) for name in STATE_ENTRIES)
+        rng_state, rows, settings = (json.loads(str(extra[name])) for name in STATE_ENTRIES)
         net.rng.bit_generator.state = rng_state
-        history = [EpochStats(**row) for row in history]
-    except (TypeError, ValueError, KeyError) as exc:
+        history = [history_row(row, epoch) for epoch, row in enumerate(rows, start=1)]
+        if not isinstance(settings, dict):
+            raise TypeError(f"its settings are a JSON {type(settings).__name__}, not an object")
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
         raise ModelFileError(f"{path} is a damaged checkpoint ({exc}); resume from an earlier one or retrain") \
             from None
     return net, history, settings
+
+
+def history_row(row, epoch: int) -> EpochStats:
+    """One saved history row, checked field by field: the epochs must run 1, 2, 3… and every value be a number."""
+    names = {field.name for field in fields(EpochStats)}
+    required = {"epoch", "seconds", "samples_per_s"}
+    if not isinstance(row, dict) or set(row) - names or required - set(row):
+        raise TypeError(f"history row {epoch} is not a row of {sorted(names)}: {json.dumps(row)[:200]}")
+    for name, value in row.items():
+        if value is None and name not in required:
+            continue  # a metric this run did not compute
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"history row {epoch} has {name} = {value!r}, not a number")
+    if row["epoch"] != epoch or not isinstance(row["epoch"], int):
+        raise ValueError(f"history row {epoch} is numbered {row['epoch']!r}")
+    return EpochStats(**row)
