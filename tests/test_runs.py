@@ -16,6 +16,7 @@ import pytest
 import gpubp
 from cli_helpers import command, environment, gpubp as run, separable_data, write_csv, write_mnist
 from gpubp.cli.run_folder import claim
+from gpubp.cli.settings import ADDED_LATER
 from gpubp.errors import InputError
 from gpubp.model.storage import atomic_write, current_umask
 
@@ -186,7 +187,7 @@ DAMAGE = {
     "settings a number": lambda a: {"checkpoint_settings": 3},
     "a setting missing": lambda a: {"checkpoint_settings": {k: v for k, v in entry(a, "checkpoint_settings").items()
                                                             if k != "batch_size"}},
-    "an unknown setting": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "momentum": 0.9}},
+    "an unknown setting": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "colour": "red"}},
     "epochs a string": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "epochs": "30"}},
     "lr negative": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "lr": -1}},
     "batch size a float": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "batch_size": 2.5}},
@@ -220,8 +221,9 @@ def test_a_damaged_checkpoint_is_one_line(tmp_path, checkpoint_arrays, case):
     assert (tmp_path / "run" / "checkpoint.npz").read_bytes() == before
 
 
-def test_a_checkpoint_from_before_run_ids_still_resumes(tmp_path, checkpoint_arrays):
-    settings = {k: v for k, v in entry(checkpoint_arrays, "checkpoint_settings").items() if k != "run_id"}
+def test_a_checkpoint_from_before_run_ids_and_later_settings_still_resumes(tmp_path, checkpoint_arrays):
+    later = {"run_id", *ADDED_LATER}
+    settings = {k: v for k, v in entry(checkpoint_arrays, "checkpoint_settings").items() if k not in later}
     (tmp_path / "run").mkdir()
     np.savez(tmp_path / "run" / "checkpoint.npz",
              **{**checkpoint_arrays, "checkpoint_settings": np.array(json.dumps(settings))})
