@@ -1,34 +1,42 @@
 """Wrap each kernel body of ``gpubp.backend.KERNELS`` as a host C++ function (for g++) or a CUDA kernel (for nvcc).
 
 CuPy's ElementwiseKernel binds each input parameter to ``const T &name = element`` and each output parameter to
-``T &name = element`` around the body; these wrappers do the same, one element per loop step, so the body is
-compiled exactly as written. Every parameter is passed as an array (a scalar becomes a filled array).
+``T &name = element`` around the body, with ``i`` the element's index; these wrappers do the same, one element
+per loop step, so the body is compiled exactly as written. Every parameter is passed as an array (a scalar
+becomes a filled array); ``T`` is the element type, ``int64`` a ``long long``.
 """
 
 from gpubp.backend import KERNELS
 
 C_TYPES = {"float32": "float", "float64": "double"}
+OTHER_TYPES = {"int64": "long long"}
 
 
-def param_names(params: str) -> list[str]:
-    return [p.split()[-1] for p in params.split(",")]
+def params(text: str) -> list[tuple[str, str]]:
+    """``(type, name)`` of each parameter in a CuPy parameter list such as ``"T g, int64 n_weights"``."""
+    return [tuple(p.split()) for p in text.split(",")]
+
+
+def param_names(text: str) -> list[str]:
+    return [name for _, name in params(text)]
 
 
 def _bindings(spec, index: str) -> str:
-    inputs = [f"const T &{name} = _in_{name}[{index}];" for name in param_names(spec.in_params)]
+    inputs = [f"const {'T' if kind == 'T' else OTHER_TYPES[kind]} &{name} = _in_{name}[{index}];"
+              for kind, name in params(spec.in_params)]
     outputs = [f"T &{name} = _out_{name}[{index}];" for name in param_names(spec.out_params)]
-    return " ".join(inputs + outputs)
+    return " ".join([f"const long long i = {index}; (void)i;"] + inputs + outputs)
 
 
 def _arguments(spec, c_type: str) -> str:
-    inputs = [f"const {c_type} *_in_{name}" for name in param_names(spec.in_params)]
+    inputs = [f"const {c_type if kind == 'T' else OTHER_TYPES[kind]} *_in_{name}" for kind, name in params(spec.in_params)]
     outputs = [f"{c_type} *_out_{name}" for name in param_names(spec.out_params)]
     return ", ".join(inputs + outputs)
 
 
 def host_source() -> str:
     """C++ for g++: ``gpubp_<name>_<float|double>(long n, inputs…, outputs…)`` for every kernel."""
-    parts = ["#include <cmath>", "using std::tanh; using std::exp; using std::log;"]
+    parts = ["#include <cmath>", "using std::tanh; using std::exp; using std::log; using std::sqrt;"]
     for name, spec in KERNELS.items():
         for c_type in C_TYPES.values():
             parts.append(

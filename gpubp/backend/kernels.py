@@ -1,7 +1,7 @@
 """The elementwise kernels of backprop, written once as CUDA C bodies and once as NumPy ufunc sequences.
 
 Every elementwise step of training lives here: σ, σ′, the fused bias-add + σ that follows each GEMM, the output
-δ of each cost (BP1) and the hidden δ (BP2). ``KERNELS`` holds each step's C body; ``CupyOps`` turns them into
+δ of each cost (BP1), the hidden δ (BP2), and the update rules, each one pass over the flat parameter buffer. ``KERNELS`` holds each step's C body; ``CupyOps`` turns them into
 ``cupy.ElementwiseKernel`` objects named ``gpubp_<step>`` (one pass over memory each), and ``NumpyOps`` performs
 exactly the same arithmetic, in the same order, with in-place NumPy ufuncs, so a CPU run and a GPU run agree to
 rounding. σ is computed as ``0.5·tanh(0.5·z) + 0.5``: it equals 1/(1+e^−z), never overflows on either device and
@@ -11,6 +11,7 @@ raises no warning at z = ±1000. The tests compile every body with g++ (against 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,30 @@ KERNELS: dict[str, KernelSpec] = {
     "hidden_delta": KernelSpec("T g, T a", "T d", "d = g * a * (T(1) - a)"),
 }
 
+# The update rules run over the flat parameter buffer p, whose first n_weights elements are the weight matrices
+# and the rest the biases (see network._Layers): ``i < n_weights`` applies L2 to the weights alone. g is the
+# gradient buffer, already summed over the mini-batch (and over processes); the state buffers have p's layout.
+# Each rule's first scalar is its L2 term; the arithmetic is torch.optim's, in the same order.
+_L2_GRADIENT = "T grad = i < n_weights ? g + decay * p : g; "
+UPDATE_KERNELS: dict[str, KernelSpec] = {
+    # sgd, network2's form: w ← (1 − ηλ/n)·w − (η/m)·Σ∇w, b ← b − (η/m)·Σ∇b; g already carries η/m
+    "sgd": KernelSpec("T g, int64 n_weights, T keep", "T p", "p = (i < n_weights ? keep : T(1)) * p - g"),
+    # heavy ball: v ← μv − η∇, w ← w + v (∇ is the mean gradient plus the L2 term λ/n·w)
+    "momentum": KernelSpec("T g, int64 n_weights, T decay, T mu, T eta", "T p, T v",
+                           _L2_GRADIENT + "v = mu * v - eta * grad; p = p + v"),
+    # torch.optim.SGD(nesterov=True): buf ← μ·buf + ∇, w ← w − η(∇ + μ·buf)
+    "nesterov": KernelSpec("T g, int64 n_weights, T decay, T mu, T eta", "T p, T buf",
+                           _L2_GRADIENT + "buf = mu * buf + grad; p = p - eta * (grad + mu * buf)"),
+    # torch.optim.Adam: m ← m + (1 − β1)(∇ − m), v ← β2·v + (1 − β2)∇², w ← w − s·m / (√v / c2 + ε), with
+    # s = η / (1 − β1^t) and c2 = √(1 − β2^t) computed on the host for step t
+    "adam": KernelSpec("T g, int64 n_weights, T decay, T one_minus_beta1, T beta2, T one_minus_beta2, "
+                       "T step_size, T correction2, T eps", "T p, T m, T v",
+                       _L2_GRADIENT + "m = m + one_minus_beta1 * (grad - m); "
+                       "v = beta2 * v + one_minus_beta2 * grad * grad; "
+                       "p = p - step_size * (m / (sqrt(v) / correction2 + eps))"),
+}
+KERNELS.update(UPDATE_KERNELS)
+
 
 def _row_blocked(step):
     """Run a NumpyOps step on blocks of rows that fit the CPU's cache, when its output is larger than one block.
@@ -66,6 +91,30 @@ def _row_blocked(step):
     return blocked
 
 
+def _flat_blocked(unregularized):
+    """Run a NumpyOps update rule over a flat buffer: weights, then biases, each a cache-sized block at a time.
+
+    The C body's ``i < n_weights`` becomes the split: the weights' blocks get the rule's L2 scalar, the biases'
+    blocks ``unregularized`` in its place (no decay). Arrays are sliced along; scalars are cast to the buffer's
+    dtype, as CuPy casts them to ``T``. The arithmetic is unchanged.
+    """
+
+    def wrap(step):
+        def blocked(self, g, n_weights, regularizer, *rest):
+            as_t = g.dtype.type
+            rest = [a if isinstance(a, np.ndarray) else as_t(a) for a in rest]
+            block = max(1, BLOCK_BYTES // g.itemsize)
+            for low, high, scalar in ((0, n_weights, regularizer), (n_weights, g.shape[0], unregularized)):
+                for start in range(low, high, block):
+                    part = slice(start, min(start + block, high))
+                    step(self, g[part], as_t(scalar), *(a[part] if isinstance(a, np.ndarray) else a for a in rest))
+
+        blocked.__doc__ = step.__doc__
+        return blocked
+
+    return wrap
+
+
 BLOCK_BYTES = 256 * 1024  # per array; a step touches three or four, which then fit a 1–2 MB L2 cache
 
 
@@ -82,8 +131,8 @@ class NumpyOps:
     def __init__(self) -> None:
         self._scratch: dict[tuple, np.ndarray] = {}
 
-    def _scratch_like(self, a: np.ndarray) -> np.ndarray:
-        key = (a.shape, a.dtype.str)
+    def _scratch_like(self, a: np.ndarray, slot: int = 0) -> np.ndarray:
+        key = (slot, a.shape, a.dtype.str)
         buf = self._scratch.get(key)
         if buf is None:
             buf = self._scratch[key] = np.empty(a.shape, a.dtype)
@@ -126,6 +175,53 @@ class NumpyOps:
         np.multiply(g, a, out=out)
         return np.multiply(out, self._one_minus(a), out=out)
 
+    def _l2_gradient(self, g, decay, p):
+        """∇ + decay·w, in scratch; g itself where there is no decay (g + 0·w is g, bit for bit)."""
+        if decay == 0:
+            return g
+        grad = np.multiply(p, decay, out=self._scratch_like(g))
+        return np.add(g, grad, out=grad)
+
+    @_flat_blocked(unregularized=1)
+    def sgd(self, g, keep, p):
+        if keep != 1:  # 1·w is w: skipping the product changes no bit
+            np.multiply(p, keep, out=p)
+        np.subtract(p, g, out=p)
+
+    @_flat_blocked(unregularized=0)
+    def momentum(self, g, decay, mu, eta, p, v):
+        step = np.multiply(self._l2_gradient(g, decay, p), eta, out=self._scratch_like(g, 1))
+        np.multiply(v, mu, out=v)
+        np.subtract(v, step, out=v)
+        np.add(p, v, out=p)
+
+    @_flat_blocked(unregularized=0)
+    def nesterov(self, g, decay, mu, eta, p, buf):
+        grad = self._l2_gradient(g, decay, p)
+        np.multiply(buf, mu, out=buf)
+        np.add(buf, grad, out=buf)
+        step = np.multiply(buf, mu, out=self._scratch_like(g, 1))
+        np.add(grad, step, out=step)
+        np.multiply(step, eta, out=step)
+        np.subtract(p, step, out=p)
+
+    @_flat_blocked(unregularized=0)
+    def adam(self, g, decay, one_minus_beta1, beta2, one_minus_beta2, step_size, correction2, eps, p, m, v):
+        grad = self._l2_gradient(g, decay, p)
+        scratch = np.subtract(grad, m, out=self._scratch_like(g, 1))
+        np.multiply(scratch, one_minus_beta1, out=scratch)
+        np.add(m, scratch, out=m)
+        np.multiply(v, beta2, out=v)
+        np.multiply(grad, one_minus_beta2, out=scratch)
+        np.multiply(scratch, grad, out=scratch)
+        np.add(v, scratch, out=v)
+        np.sqrt(v, out=scratch)
+        np.divide(scratch, correction2, out=scratch)
+        np.add(scratch, eps, out=scratch)
+        np.divide(m, scratch, out=scratch)
+        np.multiply(scratch, step_size, out=scratch)
+        np.subtract(p, scratch, out=p)
+
     def sum_rows(self, a, out):
         # add.reduce skips np.sum's Python wrapper: a microsecond that matters at batch size 10.
         return np.add.reduce(a, axis=0, out=out)
@@ -164,3 +260,14 @@ class CupyOps:
 
     def sum_rows(self, a, out):
         return self.xp.sum(a, axis=0, out=out)
+
+    def _update(self, name, g, n_weights, *scalars_then_state):
+        as_t = g.dtype.type  # a scalar of another type would not bind to T
+        args = [a if isinstance(a, self.xp.ndarray) else as_t(a) for a in scalars_then_state]
+        return self._kernels[name](g, int(n_weights), *args)
+
+    # ops.sgd(g, n_weights, keep, p), ops.momentum(g, n_weights, decay, mu, eta, p, v), …: KERNELS' parameters
+    sgd = functools.partialmethod(_update, "sgd")
+    momentum = functools.partialmethod(_update, "momentum")
+    nesterov = functools.partialmethod(_update, "nesterov")
+    adam = functools.partialmethod(_update, "adam")

@@ -1,7 +1,8 @@
 """Saving and loading a trained network as a plain ``.npz`` file, atomically and without pickle.
 
-The file holds the format version, the layer sizes, the cost's name, the dtype and one array per weight matrix
-and bias vector (``w0, b0, w1, b1, …``). Saving writes a temporary file beside the target and renames it over the
+The file holds the format version, the layer sizes, the cost's name, the dtype, how the weights were initialized
+and one array per weight matrix and bias vector (``w0, b0, w1, b1, …``). Version 1 files, which predate ``init``,
+still load (as ``normal``, the only initializer then). Saving writes a temporary file beside the target and renames it over the
 target only once it is complete, so a crash mid-save leaves the previous file intact. Loading reads with
 ``allow_pickle=False`` and checks everything it reads, so a damaged, foreign or newer file gives a
 ``ModelFileError`` that says what is wrong, never a traceback from inside NumPy.
@@ -21,7 +22,7 @@ from .costs import get_cost
 from ..backend import get_backend
 from .network import Network, check_sizes
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added init
 
 
 def atomic_write(path, write, error=GpubpError) -> None:
@@ -58,7 +59,7 @@ def save(net: Network, path, extra: dict | None = None) -> None:
     """
     weights, biases = net.parameters()
     arrays = {"gpubp_format": np.int64(FORMAT_VERSION), "sizes": np.array(net.sizes, np.int64),
-              "cost": np.array(net.cost.name), "dtype": np.array(net.dtype.name)}
+              "cost": np.array(net.cost.name), "dtype": np.array(net.dtype.name), "init": np.array(net.init)}
     for l, (w, b) in enumerate(zip(weights, biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = w, b
     arrays.update(extra or {})
@@ -102,7 +103,8 @@ def read(path, device=None) -> tuple[Network, dict]:
         count = len(sizes) - 1
         net = Network.from_parameters(sizes, [arrays[f"w{l}"] for l in range(count)],
                                       [arrays[f"b{l}"] for l in range(count)], cost=str(arrays["cost"]),
-                                      dtype=str(arrays["dtype"]), device=device)
+                                      dtype=str(arrays["dtype"]), device=device,
+                                      init=str(arrays["init"]) if version >= 2 else "normal")
         extra = {name: array for name, array in arrays.items() if name not in model_entries(count)}
     except (GpubpError, KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} is a damaged gpubp model ({exc}); re-save or re-train the model") from None
@@ -113,4 +115,4 @@ def read(path, device=None) -> tuple[Network, dict]:
 
 
 def model_entries(layers: int) -> set[str]:
-    return {"gpubp_format", "sizes", "cost", "dtype"} | {f"{k}{l}" for l in range(layers) for k in "wb"}
+    return {"gpubp_format", "sizes", "cost", "dtype", "init"} | {f"{k}{l}" for l in range(layers) for k in "wb"}

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..distributed import LocalCommunicator
 from ..errors import InputError, TrainingDiverged
+from .optimizers import prepare_optimizer
 
 
 @dataclass
@@ -49,8 +50,9 @@ def check_hyperparameters(epochs, mini_batch_size, eta, n_samples: int) -> None:
         raise InputError(f"the learning rate eta must be a finite number > 0, got {eta!r}")
 
 
-def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, monitor_training_cost=True,
-          on_epoch=None, on_progress=None, history=(), comm=None) -> list[EpochStats]:
+def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, *, optimizer="sgd", momentum=0.9,
+          betas=(0.9, 0.999), eps=1e-8, lmbda=0.0, monitor_training_cost=True, on_epoch=None, on_progress=None,
+          history=(), comm=None) -> list[EpochStats]:
     """Train ``net`` in place up to epoch ``epochs``; return one ``EpochStats`` per epoch.
 
     ``training_data`` and ``test_data`` are ``(X, y)`` pairs (see ``Network.prepare``); the caller's arrays are
@@ -58,6 +60,11 @@ def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, moni
     hundred times per epoch. ``history`` holds the epochs already trained (to resume from a checkpoint: the
     network's weights and generator must be those saved after its last epoch). Weights that become NaN or
     infinite raise ``TrainingDiverged`` at the end of that epoch, before ``on_epoch``.
+
+    ``optimizer`` is the update rule (``sgd``, ``momentum``, ``nesterov``, ``adam``; see ``optimizers.py``) with
+    its ``momentum`` μ or Adam's ``betas`` and ``eps``; ``lmbda`` is network2's L2 strength λ (torch's
+    ``weight_decay`` = λ/n). The rule's state is kept in ``net.optimizer`` and carries on when ``history``
+    continues a run with the same rule; otherwise training starts with a fresh state.
 
     With a communicator (``gpubp.distributed``), this process trains on its share of every mini-batch and the
     shares' gradients are summed: every process ends with the network one process would train. Only rank 0
@@ -68,6 +75,7 @@ def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, moni
     n = x.shape[0]
     check_hyperparameters(epochs, mini_batch_size, eta, n)
     test = net.prepare(test_data, "test data") if test_data is not None else None
+    net.optimizer = prepare_optimizer(net, optimizer, momentum, betas, eps, lmbda, n, continuing=bool(history))
     xp = net.backend.xp
     x_epoch, y_epoch = xp.empty_like(x), xp.empty_like(y)
     eta = float(eta)
