@@ -20,11 +20,14 @@ from ..data import load_dataset
 from ..distributed import get_communicator
 from ..errors import DataError, GpubpError, InputError, TrainingDiverged
 from ..model import Network, save
+from ..model.network import check_init
 from ..training import check_hyperparameters, load_checkpoint, save_checkpoint, train
+from ..training.optimizers import check_lmbda, check_momentum, check_optimizer
 from ..training.report import PLOT_HINT, plot_learning_curve, write_metrics
 
 DEFAULTS = {"data": "digits", "data_dir": None, "test_fraction": 0.2, "sizes": [30], "epochs": 30, "batch_size": 10,
-            "lr": 3.0, "cost": "quadratic", "dtype": "float32", "seed": 0, "checkpoint_every": 0}
+            "lr": 3.0, "cost": "quadratic", "dtype": "float32", "seed": 0, "checkpoint_every": 0,
+            "optimizer": "sgd", "momentum": 0.9, "l2": 0.0, "init": "normal"}
 CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every")
 RUN_FILES = ("model.npz", "metrics.jsonl", "learning_curve.png", "checkpoint.npz")
 
@@ -41,11 +44,23 @@ def settings_for(args):
     if args.resume is None:
         return {**DEFAULTS, **given}, None
     net, history, saved = load_checkpoint(args.resume, args.device)
+    saved = {**DEFAULTS, **saved}  # a setting newer than the checkpoint had its default value then
     for key, value in given.items():
         if key not in CHANGEABLE_ON_RESUME and key != "sizes" and value != saved.get(key):
             raise InputError(f"{flag(key)} {value} differs from the checkpoint's {saved.get(key)}: a resumed run "
                              f"keeps the settings it was started with; drop {flag(key)} or start a new run")
     return {**saved, **{k: v for k, v in given.items() if k in CHANGEABLE_ON_RESUME}}, (net, history)
+
+
+def check_methods(settings, args) -> None:
+    """The update rule, its μ, L2's λ and the initializer: the API's own checks, before anything is written."""
+    check_optimizer(settings["optimizer"])
+    check_momentum(settings["momentum"])
+    check_lmbda(settings["l2"])
+    check_init(settings["init"])
+    if args.momentum is not None and settings["optimizer"] not in ("momentum", "nesterov"):
+        raise InputError(f"--momentum applies to --optimizer momentum or nesterov, not {settings['optimizer']}: "
+                         f"add --optimizer momentum (or nesterov), or drop --momentum")
 
 
 def resolve_sizes(sizes, n_in: int, n_classes: int) -> list[int]:
@@ -141,11 +156,13 @@ def run_on(args, comm) -> int:
     root = comm.rank == 0
     say = print if root else (lambda *_, **__: None)  # only rank 0 talks and writes
     settings, resumed = settings_for(args)
+    check_methods(settings, args)
     train_data, test_data = load_dataset(settings["data"], settings["data_dir"], settings["test_fraction"])
     n_in, n_classes = describe_data(train_data, test_data)
     if resumed is None:
         sizes = resolve_sizes(settings["sizes"], n_in, n_classes)
-        net = Network(sizes, cost=settings["cost"], dtype=settings["dtype"], device=args.device, seed=settings["seed"])
+        net = Network(sizes, cost=settings["cost"], dtype=settings["dtype"], device=args.device, seed=settings["seed"],
+                      init=settings["init"])
         history = []
     else:
         net, history = resumed
@@ -167,8 +184,11 @@ def run_on(args, comm) -> int:
     say(f"device: {backend.name} — {backend.device_name} ({backend.reason})")
     if comm.size > 1:
         say(f"data-parallel: {comm.size} processes over {comm.kind}, each a share of every mini-batch")
-    say(f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}; η = {settings['lr']:g}, "
-        f"batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}")
+    rule = settings["optimizer"] + (f" (μ = {settings['momentum']:g})" if settings["optimizer"] in
+                                    ("momentum", "nesterov") else "")
+    l2 = f", L2 λ = {settings['l2']:g}" if settings["l2"] else ""
+    say(f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}, {net.init} init; {rule}{l2}, "
+        f"η = {settings['lr']:g}, batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}")
     say(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples")
     if history:
         say(f"resuming after epoch {len(history)} from {args.resume}")
@@ -195,6 +215,7 @@ def run_on(args, comm) -> int:
 
     try:
         train(net, train_data, settings["epochs"], settings["batch_size"], settings["lr"], test_data=test_data,
+              optimizer=settings["optimizer"], momentum=settings["momentum"], lmbda=settings["l2"],
               on_epoch=after_epoch, on_progress=progress.step, history=history, comm=comm)
     except TrainingDiverged as exc:
         progress.close()
