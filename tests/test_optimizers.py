@@ -177,6 +177,24 @@ def test_a_checkpoint_resumes_every_rule_exactly(rule, tmp_path):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("state", [np.zeros(3), np.full(1000, np.nan), None])
+def test_a_checkpoint_with_damaged_optimizer_state_is_refused(state, tmp_path):
+    from gpubp.training import load_checkpoint, save_checkpoint
+
+    x, labels = random_problem((6, 5, 3), m=40, seed=2)
+    net = gpubp.Network((6, 5, 3), device="cpu", seed=1)
+    history = net.SGD((x, labels), 1, 8, 0.5, optimizer="adam")
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(path, net, history, {})
+    with np.load(path) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["optimizer_second_moment"] = (np.full(arrays["optimizer_second_moment"].shape, np.nan, np.float32)
+                                         if state is not None and state.size == 1000 else state)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    with pytest.raises(gpubp.ModelFileError, match="damaged checkpoint"):
+        load_checkpoint(path, device="cpu")
+
+
 def test_scaled_init_divides_the_same_draws_by_the_square_root_of_the_fan_in():
     normal = gpubp.Network((400, 300, 10), dtype="float64", device="cpu", seed=0)
     scaled = gpubp.Network((400, 300, 10), dtype="float64", device="cpu", seed=0, init="scaled")
