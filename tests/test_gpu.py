@@ -7,7 +7,8 @@ import gpubp
 from conftest import random_problem
 from gpubp.backend import KERNELS
 from gpubp.backend.kernels import NumpyOps
-from test_kernels import edge_inputs
+from gpubp.training.optimizers import RULES
+from test_kernels import POINTWISE, edge_inputs, update_inputs
 
 pytestmark = pytest.mark.gpu
 
@@ -19,16 +20,18 @@ def assert_close(ours, reference, dtype):
     np.testing.assert_allclose(ours, reference, rtol=rtol, atol=rtol * float(np.abs(reference).max()))
 
 
+@pytest.mark.parametrize("rule, lmbda", [("sgd", 0.0)] + [(rule, 2.0) for rule in RULES])
 @pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
 @pytest.mark.parametrize("dtype", list(TOLERANCE))
-def test_five_steps_give_the_same_weights_on_both_devices(cupy, dtype, cost):
+def test_five_steps_give_the_same_weights_on_both_devices(cupy, dtype, cost, rule, lmbda):
     sizes = (20, 16, 12, 5)
     x, labels = random_problem(sizes, m=50, seed=1, dtype=dtype)
     results = []
     for device in ("cpu", "gpu"):
         net = gpubp.Network(sizes, cost=cost, dtype=dtype, device=device, seed=9)
         assert net.backend.name == device
-        net.SGD((x, labels), 1, 10, 0.5, monitor_training_cost=False)  # 50 rows / 10 = 5 steps
+        eta = 0.01 if rule == "adam" else 0.5
+        net.SGD((x, labels), 1, 10, eta, optimizer=rule, lmbda=lmbda, monitor_training_cost=False)  # 5 steps
         results.append(net.parameters())
     (cpu_w, cpu_b), (gpu_w, gpu_b) = results
     for ours, reference in zip(gpu_w + gpu_b, cpu_w + cpu_b):
@@ -37,7 +40,7 @@ def test_five_steps_give_the_same_weights_on_both_devices(cupy, dtype, cost):
 
 
 @pytest.mark.parametrize("dtype", list(TOLERANCE))
-@pytest.mark.parametrize("name", list(KERNELS))
+@pytest.mark.parametrize("name", POINTWISE)
 def test_each_device_kernel_matches_numpy_on_edge_values(cupy, name, dtype):
     ops = gpubp.get_backend("gpu").ops
     inputs = edge_inputs(len(KERNELS[name].in_params.split(",")), dtype)
@@ -49,6 +52,19 @@ def test_each_device_kernel_matches_numpy_on_edge_values(cupy, name, dtype):
     assert np.all(np.isfinite(got))
     eps = np.finfo(dtype).eps  # CUDA's tanh and fused multiply-adds differ from NumPy by a few ulps
     np.testing.assert_allclose(got, expected, rtol=8 * eps, atol=8 * eps)
+
+
+@pytest.mark.parametrize("dtype", list(TOLERANCE))
+@pytest.mark.parametrize("name", RULES)
+def test_each_update_rule_matches_numpy(cupy, name, dtype):
+    """The fused update kernels on the device against NumpyOps, weights (with L2) and biases (without) apart."""
+    args, outputs = update_inputs(name, dtype)
+    expected = [o.copy() for o in outputs]
+    getattr(NumpyOps(), name)(*args, *expected)
+    on_device = [cupy.asarray(o) for o in outputs]
+    getattr(gpubp.get_backend("gpu").ops, name)(cupy.asarray(args[0]), *args[1:], *on_device)
+    for got, reference in zip(on_device, expected):
+        assert_close(cupy.asnumpy(got), reference, dtype)  # fused multiply-adds round differently
 
 
 def test_digits_train_on_the_gpu_and_load_on_the_cpu(cupy, tmp_path):
