@@ -48,3 +48,20 @@ def test_bench_refuses_what_it_cannot_do():
         run_benchmark("cpu", grid=[((4, 2), 2, 4)], peer_names=["tensorflow"], log=lambda _: None)
     with pytest.raises(InputError, match="--tf32 applies to float32 on a GPU"):
         run_benchmark("cpu", grid=[((4, 2), 2, 4)], tf32=True, log=lambda _: None)
+
+
+@pytest.mark.parametrize("rule", ["momentum", "nesterov", "adam"])
+def test_every_rule_runs_against_torch_optims_same_rule(rule):
+    record = run_benchmark("cpu", "float64", [((12, 6, 3), 4, 40)], repeats=1, warmup=0, optimizer=rule,
+                           log=lambda _: None)
+    (result,) = record["results"]
+    assert record["optimizer"] == rule
+    assert set(result["ratio"]) == {p for p in available_peers() if p != "per_sample_loop"}  # it has sgd only
+    assert all(ratio > 0 for ratio in result["ratio"].values())
+
+
+def test_bench_refuses_an_unknown_rule():
+    from gpubp import InputError
+
+    with pytest.raises(InputError, match="unknown optimizer 'rmsprop'"):
+        run_benchmark("cpu", grid=[((4, 2), 2, 4)], optimizer="rmsprop", log=lambda _: None)

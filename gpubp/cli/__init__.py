@@ -153,6 +153,9 @@ def build_parser() -> Parser:
                         "torch_autograd, per_sample_loop); an empty string runs gpubp alone")
     b.add_argument("--repeats", type=int, default=5, help="timed epochs per measurement (default: 5)")
     b.add_argument("--warmup", type=int, default=1, help="untimed epochs first (default: 1)")
+    b.add_argument("--optimizer", default="sgd", metavar="RULE",
+                   help="update rule of gpubp and of the PyTorch peers (torch.optim's same rule): sgd, momentum, "
+                        "nesterov or adam; the per-sample loop runs with sgd only (default: sgd)")
     b.add_argument("--tf32", action="store_true", help="let float32 GEMMs on the GPU use TensorFloat-32")
     b.add_argument("--json", type=Path, default=None, help="also write the full record to this JSON file")
     b.set_defaults(run=tools.bench)

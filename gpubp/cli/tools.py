@@ -109,7 +109,8 @@ def gradcheck(args) -> int:
 
 
 def bench(args) -> int:
-    record = run_benchmark(args.device, args.dtype, args.net, args.peers, args.repeats, args.warmup, args.tf32)
+    record = run_benchmark(args.device, args.dtype, args.net, args.peers, args.repeats, args.warmup, args.tf32,
+                           args.optimizer)
     print()
     print(markdown_table(record))
     if args.json is not None:
