@@ -45,7 +45,7 @@ KERNELS: dict[str, KernelSpec] = {
 }
 
 # The update rules run over the flat parameter buffer p, whose first n_weights elements are the weight matrices
-# and the rest the biases (see network._Layers): ``i < n_weights`` applies L2 to the weights alone. g is the
+# and the rest the biases (see model/buffers.py): ``i < n_weights`` applies L2 to the weights alone. g is the
 # gradient buffer, already summed over the mini-batch (and over processes); the state buffers have p's layout.
 # Each rule's first scalar is its L2 term; the arithmetic is torch.optim's, in the same order.
 _L2_GRADIENT = "T grad = i < n_weights ? g + decay * p : g; "

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..backend import get_backend
 from ..errors import InputError
+from .buffers import Layers, Workspace
 from .costs import get_cost
 
 DTYPES = ("float32", "float64")
@@ -48,42 +49,6 @@ def check_init(init) -> str:
     return name
 
 
-class _Workspace:
-    """Device buffers for mini-batches of ``m`` rows, allocated once and reused by every step of that size."""
-
-    def __init__(self, xp, sizes, m, dtype):
-        self.activations = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # a^l, (m, n_l); [0] is the input
-        self.deltas = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # δ^l, (m, n_l)
-
-
-class _Layers:
-    """A weight matrix (n_(l+1), n_l) and a bias vector per layer, as views into one flat device buffer.
-
-    The parameters, their gradient and the optimizer's state share this layout, so an update rule is one
-    elementwise pass over flat buffers and one all-reduce of the gradient's buffer sums it across processes. All
-    weight matrices come first, in the first ``n_weights`` elements, then all biases: L2, which decays weights
-    only, is then a comparison of the index. Each view starts on a 256-byte boundary, where GEMM libraries
-    (cuBLAS in particular) pick their fastest kernels; the padding between views is zero and stays zero.
-    """
-
-    ALIGN = 64  # elements: 256 bytes in float32
-
-    def __init__(self, xp, sizes, dtype):
-        shapes = [(n_out, n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
-        starts, offset = [], 0
-        for rows, cols in shapes + [(rows, 1) for rows, _ in shapes]:
-            starts.append(offset)
-            offset = self._aligned(offset + rows * cols)
-        self.n_weights = starts[len(shapes)]
-        self.flat = xp.zeros(offset, dtype)
-        self.weights = [self.flat[s:s + r * c].reshape(r, c) for s, (r, c) in zip(starts, shapes)]
-        self.biases = [self.flat[s:s + r] for s, (r, _) in zip(starts[len(shapes):], shapes)]
-
-    @classmethod
-    def _aligned(cls, offset: int) -> int:
-        return -(-offset // cls.ALIGN) * cls.ALIGN
-
-
 class Network:
     """A fully-connected sigmoid network trained by backpropagation and mini-batch SGD.
 
@@ -104,9 +69,7 @@ class Network:
     @classmethod
     def from_parameters(cls, sizes, weights, biases, cost="quadratic", dtype="float32", device=None, seed=None,
                         init="normal"):
-        """A network with the given weights and biases (host arrays of the lecture's shapes) instead of random ones.
-
-        ``init`` only records how they were first drawn."""
+        """A network with the given weights and biases (host arrays of the lecture's shapes) instead of random ones."""
         net = cls.__new__(cls)
         net._configure(sizes, cost, dtype, device, seed, init)
         net.set_parameters(weights, biases)
@@ -124,9 +87,9 @@ class Network:
         self.backend = get_backend(device)
         self.rng = np.random.default_rng(seed)
         # Buffers depend on the sizes only, so they outlive set_parameters (the gradient check calls it often).
-        self._workspaces: dict[int, _Workspace] = {}
-        self._parameters = _Layers(self.backend.xp, self.sizes, self.dtype)
-        self._gradient = _Layers(self.backend.xp, self.sizes, self.dtype)
+        self._workspaces: dict[int, Workspace] = {}
+        self._parameters = Layers(self.backend.xp, self.sizes, self.dtype)
+        self._gradient = Layers(self.backend.xp, self.sizes, self.dtype)
         self.weights, self.biases = self._parameters.weights, self._parameters.biases
 
     # ----- parameters at the edges -------------------------------------------------------------------------------
@@ -208,10 +171,10 @@ class Network:
 
     # ----- the lecture's algorithm -------------------------------------------------------------------------------
 
-    def _workspace(self, m: int) -> _Workspace:
+    def _workspace(self, m: int) -> Workspace:
         ws = self._workspaces.get(m)
         if ws is None:
-            ws = self._workspaces[m] = _Workspace(self.backend.xp, self.sizes, m, self.dtype)
+            ws = self._workspaces[m] = Workspace(self.backend.xp, self.sizes, m, self.dtype)
         return ws
 
     def _forward(self, x, activations):
@@ -223,7 +186,7 @@ class Network:
             a = ops.bias_sigmoid(out, b, out)  # a^l = σ(z^l + b^l)    (m, n_l)
         return a
 
-    def _backward(self, y, ws: _Workspace, scale: float) -> None:
+    def _backward(self, y, ws: Workspace, scale: float) -> None:
         """BP1–BP4 over the activations that ``_forward`` left in ``ws``.
 
         Leaves ``scale · Σ_x ∂C_x/∂W^l`` in ``nabla_w`` and ``scale · Σ_x ∂C_x/∂b^l`` in ``nabla_b``. The factor
