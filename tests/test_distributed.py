@@ -44,12 +44,14 @@ def parameters(path):
     return weights + biases
 
 
-@pytest.mark.parametrize("ranks", [2, 3])
-def test_data_parallel_weights_equal_one_process(tmp_path, ranks):
-    single = run(*TRAIN, "--out", "single", cwd=tmp_path)
+@pytest.mark.parametrize("ranks, method", [(2, []), (3, []), (2, ["--optimizer", "nesterov", "--l2", "1"]),
+                                           (3, ["--optimizer", "adam", "--lr", "0.01"])])
+def test_data_parallel_weights_equal_one_process(tmp_path, ranks, method):
+    """Every rule, L2 included, steps from the summed gradient alone: each process keeps the same state."""
+    single = run(*TRAIN, *method, "--out", "single", cwd=tmp_path)
     assert single.returncode == 0, single.stderr
     # 1438 samples in batches of 10: the last batch has 8 rows; over 3 ranks the shares are 4/3/3 and 3/3/2.
-    parallel = mpiexec((ranks, None, TRAIN + ["--distributed", "mpi", "--out", "parallel"]), cwd=tmp_path)
+    parallel = mpiexec((ranks, None, TRAIN + method + ["--distributed", "mpi", "--out", "parallel"]), cwd=tmp_path)
     assert parallel.returncode == 0, parallel.stderr
     assert f"data-parallel: {ranks} processes over mpi" in parallel.stdout
     assert len([line for line in parallel.stdout.splitlines() if line.startswith("epoch")]) == 3

@@ -104,7 +104,10 @@ def _flat_blocked(unregularized):
             as_t = g.dtype.type
             rest = [a if isinstance(a, np.ndarray) else as_t(a) for a in rest]
             block = max(1, BLOCK_BYTES // g.itemsize)
-            for low, high, scalar in ((0, n_weights, regularizer), (n_weights, g.shape[0], unregularized)):
+            regions = ((0, n_weights, regularizer), (n_weights, g.shape[0], unregularized))
+            if regularizer == unregularized:  # no L2: one region, half the calls on small networks
+                regions = ((0, g.shape[0], unregularized),)
+            for low, high, scalar in regions:
                 for start in range(low, high, block):
                     part = slice(start, min(start + block, high))
                     step(self, g[part], as_t(scalar), *(a[part] if isinstance(a, np.ndarray) else a for a in rest))
@@ -182,10 +185,14 @@ class NumpyOps:
         grad = np.multiply(p, decay, out=self._scratch_like(g))
         return np.add(g, grad, out=grad)
 
+    def sgd(self, g, n_weights, keep, p):
+        if keep == 1:  # the lecture's step, one pass already: 1·w is w, so no product, no blocks, no split
+            return np.subtract(p, g, out=p)
+        return self._decayed_sgd(g, n_weights, keep, p)
+
     @_flat_blocked(unregularized=1)
-    def sgd(self, g, keep, p):
-        if keep != 1:  # 1·w is w: skipping the product changes no bit
-            np.multiply(p, keep, out=p)
+    def _decayed_sgd(self, g, keep, p):
+        np.multiply(p, keep, out=p)
         np.subtract(p, g, out=p)
 
     @_flat_blocked(unregularized=0)
