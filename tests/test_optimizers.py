@@ -7,12 +7,16 @@ same mini-batches, λ given as weight_decay = λ/n on the weights only.
 
 import hashlib
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import gpubp
 from conftest import random_problem
-from gpubp.training.optimizers import RULES
+from gpubp.training.optimizers import RULES, check_betas, check_eps, check_lmbda, check_momentum
 
 torch = pytest.importorskip("torch", reason="the peer tests need PyTorch (the test extra installs it)")
 
@@ -239,3 +243,22 @@ def test_bad_optimizer_knobs_are_refused_and_change_nothing(kwargs, message):
 def test_an_unknown_init_is_refused(init):
     with pytest.raises(gpubp.InputError, match="unknown init"):
         gpubp.Network((4, 3), init=init)
+
+
+def accepts(check, value) -> bool:
+    try:
+        check(value)
+    except gpubp.InputError:
+        return False
+    return True
+
+
+@given(st.one_of(st.floats(), st.integers(-3, 3), st.booleans(), st.none(), st.text(max_size=3)))
+def test_each_knobs_check_accepts_exactly_its_range(value):
+    """μ in [0, 1), λ >= 0 and finite, ε > 0 and finite, each β in [0, 1): nothing else passes, nothing in
+    range is refused (booleans and strings are not numbers here)."""
+    number = not isinstance(value, (bool, str)) and value is not None and math.isfinite(value)
+    assert accepts(check_momentum, value) == (number and 0 <= value < 1)
+    assert accepts(check_lmbda, value) == (number and value >= 0)
+    assert accepts(check_eps, value) == (number and value > 0)
+    assert accepts(check_betas, (value, 0.999)) == (number and 0 <= value < 1)

@@ -89,10 +89,10 @@ def build_parser() -> Parser:
     t.add_argument("--batch-size", type=int, default=None, help="samples per mini-batch (default: 10)")
     t.add_argument("--lr", type=float, default=None, help="learning rate η (default: 3.0)")
     t.add_argument("--cost", choices=list(COSTS), default=None, help="cost function (default: quadratic)")
-    t.add_argument("--optimizer", default=None, metavar="RULE",
+    t.add_argument("--optimizer", default=None, metavar="sgd|momentum|nesterov|adam",
                    help="update rule: sgd (the lecture's); momentum or nesterov (μ = --momentum), which keep "
                         "learning at large batch sizes and through long shallow valleys; adam (per-weight step "
-                        "sizes, little tuning; use a small --lr such as 0.001) (default: sgd)")
+                        "sizes, little tuning; use a small --lr such as 0.01) (default: sgd)")
     t.add_argument("--momentum", type=float, default=None, metavar="μ",
                    help="momentum μ in [0, 1) for --optimizer momentum or nesterov; higher carries further "
                         "(default: 0.9)")
@@ -100,7 +100,7 @@ def build_parser() -> Parser:
                    help="L2 regularization λ >= 0 (network2's: w ← (1 − ηλ/n)w − η∇, biases not decayed; "
                         "PyTorch's weight_decay = λ/n): use it when test accuracy trails training accuracy "
                         "(default: 0, none)")
-    t.add_argument("--init", default=None, metavar="INIT",
+    t.add_argument("--init", default=None, metavar="normal|scaled",
                    help="initial weights: normal, N(0, 1), the lecture's; or scaled, N(0, 1/n_in), network2's, "
                         "for wide layers, whose sigmoids normal saturates (default: normal)")
     t.add_argument("--dtype", choices=DTYPES, default=None, help="floating-point precision (default: float32)")
