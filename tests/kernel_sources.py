@@ -29,7 +29,8 @@ def _bindings(spec, index: str) -> str:
 
 
 def _arguments(spec, c_type: str) -> str:
-    inputs = [f"const {c_type if kind == 'T' else OTHER_TYPES[kind]} *_in_{name}" for kind, name in params(spec.in_params)]
+    inputs = [f"const {c_type if kind == 'T' else OTHER_TYPES[kind]} *_in_{name}"
+              for kind, name in params(spec.in_params)]
     outputs = [f"{c_type} *_out_{name}" for name in param_names(spec.out_params)]
     return ", ".join(inputs + outputs)
 

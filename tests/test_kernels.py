@@ -32,7 +32,8 @@ def update_inputs(name, dtype, size=1000, n_weights=637, seed=0):
     ``args`` are the rule's inputs in KERNELS' order (g, n_weights, scalars); ``outputs`` its parameters and
     state, which it updates in place (Adam's second moment is never negative)."""
     rng = np.random.default_rng(seed)
-    buffers = [rng.standard_normal(size).astype(dtype) for _ in range(1 + len(param_names(UPDATE_KERNELS[name].out_params)))]
+    count = 1 + len(param_names(UPDATE_KERNELS[name].out_params))
+    buffers = [rng.standard_normal(size).astype(dtype) for _ in range(count)]
     for buf in buffers:
         buf[:len(EDGE_VALUES)] = EDGE_VALUES
         buf[n_weights:n_weights + len(EDGE_VALUES)] = EDGE_VALUES[::-1]

@@ -1,7 +1,8 @@
 """The elementwise kernels of backprop, written once as CUDA C bodies and once as NumPy ufunc sequences.
 
 Every elementwise step of training lives here: σ, σ′, the fused bias-add + σ that follows each GEMM, the output
-δ of each cost (BP1), the hidden δ (BP2), and the update rules, each one pass over the flat parameter buffer. ``KERNELS`` holds each step's C body; ``CupyOps`` turns them into
+δ of each cost (BP1), the hidden δ (BP2), and the update rules (sgd, momentum, nesterov, adam), each one pass
+over the flat parameter buffer. ``KERNELS`` holds each step's C body; ``CupyOps`` turns them into
 ``cupy.ElementwiseKernel`` objects named ``gpubp_<step>`` (one pass over memory each), and ``NumpyOps`` performs
 exactly the same arithmetic, in the same order, with in-place NumPy ufuncs, so a CPU run and a GPU run agree to
 rounding. σ is computed as ``0.5·tanh(0.5·z) + 0.5``: it equals 1/(1+e^−z), never overflows on either device and

@@ -2,8 +2,8 @@
 
 The file holds the format version, the layer sizes, the cost's name, the dtype, how the weights were initialized
 and one array per weight matrix and bias vector (``w0, b0, w1, b1, …``). Version 1 files, which predate ``init``,
-still load (as ``normal``, the only initializer then). Saving writes a temporary file beside the target and renames it over the
-target only once it is complete, so a crash mid-save leaves the previous file intact. Loading reads with
+still load (as ``normal``, the only initializer then). Saving writes a temporary file beside the target and
+renames it over the target only once it is complete, so a crash mid-save leaves the previous file intact. Loading reads with
 ``allow_pickle=False`` and checks everything it reads, so a damaged, foreign or newer file gives a
 ``ModelFileError`` that says what is wrong, never a traceback from inside NumPy.
 """
