@@ -128,6 +128,8 @@ class Optimizer:
         optimizer = cls(settings["rule"], settings["momentum"], tuple(settings["betas"]), settings["eps"],
                         settings["weight_decay"])
         optimizer.steps = int(settings["steps"])
+        if optimizer.steps < 0:
+            raise ValueError(f"the optimizer's step count is {optimizer.steps}")
         if optimizer.steps:
             for name in STATE_BUFFERS[optimizer.rule]:
                 array = arrays[name]
