@@ -208,6 +208,9 @@ def test_the_source_cupy_generates_compiles(tmp_path, dtype):
         sources = [cupy_kernel_source(cupy, name, np.dtype(dtype).type) for name in KERNELS]
     except (AttributeError, AssertionError, TypeError, ImportError) as exc:
         pytest.skip(f"CuPy's internal code generator is not the one this test knows ({exc!r})")
+    for name, text in zip(KERNELS, sources):
+        if name in UPDATE_KERNELS:  # ``i < n_weights`` needs i to be the flat index: a 1-D indexer set to i
+            assert "CUPY_FOR(i, _ind.size())" in text and "_ind.set(i);" in text and "CIndexer<1, 1>" in text
     source = tmp_path / "cupy_kernels.cu"
     source.write_text("#include <cupy/carray.cuh>\n" + "\n".join(sources))
     include = Path(cupy.__file__).parent / "_core" / "include"
