@@ -7,7 +7,8 @@ import gpubp
 from conftest import random_problem
 from gpubp.backend import KERNELS
 from gpubp.backend.kernels import NumpyOps
-from test_kernels import edge_inputs
+from kernel_sources import ELEMENTWISE, ROW_WISE
+from test_kernels import edge_inputs, row_inputs
 
 pytestmark = pytest.mark.gpu
 
@@ -19,7 +20,7 @@ def assert_close(ours, reference, dtype):
     np.testing.assert_allclose(ours, reference, rtol=rtol, atol=rtol * float(np.abs(reference).max()))
 
 
-@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy", "log-likelihood"])
 @pytest.mark.parametrize("dtype", list(TOLERANCE))
 def test_five_steps_give_the_same_weights_on_both_devices(cupy, dtype, cost):
     sizes = (20, 16, 12, 5)
@@ -37,7 +38,7 @@ def test_five_steps_give_the_same_weights_on_both_devices(cupy, dtype, cost):
 
 
 @pytest.mark.parametrize("dtype", list(TOLERANCE))
-@pytest.mark.parametrize("name", list(KERNELS))
+@pytest.mark.parametrize("name", list(ELEMENTWISE))
 def test_each_device_kernel_matches_numpy_on_edge_values(cupy, name, dtype):
     ops = gpubp.get_backend("gpu").ops
     inputs = edge_inputs(len(KERNELS[name].in_params.split(",")), dtype)
@@ -49,6 +50,26 @@ def test_each_device_kernel_matches_numpy_on_edge_values(cupy, name, dtype):
     assert np.all(np.isfinite(got))
     eps = np.finfo(dtype).eps  # CUDA's tanh and fused multiply-adds differ from NumPy by a few ulps
     np.testing.assert_allclose(got, expected, rtol=8 * eps, atol=8 * eps)
+
+
+@pytest.mark.parametrize("dtype", list(TOLERANCE))
+@pytest.mark.parametrize("name", list(ROW_WISE))
+def test_each_row_kernel_matches_numpy_on_edge_rows(cupy, name, dtype):
+    """The RawKernel on the device against NumpyOps: rows of edge values, more rows than one block has threads,
+    and a wide row."""
+    ops = gpubp.get_backend("gpu").ops
+    rng = np.random.default_rng(0)
+    for inputs in (row_inputs(dtype), [rng.standard_normal((300, 1000)).astype(dtype) * 30,
+                                       rng.standard_normal(1000).astype(dtype)]):
+        expected = np.empty_like(inputs[0])
+        with np.errstate(under="ignore"):
+            getattr(NumpyOps(), name)(*inputs, expected)
+        out = cupy.empty(expected.shape, expected.dtype)
+        getattr(ops, name)(*(cupy.asarray(a) for a in inputs), out)
+        got = cupy.asnumpy(out)
+        assert np.all(np.isfinite(got))
+        eps = np.finfo(dtype).eps
+        np.testing.assert_allclose(got, expected, rtol=8 * eps * inputs[0].shape[1] ** 0.5, atol=8 * eps)
 
 
 def test_digits_train_on_the_gpu_and_load_on_the_cpu(cupy, tmp_path):
