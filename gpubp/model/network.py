@@ -81,6 +81,9 @@ class Network:
     on every device. The same generator later draws each epoch's shuffle order.
     """
 
+    best_epoch: int | None = None  # after early stopping: the epoch whose weights training left in the network
+    training_state = None  # what SGD carries between calls that continue a history (gpubp.training.sgd)
+
     def __init__(self, sizes, cost="quadratic", dtype="float32", device=None, seed=None):
         self._configure(sizes, cost, dtype, device, seed)
         biases = [self.rng.standard_normal(n) for n in self.sizes[1:]]
