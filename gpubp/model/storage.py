@@ -21,7 +21,7 @@ from .costs import get_cost
 from ..backend import get_backend
 from .network import Network, check_sizes
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the log-likelihood cost (a softmax output layer); version-1 files load unchanged
 
 
 def atomic_write(path, write, error=GpubpError) -> None:
