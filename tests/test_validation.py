@@ -3,12 +3,14 @@ continuation and checkpoint resume with a schedule; every bad knob refused."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gpubp
 from conftest import random_problem
 from gpubp.data import load_digits
 from gpubp.training import load_checkpoint, save_checkpoint
-from gpubp.training.sgd import validation_split
+from gpubp.training.sgd import check_validation_fraction, validation_split
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +146,16 @@ def test_bad_method_knobs_are_refused_before_training(options, message):
         net.SGD((x, y), 3, 5, 1.0, **options)
     assert message in str(info.value)
     assert same_weights(net, gpubp.Network.from_parameters((4, 3), *before, device="cpu"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 5000), batch=st.integers(1, 500), fraction=st.floats(-1, 2) | st.just(float("nan")) | st.sampled_from([0.0, 0.5]))
+def test_any_accepted_fraction_gives_a_disjoint_split_with_a_full_batch(n, batch, fraction):
+    try:
+        held_out = check_validation_fraction(fraction, n, batch)
+    except gpubp.InputError:
+        assert not 0 <= fraction < 1 or (fraction and round(n * fraction) < 1) or n - round(n * fraction) < batch
+        return
+    rows, validation = validation_split(n, fraction)
+    assert len(validation) == held_out and len(rows) >= batch and len(rows) + held_out == n
+    assert not np.intersect1d(rows, validation).size and (held_out >= 1 or fraction == 0)
