@@ -178,7 +178,7 @@ def run_on(args, comm) -> int:
     say(f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}; η = {settings['lr']:g}, "
         f"batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}")
     say(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples"
-        + (f" ({settings['validation_fraction']:g} of the training samples held out for validation)"
+        + (f", {round(len(train_data[1]) * settings['validation_fraction'])} of them held out for validation"
            if settings["validation_fraction"] else ""))
     if settings["schedule"] != "constant" or settings["warmup_epochs"] or settings["patience"]:
         say(f"methods: {settings['schedule']} schedule, {settings['warmup_epochs']} warm-up epochs"

@@ -157,15 +157,13 @@ def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, moni
     check_hyperparameters(epochs, mini_batch_size, eta, x.shape[0])
     schedule = check_training_methods(epochs, mini_batch_size, x.shape[0], schedule, warmup_epochs, plateau_factor,
                                       plateau_patience, validation_fraction, patience)
-    validation = None
+    xp, validation = net.backend.xp, None
     if validation_fraction:
         rows, held_out = (net.backend.asarray(r) for r in validation_split(x.shape[0], validation_fraction))
-        xp = net.backend.xp
         validation = (xp.take(x, held_out, axis=0), xp.take(y, held_out, axis=0), xp.take(labels, held_out))
         x, y, labels = xp.take(x, rows, axis=0), xp.take(y, rows, axis=0), xp.take(labels, rows)
     n = x.shape[0]
     test = net.prepare(test_data, "test data") if test_data is not None else None
-    xp = net.backend.xp
     x_epoch, y_epoch = xp.empty_like(x), xp.empty_like(y)
     history = list(history)
     state = _training_state(net, history, schedule, float(eta), patience)
