@@ -14,6 +14,9 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli-errors")
     result = gpubp("train", "--epochs", 1, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=root)
     assert result.returncode == 0, result.stderr
+    result = gpubp("train", "--epochs", 2, "--checkpoint-every", 1, "--schedule", "cosine", "--out", "cosine",
+                   "--quiet", cwd=root)
+    assert result.returncode == 0, result.stderr
     mnist = write_mnist(root / "mnist")
     write_mnist(root / "gz", gz=True)
     partial = root / "partial"
@@ -129,6 +132,8 @@ CASES = {
     "plateau patience zero": (["train", "--plateau-patience", "0"], "plateau patience must be a whole number"),
     "resume with another schedule": (["train", "--resume", "run/checkpoint.npz", "--schedule", "cosine"],
                                      "--schedule cosine differs from the checkpoint's constant"),
+    "resume a cosine run longer": (["train", "--resume", "cosine/checkpoint.npz", "--epochs", "3"],
+                                   "the cosine schedule spreads its decay over the run's 2 epochs"),
 }
 
 

@@ -51,6 +51,9 @@ def settings_for(args):
         if key not in CHANGEABLE_ON_RESUME and key != "sizes" and value != saved.get(key):
             raise InputError(f"{flag(key)} {value} differs from the checkpoint's {saved.get(key)}: a resumed run "
                              f"keeps the settings it was started with; drop {flag(key)} or start a new run")
+    if saved["schedule"] == "cosine" and given.get("epochs", saved["epochs"]) != saved["epochs"]:
+        raise InputError(f"the cosine schedule spreads its decay over the run's {saved['epochs']} epochs, so a "
+                         f"resumed run keeps them: drop --epochs, or start a new run for a longer one")
     return {**saved, **{k: v for k, v in given.items() if k in CHANGEABLE_ON_RESUME}}, (net, history)
 
 
