@@ -2,10 +2,11 @@
 
 Every elementwise step of training lives here: σ, σ′, the fused bias-add + σ that follows each GEMM, the output
 δ of each cost (BP1) and the hidden δ (BP2); so does the one row-wise step, the softmax output layer.
-``KERNELS`` holds each step's C body; ``CupyOps`` turns them into ``cupy.ElementwiseKernel`` objects (a softmax
+``KERNELS`` holds each step's C body; ``CupyOps`` turns them into ``cupy.ElementwiseKernel`` objects (the softmax
 into a ``cupy.RawKernel``) named ``gpubp_<step>`` (one pass over memory each), and ``NumpyOps`` performs the same
-arithmetic, in the same order, with in-place NumPy ufuncs, so a CPU run and a GPU run agree to rounding. σ is computed as ``0.5·tanh(0.5·z) + 0.5``: it equals 1/(1+e^−z), never overflows on either device and
-raises no warning at z = ±1000. The tests compile every body with g++ (against ``NumpyOps``) and with nvcc.
+arithmetic, in the same order, with in-place NumPy ufuncs, so a CPU run and a GPU run agree to rounding. σ is
+computed as ``0.5·tanh(0.5·z) + 0.5``: it equals 1/(1+e^−z), never overflows on either device and raises no
+warning at z = ±1000. The tests compile every body with g++ (against ``NumpyOps``) and with nvcc.
 ``sum_rows`` (BP3's sum over the batch) is a reduction, not an elementwise kernel: each backend uses its library's.
 """
 
