@@ -99,10 +99,12 @@ def build_parser() -> Parser:
     t.add_argument("--warmup-epochs", type=int, default=None, metavar="K",
                    help="raise η linearly from near 0 over the first K epochs, step by step (default: 0); for "
                         "large batches and large η, which diverge or stall without it")
-    t.add_argument("--plateau-factor", type=float, default=None,
-                   help=f"the plateau schedule divides η by this (default: {PLATEAU_FACTOR:g})")
+    t.add_argument("--plateau-factor", type=float, default=None, metavar="D",
+                   help=f"the plateau schedule divides η by D > 1 (default: {PLATEAU_FACTOR:g}, Nielsen's halving); "
+                        f"larger D settles faster but may stop learning early")
     t.add_argument("--plateau-patience", type=int, default=None, metavar="P",
-                   help=f"... after P epochs without better validation accuracy (default: {PLATEAU_PATIENCE})")
+                   help=f"the plateau schedule lowers η after P epochs without better validation accuracy "
+                        f"(default: {PLATEAU_PATIENCE}); raise it when validation accuracy is noisy")
     t.add_argument("--validation-fraction", type=float, default=None, metavar="F",
                    help="hold out this share of the training data, the same rows in every run, and report its "
                         "cost and accuracy each epoch (default: 0, none); to choose epochs and η without "
