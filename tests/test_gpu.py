@@ -72,6 +72,26 @@ def test_each_row_kernel_matches_numpy_on_edge_rows(cupy, name, dtype):
         np.testing.assert_allclose(got, expected, rtol=8 * eps * inputs[0].shape[1] ** 0.5, atol=8 * eps)
 
 
+def test_early_stopping_with_a_schedule_keeps_the_same_epoch_on_both_devices(cupy, tmp_path):
+    """The best weights' device copy, the swap at the end and the checkpoint's copy to the host, on the GPU."""
+    from gpubp.training import load_checkpoint, save_checkpoint
+
+    x, labels = random_problem((20, 16, 5), m=300, seed=3)
+    options = dict(validation_fraction=0.2, patience=2, schedule="plateau", plateau_patience=1, warmup_epochs=1)
+    nets, histories = [], []
+    for device in ("cpu", "gpu"):
+        net = gpubp.Network((20, 16, 5), cost="log-likelihood", dtype="float64", device=device, seed=4)
+        histories.append(net.SGD((x, labels), 30, 10, 0.5, **options))
+        nets.append(net)
+    assert nets[0].best_epoch == nets[1].best_epoch and len(histories[0]) == len(histories[1])
+    for ours, reference in zip(*(n.parameters()[0] for n in (nets[1], nets[0]))):
+        assert_close(ours, reference, "float64")
+    save_checkpoint(tmp_path / "c.npz", nets[1], histories[1], {})
+    restored, _, _ = load_checkpoint(tmp_path / "c.npz", device="gpu")
+    assert np.array_equal(cupy.asnumpy(restored.training_state.best_parameters),
+                          cupy.asnumpy(nets[1].training_state.best_parameters))
+
+
 def test_digits_train_on_the_gpu_and_load_on_the_cpu(cupy, tmp_path):
     pytest.importorskip("sklearn", reason="the bundled digits come with scikit-learn")
     from gpubp.data import load_digits
