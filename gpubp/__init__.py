@@ -9,11 +9,11 @@ Importing gpubp imports NumPy only; CuPy is imported, and CUDA asked, when a net
 
 from .backend import get_backend
 from .errors import DataError, DeviceUnavailableError, GpubpError, InputError, ModelFileError, TrainingDiverged
-from .model import COSTS, CrossEntropyCost, Network, QuadraticCost, load, save
+from .model import COSTS, CrossEntropyCost, LogLikelihoodCost, Network, QuadraticCost, load, save
 from .training import EpochStats
 
 __version__ = "0.1.0"
 
 __all__ = ["COSTS", "CrossEntropyCost", "DataError", "DeviceUnavailableError", "EpochStats", "GpubpError",
-           "InputError", "ModelFileError", "Network", "QuadraticCost", "TrainingDiverged", "__version__",
+           "InputError", "LogLikelihoodCost", "ModelFileError", "Network", "QuadraticCost", "TrainingDiverged", "__version__",
            "get_backend", "load", "save"]

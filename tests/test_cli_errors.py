@@ -14,6 +14,9 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli-errors")
     result = gpubp("train", "--epochs", 1, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=root)
     assert result.returncode == 0, result.stderr
+    result = gpubp("train", "--epochs", 2, "--checkpoint-every", 1, "--schedule", "cosine", "--out", "cosine",
+                   "--quiet", cwd=root)
+    assert result.returncode == 0, result.stderr
     mnist = write_mnist(root / "mnist")
     write_mnist(root / "gz", gz=True)
     partial = root / "partial"
@@ -116,6 +119,32 @@ CASES = {
     "predict into a missing folder": (["predict", "run/model.npz", "features.npz", "--out", "nowhere/labels.txt"],
                                       "cannot write nowhere/labels.txt"),
     "gradcheck bad samples": (["gradcheck", "--samples", "0"], "--samples must be at least 1"),
+    "unknown schedule": (["train", "--schedule", "step"], "argument --schedule: invalid choice: 'step'"),
+    "negative patience": (["train", "--patience", "-1", "--validation-fraction", "0.1"],
+                          "patience must be a whole number of epochs >= 1"),
+    "zero patience": (["train", "--patience", "0", "--validation-fraction", "0.1"],
+                      "patience must be a whole number of epochs >= 1"),
+    "patience not a number": (["train", "--patience", "three"], "argument --patience: invalid int value"),
+    "patience without validation": (["train", "--patience", "3"], "patience watches the validation accuracy, but "
+                                                                  "there is no validation data"),
+    "plateau without validation": (["train", "--schedule", "plateau"], "the plateau schedule watches the "
+                                                                       "validation accuracy"),
+    "validation fraction one": (["train", "--validation-fraction", "1"], "validation fraction must lie in [0, 1)"),
+    "validation fraction negative": (["train", "--validation-fraction", "-0.2"],
+                                     "validation fraction must lie in [0, 1)"),
+    "validation fraction nan": (["train", "--validation-fraction", "nan"], "validation fraction must lie in [0, 1)"),
+    "validation fraction too small": (["train", "--validation-fraction", "0.0001"], "holds out no sample of 1438"),
+    "validation leaves no batch": (["train", "--validation-fraction", "0.995"],
+                                   "leaves 7 training samples, fewer than one mini-batch of 10"),
+    "warm-up longer than the run": (["train", "--warmup-epochs", "30"], "leaves no epoch at full η in a run of 30"),
+    "negative warm-up": (["train", "--warmup-epochs", "-1"], "warm-up must be a whole number of epochs >= 0"),
+    "plateau factor below one": (["train", "--schedule", "plateau", "--validation-fraction", "0.1",
+                                  "--plateau-factor", "0.5"], "plateau factor divides η"),
+    "plateau patience zero": (["train", "--plateau-patience", "0"], "plateau patience must be a whole number"),
+    "resume with another schedule": (["train", "--resume", "run/checkpoint.npz", "--schedule", "cosine"],
+                                     "--schedule cosine differs from the checkpoint's constant"),
+    "resume a cosine run longer": (["train", "--resume", "cosine/checkpoint.npz", "--epochs", "3"],
+                                   "the cosine schedule spreads its decay over the run's 2 epochs"),
 }
 
 

@@ -44,6 +44,23 @@ def parameters(path):
     return weights + biases
 
 
+def test_data_parallel_early_stopping_and_plateau_decide_as_one_process(tmp_path):
+    """Every rank scores the validation rows, so all stop at the epoch one process stops at, with its η."""
+    flags = TRAIN + ["--epochs", 20, "--validation-fraction", 0.2, "--patience", 1, "--schedule", "plateau",
+                     "--plateau-patience", 1]
+    single = run(*flags, "--out", "single", cwd=tmp_path)
+    assert single.returncode == 0, single.stderr
+    parallel = mpiexec((2, None, flags + ["--distributed", "mpi", "--out", "parallel"]), cwd=tmp_path)
+    assert parallel.returncode == 0, parallel.stderr
+    lines = [[line.split("  ")[:4] for line in out.splitlines() if line.startswith("epoch")]
+             for out in (single.stdout, parallel.stdout)]
+    assert lines[0] == lines[1] and len(lines[0]) < 20, single.stdout
+    assert "the model is epoch" in parallel.stdout
+    for ours, reference in zip(parameters(tmp_path / "parallel" / "model.npz"),
+                               parameters(tmp_path / "single" / "model.npz")):
+        assert np.max(np.abs(ours - reference)) <= 1e-12 * np.max(np.abs(reference))
+
+
 @pytest.mark.parametrize("ranks, method", [(2, []), (3, []), (2, ["--optimizer", "nesterov", "--l2", "1"]),
                                            (3, ["--optimizer", "adam", "--lr", "0.01"])])
 def test_data_parallel_weights_equal_one_process(tmp_path, ranks, method):

@@ -3,7 +3,8 @@
 The GPU cannot run here, so the kernel bodies are checked two ways: g++ compiles them as host C++ and runs them
 on edge values (0, ±1e-8, ±20, ±1000, …) next to ``NumpyOps`` (the update rules on random buffers, weights and
 biases apart, bit for bit), and nvcc compiles them for the GPU, where ptxas must find no double-precision
-arithmetic in the float32 kernels (a bare ``0.5`` would put it there).
+arithmetic in the float32 kernels (a bare ``0.5`` would put it there). The row-wise softmax runs on rows made of
+the same edge values.
 """
 
 import ctypes
@@ -16,11 +17,11 @@ import numpy as np
 import pytest
 
 from gpubp.backend import KERNELS
-from gpubp.backend.kernels import UPDATE_KERNELS, NumpyOps
-from kernel_sources import C_TYPES, cuda_source, host_source, param_names
+from gpubp.backend.kernels import UPDATE_KERNELS, NumpyOps, row_kernel_source
+from kernel_sources import C_TYPES, ELEMENTWISE, ROW_WISE, cuda_source, host_source, param_names
 
 EDGE_VALUES = [0.0, 1e-8, -1e-8, 20.0, -20.0, 1000.0, -1000.0, 0.5, 1.0, 0.25, 3.0]
-POINTWISE = [name for name in KERNELS if name not in UPDATE_KERNELS]
+POINTWISE = [name for name in ELEMENTWISE if name not in UPDATE_KERNELS]
 # Each rule's scalars as Optimizer.step passes them: L2 on (sgd's keep = 1 − ηλ/n), μ = 0.9, η = 0.5, Adam at t = 3.
 UPDATE_SCALARS = {"sgd": [0.995], "momentum": [0.01, 0.9, 0.5], "nesterov": [0.01, 0.9, 0.5],
                   "adam": [0.01, 0.1, 0.999, 0.001, 0.01 / (1 - 0.9 ** 3), (1 - 0.999 ** 3) ** 0.5, 1e-8]}
@@ -82,6 +83,42 @@ def test_host_build_of_kernel_matches_numpy(host_kernels, name, dtype):
     eps = np.finfo(dtype).eps
     # tanh comes from glibc in one and from NumPy in the other: allow a few units in the last place.
     np.testing.assert_allclose(from_kernel, from_numpy, rtol=4 * eps, atol=4 * eps)
+
+
+def row_inputs(dtype):
+    """For a row-wise kernel: a matrix whose rows are every triple of edge values, and a bias row."""
+    z = np.array(list(itertools.product(EDGE_VALUES, repeat=3)), dtype)
+    return [z, np.array([0.0, 20.0, -1e-8], dtype)]
+
+
+@pytest.mark.parametrize("dtype", list(C_TYPES))
+@pytest.mark.parametrize("name", list(ROW_WISE))
+def test_host_build_of_row_kernel_matches_numpy(host_kernels, name, dtype):
+    inputs = row_inputs(dtype)
+    rows, cols = inputs[0].shape
+    from_kernel, from_numpy = np.full((rows, cols), np.nan, dtype), np.full((rows, cols), np.nan, dtype)
+    function = getattr(host_kernels, f"gpubp_{name}_{C_TYPES[dtype]}")
+    function(ctypes.c_longlong(rows), ctypes.c_longlong(cols),
+             *(a.ctypes.data_as(ctypes.c_void_p) for a in (*inputs, from_kernel)))
+    with np.errstate(all="raise", under="ignore"):  # e^(−2000) rounding to 0 is the right answer, not a fault
+        getattr(NumpyOps(), name)(*inputs, from_numpy)
+    assert np.all(np.isfinite(from_kernel))
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(from_kernel, from_numpy, rtol=4 * eps, atol=4 * eps)
+
+
+def test_softmax_is_right_and_stable_at_the_edges():
+    ops = NumpyOps()
+    for dtype in (np.float32, np.float64):
+        z = np.array([[-1000, 0, 1000], [1000, 1000, -1000], [0, 0, 0], [1, 2, 3], [-1000, -1000, -1000]], dtype)
+        out = np.empty_like(z)
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            ops.bias_softmax(z, np.zeros(3, dtype), out)
+        exact = np.exp(z.astype(np.longdouble) - z.max(axis=1, keepdims=True))
+        exact /= exact.sum(axis=1, keepdims=True)
+        assert np.all(np.abs(out - exact) <= 2 * np.finfo(dtype).eps)
+        assert np.array_equal(out[0], [0, 0, 1]) and np.array_equal(out[1], [0.5, 0.5, 0])
+        assert np.allclose(out.sum(axis=1), 1, rtol=0, atol=2 * np.finfo(dtype).eps)
 
 
 def test_sigmoid_is_right_and_stable_at_the_edges():
@@ -149,7 +186,7 @@ def test_cache_blocking_changes_no_bit(name, monkeypatch):
     rng = np.random.default_rng(0)
     shape = (1000, 300)  # 1.2 MB in float32: several blocks, the last one short
     inputs = [rng.standard_normal(shape).astype(np.float32) for _ in param_names(KERNELS[name].in_params)]
-    if name == "bias_sigmoid":
+    if "T b" in KERNELS[name].in_params:
         inputs[1] = inputs[1][0]  # the bias is one row, broadcast over the batch
     if "scale" in KERNELS[name].in_params:
         inputs[-1] = 0.3
@@ -205,13 +242,14 @@ def test_the_source_cupy_generates_compiles(tmp_path, dtype):
     if nvcc is None:
         pytest.skip("nvcc is not installed")
     try:
-        sources = [cupy_kernel_source(cupy, name, np.dtype(dtype).type) for name in KERNELS]
+        sources = [cupy_kernel_source(cupy, name, np.dtype(dtype).type) for name in ELEMENTWISE]
     except (AttributeError, AssertionError, TypeError, ImportError) as exc:
         pytest.skip(f"CuPy's internal code generator is not the one this test knows ({exc!r})")
-    for name, text in zip(KERNELS, sources):
+    for name, text in zip(ELEMENTWISE, sources):
         if name in UPDATE_KERNELS:  # ``i < n_weights`` needs i to be the flat index: a 1-D indexer set to i
             assert "CUPY_FOR(i, _ind.size())" in text and "_ind.set(i);" in text and "CIndexer<1, 1>" in text
     source = tmp_path / "cupy_kernels.cu"
+    sources += [row_kernel_source(name, C_TYPES[dtype]) for name in ROW_WISE]  # RawKernels: the source as given
     source.write_text("#include <cupy/carray.cuh>\n" + "\n".join(sources))
     include = Path(cupy.__file__).parent / "_core" / "include"
     result = subprocess.run([nvcc, "-cubin", "-arch=sm_90", "-std=c++17", "-I", str(include), "-Xptxas",

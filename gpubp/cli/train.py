@@ -23,11 +23,16 @@ from ..model import Network, save
 from ..model.network import check_init
 from ..training import check_hyperparameters, load_checkpoint, save_checkpoint, train
 from ..training.optimizers import check_lmbda, check_momentum, check_optimizer
+from ..training.schedules import PLATEAU_FACTOR, PLATEAU_PATIENCE
+from ..training.sgd import check_training_methods
 from ..training.report import PLOT_HINT, plot_learning_curve, write_metrics
 
 DEFAULTS = {"data": "digits", "data_dir": None, "test_fraction": 0.2, "sizes": [30], "epochs": 30, "batch_size": 10,
             "lr": 3.0, "cost": "quadratic", "dtype": "float32", "seed": 0, "checkpoint_every": 0,
-            "optimizer": "sgd", "momentum": 0.9, "l2": 0.0, "init": "normal"}
+            "optimizer": "sgd", "momentum": 0.9, "l2": 0.0, "init": "normal",
+            "schedule": "constant", "warmup_epochs": 0, "plateau_factor": PLATEAU_FACTOR,
+            "plateau_patience": PLATEAU_PATIENCE, "validation_fraction": 0.0, "patience": None}
+METHODS = ("schedule", "warmup_epochs", "plateau_factor", "plateau_patience", "validation_fraction", "patience")
 CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every")
 RUN_FILES = ("model.npz", "metrics.jsonl", "learning_curve.png", "checkpoint.npz")
 
@@ -44,11 +49,14 @@ def settings_for(args):
     if args.resume is None:
         return {**DEFAULTS, **given}, None
     net, history, saved = load_checkpoint(args.resume, args.device)
-    saved = {**DEFAULTS, **saved}  # a setting newer than the checkpoint had its default value then
+    saved = {**DEFAULTS, **saved}  # a checkpoint from before a setting existed ran with its default
     for key, value in given.items():
         if key not in CHANGEABLE_ON_RESUME and key != "sizes" and value != saved.get(key):
             raise InputError(f"{flag(key)} {value} differs from the checkpoint's {saved.get(key)}: a resumed run "
                              f"keeps the settings it was started with; drop {flag(key)} or start a new run")
+    if saved["schedule"] == "cosine" and given.get("epochs", saved["epochs"]) != saved["epochs"]:
+        raise InputError(f"the cosine schedule spreads its decay over the run's {saved['epochs']} epochs, so a "
+                         f"resumed run keeps them: drop --epochs, or start a new run for a longer one")
     return {**saved, **{k: v for k, v in given.items() if k in CHANGEABLE_ON_RESUME}}, (net, history)
 
 
@@ -174,6 +182,8 @@ def run_on(args, comm) -> int:
                              f"{len(history)} to train further")
     settings["sizes"] = list(net.sizes)
     check_hyperparameters(settings["epochs"], settings["batch_size"], settings["lr"], len(train_data[1]))
+    check_training_methods(settings["epochs"], settings["batch_size"], len(train_data[1]),
+                           *(settings[key] for key in METHODS))
     every = settings["checkpoint_every"]
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
         raise InputError(f"--checkpoint-every must be a whole number >= 0 (0: no checkpoints), got {every!r}")
@@ -189,7 +199,15 @@ def run_on(args, comm) -> int:
     l2 = f", L2 λ = {settings['l2']:g}" if settings["l2"] else ""
     say(f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}, {net.init} init; {rule}{l2}, "
         f"η = {settings['lr']:g}, batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}")
-    say(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples")
+    say(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples"
+        + (f", {round(len(train_data[1]) * settings['validation_fraction'])} of them held out for validation"
+           if settings["validation_fraction"] else ""))
+    if settings["schedule"] != "constant" or settings["warmup_epochs"] or settings["patience"]:
+        say(f"methods: {settings['schedule']} schedule, {settings['warmup_epochs']} warm-up epochs"
+            + (f", plateau: η / {settings['plateau_factor']:g} after {settings['plateau_patience']} epochs"
+               if settings["schedule"] == "plateau" else "")
+            + (f", early stopping after {settings['patience']} epochs without improvement"
+               if settings["patience"] else ""))
     if history:
         say(f"resuming after epoch {len(history)} from {args.resume}")
     progress = Progress(root and not args.quiet and sys.stderr.isatty(), len(history) + 1, settings["epochs"])
@@ -204,8 +222,12 @@ def run_on(args, comm) -> int:
         progress.close()
         allreduce = "" if stats.allreduce_seconds is None else \
             f"  all-reduce {1e3 * stats.allreduce_seconds / steps:.2f} ms/step"
-        print(f"epoch {stats.epoch:3d}/{settings['epochs']}  cost {stats.training_cost:.4f}  "
-              f"test accuracy {stats.test_accuracy:.4f}  {stats.samples_per_s:,.0f} samples/s{allreduce}", flush=True)
+        validation = "" if stats.validation_accuracy is None else \
+            f"validation cost {stats.validation_cost:.4f} accuracy {stats.validation_accuracy:.4f}  "
+        eta = f"η {stats.eta:.3g}  " if settings["schedule"] != "constant" or settings["warmup_epochs"] else ""
+        print(f"epoch {stats.epoch:3d}/{settings['epochs']}  cost {stats.training_cost:.4f}  {validation}"
+              f"test accuracy {stats.test_accuracy:.4f}  {eta}{stats.samples_per_s:,.0f} samples/s{allreduce}",
+              flush=True)
         run_history.append(stats)
         out.mkdir(parents=True, exist_ok=True)
         write_metrics(out / "metrics.jsonl", run_history)
@@ -216,7 +238,8 @@ def run_on(args, comm) -> int:
     try:
         train(net, train_data, settings["epochs"], settings["batch_size"], settings["lr"], test_data=test_data,
               optimizer=settings["optimizer"], momentum=settings["momentum"], lmbda=settings["l2"],
-              on_epoch=after_epoch, on_progress=progress.step, history=history, comm=comm)
+              on_epoch=after_epoch, on_progress=progress.step, history=history, comm=comm,
+              **{key: settings[key] for key in METHODS})
     except TrainingDiverged as exc:
         progress.close()
         kept = (f"the checkpoint of epoch {last_checkpoint} ({checkpoint_path}) is intact"
@@ -226,9 +249,14 @@ def run_on(args, comm) -> int:
         return 0
     out.mkdir(parents=True, exist_ok=True)
     save(net, model_path)
-    plotted = plot_learning_curve(out / "learning_curve.png", run_history)
-    final = run_history[-1]
-    print(f"done: test accuracy {final.test_accuracy:.4f} (best {max(h.test_accuracy for h in run_history):.4f}) "
+    plotted = plot_learning_curve(out / "learning_curve.png", run_history, net.best_epoch)
+    final = kept = run_history[-1]
+    if net.best_epoch is not None:
+        kept = run_history[net.best_epoch - 1]
+        stopped = "stopped early" if final.epoch < settings["epochs"] else "finished"
+        print(f"{stopped} after epoch {final.epoch}; the model is epoch {kept.epoch}'s, the best on validation "
+              f"(accuracy {kept.validation_accuracy:.4f})")
+    print(f"done: test accuracy {kept.test_accuracy:.4f} (best {max(h.test_accuracy for h in run_history):.4f}) "
           f"after {final.epoch} epochs, {sum(h.seconds for h in run_history):.2f} s of training")
     print(f"wrote {model_path}, {out / 'metrics.jsonl'}"
           + (f", {out / 'learning_curve.png'}" if plotted else f"; no plot: {PLOT_HINT}"))

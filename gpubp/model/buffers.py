@@ -6,6 +6,8 @@ nothing per step.
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class Workspace:
     """Device buffers for mini-batches of ``m`` rows, allocated once and reused by every step of that size."""
@@ -41,3 +43,11 @@ class Layers:
     @classmethod
     def _aligned(cls, offset: int) -> int:
         return -(-offset // cls.ALIGN) * cls.ALIGN
+
+
+def flat_buffer(what: str, array, backend, params):
+    """``array``, read from a file, as a device buffer laid out like the flat parameters ``params``; a
+    ``ValueError`` naming ``what`` if it does not fit (another shape or dtype, NaN or infinite entries)."""
+    if array.shape != params.shape or array.dtype != params.dtype or not np.isfinite(array).all():
+        raise ValueError(f"{what} is not {params.size} finite {params.dtype} numbers")
+    return backend.asarray(array, params.dtype)

@@ -58,6 +58,9 @@ class Network:
     z starts near N(0, 1) however wide the layer below. The same generator later draws each epoch's shuffle order.
     """
 
+    best_epoch: int | None = None  # after early stopping: the epoch whose weights training left in the network
+    training_state = None  # what SGD carries between calls that continue a history (gpubp.training.sgd)
+
     def __init__(self, sizes, cost="quadratic", dtype="float32", device=None, seed=None, init="normal"):
         self._configure(sizes, cost, dtype, device, seed, init)
         biases = [self.rng.standard_normal(n) for n in self.sizes[1:]]
@@ -163,6 +166,7 @@ class Network:
             targets = xp.ascontiguousarray(y, dtype=self.dtype)
             if not bool(xp.isfinite(targets).all()):
                 raise InputError(f"{what}: targets contain NaN or infinite values")
+            self.cost.check_targets(xp, targets, what)
             labels = xp.argmax(targets, axis=1)
         else:
             raise InputError(f"{what}: y must be n class labels or an (n, {n_out}) target matrix, "
@@ -181,9 +185,12 @@ class Network:
         """Fill ``activations[1:]`` for the input rows ``x`` (m, n_0); return the output a^L (m, n_L)."""
         xp, ops = self.backend.xp, self.backend.ops
         activations[0] = a = x
-        for w, b, out in zip(self.weights, self.biases, activations[1:]):
+        for l, (w, b, out) in enumerate(zip(self.weights, self.biases, activations[1:]), start=1):
             xp.dot(a, w.T, out=out)  # z^l = a^(l−1) W^lᵀ             (m, n_l)
-            a = ops.bias_sigmoid(out, b, out)  # a^l = σ(z^l + b^l)    (m, n_l)
+            if l < len(self.weights):
+                a = ops.bias_sigmoid(out, b, out)  # a^l = σ(z^l + b^l)    (m, n_l)
+            else:  # the output layer's activation is the cost's: σ, or softmax for log-likelihood
+                a = self.cost.activation(ops, out, b, out)  # a^L       (m, n_L)
         return a
 
     def _backward(self, y, ws: Workspace, scale: float) -> None:

@@ -1,11 +1,12 @@
 """Saving and loading a trained network as a plain ``.npz`` file, atomically and without pickle.
 
 The file holds the format version, the layer sizes, the cost's name, the dtype, how the weights were initialized
-and one array per weight matrix and bias vector (``w0, b0, w1, b1, …``). Version 1 files, which predate ``init``,
-still load (as ``normal``, the only initializer then). Saving writes a temporary file beside the target and
-renames it over the target only once it is complete, so a crash mid-save leaves the previous file intact. Loading reads with
-``allow_pickle=False`` and checks everything it reads, so a damaged, foreign or newer file gives a
-``ModelFileError`` that says what is wrong, never a traceback from inside NumPy.
+and one array per weight matrix and bias vector (``w0, b0, w1, b1, …``). Version 2 added ``init`` and the
+log-likelihood cost; version-1 files still load (as ``normal``, the only initializer then). Saving writes a
+temporary file beside the target and renames it over the target only once it is complete, so a crash mid-save
+leaves the previous file intact. Loading reads with ``allow_pickle=False`` and checks everything it reads, so a
+damaged, foreign or newer file gives a ``ModelFileError`` that says what is wrong, never a traceback from
+inside NumPy.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .costs import get_cost
 from ..backend import get_backend
 from .network import Network, check_sizes
 
-FORMAT_VERSION = 2  # 2 added init
+FORMAT_VERSION = 2  # 2 added init and the log-likelihood cost (a softmax output layer); version-1 files load
 
 
 def atomic_write(path, write, error=GpubpError) -> None:

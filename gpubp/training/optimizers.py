@@ -21,9 +21,9 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-import numpy as np
 
 from ..errors import InputError
+from ..model.buffers import flat_buffer
 
 RULES = ("sgd", "momentum", "nesterov", "adam")
 STATE_BUFFERS = {"sgd": (), "momentum": ("velocity",), "nesterov": ("momentum_buffer",),
@@ -131,11 +131,8 @@ class Optimizer:
         if optimizer.steps < 0:
             raise ValueError(f"the optimizer's step count is {optimizer.steps}")
         if optimizer.steps:
-            for name in STATE_BUFFERS[optimizer.rule]:
-                array = arrays[name]
-                if array.shape != params.shape or array.dtype != params.dtype or not np.isfinite(array).all():
-                    raise ValueError(f"the optimizer's {name} is not {params.size} finite {params.dtype} numbers")
-                optimizer.state.append(backend.asarray(array, params.dtype))
+            optimizer.state = [flat_buffer(f"the optimizer's {name}", arrays[name], backend, params)
+                               for name in STATE_BUFFERS[optimizer.rule]]
         return optimizer
 
 
