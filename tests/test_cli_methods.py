@@ -1,6 +1,6 @@
 """``gpubp train`` with the output layers, schedules, validation and early stopping, end to end in subprocesses:
 the best model is the one saved, log-likelihood models evaluate and predict, and kill -9 with a schedule and a
-validation split resumes to identical weights."""
+validation split resumes to identical weights, for sgd, nesterov (with L2) and adam."""
 
 import json
 import re
@@ -71,13 +71,23 @@ def test_version_1_model_files_still_load(tmp_path):
     assert "accuracy: " in ok(run("evaluate", "old.npz", cwd=tmp_path))
 
 
+# The rules with state (Nesterov's buffer, Adam's moments and step count) must come back from the checkpoint
+# exactly, beside the schedule's η, the best weights and the counters; Nesterov with L2, whose n is the training
+# set after the hold-out.
+RULES = {"sgd": (3.0, []), "nesterov": (0.5, ["--optimizer", "nesterov", "--l2", 1]),
+         "adam": (0.01, ["--optimizer", "adam"])}  # η and the rule's flags
+
+
+@pytest.mark.parametrize("rule", list(RULES))
 @pytest.mark.parametrize("schedule", ["plateau", "cosine"])
-def test_kill_9_with_a_schedule_and_validation_then_resume_gives_identical_weights(tmp_path, schedule):
+def test_kill_9_with_a_schedule_and_validation_then_resume_gives_identical_weights(tmp_path, schedule, rule):
     train = ["train", "--sizes", "800", "--epochs", 60, "--checkpoint-every", 1, "--quiet", "--schedule", schedule,
-             "--warmup-epochs", 2, "--validation-fraction", 0.2, "--plateau-patience", 2, "--patience", 50]
+             "--warmup-epochs", 2, "--validation-fraction", 0.2, "--plateau-patience", 2, "--patience", 50,
+             "--lr", RULES[rule][0], *RULES[rule][1]]
     whole_out = ok(run(*train, "--out", "whole", cwd=tmp_path))
     if schedule == "plateau":
-        assert metrics_of(tmp_path / "whole")[-1]["eta"] < 3.0, "the plateau never fired: make the run longer"
+        assert metrics_of(tmp_path / "whole")[-1]["eta"] < RULES[rule][0], \
+            "the plateau never fired: make the run longer"
 
     process = start_gpubp(*train, "--out", "killed", cwd=tmp_path)
     checkpoint = tmp_path / "killed" / "checkpoint.npz"

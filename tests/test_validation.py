@@ -48,6 +48,19 @@ def test_training_uses_exactly_the_other_rows_and_scores_the_held_out_ones(digit
     assert with_split.best_epoch is None  # no patience: the network keeps its last weights
 
 
+@pytest.mark.parametrize("optimizer, eta", [("sgd", 0.5), ("adam", 0.01)])
+def test_l2_counts_only_the_samples_trained_on(digits, optimizer, eta):
+    """network2's L2 divides λ by n, the training set's size: with a hold-out, the rows left to train on."""
+    (x, y), _ = digits
+    rows, _ = validation_split(len(y), 0.25)
+    with_split = gpubp.Network([64, 16, 10], device="cpu", seed=3)
+    with_split.SGD((x, y), 2, 10, eta, validation_fraction=0.25, optimizer=optimizer, lmbda=5.0)
+    alone = gpubp.Network([64, 16, 10], device="cpu", seed=3)
+    alone.SGD((x[rows], y[rows]), 2, 10, eta, optimizer=optimizer, lmbda=5.0)
+    assert with_split.optimizer.weight_decay == 5.0 / len(rows)
+    assert same_weights(with_split, alone)
+
+
 def test_without_validation_the_history_says_so_and_eta_is_recorded(digits):
     train, _ = digits
     history = gpubp.Network([64, 10], device="cpu", seed=0).SGD(train, 3, 100, 0.5, warmup_epochs=2)
@@ -72,17 +85,29 @@ def test_early_stopping_keeps_the_best_epochs_weights(digits):
         net.SGD((x, y), 70, 10, 3.0, validation_fraction=0.2, patience=3, history=history)
 
 
-def test_continuing_after_the_best_weights_were_restored_is_exact(digits):
-    """Training to epoch 4 (which restores the best weights) and on to 8 equals training to 8 in one call."""
+@pytest.mark.parametrize("via_checkpoint", [False, True])
+@pytest.mark.parametrize("optimizer, eta, split", [("sgd", 3.0, 3), ("nesterov", 1.0, 5), ("adam", 0.05, 4)])
+def test_continuing_after_the_best_weights_were_restored_is_exact(digits, tmp_path, optimizer, eta, split,
+                                                                   via_checkpoint):
+    """Training to epoch ``split`` (which ends with an earlier, better epoch's weights) and on to 8 equals training
+    to 8 in one call, for update rules with state too: the best weights are the parameters alone, the rule's
+    velocity and moments stay the last epoch's, and continuing swaps the last weights back to go on with them. A
+    checkpoint taken between the two calls carries all of it."""
     train, _ = digits
-    options = dict(validation_fraction=0.3, patience=50, schedule="plateau", plateau_patience=1, warmup_epochs=1)
+    options = dict(validation_fraction=0.3, patience=50, schedule="plateau", plateau_patience=1, warmup_epochs=1,
+                   optimizer=optimizer, lmbda=1.0)
     whole = gpubp.Network([64, 12, 10], cost="log-likelihood", device="cpu", seed=2)
-    whole.SGD(train, 8, 20, 0.3, **options)
+    whole.SGD(train, 8, 20, eta, **options)
     parts = gpubp.Network([64, 12, 10], cost="log-likelihood", device="cpu", seed=2)
-    history = parts.SGD(train, 4, 20, 0.3, **options)
-    history = parts.SGD(train, 8, 20, 0.3, history=history, **options)
+    history = parts.SGD(train, split, 20, eta, **options)
+    assert parts.training_state.restored and parts.best_epoch < split, "nothing restored: the test would prove little"
+    if via_checkpoint:
+        save_checkpoint(tmp_path / "checkpoint.npz", parts, history, {})
+        parts, history, _ = load_checkpoint(tmp_path / "checkpoint.npz", device="cpu")
+    parts.SGD(train, 8, 20, eta, history=history, **options)
     assert same_weights(whole, parts) and whole.best_epoch == parts.best_epoch
     assert whole.training_state.plateau == parts.training_state.plateau
+    assert whole.optimizer.steps == parts.optimizer.steps
 
 
 @pytest.mark.parametrize("schedule", ["plateau", "cosine"])
