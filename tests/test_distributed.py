@@ -44,10 +44,12 @@ def parameters(path):
     return weights + biases
 
 
-def test_data_parallel_early_stopping_and_plateau_decide_as_one_process(tmp_path):
-    """Every rank scores the validation rows, so all stop at the epoch one process stops at, with its η."""
+@pytest.mark.parametrize("rule", [[], ["--optimizer", "adam", "--lr", 0.01, "--l2", 1]])
+def test_data_parallel_early_stopping_and_plateau_decide_as_one_process(tmp_path, rule):
+    """Every rank scores the validation rows, so all stop at the epoch one process stops at, with its η (and,
+    with Adam and L2, the same moments and decay on every rank)."""
     flags = TRAIN + ["--epochs", 20, "--validation-fraction", 0.2, "--patience", 1, "--schedule", "plateau",
-                     "--plateau-patience", 1]
+                     "--plateau-patience", 1, *rule]
     single = run(*flags, "--out", "single", cwd=tmp_path)
     assert single.returncode == 0, single.stderr
     parallel = mpiexec((2, None, flags + ["--distributed", "mpi", "--out", "parallel"]), cwd=tmp_path)

@@ -24,7 +24,7 @@ from ..model.network import check_init
 from ..training import check_hyperparameters, load_checkpoint, save_checkpoint, train
 from ..training.optimizers import check_lmbda, check_momentum, check_optimizer
 from ..training.schedules import PLATEAU_FACTOR, PLATEAU_PATIENCE
-from ..training.sgd import check_training_methods
+from ..training.sgd import check_training_methods, check_validation_fraction
 from ..training.report import PLOT_HINT, plot_learning_curve, write_metrics
 
 DEFAULTS = {"data": "digits", "data_dir": None, "test_fraction": 0.2, "sizes": [30], "epochs": 30, "batch_size": 10,
@@ -184,6 +184,7 @@ def run_on(args, comm) -> int:
     check_hyperparameters(settings["epochs"], settings["batch_size"], settings["lr"], len(train_data[1]))
     check_training_methods(settings["epochs"], settings["batch_size"], len(train_data[1]),
                            *(settings[key] for key in METHODS))
+    held_out = check_validation_fraction(settings["validation_fraction"], len(train_data[1]), settings["batch_size"])
     every = settings["checkpoint_every"]
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
         raise InputError(f"--checkpoint-every must be a whole number >= 0 (0: no checkpoints), got {every!r}")
@@ -200,8 +201,7 @@ def run_on(args, comm) -> int:
     say(f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}, {net.init} init; {rule}{l2}, "
         f"η = {settings['lr']:g}, batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}")
     say(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples"
-        + (f", {round(len(train_data[1]) * settings['validation_fraction'])} of them held out for validation"
-           if settings["validation_fraction"] else ""))
+        + (f", {held_out} of them held out for validation" if held_out else ""))
     if settings["schedule"] != "constant" or settings["warmup_epochs"] or settings["patience"]:
         say(f"methods: {settings['schedule']} schedule, {settings['warmup_epochs']} warm-up epochs"
             + (f", plateau: η / {settings['plateau_factor']:g} after {settings['plateau_patience']} epochs"
@@ -211,7 +211,7 @@ def run_on(args, comm) -> int:
     if history:
         say(f"resuming after epoch {len(history)} from {args.resume}")
     progress = Progress(root and not args.quiet and sys.stderr.isatty(), len(history) + 1, settings["epochs"])
-    steps = -(-len(train_data[1]) // settings["batch_size"])
+    steps = -(-(len(train_data[1]) - held_out) // settings["batch_size"])  # per epoch, for the all-reduce time
     run_history = list(history)
     last_checkpoint = len(history) if resumed else None
 
