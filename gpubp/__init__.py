@@ -15,5 +15,5 @@ from .training import EpochStats
 __version__ = "0.1.0"
 
 __all__ = ["COSTS", "CrossEntropyCost", "DataError", "DeviceUnavailableError", "EpochStats", "GpubpError",
-           "InputError", "LogLikelihoodCost", "ModelFileError", "Network", "QuadraticCost", "TrainingDiverged", "__version__",
-           "get_backend", "load", "save"]
+           "InputError", "LogLikelihoodCost", "ModelFileError", "Network", "QuadraticCost", "TrainingDiverged",
+           "__version__", "get_backend", "load", "save"]

@@ -174,7 +174,8 @@ def test_bad_method_knobs_are_refused_before_training(options, message):
 
 
 @settings(max_examples=200, deadline=None)
-@given(n=st.integers(1, 5000), batch=st.integers(1, 500), fraction=st.floats(-1, 2) | st.just(float("nan")) | st.sampled_from([0.0, 0.5]))
+@given(n=st.integers(1, 5000), batch=st.integers(1, 500),
+       fraction=st.floats(-1, 2) | st.just(float("nan")) | st.sampled_from([0.0, 0.5]))
 def test_any_accepted_fraction_gives_a_disjoint_split_with_a_full_batch(n, batch, fraction):
     try:
         held_out = check_validation_fraction(fraction, n, batch)
