@@ -12,9 +12,9 @@ __version__ = "0.1.0"
 
 from .backend import get_backend
 from .errors import DataError, DeviceUnavailableError, GpubpError, InputError, ModelFileError, TrainingDiverged
-from .model import COSTS, CrossEntropyCost, Network, QuadraticCost, load, save
+from .model import COSTS, CrossEntropyCost, LogLikelihoodCost, Network, QuadraticCost, load, save
 from .training import EpochStats
 
 __all__ = ["COSTS", "CrossEntropyCost", "DataError", "DeviceUnavailableError", "EpochStats", "GpubpError",
-           "InputError", "ModelFileError", "Network", "QuadraticCost", "TrainingDiverged", "__version__",
-           "get_backend", "load", "save"]
+           "InputError", "LogLikelihoodCost", "ModelFileError", "Network", "QuadraticCost", "TrainingDiverged",
+           "__version__", "get_backend", "load", "save"]

@@ -1,6 +1,7 @@
 """The lecture's algorithm, one sample at a time, as an independent reference for the matrix-form engine.
 
-Column vectors, z = W a + b, σ = 1/(1 + e^−z), BP1–BP4 per sample, gradients averaged over the mini-batch: the
+Column vectors, z = W a + b, σ = 1/(1 + e^−z) (softmax e^z / Σ e^z in the output layer for log-likelihood), BP1–BP4
+per sample, gradients averaged over the mini-batch: the
 per-sample loop that gpubp's matrix form must reproduce. It lives in the tests only.
 """
 
@@ -11,12 +12,23 @@ def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def softmax(z):
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def feedforward(weights, biases, x, cost):
+    """Every layer's activation for one sample, the output layer's by the cost's rule."""
+    activations = [x]
+    for l, (w, b) in enumerate(zip(weights, biases), start=1):
+        z = w @ activations[-1] + b
+        activations.append(softmax(z) if cost == "log-likelihood" and l == len(weights) else sigmoid(z))
+    return activations
+
+
 def backprop_one(weights, biases, x, y, cost):
     """∂C_x/∂b and ∂C_x/∂W for one sample ``x`` (column) with target ``y`` (column); ``biases`` are columns."""
-    activation, activations = x, [x]
-    for w, b in zip(weights, biases):
-        activation = sigmoid(w @ activation + b)
-        activations.append(activation)
+    activations = feedforward(weights, biases, x, cost)
     a = activations[-1]
     delta = (a - y) * a * (1 - a) if cost == "quadratic" else a - y  # BP1
     nabla_b, nabla_w = [None] * len(weights), [None] * len(weights)
@@ -45,11 +57,11 @@ def mean_cost(weights, biases, xs, ys, cost):
     """C = (1/m) Σ_x C_x, evaluated one sample at a time."""
     total = 0.0
     for x, y in zip(xs, ys):
-        a = x
-        for w, b in zip(weights, biases):
-            a = sigmoid(w @ a + b)  # x and the biases are 1-D here, so a stays 1-D
+        a = feedforward(weights, biases, x, cost)[-1]  # x and the biases are 1-D here, so a stays 1-D
         if cost == "quadratic":
             total += 0.5 * np.sum((y - a) ** 2)
+        elif cost == "log-likelihood":
+            total += -np.sum(y * np.log(a))
         else:
             total += -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a))
     return total / len(xs)

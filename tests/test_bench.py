@@ -113,3 +113,20 @@ def test_gpu_check_keeps_its_whole_log_in_order_and_its_exit_status(tmp_path):
         "the last line",
         "== FAILED with exit status 3: gpubp bench --device cpu (the same machine's CPU, for reference)",
         "== gpu-check done: some steps FAILED"]
+
+
+@pytest.mark.parametrize("rule", ["momentum", "nesterov", "adam"])
+def test_every_rule_runs_against_torch_optims_same_rule(rule):
+    record = run_benchmark("cpu", "float64", [((12, 6, 3), 4, 40)], repeats=1, warmup=0, optimizer=rule,
+                           log=lambda _: None)
+    (result,) = record["results"]
+    assert record["optimizer"] == rule
+    assert set(result["ratio"]) == {p for p in available_peers() if p != "per_sample_loop"}  # it has sgd only
+    assert all(ratio > 0 for ratio in result["ratio"].values())
+
+
+def test_bench_refuses_an_unknown_rule():
+    from gpubp import InputError
+
+    with pytest.raises(InputError, match="unknown optimizer 'rmsprop'"):
+        run_benchmark("cpu", grid=[((4, 2), 2, 4)], optimizer="rmsprop", log=lambda _: None)

@@ -112,9 +112,12 @@ def weights_of(path):
     return weights + biases
 
 
-def test_kill_9_after_a_checkpoint_then_resume_gives_identical_weights(tmp_path):
-    """A run killed with SIGKILL and resumed from its checkpoint ends with the uninterrupted run's weights."""
-    train = ["train", "--sizes", "800", "--epochs", 60, "--checkpoint-every", 1, "--quiet"]  # about 2 s
+@pytest.mark.parametrize("method", [[], ["--optimizer", "momentum", "--l2", "2"], ["--optimizer", "nesterov"],
+                                    ["--optimizer", "adam", "--lr", "0.01", "--init", "scaled"]])
+def test_kill_9_after_a_checkpoint_then_resume_gives_identical_weights(tmp_path, method):
+    """A run killed with SIGKILL and resumed from its checkpoint ends with the uninterrupted run's weights, with
+    every update rule: its state (velocity, Adam's moments and step count) is in the checkpoint."""
+    train = ["train", "--sizes", "800", "--epochs", 60, "--checkpoint-every", 1, "--quiet", *method]  # about 2 s
     ok(run(*train, "--out", "whole", cwd=tmp_path))
 
     process = start_gpubp(*train, "--out", "killed", cwd=tmp_path)

@@ -16,6 +16,9 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli-errors")
     result = gpubp("train", "--epochs", 1, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=root)
     assert result.returncode == 0, result.stderr
+    result = gpubp("train", "--epochs", 2, "--checkpoint-every", 1, "--schedule", "cosine", "--out", "cosine",
+                   "--quiet", cwd=root)
+    assert result.returncode == 0, result.stderr
     mnist = write_mnist(root / "mnist")
     write_mnist(root / "gz", gz=True)
     partial = root / "partial"
@@ -135,6 +138,17 @@ CASES = {
     "unknown cost": (["train", "--cost", "hinge"], "argument --cost: invalid choice: 'hinge'"),
     "unknown dtype": (["train", "--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
     "unknown device": (["train", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    "unknown optimizer": (["train", "--optimizer", "rmsprop"], "unknown optimizer 'rmsprop': choose one of sgd,"),
+    "momentum of 1": (["train", "--optimizer", "momentum", "--momentum", "1"], "momentum μ must be a number in [0, 1)"),
+    "momentum NaN": (["train", "--optimizer", "nesterov", "--momentum", "nan"], "momentum μ must be a number in"),
+    "momentum without its rule": (["train", "--momentum", "0.5"],
+                                  "--momentum applies to --optimizer momentum or nesterov, not sgd"),
+    "momentum not a number": (["train", "--momentum", "high"], "argument --momentum: invalid float value"),
+    "negative L2": (["train", "--l2", "-1"], "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
+    "infinite L2": (["train", "--l2", "inf"], "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
+    "unknown init": (["train", "--init", "xavier"], "unknown init 'xavier': choose normal"),
+    "resume with another optimizer": (["train", "--resume", "run/checkpoint.npz", "--optimizer", "adam"],
+                                      "--optimizer adam differs from the checkpoint's sgd"),
     "overwrite a run": (["train", "--out", "run"], "run already holds a run"),
     "resume from a model": (["train", "--resume", "run/model.npz"], "is a gpubp model but not a checkpoint"),
     "resume with another batch size": (["train", "--resume", "run/checkpoint.npz", "--batch-size", "5"],
@@ -213,6 +227,32 @@ CASES = {
     "gradcheck huge sizes": (["gradcheck", "--sizes", "5,100000,100000"], "GiB of memory but this machine has"),
     "gradcheck negative tolerance": (["gradcheck", "--tolerance", "-1"], "--tolerance must be a finite number > 0"),
     "gradcheck NaN tolerance": (["gradcheck", "--tolerance", "nan"], "--tolerance must be a finite number > 0"),
+    "unknown schedule": (["train", "--schedule", "step"], "argument --schedule: invalid choice: 'step'"),
+    "negative patience": (["train", "--patience", "-1", "--validation-fraction", "0.1"],
+                          "patience must be a whole number of epochs >= 1"),
+    "zero patience": (["train", "--patience", "0", "--validation-fraction", "0.1"],
+                      "patience must be a whole number of epochs >= 1"),
+    "patience not a number": (["train", "--patience", "three"], "argument --patience: invalid int value"),
+    "patience without validation": (["train", "--patience", "3"], "patience watches the validation accuracy, but "
+                                                                  "there is no validation data"),
+    "plateau without validation": (["train", "--schedule", "plateau"], "the plateau schedule watches the "
+                                                                       "validation accuracy"),
+    "validation fraction one": (["train", "--validation-fraction", "1"], "validation fraction must lie in [0, 1)"),
+    "validation fraction negative": (["train", "--validation-fraction", "-0.2"],
+                                     "validation fraction must lie in [0, 1)"),
+    "validation fraction nan": (["train", "--validation-fraction", "nan"], "validation fraction must lie in [0, 1)"),
+    "validation fraction too small": (["train", "--validation-fraction", "0.0001"], "holds out no sample of 1438"),
+    "validation leaves no batch": (["train", "--validation-fraction", "0.995"],
+                                   "leaves 7 training samples, fewer than one mini-batch of 10"),
+    "warm-up longer than the run": (["train", "--warmup-epochs", "30"], "leaves no epoch at full η in a run of 30"),
+    "negative warm-up": (["train", "--warmup-epochs", "-1"], "warm-up must be a whole number of epochs >= 0"),
+    "plateau factor below one": (["train", "--schedule", "plateau", "--validation-fraction", "0.1",
+                                  "--plateau-factor", "0.5"], "plateau factor divides η"),
+    "plateau patience zero": (["train", "--plateau-patience", "0"], "plateau patience must be a whole number"),
+    "resume with another schedule": (["train", "--resume", "run/checkpoint.npz", "--schedule", "cosine"],
+                                     "--schedule cosine differs from the checkpoint's constant"),
+    "resume a cosine run longer": (["train", "--resume", "cosine/checkpoint.npz", "--epochs", "3"],
+                                   "the cosine schedule spreads its decay over the run's 2 epochs"),
 }
 
 

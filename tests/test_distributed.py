@@ -48,12 +48,34 @@ def parameters(path):
 
 
 @needs_mpiexec
-@pytest.mark.parametrize("ranks", [2, 3])
-def test_data_parallel_weights_equal_one_process(tmp_path, ranks):
-    single = run(*TRAIN, "--out", "single", cwd=tmp_path)
+@pytest.mark.parametrize("rule", [[], ["--optimizer", "adam", "--lr", 0.01, "--l2", 1]])
+def test_data_parallel_early_stopping_and_plateau_decide_as_one_process(tmp_path, rule):
+    """Every rank scores the validation rows, so all stop at the epoch one process stops at, with its η (and,
+    with Adam and L2, the same moments and decay on every rank)."""
+    flags = TRAIN + ["--epochs", 20, "--validation-fraction", 0.2, "--patience", 1, "--schedule", "plateau",
+                     "--plateau-patience", 1, *rule]
+    single = run(*flags, "--out", "single", cwd=tmp_path)
+    assert single.returncode == 0, single.stderr
+    parallel = mpiexec((2, None, flags + ["--distributed", "mpi", "--out", "parallel"]), cwd=tmp_path)
+    assert parallel.returncode == 0, parallel.stderr
+    lines = [[line.split("  ")[:4] for line in out.splitlines() if line.startswith("epoch")]
+             for out in (single.stdout, parallel.stdout)]
+    assert lines[0] == lines[1] and len(lines[0]) < 20, single.stdout
+    assert "the model is epoch" in parallel.stdout
+    for ours, reference in zip(parameters(tmp_path / "parallel" / "model.npz"),
+                               parameters(tmp_path / "single" / "model.npz")):
+        assert np.max(np.abs(ours - reference)) <= 1e-12 * np.max(np.abs(reference))
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("ranks, method", [(2, []), (3, []), (2, ["--optimizer", "nesterov", "--l2", "1"]),
+                                           (3, ["--optimizer", "adam", "--lr", "0.01"])])
+def test_data_parallel_weights_equal_one_process(tmp_path, ranks, method):
+    """Every rule, L2 included, steps from the summed gradient alone: each process keeps the same state."""
+    single = run(*TRAIN, *method, "--out", "single", cwd=tmp_path)
     assert single.returncode == 0, single.stderr
     # 1438 samples in batches of 10: the last batch has 8 rows; over 3 ranks the shares are 4/3/3 and 3/3/2.
-    parallel = mpiexec((ranks, None, TRAIN + ["--distributed", "mpi", "--out", "parallel"]), cwd=tmp_path)
+    parallel = mpiexec((ranks, None, TRAIN + method + ["--distributed", "mpi", "--out", "parallel"]), cwd=tmp_path)
     assert parallel.returncode == 0, parallel.stderr
     assert f"data-parallel: {ranks} processes over mpi" in parallel.stdout
     assert len([line for line in parallel.stdout.splitlines() if line.startswith("epoch")]) == 3

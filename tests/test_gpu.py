@@ -9,7 +9,9 @@ from cli_helpers import gpubp as run_gpubp
 from conftest import random_problem
 from gpubp.backend import KERNELS
 from gpubp.backend.kernels import NumpyOps
-from test_kernels import edge_inputs
+from gpubp.training.optimizers import RULES
+from kernel_sources import ROW_WISE
+from test_kernels import POINTWISE, edge_inputs, row_inputs, update_inputs
 
 pytestmark = pytest.mark.gpu
 
@@ -21,16 +23,18 @@ def assert_close(ours, reference, dtype):
     np.testing.assert_allclose(ours, reference, rtol=rtol, atol=rtol * float(np.abs(reference).max()))
 
 
-@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+@pytest.mark.parametrize("rule, lmbda", [("sgd", 0.0)] + [(rule, 2.0) for rule in RULES])
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy", "log-likelihood"])
 @pytest.mark.parametrize("dtype", list(TOLERANCE))
-def test_five_steps_give_the_same_weights_on_both_devices(cupy, dtype, cost):
+def test_five_steps_give_the_same_weights_on_both_devices(cupy, dtype, cost, rule, lmbda):
     sizes = (20, 16, 12, 5)
     x, labels = random_problem(sizes, m=50, seed=1, dtype=dtype)
     results = []
     for device in ("cpu", "gpu"):
         net = gpubp.Network(sizes, cost=cost, dtype=dtype, device=device, seed=9)
         assert net.backend.name == device
-        net.SGD((x, labels), 1, 10, 0.5, monitor_training_cost=False)  # 50 rows / 10 = 5 steps
+        eta = 0.01 if rule == "adam" else 0.5
+        net.SGD((x, labels), 1, 10, eta, optimizer=rule, lmbda=lmbda, monitor_training_cost=False)  # 5 steps
         results.append(net.parameters())
     (cpu_w, cpu_b), (gpu_w, gpu_b) = results
     for ours, reference in zip(gpu_w + gpu_b, cpu_w + cpu_b):
@@ -39,7 +43,7 @@ def test_five_steps_give_the_same_weights_on_both_devices(cupy, dtype, cost):
 
 
 @pytest.mark.parametrize("dtype", list(TOLERANCE))
-@pytest.mark.parametrize("name", list(KERNELS))
+@pytest.mark.parametrize("name", POINTWISE)
 def test_each_device_kernel_matches_numpy_on_edge_values(cupy, name, dtype):
     ops = gpubp.get_backend("gpu").ops
     inputs = edge_inputs(len(KERNELS[name].in_params.split(",")), dtype)
@@ -51,6 +55,58 @@ def test_each_device_kernel_matches_numpy_on_edge_values(cupy, name, dtype):
     assert np.all(np.isfinite(got))
     eps = np.finfo(dtype).eps  # CUDA's tanh and fused multiply-adds differ from NumPy by a few ulps
     np.testing.assert_allclose(got, expected, rtol=8 * eps, atol=8 * eps)
+
+
+@pytest.mark.parametrize("dtype", list(TOLERANCE))
+@pytest.mark.parametrize("name", RULES)
+def test_each_update_rule_matches_numpy(cupy, name, dtype):
+    """The fused update kernels on the device against NumpyOps, weights (with L2) and biases (without) apart."""
+    args, outputs = update_inputs(name, dtype)
+    expected = [o.copy() for o in outputs]
+    getattr(NumpyOps(), name)(*args, *expected)
+    on_device = [cupy.asarray(o) for o in outputs]
+    getattr(gpubp.get_backend("gpu").ops, name)(cupy.asarray(args[0]), *args[1:], *on_device)
+    for got, reference in zip(on_device, expected):
+        assert_close(cupy.asnumpy(got), reference, dtype)  # fused multiply-adds round differently
+
+
+@pytest.mark.parametrize("name", list(ROW_WISE))
+def test_each_row_kernel_matches_numpy_on_edge_rows(cupy, name, dtype):
+    """The RawKernel on the device against NumpyOps: rows of edge values, more rows than one block has threads,
+    and a wide row."""
+    ops = gpubp.get_backend("gpu").ops
+    rng = np.random.default_rng(0)
+    for inputs in (row_inputs(dtype), [rng.standard_normal((300, 1000)).astype(dtype) * 30,
+                                       rng.standard_normal(1000).astype(dtype)]):
+        expected = np.empty_like(inputs[0])
+        with np.errstate(under="ignore"):
+            getattr(NumpyOps(), name)(*inputs, expected)
+        out = cupy.empty(expected.shape, expected.dtype)
+        getattr(ops, name)(*(cupy.asarray(a) for a in inputs), out)
+        got = cupy.asnumpy(out)
+        assert np.all(np.isfinite(got))
+        eps = np.finfo(dtype).eps
+        np.testing.assert_allclose(got, expected, rtol=8 * eps * inputs[0].shape[1] ** 0.5, atol=8 * eps)
+
+
+def test_early_stopping_with_a_schedule_keeps_the_same_epoch_on_both_devices(cupy, tmp_path):
+    """The best weights' device copy, the swap at the end and the checkpoint's copy to the host, on the GPU."""
+    from gpubp.training import load_checkpoint, save_checkpoint
+
+    x, labels = random_problem((20, 16, 5), m=300, seed=3)
+    options = dict(validation_fraction=0.2, patience=2, schedule="plateau", plateau_patience=1, warmup_epochs=1)
+    nets, histories = [], []
+    for device in ("cpu", "gpu"):
+        net = gpubp.Network((20, 16, 5), cost="log-likelihood", dtype="float64", device=device, seed=4)
+        histories.append(net.SGD((x, labels), 30, 10, 0.5, **options))
+        nets.append(net)
+    assert nets[0].best_epoch == nets[1].best_epoch and len(histories[0]) == len(histories[1])
+    for ours, reference in zip(*(n.parameters()[0] for n in (nets[1], nets[0]))):
+        assert_close(ours, reference, "float64")
+    save_checkpoint(tmp_path / "c.npz", nets[1], histories[1], {})
+    restored, _, _ = load_checkpoint(tmp_path / "c.npz", device="gpu")
+    assert np.array_equal(cupy.asnumpy(restored.training_state.best_parameters),
+                          cupy.asnumpy(nets[1].training_state.best_parameters))
 
 
 def test_digits_train_on_the_gpu_and_load_on_the_cpu(cupy, tmp_path):

@@ -9,7 +9,7 @@ from gpubp.model.gradcheck import finite_difference_gradient, gradient_check, ma
 from reference import mean_cost, mean_gradient
 
 ARCHITECTURES = [(4, 3, 2), (5, 7, 4, 3), (6, 8, 7, 5, 4)]  # the last has three hidden layers
-COSTS = ["quadratic", "cross-entropy"]
+COSTS = ["quadratic", "cross-entropy", "log-likelihood"]
 
 
 @pytest.mark.parametrize("cost", COSTS)
@@ -70,3 +70,43 @@ def test_finite_differences_leave_the_network_as_it_was():
     assert fd_w[0].shape == (2, 3) and fd_b[0].shape == (2,)
     assert all(np.array_equal(a, b) for a, b in zip(before[0] + before[1], net.parameters()[0] + net.parameters()[1]))
     assert max_relative_error(np.zeros(2), np.zeros(2)) == 0
+
+
+def test_softmax_log_likelihood_gradient_equals_torch_cross_entropy():
+    """torch's autograd through sigmoid hidden layers and F.cross_entropy (log-softmax + NLL, mean) gives the same
+    gradient as backprop with the log-likelihood cost, and the same mean cost."""
+    torch = pytest.importorskip("torch")
+    sizes = (6, 8, 5, 4)
+    net = gpubp.Network(sizes, cost="log-likelihood", dtype="float64", device="cpu", seed=11)
+    x, labels = random_problem(sizes, m=13, seed=12)
+    weights, biases = net.parameters()
+    tw = [torch.tensor(w, requires_grad=True) for w in weights]
+    tb = [torch.tensor(b, requires_grad=True) for b in biases]
+    a = torch.tensor(x)
+    for l, (w, b) in enumerate(zip(tw, tb), start=1):
+        z = a @ w.T + b
+        a = z if l == len(tw) else torch.sigmoid(z)  # cross_entropy takes the output layer's z (logits)
+    loss = torch.nn.functional.cross_entropy(a, torch.tensor(labels))
+    loss.backward()
+    nabla_b, nabla_w = net.backprop(x, labels)
+    for ours, theirs in zip(nabla_w + nabla_b, tw + tb):
+        np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-10, atol=1e-14)
+    assert net.total_cost((x, labels)) == pytest.approx(loss.item(), rel=1e-12)
+
+
+def test_softmax_is_stable_and_sums_to_one():
+    """At ±1000 the outputs are exact 0s and 1s with no overflow and no warning; each row sums to 1."""
+    net = gpubp.Network.from_parameters((2, 3), [np.array([[1000.0, 0], [0, 1000], [-1000, -1000]])], [np.zeros(3)],
+                                        cost="log-likelihood", dtype="float32", device="cpu")
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        a = net.feedforward(np.array([[1.0, 0], [0, 1], [-1, -1], [1, 1]], np.float32))
+    assert np.array_equal(a[:3], np.eye(3, dtype=np.float32))
+    np.testing.assert_allclose(a[3], [0.5, 0.5, 0])
+    assert np.isfinite(net.total_cost((np.array([[1.0, 0]], np.float32), [2])))  # ln 0 clipped, like cross-entropy
+
+
+def test_log_likelihood_refuses_targets_that_are_not_distributions():
+    net = gpubp.Network((3, 2), cost="log-likelihood", dtype="float64", device="cpu", seed=0)
+    with pytest.raises(gpubp.InputError, match="must sum to 1"):
+        net.SGD((np.zeros((4, 3)), np.ones((4, 2))), 1, 2, 0.1)
+    net.SGD((np.zeros((4, 3)), np.full((4, 2), 0.5)), 1, 2, 0.1)  # soft labels that sum to 1 are fine

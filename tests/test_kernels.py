@@ -1,8 +1,10 @@
 """Every kernel body compiles (g++ on the host, nvcc for sm_80 and sm_90) and computes what NumPy computes.
 
 The GPU cannot run here, so the kernel bodies are checked two ways: g++ compiles them as host C++ and runs them
-on edge values (0, ±1e-8, ±20, ±1000, …) next to ``NumpyOps``, and nvcc compiles them for the GPU, where ptxas
-must find no double-precision arithmetic in the float32 kernels (a bare ``0.5`` would put it there).
+on edge values (0, ±1e-8, ±20, ±1000, …) next to ``NumpyOps`` (the update rules on random buffers, weights and
+biases apart, bit for bit), and nvcc compiles them for the GPU, where ptxas must find no double-precision
+arithmetic in the float32 kernels (a bare ``0.5`` would put it there). The row-wise softmax runs on rows made of
+the same edge values.
 """
 
 import ctypes
@@ -15,13 +17,34 @@ import numpy as np
 import pytest
 
 from gpubp.backend import KERNELS
-from gpubp.backend.kernels import NumpyOps
-from kernel_sources import C_TYPES, cuda_source, host_source, param_names
+from gpubp.backend.kernels import UPDATE_KERNELS, NumpyOps, row_kernel_source
+from kernel_sources import C_TYPES, ELEMENTWISE, ROW_WISE, cuda_source, host_source, param_names
 
 EDGE_VALUES = [0.0, 1e-8, -1e-8, 20.0, -20.0, 1000.0, -1000.0, 0.5, 1.0, 0.25, 3.0]
+POINTWISE = [name for name in ELEMENTWISE if name not in UPDATE_KERNELS]
+# Each rule's scalars as Optimizer.step passes them: L2 on (sgd's keep = 1 − ηλ/n), μ = 0.9, η = 0.5, Adam at t = 3.
+UPDATE_SCALARS = {"sgd": [0.995], "momentum": [0.01, 0.9, 0.5], "nesterov": [0.01, 0.9, 0.5],
+                  "adam": [0.01, 0.1, 0.999, 0.001, 0.01 / (1 - 0.9 ** 3), (1 - 0.999 ** 3) ** 0.5, 1e-8]}
+
+
+def update_inputs(name, dtype, size=1000, n_weights=637, seed=0):
+    """Random gradient and state buffers with edge values among them, for one update rule: (args, outputs).
+
+    ``args`` are the rule's inputs in KERNELS' order (g, n_weights, scalars); ``outputs`` its parameters and
+    state, which it updates in place (Adam's second moment is never negative)."""
+    rng = np.random.default_rng(seed)
+    count = 1 + len(param_names(UPDATE_KERNELS[name].out_params))
+    buffers = [rng.standard_normal(size).astype(dtype) for _ in range(count)]
+    for buf in buffers:
+        buf[:len(EDGE_VALUES)] = EDGE_VALUES
+        buf[n_weights:n_weights + len(EDGE_VALUES)] = EDGE_VALUES[::-1]
+    if name == "adam":
+        np.abs(buffers[-1], out=buffers[-1])
+    return [buffers[0], n_weights, *UPDATE_SCALARS[name]], buffers[1:]
 
 
 def test_every_kernel_has_a_numpy_twin():
+    assert set(UPDATE_SCALARS) == set(UPDATE_KERNELS)
     assert set(KERNELS) == {name for name in dir(NumpyOps) if not name.startswith("_")} - {"xp", "sum_rows"}
 
 
@@ -46,7 +69,7 @@ def edge_inputs(count: int, dtype):
 
 
 @pytest.mark.parametrize("dtype", list(C_TYPES))
-@pytest.mark.parametrize("name", list(KERNELS))
+@pytest.mark.parametrize("name", POINTWISE)
 def test_host_build_of_kernel_matches_numpy(host_kernels, name, dtype):
     spec = KERNELS[name]
     inputs = edge_inputs(len(param_names(spec.in_params)), dtype)
@@ -62,6 +85,42 @@ def test_host_build_of_kernel_matches_numpy(host_kernels, name, dtype):
     np.testing.assert_allclose(from_kernel, from_numpy, rtol=4 * eps, atol=4 * eps)
 
 
+def row_inputs(dtype):
+    """For a row-wise kernel: a matrix whose rows are every triple of edge values, and a bias row."""
+    z = np.array(list(itertools.product(EDGE_VALUES, repeat=3)), dtype)
+    return [z, np.array([0.0, 20.0, -1e-8], dtype)]
+
+
+@pytest.mark.parametrize("dtype", list(C_TYPES))
+@pytest.mark.parametrize("name", list(ROW_WISE))
+def test_host_build_of_row_kernel_matches_numpy(host_kernels, name, dtype):
+    inputs = row_inputs(dtype)
+    rows, cols = inputs[0].shape
+    from_kernel, from_numpy = np.full((rows, cols), np.nan, dtype), np.full((rows, cols), np.nan, dtype)
+    function = getattr(host_kernels, f"gpubp_{name}_{C_TYPES[dtype]}")
+    function(ctypes.c_longlong(rows), ctypes.c_longlong(cols),
+             *(a.ctypes.data_as(ctypes.c_void_p) for a in (*inputs, from_kernel)))
+    with np.errstate(all="raise", under="ignore"):  # e^(−2000) rounding to 0 is the right answer, not a fault
+        getattr(NumpyOps(), name)(*inputs, from_numpy)
+    assert np.all(np.isfinite(from_kernel))
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(from_kernel, from_numpy, rtol=4 * eps, atol=4 * eps)
+
+
+def test_softmax_is_right_and_stable_at_the_edges():
+    ops = NumpyOps()
+    for dtype in (np.float32, np.float64):
+        z = np.array([[-1000, 0, 1000], [1000, 1000, -1000], [0, 0, 0], [1, 2, 3], [-1000, -1000, -1000]], dtype)
+        out = np.empty_like(z)
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            ops.bias_softmax(z, np.zeros(3, dtype), out)
+        exact = np.exp(z.astype(np.longdouble) - z.max(axis=1, keepdims=True))
+        exact /= exact.sum(axis=1, keepdims=True)
+        assert np.all(np.abs(out - exact) <= 2 * np.finfo(dtype).eps)
+        assert np.array_equal(out[0], [0, 0, 1]) and np.array_equal(out[1], [0.5, 0.5, 0])
+        assert np.allclose(out.sum(axis=1), 1, rtol=0, atol=2 * np.finfo(dtype).eps)
+
+
 def test_sigmoid_is_right_and_stable_at_the_edges():
     ops = NumpyOps()
     for dtype in (np.float32, np.float64):
@@ -75,6 +134,30 @@ def test_sigmoid_is_right_and_stable_at_the_edges():
         with np.errstate(all="raise"):
             ops.sigmoid_prime(z, out)
         assert out[3] == 0.25 and out[0] == 0 and out[-1] == 0
+
+
+@pytest.mark.parametrize("dtype", list(C_TYPES))
+@pytest.mark.parametrize("name", list(UPDATE_KERNELS))
+def test_host_build_of_update_rule_matches_numpy_bit_for_bit(host_kernels, name, dtype):
+    """Only +, −, ×, ÷ and √, each rounded once, in the same order: the C body and NumPy agree exactly, and
+    ``i < n_weights`` decays the weights alone (a rule with its L2 term zeroed differs only before n_weights)."""
+    args, outputs = update_inputs(name, dtype)
+    from_kernel = [o.copy() for o in outputs]
+    size = len(args[0])
+    c_args = [a if isinstance(a, np.ndarray) else np.full(size, a, np.int64 if k == 1 else dtype)
+              for k, a in enumerate(args)]
+    getattr(host_kernels, f"gpubp_{name}_{C_TYPES[dtype]}")(
+        ctypes.c_long(size), *(a.ctypes.data_as(ctypes.c_void_p) for a in (*c_args, *from_kernel)))
+    from_numpy = [o.copy() for o in outputs]
+    getattr(NumpyOps(), name)(*args, *from_numpy)
+    for k, (c, py) in enumerate(zip(from_kernel, from_numpy)):
+        assert np.array_equal(c, py, equal_nan=True), f"output {k}"
+        assert np.all(np.isfinite(py))
+    no_l2 = [o.copy() for o in outputs]
+    getattr(NumpyOps(), name)(*args[:2], 1.0 if name == "sgd" else 0.0, *args[3:], *no_l2)
+    n_weights = args[1]
+    assert np.array_equal(no_l2[0][n_weights:], from_numpy[0][n_weights:])
+    assert not np.array_equal(no_l2[0][:n_weights], from_numpy[0][:n_weights])
 
 
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
@@ -95,7 +178,7 @@ def test_nvcc_compiles_every_kernel(tmp_path, arch, dtype):
         assert f"gpubp_{name}_{C_TYPES[dtype]}".encode() in cubin
 
 
-@pytest.mark.parametrize("name", list(KERNELS))
+@pytest.mark.parametrize("name", POINTWISE)
 def test_cache_blocking_changes_no_bit(name, monkeypatch):
     """NumpyOps works through large arrays a block of rows at a time; the result is bit-for-bit the same."""
     from gpubp.backend import kernels
@@ -103,7 +186,7 @@ def test_cache_blocking_changes_no_bit(name, monkeypatch):
     rng = np.random.default_rng(0)
     shape = (1000, 300)  # 1.2 MB in float32: several blocks, the last one short
     inputs = [rng.standard_normal(shape).astype(np.float32) for _ in param_names(KERNELS[name].in_params)]
-    if name == "bias_sigmoid":
+    if "T b" in KERNELS[name].in_params:
         inputs[1] = inputs[1][0]  # the bias is one row, broadcast over the batch
     if "scale" in KERNELS[name].in_params:
         inputs[-1] = 0.3
@@ -114,8 +197,22 @@ def test_cache_blocking_changes_no_bit(name, monkeypatch):
     assert np.array_equal(blocked, whole)
 
 
+@pytest.mark.parametrize("name", list(UPDATE_KERNELS))
+def test_cache_blocking_of_update_rules_changes_no_bit(name, monkeypatch):
+    """The update rules walk the flat buffer a block at a time, weights then biases; bit for bit the same."""
+    from gpubp.backend import kernels
+
+    args, outputs = update_inputs(name, np.float32, size=300_000, n_weights=200_003)  # 1.2 MB: several blocks
+    blocked, whole = [o.copy() for o in outputs], [o.copy() for o in outputs]
+    getattr(NumpyOps(), name)(*args, *blocked)
+    monkeypatch.setattr(kernels, "BLOCK_BYTES", 1 << 40)
+    getattr(NumpyOps(), name)(*args, *whole)
+    assert all(np.array_equal(a, b) for a, b in zip(blocked, whole))
+
+
 def cupy_kernel_source(cupy, name: str, dtype) -> str:
-    """The exact CUDA source CuPy generates for one of gpubp's kernels: arrays 1-D, ``scale`` a scalar.
+    """The exact CUDA source CuPy generates for one of gpubp's kernels: arrays 1-D, ``scale`` and the update
+    rules' inputs other than ``g`` scalars.
 
     This uses CuPy's code generator (``cupy._core._kernel``), which is not public API: the test that calls it
     skips, saying so, where CuPy's internals have changed.
@@ -126,8 +223,11 @@ def cupy_kernel_source(cupy, name: str, dtype) -> str:
 
     ndarray_kind, indexer_kind, scalar_kind = 1, 2, 3  # CuPy's _ArgKind enum
     kernel = CupyOps(cupy)._kernels[name]
-    infos = [_kernel._ArgInfo(scalar_kind, _scalar.CScalar, dtype, 0, True, True) if p.name == "scale"
-             else _kernel._ArgInfo(ndarray_kind, cupy.ndarray, dtype, 1, True, True) for p in kernel.params[:-1]]
+    inputs = len(param_names(KERNELS[name].in_params))
+    scalars = {"scale"} | set(param_names(KERNELS[name].in_params)[1:] if name in UPDATE_KERNELS else ())
+    infos = [_kernel._ArgInfo(scalar_kind, _scalar.CScalar, dtype if p.ctype == "T" else p.dtype, 0, True, True)
+             if k < inputs and p.name in scalars else _kernel._ArgInfo(ndarray_kind, cupy.ndarray, dtype, 1, True, True)
+             for k, p in enumerate(kernel.params[:-1])]
     infos.append(_kernel._ArgInfo(indexer_kind, _carray.Indexer, None, 1, True, True))
     type_map = _kernel._TypeMap((("T", dtype),))
     return _kernel._get_elementwise_kernel_code(tuple(infos), type_map, kernel.params, kernel.operation,
@@ -142,10 +242,14 @@ def test_the_source_cupy_generates_compiles(tmp_path, dtype):
     if nvcc is None:
         pytest.skip("nvcc is not installed")
     try:
-        sources = [cupy_kernel_source(cupy, name, np.dtype(dtype).type) for name in KERNELS]
+        sources = [cupy_kernel_source(cupy, name, np.dtype(dtype).type) for name in ELEMENTWISE]
     except (AttributeError, AssertionError, TypeError, ImportError) as exc:
         pytest.skip(f"CuPy's internal code generator is not the one this test knows ({exc!r})")
+    for name, text in zip(ELEMENTWISE, sources):
+        if name in UPDATE_KERNELS:  # ``i < n_weights`` needs i to be the flat index: a 1-D indexer set to i
+            assert "CUPY_FOR(i, _ind.size())" in text and "_ind.set(i);" in text and "CIndexer<1, 1>" in text
     source = tmp_path / "cupy_kernels.cu"
+    sources += [row_kernel_source(name, C_TYPES[dtype]) for name in ROW_WISE]  # RawKernels: the source as given
     source.write_text("#include <cupy/carray.cuh>\n" + "\n".join(sources))
     include = Path(cupy.__file__).parent / "_core" / "include"
     result = subprocess.run([nvcc, "-cubin", "-arch=sm_90", "-std=c++17", "-I", str(include), "-Xptxas",

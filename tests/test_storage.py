@@ -53,6 +53,20 @@ def test_save_into_a_missing_folder_or_onto_a_folder_says_so(trained, tmp_path):
         gpubp.save(net, tmp_path)
 
 
+def test_init_is_saved_and_version_1_files_still_load(tmp_path):
+    """Format 2 records the initializer; a format-1 file (before init existed: always normal) loads unchanged."""
+    net = gpubp.Network((6, 5, 3), dtype="float64", device="cpu", seed=4, init="scaled")
+    gpubp.save(net, tmp_path / "scaled.npz")
+    assert gpubp.load(tmp_path / "scaled.npz", device="cpu").init == "scaled"
+    with np.load(tmp_path / "scaled.npz") as npz:
+        assert int(npz["gpubp_format"]) == gpubp.model.FORMAT_VERSION == 2
+        version_1 = {name: npz[name] for name in npz.files if name != "init"}
+    np.savez(tmp_path / "old.npz", **{**version_1, "gpubp_format": np.int64(1)})
+    old = gpubp.load(tmp_path / "old.npz", device="cpu")
+    assert old.init == "normal" and old.sizes == net.sizes
+    assert all(np.array_equal(a, b) for a, b in zip(old.parameters()[0], net.parameters()[0]))
+
+
 def rewrite(path, **changes):
     with np.load(path) as npz:
         arrays = {name: npz[name] for name in npz.files}
@@ -70,6 +84,8 @@ def rewrite(path, **changes):
     (lambda p: rewrite(p, w1=np.zeros((2, 2))), "damaged gpubp model"),
     (lambda p: rewrite(p, b0=None), "damaged gpubp model"),
     (lambda p: rewrite(p, cost=np.array("hinge")), "damaged gpubp model"),
+    (lambda p: rewrite(p, init=np.array("xavier")), "damaged gpubp model"),
+    (lambda p: rewrite(p, init=None), "damaged gpubp model"),
     (lambda p: rewrite(p, sizes=np.array([6, -5, 3])), "damaged gpubp model"),
     (lambda p: rewrite(p, w0=np.full((5, 6), np.nan)), "NaN or infinite weights"),
     (lambda p: rewrite(p, w0=np.array([{"pickled": 1}], dtype=object)), "which gpubp never loads"),

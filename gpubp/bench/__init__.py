@@ -5,7 +5,8 @@ data (784 features in [0, 1), 10 classes) and reports the median samples/s of th
 peer (see ``peers.py``) does the same from the same initial weights, and the result is shown as the ratio
 gpubp / peer. The device's GEMM rate turns each figure into a fraction of what the hardware can do: one training
 sample costs 2·W multiply-adds forward, 2·W for BP4 and 2·W′ for BP2 (W′: the weights above the first layer).
-Nothing here is asserted: it measures.
+``optimizer`` picks the update rule of gpubp and of the PyTorch peers (torch.optim's same rule); the per-sample
+loop runs with sgd only. Nothing here is asserted: it measures.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..backend import get_backend
 from ..backend.machine import describe_machine
 from ..errors import InputError
 from ..model import Network
+from ..training.optimizers import check_optimizer
 from . import peers
 
 # (sizes, batch size, samples per epoch)
@@ -73,7 +75,7 @@ def synthetic_data(n: int, sizes, dtype, seed: int = 0):
 
 
 def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repeats=5, warmup=1, tf32=False,
-                  log=print) -> dict:
+                  optimizer="sgd", log=print) -> dict:
     """Measure the grid; ``log`` gets a line per result as it comes. Returns the JSON-ready record."""
     if repeats < 1 or warmup < 0:
         raise InputError(f"--repeats must be >= 1 and --warmup >= 0, got {repeats} and {warmup}")
@@ -87,12 +89,15 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
     unknown = set(peer_names or []) - set(PEERS)
     if unknown:
         raise InputError(f"unknown peer {', '.join(sorted(unknown))}: choose from {', '.join(PEERS)}")
+    optimizer = check_optimizer(optimizer)
     runnable = available_peers(backend)
     missing = [p for p in peer_names or [] if p not in runnable]
     if missing:
         raise InputError(f"peer {', '.join(missing)} cannot run on the {backend.name}: it needs PyTorch"
                          f"{' built for CUDA' if backend.name == 'gpu' else ''} (pip install 'gpubp[bench]')")
-    names = runnable if peer_names is None else list(peer_names)
+    # The per-sample loop is the lecture's plain SGD: with another rule it has no counterpart to time.
+    names = [p for p in (runnable if peer_names is None else list(peer_names))
+             if optimizer == "sgd" or p != "per_sample_loop"]
     grid = grid or GRID + (GPU_GRID if backend.name == "gpu" else [])
     dtype_type = np.dtype(dtype).type
     gemm = peers.gemm_gflops(backend, dtype_type, GEMM_SIZE[backend.name])
@@ -108,13 +113,14 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
     else:
         mode = ""
     log(f"device: {backend.name} — {backend.device_name}; {dtype}{mode}; "
-        f"GEMM {GEMM_SIZE[backend.name]}³: {gemm:,.1f} GFLOP/s; peers: {', '.join(names) or 'none'}")
+        f"GEMM {GEMM_SIZE[backend.name]}³: {gemm:,.1f} GFLOP/s; optimizer {optimizer}; "
+        f"peers: {', '.join(names) or 'none'}")
     results = []
     for sizes, batch, samples in grid:
         x, labels, y = synthetic_data(samples, sizes, dtype_type)
         net = Network(sizes, dtype=dtype, device=backend.name, seed=0)
         weights, biases = net.parameters()
-        history = net.SGD((x, labels), warmup + repeats, batch, ETA, monitor_training_cost=False)
+        history = net.SGD((x, labels), warmup + repeats, batch, ETA, optimizer=optimizer, monitor_training_cost=False)
         rates = {"gpubp": statistics.median(h.samples_per_s for h in history[warmup:])}
         for name in names:
             n = samples
@@ -122,7 +128,8 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
                 if sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) > LOOP_MAX_WEIGHTS:
                     continue
                 n = min(samples, LOOP_SAMPLES)
-            seconds = PEERS[name](backend, weights, biases, x[:n], y[:n], batch, ETA, warmup + repeats)
+            rule = {"rule": optimizer} if name.startswith("torch") else {}
+            seconds = PEERS[name](backend, weights, biases, x[:n], y[:n], batch, ETA, warmup + repeats, **rule)
             rates[name] = n / statistics.median(seconds[warmup:])
         result = {"sizes": list(sizes), "batch": batch, "samples_per_epoch": samples,
                   "flops_per_sample": flops_per_sample(sizes), "samples_per_s": rates,
@@ -136,6 +143,7 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
 
         machine["torch"] = torch.__version__
     return {"device": backend.name, "device_name": backend.device_name, "dtype": dtype, "tf32": tf32_used,
+            "optimizer": optimizer,
             "repeats": repeats, "warmup": warmup, "gemm_gflops": gemm, "machine": machine, "results": results}
 
 

@@ -3,8 +3,11 @@
 Every peer trains whole epochs — a fresh shuffle applied on the device, then contiguous mini-batches — and
 returns its samples/s per timed epoch, with the device synchronised before and after each. The peers are:
 PyTorch with the lecture's equations written by hand (``torch_manual``), PyTorch the usual way
-(``nn.Sequential`` of ``Linear`` and ``Sigmoid``, ``MSELoss(reduction="sum") / 2``, ``optim.SGD``, autograd:
-``torch_autograd``), and Nielsen's ``network.py`` algorithm, one sample at a time (``per_sample_loop``). The GEMM
+(``nn.Sequential`` of ``Linear`` and ``Sigmoid``, ``MSELoss(reduction="sum") / 2m``, autograd:
+``torch_autograd``), and Nielsen's ``network.py`` algorithm, one sample at a time (``per_sample_loop``,
+sgd only).
+Both PyTorch peers step with ``torch.optim`` for the rules other than sgd (the manual one computes its gradient
+by hand, then hands it to the optimizer), with gpubp's hyperparameters: μ = 0.9, Adam's defaults. The GEMM
 rate of the device is the hardware's side of the comparison.
 """
 
@@ -48,8 +51,21 @@ def torch_synchronize(device):
     return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
 
-def torch_manual(backend, weights, biases, x, y, batch, eta, epochs, seed=0) -> list[float]:
-    """The lecture's equations in PyTorch tensors: forward, BP1–BP4 and the SGD step, no autograd."""
+def torch_optimizer(params, rule: str, eta: float):
+    """torch.optim's counterpart of gpubp's ``rule`` (see ``gpubp.training.optimizers``)."""
+    import torch
+
+    if rule == "adam":
+        return torch.optim.Adam(params, lr=eta, betas=(0.9, 0.999), eps=1e-8)
+    return torch.optim.SGD(params, lr=eta, momentum=0.0 if rule == "sgd" else MOMENTUM, nesterov=rule == "nesterov")
+
+
+MOMENTUM = 0.9
+
+
+def torch_manual(backend, weights, biases, x, y, batch, eta, epochs, seed=0, rule="sgd") -> list[float]:
+    """The lecture's equations in PyTorch tensors: forward, BP1–BP4 and the step (by hand for sgd, else
+    torch.optim's), no autograd."""
     import torch
 
     device = torch_device(backend)
@@ -57,6 +73,7 @@ def torch_manual(backend, weights, biases, x, y, batch, eta, epochs, seed=0) -> 
     bs = [torch.from_numpy(np.ascontiguousarray(b)).to(device) for b in biases]
     xd, yd = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     rng, n = np.random.default_rng(seed), len(x)
+    optimizer = None if rule == "sgd" else torch_optimizer(ws + bs, rule, eta)
 
     @torch.no_grad()
     def epoch():
@@ -68,19 +85,24 @@ def torch_manual(backend, weights, biases, x, y, batch, eta, epochs, seed=0) -> 
                 acts.append(torch.sigmoid(torch.addmm(b, acts[-1], w.t())))
             a = acts[-1]
             delta = (a - ys[k:k + batch]) * a * (1 - a)
-            step = eta / len(a)
+            step = eta / len(a) if optimizer is None else 1.0 / len(a)
             for l in reversed(range(len(ws))):
                 grad_w, grad_b = delta.t() @ acts[l], delta.sum(0)
                 if l > 0:
                     delta = (delta @ ws[l]) * acts[l] * (1 - acts[l])
-                ws[l].sub_(grad_w, alpha=step)
-                bs[l].sub_(grad_b, alpha=step)
+                if optimizer is None:
+                    ws[l].sub_(grad_w, alpha=step)
+                    bs[l].sub_(grad_b, alpha=step)
+                else:
+                    ws[l].grad, bs[l].grad = grad_w.mul_(step), grad_b.mul_(step)
+            if optimizer is not None:
+                optimizer.step()
 
     return timed_epochs(epoch, torch_synchronize(device), epochs)
 
 
-def torch_autograd(backend, weights, biases, x, y, batch, eta, epochs, seed=0) -> list[float]:
-    """PyTorch the usual way: nn.Sequential, MSELoss(sum)/2, autograd and optim.SGD with lr = η/m."""
+def torch_autograd(backend, weights, biases, x, y, batch, eta, epochs, seed=0, rule="sgd") -> list[float]:
+    """PyTorch the usual way: nn.Sequential, MSELoss(sum)/2m, autograd and torch.optim's ``rule`` with lr = η."""
     import torch
     from torch import nn
 
@@ -94,7 +116,7 @@ def torch_autograd(backend, weights, biases, x, y, batch, eta, epochs, seed=0) -
         layers += [linear, nn.Sigmoid()]
     model = nn.Sequential(*layers).to(device)
     loss_fn = nn.MSELoss(reduction="sum")
-    optimizer = torch.optim.SGD(model.parameters(), lr=eta / batch)
+    optimizer = torch_optimizer(model.parameters(), rule, eta)
     xd, yd = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     rng, n = np.random.default_rng(seed), len(x)
 
@@ -103,7 +125,8 @@ def torch_autograd(backend, weights, biases, x, y, batch, eta, epochs, seed=0) -
         xs, ys = xd.index_select(0, order), yd.index_select(0, order)
         for k in range(0, n, batch):
             optimizer.zero_grad(set_to_none=True)
-            (loss_fn(model(xs[k:k + batch]), ys[k:k + batch]) / 2).backward()
+            targets = ys[k:k + batch]
+            (loss_fn(model(xs[k:k + batch]), targets) / (2 * len(targets))).backward()
             optimizer.step()
 
     return timed_epochs(epoch, torch_synchronize(device), epochs)

@@ -20,6 +20,7 @@ from ..distributed import KINDS
 from ..errors import GpubpError
 from ..model import COSTS
 from ..model.network import DTYPES
+from ..training.schedules import PLATEAU_FACTOR, PLATEAU_PATIENCE, SCHEDULES
 from . import data, tools, train
 from .process import command_process, report_warnings, stopped
 
@@ -106,8 +107,43 @@ def build_parser() -> Parser:
     t.add_argument("--epochs", type=int, default=None, help="train up to this epoch (default: 30)")
     t.add_argument("--batch-size", type=int, default=None, help="samples per mini-batch (default: 10)")
     t.add_argument("--lr", type=float, default=None, help="learning rate η (default: 3.0)")
-    t.add_argument("--cost", choices=list(COSTS), default=None, help="cost function (default: quadratic)")
+    t.add_argument("--cost", choices=list(COSTS), default=None,
+                   help="cost function (default: quadratic); cross-entropy learns faster from saturated outputs; "
+                        "log-likelihood makes the output layer a softmax, the outputs class probabilities")
+    t.add_argument("--optimizer", default=None, metavar="sgd|momentum|nesterov|adam",
+                   help="update rule: sgd (the lecture's); momentum or nesterov (μ = --momentum), which keep "
+                        "learning at large batch sizes and through long shallow valleys; adam (per-weight step "
+                        "sizes, little tuning; use a small --lr such as 0.01) (default: sgd)")
+    t.add_argument("--momentum", type=float, default=None, metavar="μ",
+                   help="momentum μ in [0, 1) for --optimizer momentum or nesterov; higher carries further "
+                        "(default: 0.9)")
+    t.add_argument("--l2", type=float, default=None, metavar="λ",
+                   help="L2 regularization λ >= 0 (network2's: w ← (1 − ηλ/n)w − η∇, biases not decayed; "
+                        "PyTorch's weight_decay = λ/n): use it when test accuracy trails training accuracy "
+                        "(default: 0, none)")
+    t.add_argument("--init", default=None, metavar="normal|scaled",
+                   help="initial weights: normal, N(0, 1), the lecture's; or scaled, N(0, 1/n_in), network2's, "
+                        "for wide layers, whose sigmoids normal saturates (default: normal)")
     t.add_argument("--dtype", choices=DTYPES, default=None, help="floating-point precision (default: float32)")
+    t.add_argument("--schedule", choices=SCHEDULES, default=None,
+                   help="how η changes (default: constant); plateau divides it by --plateau-factor when validation "
+                        "accuracy stalls (needs --validation-fraction); cosine decays it to 0 by the last epoch")
+    t.add_argument("--warmup-epochs", type=int, default=None, metavar="K",
+                   help="raise η linearly from near 0 over the first K epochs, step by step (default: 0); for "
+                        "large batches and large η, which diverge or stall without it")
+    t.add_argument("--plateau-factor", type=float, default=None, metavar="D",
+                   help=f"the plateau schedule divides η by D > 1 (default: {PLATEAU_FACTOR:g}, Nielsen's halving); "
+                        f"larger D settles faster but may stop learning early")
+    t.add_argument("--plateau-patience", type=int, default=None, metavar="P",
+                   help=f"the plateau schedule lowers η after P epochs without better validation accuracy "
+                        f"(default: {PLATEAU_PATIENCE}); raise it when validation accuracy is noisy")
+    t.add_argument("--validation-fraction", type=float, default=None, metavar="F",
+                   help="hold out this share of the training data, the same rows in every run, and report its "
+                        "cost and accuracy each epoch (default: 0, none); to choose epochs and η without "
+                        "looking at the test set")
+    t.add_argument("--patience", type=int, default=None, metavar="N",
+                   help="stop when validation accuracy has not improved for N epochs and keep the best epoch's "
+                        "weights (default: none); to stop before overfitting without guessing --epochs")
     device_argument(t)
     t.add_argument("--seed", type=int, default=None,
                    help="seed for the initial weights and the shuffle order (default: 0)")
@@ -162,6 +198,9 @@ def build_parser() -> Parser:
                         "torch_autograd, per_sample_loop); an empty string runs gpubp alone")
     b.add_argument("--repeats", type=int, default=5, help="timed epochs per measurement (default: 5)")
     b.add_argument("--warmup", type=int, default=1, help="untimed epochs first (default: 1)")
+    b.add_argument("--optimizer", default="sgd", metavar="RULE",
+                   help="update rule of gpubp and of the PyTorch peers (torch.optim's same rule): sgd, momentum, "
+                        "nesterov or adam; the per-sample loop runs with sgd only (default: sgd)")
     b.add_argument("--tf32", action="store_true", help="let float32 GEMMs on the GPU use TensorFloat-32")
     b.add_argument("--json", type=Path, default=None, help="also write the full record to this JSON file")
     b.add_argument("--force", action="store_true", help="let --json replace an existing file")

@@ -21,15 +21,22 @@ from pathlib import Path
 from ..data import DEFAULT_MNIST_DIR, HEADER_CHOICES, registry
 from ..errors import InputError, ModelFileError
 from ..model import COSTS
-from ..model.network import DTYPES
+from ..model.network import DTYPES, check_init
 from ..training import load_checkpoint
+from ..training.optimizers import check_lmbda, check_momentum, check_optimizer
+from ..training.schedules import PLATEAU_FACTOR, PLATEAU_PATIENCE, check_plateau, check_schedule, check_warmup_epochs
+from ..training.sgd import check_patience
 
 DEFAULTS = {"data": "digits", "data_dir": None, "test_fraction": 0.2, "sizes": [30], "epochs": 30, "batch_size": 10,
-            "lr": 3.0, "cost": "quadratic", "dtype": "float32", "seed": 0, "checkpoint_every": 0, "header": "auto"}
+            "lr": 3.0, "cost": "quadratic", "dtype": "float32", "seed": 0, "checkpoint_every": 0, "header": "auto",
+            "optimizer": "sgd", "momentum": 0.9, "l2": 0.0, "init": "normal", "schedule": "constant",
+            "warmup_epochs": 0, "plateau_factor": PLATEAU_FACTOR, "plateau_patience": PLATEAU_PATIENCE,
+            "validation_fraction": 0.0, "patience": None}
+METHODS = ("schedule", "warmup_epochs", "plateau_factor", "plateau_patience", "validation_fraction", "patience")
 CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every", "lr")
 OPTIONAL = ("run_id", "lr_changes")  # settings that checkpoints of older gpubp versions lack
 # Settings added after checkpoints were first written, with the value every older run had.
-ADDED_LATER = {"header": "auto"}
+ADDED_LATER = {key: DEFAULTS[key] for key in ("header", "optimizer", "momentum", "l2", "init", *METHODS)}
 CHECKPOINT_NAME = "checkpoint.npz"
 
 
@@ -37,25 +44,46 @@ def whole(minimum: int):
     return lambda value: isinstance(value, Integral) and not isinstance(value, bool) and value >= minimum
 
 
+def rule(valid, message: str):
+    """A setting's check: an ``InputError`` with ``message`` unless ``valid(value)``."""
+
+    def check(value) -> None:
+        if not valid(value):
+            raise InputError(f"{message}, got {value!r}")
+
+    return check
+
+
 def positive(value) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
-CHECKS = {  # what each setting must be, said as the flag's own check says it
-    "data": (lambda v: isinstance(v, str) and v != "", "--data must be digits, mnist or a .csv or .npz file"),
-    "data_dir": (lambda v: v is None or isinstance(v, str) and v != "", "--data-dir must be a folder"),
-    "test_fraction": (lambda v: positive(v) and v < 1,
-                      "--test-fraction: the test fraction must lie strictly between 0 and 1"),
-    "sizes": (lambda v: isinstance(v, list) and len(v) >= 1 and all(map(whole(1), v)),
-              "--sizes: layer widths must be whole numbers >= 1"),
-    "epochs": (whole(1), "--epochs: epochs must be a whole number >= 1"),
-    "batch_size": (whole(1), "--batch-size: the mini-batch size must be a whole number >= 1"),
-    "lr": (positive, "--lr: the learning rate eta must be a finite number > 0"),
-    "cost": (lambda v: v in COSTS, f"--cost must be {' or '.join(COSTS)}"),
-    "dtype": (lambda v: v in DTYPES, f"--dtype must be {' or '.join(DTYPES)}"),
-    "seed": (whole(0), "--seed: the seed must be a whole number >= 0"),
-    "checkpoint_every": (whole(0), "--checkpoint-every must be a whole number >= 0 (0: no checkpoints)"),
-    "header": (lambda v: v in HEADER_CHOICES, f"--header must be {' or '.join(HEADER_CHOICES)}"),
+CHECKS = {  # what each setting must be: the flag's own check, or the API's check of that knob
+    "data": rule(lambda v: isinstance(v, str) and v != "", "--data must be digits, mnist or a .csv or .npz file"),
+    "data_dir": rule(lambda v: v is None or isinstance(v, str) and v != "", "--data-dir must be a folder"),
+    "test_fraction": rule(lambda v: positive(v) and v < 1,
+                          "--test-fraction: the test fraction must lie strictly between 0 and 1"),
+    "sizes": rule(lambda v: isinstance(v, list) and len(v) >= 1 and all(map(whole(1), v)),
+                  "--sizes: layer widths must be whole numbers >= 1"),
+    "epochs": rule(whole(1), "--epochs: epochs must be a whole number >= 1"),
+    "batch_size": rule(whole(1), "--batch-size: the mini-batch size must be a whole number >= 1"),
+    "lr": rule(positive, "--lr: the learning rate eta must be a finite number > 0"),
+    "cost": rule(lambda v: v in COSTS, f"--cost must be {' or '.join(COSTS)}"),
+    "dtype": rule(lambda v: v in DTYPES, f"--dtype must be {' or '.join(DTYPES)}"),
+    "seed": rule(whole(0), "--seed: the seed must be a whole number >= 0"),
+    "checkpoint_every": rule(whole(0), "--checkpoint-every must be a whole number >= 0 (0: no checkpoints)"),
+    "header": rule(lambda v: v in HEADER_CHOICES, f"--header must be {' or '.join(HEADER_CHOICES)}"),
+    "optimizer": check_optimizer,
+    "momentum": check_momentum,
+    "l2": check_lmbda,
+    "init": check_init,
+    "schedule": check_schedule,
+    "warmup_epochs": lambda v: check_warmup_epochs(v, None),
+    "plateau_factor": lambda v: check_plateau(v, PLATEAU_PATIENCE),
+    "plateau_patience": lambda v: check_plateau(PLATEAU_FACTOR, v),
+    "validation_fraction": rule(lambda v: v == 0 or positive(v) and v < 1,
+                                "--validation-fraction: the validation fraction must lie in [0, 1)"),
+    "patience": check_patience,
 }
 
 
@@ -65,9 +93,8 @@ def flag(key: str) -> str:
 
 def check_settings(settings: dict) -> None:
     """An ``InputError`` naming the first setting that no flag could have given."""
-    for key, (valid, rule) in CHECKS.items():
-        if not valid(settings[key]):
-            raise InputError(f"{rule}, got {settings[key]!r}")
+    for key, check in CHECKS.items():
+        check(settings[key])
     if not isinstance(settings.get("run_id", ""), str):
         raise InputError(f"run_id must be a string, got {settings['run_id']!r}")
     changes = settings.get("lr_changes", [])
@@ -123,6 +150,9 @@ def settings_for(args):
             raise InputError(f"{flag(key)} {value} differs from the checkpoint's {saved[key]}: a resumed run keeps "
                              f"the settings it was started with (only --epochs, --checkpoint-every and --lr may "
                              f"change); drop {flag(key)} or start a new run")
+    if saved["schedule"] == "cosine" and given.get("epochs", saved["epochs"]) != saved["epochs"]:
+        raise InputError(f"the cosine schedule spreads its decay over the run's {saved['epochs']} epochs, so a "
+                         f"resumed run keeps them: drop --epochs, or start a new run for a longer one")
     settings = {"run_id": uuid.uuid4().hex, **saved,  # a checkpoint from before run ids gets one from now on
                 **{key: value for key, value in given.items() if key in CHANGEABLE_ON_RESUME}}
     if settings["lr"] != saved["lr"]:

@@ -152,7 +152,8 @@ def gradcheck(args) -> int:
 
 def bench(args) -> int:
     check_output(args.json, args.force, flag="--json")
-    record = run_benchmark(args.device, args.dtype, args.net, args.peers, args.repeats, args.warmup, args.tf32)
+    record = run_benchmark(args.device, args.dtype, args.net, args.peers, args.repeats, args.warmup, args.tf32,
+                           args.optimizer)
     print()
     print(markdown_table(record))
     if args.json is not None:

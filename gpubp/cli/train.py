@@ -25,10 +25,18 @@ from ..errors import DataError, GpubpError, InputError, ModelFileError, Training
 from ..model import Network, save
 from ..model.storage import read_npz
 from ..training import check_hyperparameters, save_checkpoint, train
+from ..training.sgd import check_training_methods, check_validation_fraction
 from ..training.report import MetricsLog, plot_learning_curve
 from .process import signals_deferred, stopped
 from .run_folder import claim, claim_new
-from .settings import CHECKPOINT_NAME, checkpoint_file, settings_for, to_store
+from .settings import CHECKPOINT_NAME, METHODS, checkpoint_file, settings_for, to_store
+
+
+def check_momentum_applies(settings, args) -> None:
+    """μ means something to momentum and nesterov only: a --momentum beside another rule is a mistake to name."""
+    if args.momentum is not None and settings["optimizer"] not in ("momentum", "nesterov"):
+        raise InputError(f"--momentum applies to --optimizer momentum or nesterov, not {settings['optimizer']}: "
+                         f"add --optimizer momentum (or nesterov), or drop --momentum")
 
 
 def resolve_sizes(sizes, n_in: int, n_classes: int) -> list[int]:
@@ -171,12 +179,14 @@ def run_on(args, comm) -> int:
     if args.resume is not None:
         args.resume = checkpoint_file(args.resume)
     settings, resumed = settings_for(args)
+    check_momentum_applies(settings, args)
     train_data, test_data = load_dataset(settings["data"], settings["data_dir"], settings["test_fraction"],
                                          settings["header"])
     n_in, n_classes = describe_data(train_data, test_data)
     if resumed is None:
         sizes = resolve_sizes(settings["sizes"], n_in, n_classes)
-        net = Network(sizes, cost=settings["cost"], dtype=settings["dtype"], device=args.device, seed=settings["seed"])
+        net = Network(sizes, cost=settings["cost"], dtype=settings["dtype"], device=args.device, seed=settings["seed"],
+                      init=settings["init"])
         history = []
     else:
         net, history, _ = resumed
@@ -188,26 +198,42 @@ def run_on(args, comm) -> int:
                              f"{len(history)} to train further")
     settings["sizes"] = list(net.sizes)
     check_hyperparameters(settings["epochs"], settings["batch_size"], settings["lr"], len(train_data[1]))
+    check_training_methods(settings["epochs"], settings["batch_size"], len(train_data[1]),
+                           *(settings[key] for key in METHODS))
+    held_out = check_validation_fraction(settings["validation_fraction"], len(train_data[1]), settings["batch_size"])
+    data = (train_data, test_data, held_out)
     if not root:
-        return train_on(args, comm, settings, net, history, train_data, test_data, None)
+        return train_on(args, comm, settings, net, history, data, None)
     folder, earlier = claim_run_folder(args, resumed[2] if resumed else None)
     try:
         files = RunFiles(folder, earlier, settings, history, args.resume if resumed else None)
-        return train_on(args, comm, settings, net, history, train_data, test_data, files)
+        return train_on(args, comm, settings, net, history, data, files)
     finally:
         folder.release()
 
 
-def train_on(args, comm, settings, net, history, train_data, test_data, files) -> int:
-    """Train from ``history`` to the last epoch; rank 0 (with ``files``) reports and writes as it goes."""
+def train_on(args, comm, settings, net, history, data, files) -> int:
+    """Train from ``history`` to the last epoch; rank 0 (with ``files``) reports and writes as it goes. ``data`` is
+    the training and test data and how many training rows are held out for validation."""
+    train_data, test_data, held_out = data
     say = print if files is not None else (lambda *_, **__: None)
     backend = net.backend
     say(f"device: {backend.name} — {backend.device_name} ({backend.reason})")
     if comm.size > 1:
         say(f"data-parallel: {comm.size} processes over {comm.kind}, each a share of every mini-batch")
-    say(f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}; η = {settings['lr']:g}, "
-        f"batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}")
-    say(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples")
+    rule = settings["optimizer"] + (f" (μ = {settings['momentum']:g})" if settings["optimizer"] in
+                                    ("momentum", "nesterov") else "")
+    l2 = f", L2 λ = {settings['l2']:g}" if settings["l2"] else ""
+    say(f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}, {net.init} init; {rule}{l2}, "
+        f"η = {settings['lr']:g}, batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}")
+    say(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples"
+        + (f", {held_out} of them held out for validation" if held_out else ""))
+    if settings["schedule"] != "constant" or settings["warmup_epochs"] or settings["patience"]:
+        say(f"methods: {settings['schedule']} schedule, {settings['warmup_epochs']} warm-up epochs"
+            + (f", plateau: η / {settings['plateau_factor']:g} after {settings['plateau_patience']} epochs"
+               if settings["schedule"] == "plateau" else "")
+            + (f", early stopping after {settings['patience']} epochs without improvement"
+               if settings["patience"] else ""))
     if history:
         changed = [f"η = {lr:g} from epoch {epoch}" for epoch, lr in settings.get("lr_changes", [])]
         say(f"resuming after epoch {len(history)} from {args.resume}" + (f" ({', '.join(changed)})" if changed else ""))
@@ -215,24 +241,30 @@ def train_on(args, comm, settings, net, history, train_data, test_data, files) -
         say(f"run folder: {files.folder.path}")
     progress = Progress(files is not None and not args.quiet and sys.stderr.isatty(), len(history) + 1,
                         settings["epochs"])
-    steps = -(-len(train_data[1]) // settings["batch_size"])
+    steps = -(-(len(train_data[1]) - held_out) // settings["batch_size"])  # per epoch, for the all-reduce time
 
     def after_epoch(stats):
         progress.close()
         allreduce = "" if stats.allreduce_seconds is None else \
             f"  all-reduce {1e3 * stats.allreduce_seconds / steps:.2f} ms/step"
-        print(f"epoch {stats.epoch:3d}/{settings['epochs']}  cost {stats.training_cost:.4f}  "
-              f"test accuracy {stats.test_accuracy:.4f}  {stats.samples_per_s:,.0f} samples/s{allreduce}", flush=True)
+        validation = "" if stats.validation_accuracy is None else \
+            f"validation cost {stats.validation_cost:.4f} accuracy {stats.validation_accuracy:.4f}  "
+        eta = f"η {stats.eta:.3g}  " if settings["schedule"] != "constant" or settings["warmup_epochs"] else ""
+        print(f"epoch {stats.epoch:3d}/{settings['epochs']}  cost {stats.training_cost:.4f}  {validation}"
+              f"test accuracy {stats.test_accuracy:.4f}  {eta}{stats.samples_per_s:,.0f} samples/s{allreduce}",
+              flush=True)
         files.after_epoch(net, stats)
 
     try:
         train(net, train_data, settings["epochs"], settings["batch_size"], settings["lr"], test_data=test_data,
+              optimizer=settings["optimizer"], momentum=settings["momentum"], lmbda=settings["l2"],
               on_epoch=after_epoch if files is not None else None, on_progress=progress.step, history=history,
-              comm=comm)
+              comm=comm, **{key: settings[key] for key in METHODS})
         if files is None:
             return 0
         files.save_model(net)
-        no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", files.metrics.history)
+        no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", files.metrics.history,
+                                      net.best_epoch)
     except TrainingDiverged as exc:
         progress.close()
         raise GpubpError(f"{exc}; {files.state(settings['lr'] / 10)}" if files else str(exc)) from None
@@ -246,8 +278,13 @@ def train_on(args, comm, settings, net, history, train_data, test_data, files) -
         if files is not None:
             files.metrics.close()
     history = files.metrics.history
-    final = history[-1]
-    print(f"done: test accuracy {final.test_accuracy:.4f} (best {max(h.test_accuracy for h in history):.4f}) "
+    final = kept = history[-1]
+    if net.best_epoch is not None:
+        kept = history[net.best_epoch - 1]
+        ended = "stopped early" if final.epoch < settings["epochs"] else "finished"
+        print(f"{ended} after epoch {final.epoch}; the model is epoch {kept.epoch}'s, the best on validation "
+              f"(accuracy {kept.validation_accuracy:.4f})")
+    print(f"done: test accuracy {kept.test_accuracy:.4f} (best {max(h.test_accuracy for h in history):.4f}) "
           f"after {final.epoch} epochs, {sum(h.seconds for h in history):.2f} s of training")
     out = files.folder.path
     print(f"wrote {files.model}, {out / 'metrics.jsonl'}"

@@ -15,9 +15,11 @@ import numpy as np
 from ..backend import get_backend
 from ..data.files import check_memory
 from ..errors import InputError
+from .buffers import Layers, Workspace
 from .costs import get_cost
 
 DTYPES = ("float32", "float64")
+INITS = ("normal", "scaled")
 
 
 def check_sizes(sizes) -> tuple[int, ...]:
@@ -45,9 +47,7 @@ def check_seed(seed) -> int | None:
 
 def parameter_bytes(sizes, dtype) -> int:
     """Bytes of the flat parameter buffer and its gradient twin (alignment padding included)."""
-    count = sum(_Layers._aligned(n_out * n_in) + _Layers._aligned(n_out)
-                for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-    return 2 * count * np.dtype(dtype).itemsize
+    return 2 * Layers.layout(sizes)[2] * np.dtype(dtype).itemsize
 
 
 def _number(value) -> str:
@@ -62,63 +62,48 @@ def check_dtype(dtype) -> np.dtype:
     return np.dtype(name)
 
 
-class _Workspace:
-    """Device buffers for mini-batches of ``m`` rows, allocated once and reused by every step of that size."""
-
-    def __init__(self, xp, sizes, m, dtype):
-        self.activations = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # a^l, (m, n_l); [0] is the input
-        self.deltas = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # δ^l, (m, n_l)
-
-
-class _Layers:
-    """A weight matrix (n_(l+1), n_l) and a bias vector per layer, as views into one flat device buffer.
-
-    The parameters and their gradient share this layout, so the whole SGD step is one subtraction of flat buffers
-    and one all-reduce of the gradient's buffer sums it across processes. Each view starts on a 256-byte
-    boundary, where GEMM libraries (cuBLAS in particular) pick their fastest kernels; the padding between views is
-    zero and stays zero.
-    """
-
-    ALIGN = 64  # elements: 256 bytes in float32
-
-    def __init__(self, xp, sizes, dtype):
-        shapes = [(n_out, n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
-        starts, offset = [], 0
-        for rows, cols in shapes:
-            starts.append((offset, self._aligned(offset + rows * cols)))
-            offset = self._aligned(starts[-1][1] + rows)
-        self.flat = xp.zeros(offset, dtype)
-        self.weights = [self.flat[w:w + r * c].reshape(r, c) for (w, _), (r, c) in zip(starts, shapes)]
-        self.biases = [self.flat[b:b + r] for (_, b), (r, _) in zip(starts, shapes)]
-
-    @classmethod
-    def _aligned(cls, offset: int) -> int:
-        return -(-offset // cls.ALIGN) * cls.ALIGN
+def check_init(init) -> str:
+    name = init.strip().lower() if isinstance(init, str) else init
+    if name not in INITS:
+        raise InputError(f"unknown init {init!r}: choose normal (N(0, 1), the lecture's) or scaled (weights "
+                         f"N(0, 1/n_in), network2's: faster learning in wide layers)")
+    return name
 
 
 class Network:
     """A fully-connected sigmoid network trained by backpropagation and mini-batch SGD.
 
-    ``Network([784, 30, 10])`` draws weights and biases from N(0, 1), as in the lecture, from a
-    ``numpy.random.Generator`` seeded by ``seed`` on the host, so that the same seed gives the same network
-    on every device. The same generator later draws each epoch's shuffle order.
+    ``Network([784, 30, 10])`` draws weights and biases from N(0, 1), as in the lecture (``init="normal"``), from
+    a ``numpy.random.Generator`` seeded by ``seed`` on the host, so that the same seed gives the same network on
+    every device. ``init="scaled"`` divides each weight by √n_in (network2's initializer), so that a neuron's
+    z starts near N(0, 1) however wide the layer below. The same generator later draws each epoch's shuffle order.
     """
 
-    def __init__(self, sizes, cost="quadratic", dtype="float32", device=None, seed=None):
-        self._configure(sizes, cost, dtype, device, seed)
+    best_epoch: int | None = None  # after early stopping: the epoch whose weights training left in the network
+    training_state = None  # what SGD carries between calls that continue a history (gpubp.training.sgd)
+
+    def __init__(self, sizes, cost="quadratic", dtype="float32", device=None, seed=None, init="normal"):
+        self._configure(sizes, cost, dtype, device, seed, init)
         biases = [self.rng.standard_normal(n) for n in self.sizes[1:]]
         weights = [self.rng.standard_normal((n_out, n_in)) for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:])]
+        if self.init == "scaled":
+            weights = [w / np.sqrt(w.shape[1]) for w in weights]
         self.set_parameters(weights, biases)
 
     @classmethod
-    def from_parameters(cls, sizes, weights, biases, cost="quadratic", dtype="float32", device=None, seed=None):
+    def from_parameters(cls, sizes, weights, biases, cost="quadratic", dtype="float32", device=None, seed=None,
+                        init="normal"):
         """A network with the given weights and biases (host arrays of the lecture's shapes) instead of random ones."""
         net = cls.__new__(cls)
-        net._configure(sizes, cost, dtype, device, seed)
+        net._configure(sizes, cost, dtype, device, seed, init)
         net.set_parameters(weights, biases)
         return net
 
-    def _configure(self, sizes, cost, dtype, device, seed) -> None:
+    def _configure(self, sizes, cost, dtype, device, seed, init) -> None:
+        from ..training.optimizers import Optimizer  # training imports the model: import it once both exist
+
+        self.init = check_init(init)
+        self.optimizer = Optimizer()  # the lecture's SGD; train() sets the one it is asked for
         self.sizes = check_sizes(sizes)
         self.num_layers = len(self.sizes)
         self.cost = get_cost(cost)
@@ -127,9 +112,9 @@ class Network:
         self.backend = get_backend(device)
         self.rng = np.random.default_rng(check_seed(seed))
         # Buffers depend on the sizes only, so they outlive set_parameters (the gradient check calls it often).
-        self._workspaces: dict[int, _Workspace] = {}
-        self._parameters = _Layers(self.backend.xp, self.sizes, self.dtype)
-        self._gradient = _Layers(self.backend.xp, self.sizes, self.dtype)
+        self._workspaces: dict[int, Workspace] = {}
+        self._parameters = Layers(self.backend.xp, self.sizes, self.dtype)
+        self._gradient = Layers(self.backend.xp, self.sizes, self.dtype)
         self.weights, self.biases = self._parameters.weights, self._parameters.biases
 
     # ----- parameters at the edges -------------------------------------------------------------------------------
@@ -222,6 +207,7 @@ class Network:
             targets = xp.ascontiguousarray(y, dtype=self.dtype)
             if not bool(xp.isfinite(targets).all()):
                 raise InputError(f"{what}: targets contain NaN or infinite values")
+            self.cost.check_targets(xp, targets, what)
             labels = xp.argmax(targets, axis=1)
         else:
             raise InputError(f"{what}: y must be n class labels or an (n, {n_out}) target matrix, "
@@ -230,22 +216,25 @@ class Network:
 
     # ----- the lecture's algorithm -------------------------------------------------------------------------------
 
-    def _workspace(self, m: int) -> _Workspace:
+    def _workspace(self, m: int) -> Workspace:
         ws = self._workspaces.get(m)
         if ws is None:
-            ws = self._workspaces[m] = _Workspace(self.backend.xp, self.sizes, m, self.dtype)
+            ws = self._workspaces[m] = Workspace(self.backend.xp, self.sizes, m, self.dtype)
         return ws
 
     def _forward(self, x, activations):
         """Fill ``activations[1:]`` for the input rows ``x`` (m, n_0); return the output a^L (m, n_L)."""
         xp, ops = self.backend.xp, self.backend.ops
         activations[0] = a = x
-        for w, b, out in zip(self.weights, self.biases, activations[1:]):
+        for l, (w, b, out) in enumerate(zip(self.weights, self.biases, activations[1:]), start=1):
             xp.dot(a, w.T, out=out)  # z^l = a^(l−1) W^lᵀ             (m, n_l)
-            a = ops.bias_sigmoid(out, b, out)  # a^l = σ(z^l + b^l)    (m, n_l)
+            if l < len(self.weights):
+                a = ops.bias_sigmoid(out, b, out)  # a^l = σ(z^l + b^l)    (m, n_l)
+            else:  # the output layer's activation is the cost's: σ, or softmax for log-likelihood
+                a = self.cost.activation(ops, out, b, out)  # a^L       (m, n_L)
         return a
 
-    def _backward(self, y, ws: _Workspace, scale: float) -> None:
+    def _backward(self, y, ws: Workspace, scale: float) -> None:
         """BP1–BP4 over the activations that ``_forward`` left in ``ws``.
 
         Leaves ``scale · Σ_x ∂C_x/∂W^l`` in ``nabla_w`` and ``scale · Σ_x ∂C_x/∂b^l`` in ``nabla_b``. The factor
@@ -263,24 +252,25 @@ class Network:
                 ops.hidden_delta(deltas[l], acts[l], deltas[l])  # BP2: δ^l = Wᵀδ ⊙ σ′(z^l)  (m, n_l)
 
     def update_mini_batch(self, x, y, eta, batch_size=None, comm=None):
-        """One SGD step on a mini-batch: W ← W − (η/m) Σ_x ∂C_x/∂W, likewise b. ``x, y`` already on the device.
+        """One step on a mini-batch, by ``self.optimizer``'s rule (the lecture's: W ← W − (η/m) Σ_x ∂C_x/∂W,
+        likewise b). ``x, y`` are already on the device.
 
         In data-parallel training ``x, y`` are this process's share of a mini-batch of ``batch_size`` rows and
         ``comm`` sums the shares' gradients (one all-reduce of the flat gradient), so that every process applies
         the step of the whole mini-batch. A share may be empty; its process still takes part in the sum.
         """
         m = batch_size or x.shape[0]
-        gradient = self._gradient
+        gradient, params = self._gradient, self._parameters
         if x.shape[0]:
             ws = self._workspace(x.shape[0])
             self._forward(x, ws.activations)
-            self._backward(y, ws, eta / m)
+            self._backward(y, ws, self.optimizer.gradient_scale(eta, m))  # η/m for sgd, else 1/m
         else:
             gradient.flat.fill(0)
         if comm is not None:
             comm.allreduce_sum(gradient.flat)
-        params = self._parameters.flat  # every W and b; the gradient already carries the factor η/m
-        self.backend.xp.subtract(params, gradient.flat, out=params)  # W ← W − (η/m)·∇W, b ← b − (η/m)·∇b
+        # one pass over every W and b: for sgd, W ← W − (η/m)·∇W, b ← b − (η/m)·∇b
+        self.optimizer.step(self.backend, params.flat, gradient.flat, params.n_weights, eta)
 
     def backprop(self, x, y):
         """The gradient of the mean cost over the rows of ``x``: ``(nabla_b, nabla_w)`` as host arrays."""
@@ -337,4 +327,4 @@ class Network:
 
     def __repr__(self) -> str:
         return (f"Network(sizes={list(self.sizes)}, cost={self.cost.name!r}, dtype={self.dtype.name!r}, "
-                f"device={self.backend.name!r})")
+                f"device={self.backend.name!r}, init={self.init!r})")

@@ -1,10 +1,12 @@
 """Saving and loading a trained network as a plain ``.npz`` file, atomically and without pickle.
 
-The file holds the format version, the layer sizes, the cost's name, the dtype and one array per weight matrix
-and bias vector (``w0, b0, w1, b1, …``). Saving writes a temporary file beside the target and renames it over the
-target only once it is complete, so a crash mid-save leaves the previous file intact. Loading reads with
-``allow_pickle=False`` and checks everything it reads, so a damaged, foreign or newer file gives a
-``ModelFileError`` that says what is wrong, never a traceback from inside NumPy.
+The file holds the format version, the layer sizes, the cost's name, the dtype, how the weights were initialized
+and one array per weight matrix and bias vector (``w0, b0, w1, b1, …``). Version 2 added ``init`` and the
+log-likelihood cost; version-1 files still load (as ``normal``, the only initializer then). Saving writes a
+temporary file beside the target and renames it over the target only once it is complete, so a crash mid-save
+leaves the previous file intact. Loading reads with ``allow_pickle=False`` and checks everything it reads, so a
+damaged, foreign or newer file gives a ``ModelFileError`` that says what is wrong, never a traceback from
+inside NumPy.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..data.files import read_npz
 from ..errors import GpubpError, InputError, ModelFileError
 from .network import Network, check_sizes
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added init and the log-likelihood cost (a softmax output layer); version-1 files load
 
 
 def atomic_write(path, write, error=GpubpError) -> None:
@@ -79,7 +81,7 @@ def save(net: Network, path, extra: dict | None = None) -> None:
         raise InputError(f"the network holds NaN or infinite weights (its training diverged), so it is not saved "
                          f"and {path} is left as it was: re-train with a smaller learning rate")
     arrays = {"gpubp_format": np.int64(FORMAT_VERSION), "sizes": np.array(net.sizes, np.int64),
-              "cost": np.array(net.cost.name), "dtype": np.array(net.dtype.name)}
+              "cost": np.array(net.cost.name), "dtype": np.array(net.dtype.name), "init": np.array(net.init)}
     for l, (w, b) in enumerate(zip(weights, biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = w, b
     arrays.update(extra or {})
@@ -116,7 +118,7 @@ def read(path, device=None) -> tuple[Network, dict]:
         if any(p.dtype.kind not in "iuf" for p in weights + biases):
             raise ModelFileError("its weights are not real numbers")
         net = Network.from_parameters(sizes, weights, biases, cost=str(arrays["cost"]), dtype=str(arrays["dtype"]),
-                                      device=device)
+                                      device=device, init=str(arrays["init"]) if version >= 2 else "normal")
         extra = {name: array for name, array in arrays.items() if name not in model_entries(count)}
     except (GpubpError, KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} is a damaged gpubp model ({exc}); re-save or re-train the model") from None
@@ -127,4 +129,4 @@ def read(path, device=None) -> tuple[Network, dict]:
 
 
 def model_entries(layers: int) -> set[str]:
-    return {"gpubp_format", "sizes", "cost", "dtype"} | {f"{k}{l}" for l in range(layers) for k in "wb"}
+    return {"gpubp_format", "sizes", "cost", "dtype", "init"} | {f"{k}{l}" for l in range(layers) for k in "wb"}

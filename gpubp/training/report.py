@@ -1,10 +1,10 @@
 """What a run leaves behind for people: the metrics file, the learning-curve plot, and the confusion matrix.
 
-``metrics.jsonl`` holds one JSON object per epoch (the fields of ``EpochStats``). A run writes it whole once (the
-epochs it starts from, such as a checkpoint's) and then appends one line per epoch, so its cost per epoch stays
-the same however long the run; it is forced to disk at every checkpoint and at the end. The plot needs
-matplotlib (the ``plot`` extra); where it is missing or fails in any way, ``plot_learning_curve`` says why and the
-run goes on.
+``metrics.jsonl`` holds one JSON object per epoch (the fields of ``EpochStats``: costs, accuracies, validation
+figures where there is a hold-out, and the step size η). A run writes it whole once (the epochs it starts from,
+such as a checkpoint's) and then appends one line per epoch, so its cost per epoch stays the same however long
+the run; it is forced to disk at every checkpoint and at the end. The plot needs matplotlib (the ``plot``
+extra); where it is missing or fails in any way, ``plot_learning_curve`` says why and the run goes on.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ class MetricsLog:
             self.file = None
 
 
-def plot_learning_curve(path, history) -> str | None:
-    """Draw training/test cost and test accuracy per epoch into a PNG; ``None``, or why there is no plot."""
+def plot_learning_curve(path, history, best_epoch=None) -> str | None:
+    """Draw the costs, the accuracies and η per epoch into a PNG, with the epoch whose weights were kept marked;
+    ``None``, or why there is no plot."""
     try:
         import matplotlib
 
@@ -64,16 +65,25 @@ def plot_learning_curve(path, history) -> str | None:
         return f"matplotlib failed ({type(exc).__name__}: {first_line(exc)})"
     fig = None
     try:
-        fig, (cost_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
         epochs = [h.epoch for h in history]
-        cost_axis.plot(epochs, [h.training_cost for h in history], label="training")
-        if history[0].test_cost is not None:
-            cost_axis.plot(epochs, [h.test_cost for h in history], label="test")
+        fig, (cost_axis, accuracy_axis, eta_axis) = plt.subplots(1, 3, figsize=(14, 4))
+        colors = {"training": "tab:blue", "test": "tab:orange", "validation": "tab:green"}
+        for axis, field, label in [(cost_axis, "training_cost", "training"), (cost_axis, "test_cost", "test"),
+                                   (cost_axis, "validation_cost", "validation"),
+                                   (accuracy_axis, "test_accuracy", "test"),
+                                   (accuracy_axis, "validation_accuracy", "validation")]:
+            if getattr(history[0], field) is not None:
+                axis.plot(epochs, [getattr(h, field) for h in history], label=label, color=colors[label])
+        eta_axis.plot(epochs, [h.eta for h in history], color="tab:gray")
+        if best_epoch is not None:
+            for axis in (cost_axis, accuracy_axis):
+                axis.axvline(best_epoch, color="tab:red", linestyle=":", label=f"kept (epoch {best_epoch})")
         cost_axis.set(xlabel="epoch", ylabel="cost C", title="Cost")
-        cost_axis.legend()
-        if history[0].test_accuracy is not None:
-            accuracy_axis.plot(epochs, [h.test_accuracy for h in history], color="tab:green")
-        accuracy_axis.set(xlabel="epoch", ylabel="test accuracy", title="Test accuracy")
+        accuracy_axis.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
+        eta_axis.set(xlabel="epoch", ylabel="η at the epoch's last step", title="Learning rate")
+        for axis in (cost_axis, accuracy_axis):
+            if axis.get_legend_handles_labels()[0]:
+                axis.legend()
         fig.tight_layout()
         atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     except GpubpError as exc:

@@ -1,0 +1,111 @@
+"""``gpubp train`` with the output layers, schedules, validation and early stopping, end to end in subprocesses:
+the best model is the one saved, log-likelihood models evaluate and predict, and kill -9 with a schedule and a
+validation split resumes to identical weights, for sgd, nesterov (with L2) and adam."""
+
+import json
+import re
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import gpubp
+from cli_helpers import gpubp as run, start_gpubp
+from gpubp.data import load_digits
+from test_cli import ok, weights_of
+
+
+def metrics_of(folder):
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_early_stopping_saves_the_best_epochs_model(tmp_path):
+    flags = ["--validation-fraction", 0.2, "--quiet"]
+    out = ok(run("train", *flags, "--patience", 3, "--epochs", 60, "--checkpoint-every", 1, "--out", "stopped",
+                 cwd=tmp_path))
+    metrics = metrics_of(tmp_path / "stopped")
+    accuracies = [m["validation_accuracy"] for m in metrics]
+    best = int(np.argmax(accuracies)) + 1
+    assert len(metrics) == best + 3 < 60, "expected an early stop on the digits"
+    assert f"stopped early after epoch {best + 3}; the model is epoch {best}'s" in out
+    assert f"done: test accuracy {metrics[best - 1]['test_accuracy']:.4f}" in out
+    epoch_lines = [line for line in out.splitlines() if line.startswith("epoch")]
+    assert f"validation cost {metrics[0]['validation_cost']:.4f} accuracy {accuracies[0]:.4f}" in epoch_lines[0]
+    assert all(m["eta"] == 3.0 for m in metrics)
+
+    ok(run("train", *flags, "--epochs", best, "--out", "short", cwd=tmp_path))
+    stopped, short = weights_of(tmp_path / "stopped" / "model.npz"), weights_of(tmp_path / "short" / "model.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(stopped, short))
+    report = ok(run("evaluate", "stopped/model.npz", cwd=tmp_path))
+    assert f"accuracy: {metrics[best - 1]['test_accuracy']:.4f}" in report
+
+    refused = run("train", "--resume", "stopped/checkpoint.npz", "--epochs", 70, cwd=tmp_path)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert f"this run stopped early after epoch {best + 3}" in refused.stderr
+
+
+def test_log_likelihood_models_train_evaluate_and_predict(tmp_path):
+    out = ok(run("train", "--cost", "log-likelihood", "--lr", 0.5, "--epochs", 5, "--schedule", "cosine",
+                 "--warmup-epochs", 1, "--out", "run", "--quiet", cwd=tmp_path))
+    assert "log-likelihood cost" in out and "methods: cosine schedule, 1 warm-up epochs" in out
+    metrics = metrics_of(tmp_path / "run")
+    assert metrics[-1]["test_accuracy"] >= 0.85 and [m["eta"] > 0 for m in metrics] == [True] * 5
+    assert metrics[0]["eta"] == 0.5 and metrics[-1]["eta"] < 0.05  # end of warm-up; the cosine's tail
+    net = gpubp.load(tmp_path / "run" / "model.npz", device="cpu")
+    assert net.cost is gpubp.LogLikelihoodCost
+    _, (x_test, y_test) = load_digits()
+    assert np.allclose(net.feedforward(x_test).sum(axis=1), 1, atol=1e-5)  # a softmax output layer
+    report = ok(run("evaluate", "run/model.npz", cwd=tmp_path))
+    assert "log-likelihood cost" in report and f"accuracy: {metrics[-1]['test_accuracy']:.4f}" in report
+    np.savez(tmp_path / "inputs.npz", X=x_test)
+    labels = ok(run("predict", "run/model.npz", "inputs.npz", cwd=tmp_path)).split()
+    assert labels == [str(v) for v in net.predict(x_test)]
+
+
+def test_version_1_model_files_still_load(tmp_path):
+    ok(run("train", "--epochs", 1, "--out", "run", "--quiet", cwd=tmp_path))
+    with np.load(tmp_path / "run" / "model.npz") as npz:
+        arrays = {**npz, "gpubp_format": np.int64(1)}
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert "accuracy: " in ok(run("evaluate", "old.npz", cwd=tmp_path))
+
+
+# The rules with state (Nesterov's buffer, Adam's moments and step count) must come back from the checkpoint
+# exactly, beside the schedule's η, the best weights and the counters; Nesterov with L2, whose n is the training
+# set after the hold-out.
+RULES = {"sgd": (3.0, []), "nesterov": (0.5, ["--optimizer", "nesterov", "--l2", 1]),
+         "adam": (0.01, ["--optimizer", "adam"])}  # η and the rule's flags
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+@pytest.mark.parametrize("schedule", ["plateau", "cosine"])
+def test_kill_9_with_a_schedule_and_validation_then_resume_gives_identical_weights(tmp_path, schedule, rule):
+    train = ["train", "--sizes", "800", "--epochs", 60, "--checkpoint-every", 1, "--quiet", "--schedule", schedule,
+             "--warmup-epochs", 2, "--validation-fraction", 0.2, "--plateau-patience", 2, "--patience", 50,
+             "--lr", RULES[rule][0], *RULES[rule][1]]
+    whole_out = ok(run(*train, "--out", "whole", cwd=tmp_path))
+    if schedule == "plateau":
+        assert metrics_of(tmp_path / "whole")[-1]["eta"] < RULES[rule][0], \
+            "the plateau never fired: make the run longer"
+
+    process = start_gpubp(*train, "--out", "killed", cwd=tmp_path)
+    checkpoint = tmp_path / "killed" / "checkpoint.npz"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed: make it longer"
+    killed_after = len(gpubp.training.load_checkpoint(checkpoint, device="cpu")[1])
+    assert 1 <= killed_after < 60
+
+    out = ok(run("train", "--resume", checkpoint, "--quiet", cwd=tmp_path))
+    assert f"resuming after epoch {killed_after}" in out
+    resumed, whole = weights_of(tmp_path / "killed" / "model.npz"), weights_of(tmp_path / "whole" / "model.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(resumed, whole))
+    assert metrics_of(tmp_path / "killed") == [{**m, "seconds": n["seconds"], "samples_per_s": n["samples_per_s"]}
+                                               for m, n in zip(metrics_of(tmp_path / "whole"),
+                                                               metrics_of(tmp_path / "killed"))]
+    kept = re.search(r"the model is epoch \d+'s", out)
+    assert kept is not None and kept.group(0) in whole_out

@@ -1,0 +1,264 @@
+"""The update rules against torch.optim, L2 against its cost's gradient, sgd against its own past, and the knobs.
+
+PyTorch is the independent reference: a network built by hand from torch.sigmoid layers, the same cost averaged
+over the mini-batch, torch.optim's SGD (plain, momentum, Nesterov) and Adam, from the same weights through the
+same mini-batches, λ given as weight_decay = λ/n on the weights only.
+"""
+
+import hashlib
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import gpubp
+from conftest import random_problem
+from gpubp.training.optimizers import RULES, check_betas, check_eps, check_lmbda, check_momentum
+
+torch = pytest.importorskip("torch", reason="the peer tests need PyTorch (the test extra installs it)")
+
+ETA = {"sgd": 0.5, "momentum": 0.5, "nesterov": 0.5, "adam": 0.01}
+
+
+def torch_train(weights, biases, batches, rule, eta, weight_decay, cost):
+    """torch.optim's rule over ``batches`` of (x, one-hot y), from the given float64 weights; returns them."""
+    ws = [torch.tensor(w, requires_grad=True) for w in weights]
+    bs = [torch.tensor(b, requires_grad=True) for b in biases]
+    groups = [{"params": ws, "weight_decay": weight_decay}, {"params": bs, "weight_decay": 0.0}]
+    optimizer = {"sgd": lambda: torch.optim.SGD(groups, lr=eta),
+                 "momentum": lambda: torch.optim.SGD(groups, lr=eta, momentum=0.9),
+                 "nesterov": lambda: torch.optim.SGD(groups, lr=eta, momentum=0.9, nesterov=True),
+                 "adam": lambda: torch.optim.Adam(groups, lr=eta, betas=(0.9, 0.999), eps=1e-8)}[rule]()
+    for x, y in batches:
+        a, y = torch.from_numpy(x), torch.from_numpy(y)
+        for w, b in zip(ws, bs):
+            a = torch.sigmoid(a @ w.T + b)
+        if cost == "quadratic":
+            per_sample = 0.5 * ((a - y) ** 2).sum(dim=1)
+        else:
+            per_sample = -(y * torch.log(a) + (1 - y) * torch.log(1 - a)).sum(dim=1)
+        optimizer.zero_grad()
+        per_sample.mean().backward()  # the lecture's C = (1/m) Σ_x C_x, so that lr = η
+        optimizer.step()
+    return [w.detach().numpy() for w in ws], [b.detach().numpy() for b in bs]
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+@pytest.mark.parametrize("lmbda", [0.0, 5.0])
+@pytest.mark.parametrize("rule", RULES)
+def test_fifty_steps_match_torch_optim(rule, lmbda, cost):
+    sizes, n, batch = (6, 5, 4, 3), 95, 10  # 10 steps an epoch, the last of 5 rows; 5 epochs = 50 steps
+    x, labels = random_problem(sizes, m=n, seed=7)
+    net = gpubp.Network(sizes, cost=cost, dtype="float64", device="cpu", seed=8)
+    weights, biases = net.parameters()
+    shuffles = np.random.default_rng()
+    shuffles.bit_generator.state = net.rng.bit_generator.state  # the orders SGD will draw
+    y = np.eye(sizes[-1])[labels]
+    batches = []
+    for _ in range(5):
+        order = shuffles.permutation(n)
+        batches += [(x[order[k:k + batch]], y[order[k:k + batch]]) for k in range(0, n, batch)]
+    assert len(batches) == 50
+
+    net.SGD((x, labels), 5, batch, ETA[rule], optimizer=rule, lmbda=lmbda, monitor_training_cost=False)
+    ours = net.parameters()
+    theirs = torch_train(weights, biases, batches, rule, ETA[rule], lmbda / n, cost)
+    for mine, reference, before in zip(ours[0] + ours[1], theirs[0] + theirs[1], weights + biases):
+        assert np.max(np.abs(mine - before)) > 1e-3  # the rule moved them
+        np.testing.assert_allclose(mine, reference, rtol=1e-10, atol=0)
+
+
+def test_sgd_is_bit_identical_to_the_code_before_the_update_rules():
+    """Weights after 3 epochs of sgd, recorded from gpubp before it had other rules (commit 9b25031, x86-64
+    OpenBLAS): folding η/m into BP1's δ and one subtraction per step are unchanged, whatever the layout."""
+    pinned = {("float32", "quadratic"): ("839e89d044c34c37", -1.6351250410079956),
+              ("float32", "cross-entropy"): ("3001a37414b12dd2", -1.494444489479065),
+              ("float64", "quadratic"): ("c8f2cd4e5c00ccda", -1.6351250635649563),
+              ("float64", "cross-entropy"): ("3a4ebf343b93283f", -1.494444362207939)}
+    for (dtype, cost), (digest, first_weight) in pinned.items():
+        x, y = random_problem((10, 8, 4), m=67, seed=3, dtype=dtype)
+        net = gpubp.Network((10, 8, 4), cost=cost, dtype=dtype, device="cpu", seed=21)
+        net.SGD((x, y), 3, 7, 0.5, monitor_training_cost=False)
+        weights, biases = net.parameters()
+        assert float(weights[0][0, 0]) == first_weight, (dtype, cost)
+        assert hashlib.sha256(b"".join(a.tobytes() for a in weights + biases)).hexdigest()[:16] == digest
+
+
+def regularized_cost_gradient(net, data, lmbda, n, h=1e-4):
+    """Central differences of C + λ/(2n) Σ w² (weights only), one parameter at a time: (nabla_w, nabla_b)."""
+    weights, biases = net.parameters()
+
+    def cost(ws, bs):
+        net.set_parameters(ws, bs)
+        return net.total_cost(data) + lmbda / (2 * n) * sum(float(np.sum(w * w)) for w in ws)
+
+    gradients = []
+    for arrays in (weights, biases):
+        layer_grads = []
+        for p in arrays:
+            grad = np.zeros_like(p)
+            for index in np.ndindex(p.shape):
+                value = p[index]
+                p[index] = value + h
+                up = cost(weights, biases)
+                p[index] = value - h
+                down = cost(weights, biases)
+                p[index] = value
+                grad[index] = (up - down) / (2 * h)
+            layer_grads.append(grad)
+        gradients.append(layer_grads)
+    net.set_parameters(weights, biases)
+    return gradients
+
+
+@pytest.mark.parametrize("rule, step_factor", [("sgd", 1.0), ("momentum", 1.0), ("nesterov", 1.9)])
+def test_the_l2_step_descends_the_regularized_cost(rule, step_factor):
+    """One full-batch step moves W by −η·∂/∂W [C + λ/(2n) Σw²] and b by −η·∂C/∂b (biases are not decayed).
+
+    A first step of momentum is plain SGD (v starts at 0); Nesterov's is η(1 + μ) along the gradient."""
+    sizes, n, lmbda, eta = (5, 4, 3), 12, 3.0, 1.0
+    x, labels = random_problem(sizes, m=n, seed=5)
+    net = gpubp.Network(sizes, dtype="float64", device="cpu", seed=3)
+    numeric_w, numeric_b = regularized_cost_gradient(net, (x, labels), lmbda, n)
+    before = net.parameters()
+    net.SGD((x, labels), 1, n, eta, optimizer=rule, lmbda=lmbda, monitor_training_cost=False)
+    after = net.parameters()
+    for old, new, numeric in zip(before[0] + before[1], after[0] + after[1], numeric_w + numeric_b):
+        effective = (old - new) / (eta * step_factor)
+        error = np.abs(effective - numeric) / np.maximum(np.abs(effective) + np.abs(numeric), 1e-10)
+        assert error.max() <= 1e-6
+
+
+def test_l2_is_network2s_rule_exactly():
+    """sgd with L2 is w ← (1 − ηλ/n)w − (η/m)Σ∇w and b ← b − (η/m)Σ∇b, to rounding."""
+    sizes, n, lmbda, eta = (5, 4, 3), 12, 3.0, 0.7
+    x, labels = random_problem(sizes, m=n, seed=6)
+    net = gpubp.Network(sizes, dtype="float64", device="cpu", seed=4)
+    (w0, b0), (nabla_b, nabla_w) = net.parameters(), net.backprop(x, labels)  # backprop: the mean gradient
+    net.SGD((x, labels), 1, n, eta, lmbda=lmbda, monitor_training_cost=False)
+    w1, b1 = net.parameters()
+    for old, new, grad in zip(w0, w1, nabla_w):
+        np.testing.assert_allclose(new, (1 - eta * lmbda / n) * old - eta * grad, rtol=1e-13, atol=1e-15)
+    for old, new, grad in zip(b0, b1, nabla_b):
+        np.testing.assert_allclose(new, old - eta * grad, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_a_continued_history_continues_the_state(rule):
+    """Two SGD calls, the second continuing the first's history, equal one call: the rule's state (and Adam's
+    step count) carries on. A call that starts a new history starts a fresh state."""
+    sizes = (6, 5, 3)
+    x, labels = random_problem(sizes, m=40, seed=2)
+    nets = [gpubp.Network(sizes, dtype="float64", device="cpu", seed=1) for _ in range(3)]
+    nets[0].SGD((x, labels), 4, 8, ETA[rule], optimizer=rule)
+    history = nets[1].SGD((x, labels), 2, 8, ETA[rule], optimizer=rule)
+    nets[1].SGD((x, labels), 4, 8, ETA[rule], optimizer=rule, history=history)
+    assert all(np.array_equal(a, b) for a, b in zip(nets[0].parameters()[0], nets[1].parameters()[0]))
+    assert nets[1].optimizer.steps == 20 and nets[1].optimizer.rule == rule
+    nets[2].SGD((x, labels), 2, 8, ETA[rule], optimizer=rule)
+    nets[2].SGD((x, labels), 2, 8, ETA[rule], optimizer=rule)  # a new run: fresh state
+    assert nets[2].optimizer.steps == 10
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_a_checkpoint_resumes_every_rule_exactly(rule, tmp_path):
+    from gpubp.training import load_checkpoint, save_checkpoint
+
+    sizes = (6, 5, 3)
+    x, labels = random_problem(sizes, m=40, seed=2)
+    whole = gpubp.Network(sizes, device="cpu", seed=1)
+    whole.SGD((x, labels), 4, 8, ETA[rule], optimizer=rule, lmbda=1.0)
+    first = gpubp.Network(sizes, device="cpu", seed=1)
+    history = first.SGD((x, labels), 2, 8, ETA[rule], optimizer=rule, lmbda=1.0)
+    save_checkpoint(tmp_path / "checkpoint.npz", first, history, {})
+    resumed, restored, _ = load_checkpoint(tmp_path / "checkpoint.npz", device="cpu")
+    assert resumed.optimizer.settings() == first.optimizer.settings()
+    resumed.SGD((x, labels), 4, 8, ETA[rule], optimizer=rule, lmbda=1.0, history=restored)
+    for a, b in zip(resumed.parameters()[0] + resumed.parameters()[1], whole.parameters()[0] + whole.parameters()[1]):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("state", [np.zeros(3), np.full(1000, np.nan), None])
+def test_a_checkpoint_with_damaged_optimizer_state_is_refused(state, tmp_path):
+    from gpubp.training import load_checkpoint, save_checkpoint
+
+    x, labels = random_problem((6, 5, 3), m=40, seed=2)
+    net = gpubp.Network((6, 5, 3), device="cpu", seed=1)
+    history = net.SGD((x, labels), 1, 8, 0.5, optimizer="adam")
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(path, net, history, {})
+    with np.load(path) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["optimizer_second_moment"] = (np.full(arrays["optimizer_second_moment"].shape, np.nan, np.float32)
+                                         if state is not None and state.size == 1000 else state)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    with pytest.raises(gpubp.ModelFileError, match="damaged checkpoint"):
+        load_checkpoint(path, device="cpu")
+
+
+def test_scaled_init_divides_the_same_draws_by_the_square_root_of_the_fan_in():
+    normal = gpubp.Network((400, 300, 10), dtype="float64", device="cpu", seed=0)
+    scaled = gpubp.Network((400, 300, 10), dtype="float64", device="cpu", seed=0, init="scaled")
+    for w_normal, w_scaled in zip(normal.parameters()[0], scaled.parameters()[0]):
+        np.testing.assert_allclose(w_scaled, w_normal / np.sqrt(w_normal.shape[1]), rtol=1e-15)
+    assert abs(scaled.parameters()[0][0].std() * np.sqrt(400) - 1) < 0.01
+    assert all(np.array_equal(a, b) for a, b in zip(normal.parameters()[1], scaled.parameters()[1]))
+    assert normal.rng.bit_generator.state == scaled.rng.bit_generator.state  # same shuffles afterwards
+    assert "init='scaled'" in repr(scaled)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop': choose one of sgd, momentum, nesterov, adam"),
+    (dict(optimizer=None), "unknown optimizer None"),
+    (dict(momentum=1.0), "momentum μ must be a number in [0, 1)"),
+    (dict(momentum=-0.1), "momentum μ must be a number in [0, 1)"),
+    (dict(momentum=float("nan")), "momentum μ must be a number in [0, 1)"),
+    (dict(momentum=True), "momentum μ must be a number in [0, 1)"),
+    (dict(momentum="0.9"), "momentum μ must be a number in [0, 1)"),
+    (dict(lmbda=-1.0), "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
+    (dict(lmbda=float("inf")), "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
+    (dict(lmbda=None), "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
+    (dict(betas=(0.9, 1.0)), "Adam's betas must each be a number in [0, 1)"),
+    (dict(betas=(-0.1, 0.999)), "Adam's betas must each be a number in [0, 1)"),
+    (dict(betas=0.9), "Adam's betas must be a pair"),
+    (dict(betas=(0.9, 0.99, 0.9)), "Adam's betas must be a pair"),
+    (dict(eps=0.0), "Adam's eps must be a finite number > 0"),
+    (dict(eps=float("nan")), "Adam's eps must be a finite number > 0"),
+])
+def test_bad_optimizer_knobs_are_refused_and_change_nothing(kwargs, message):
+    x, labels = random_problem((4, 3), m=20)
+    net = gpubp.Network((4, 3), device="cpu", seed=0)
+    before, optimizer = net.parameters(), net.optimizer
+    with pytest.raises(gpubp.InputError) as info:
+        net.SGD((x, labels), 1, 5, 0.1, **kwargs)
+    assert message in str(info.value)
+    assert net.optimizer is optimizer
+    assert all(np.array_equal(a, b) for a, b in zip(before[0], net.parameters()[0]))
+
+
+@pytest.mark.parametrize("init", ["xavier", "", None, 1])
+def test_an_unknown_init_is_refused(init):
+    with pytest.raises(gpubp.InputError, match="unknown init"):
+        gpubp.Network((4, 3), init=init)
+
+
+def accepts(check, value) -> bool:
+    try:
+        check(value)
+    except gpubp.InputError:
+        return False
+    return True
+
+
+@given(st.one_of(st.floats(), st.integers(-3, 3), st.booleans(), st.none(), st.text(max_size=3)))
+def test_each_knobs_check_accepts_exactly_its_range(value):
+    """μ in [0, 1), λ >= 0 and finite, ε > 0 and finite, each β in [0, 1): nothing else passes, nothing in
+    range is refused (booleans and strings are not numbers here)."""
+    number = not isinstance(value, (bool, str)) and value is not None and math.isfinite(value)
+    assert accepts(check_momentum, value) == (number and 0 <= value < 1)
+    assert accepts(check_lmbda, value) == (number and value >= 0)
+    assert accepts(check_eps, value) == (number and value > 0)
+    assert accepts(check_betas, (value, 0.999)) == (number and 0 <= value < 1)
