@@ -1,7 +1,13 @@
 """Shared fixtures: float64 reference helpers and the GPU backend (skipped, with the reason, where none is usable)."""
 
+import os
+
 import numpy as np
 import pytest
+
+# scikit-learn runs its array-API check of every estimator (NetworkClassifier's included) only with this set, and
+# SciPy reads it once, when first imported: here, before any test module imports either.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 from gpubp.backend import probe_gpu
 
