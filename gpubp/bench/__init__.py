@@ -27,9 +27,10 @@ GRID = [((784, 30, 10), 10, 10_000), ((784, 100, 10), 100, 10_000), ((784, 1024,
         ((784, 2048, 2048, 10), 4_096, 4_096)]
 GPU_GRID = [((784, 4096, 4096, 10), 8_192, 32_768)]
 PEERS = {"torch_manual": peers.torch_manual, "torch_autograd": peers.torch_autograd,
-         "per_sample_loop": peers.per_sample_loop}
+         "per_sample_loop": peers.per_sample_loop, "sklearn": peers.sklearn_mlp}
 LOOP_MAX_WEIGHTS = 100_000  # the per-sample loop runs on the small networks only
 LOOP_SAMPLES = 2_000
+SKLEARN_SAMPLES_BESIDE_GPU = 4_096  # scikit-learn runs on the CPU: on a GPU's grid it gets fewer samples per epoch
 GEMM_SIZE = {"cpu": 2048, "gpu": 8192}
 ETA = 0.1
 
@@ -39,9 +40,11 @@ def flops_per_sample(sizes) -> int:
     return 4 * sum(weights) + 2 * sum(weights[1:])
 
 
+PEER_NEEDS = {"torch_manual": "torch", "torch_autograd": "torch", "sklearn": "sklearn"}  # the package each imports
+
+
 def available_peers() -> list[str]:
-    torch = importlib.util.find_spec("torch") is not None
-    return [name for name in PEERS if torch or not name.startswith("torch")]
+    return [name for name in PEERS if name not in PEER_NEEDS or importlib.util.find_spec(PEER_NEEDS[name])]
 
 
 def synthetic_data(n: int, sizes, dtype, seed: int = 0):
@@ -89,6 +92,8 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
                 if sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) > LOOP_MAX_WEIGHTS:
                     continue
                 n = min(samples, LOOP_SAMPLES)
+            if name == "sklearn" and backend.name == "gpu":
+                n = min(samples, SKLEARN_SAMPLES_BESIDE_GPU)
             seconds = PEERS[name](backend, weights, biases, x[:n], y[:n], batch, ETA, warmup + repeats)
             rates[name] = n / statistics.median(seconds[warmup:])
         result = {"sizes": list(sizes), "batch": batch, "samples_per_epoch": samples,
