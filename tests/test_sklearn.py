@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 import gpubp  # noqa: E402
 from gpubp.sklearn import NetworkClassifier  # noqa: E402
-from gpubp.sklearn.threads import blas_threads_for  # noqa: E402
+from gpubp.sklearn.threads import blas_threads, blas_threads_for  # noqa: E402
 
 TODAY = dict(optimizer="sgd", cost="cross-entropy", init="normal")  # the settings that need no unmerged branch
 NEEDS_METHODS = pytest.mark.xfail(reason="needs the training-methods branch", strict=False)
@@ -276,10 +276,41 @@ def test_verbose_prints_the_loss_of_every_epoch(digits, capsys):
     assert lines == [f"Iteration {k + 1}, loss = {loss:.8f}" for k, loss in enumerate(clf.loss_curve_)]
 
 
-def test_blas_threads_never_exceed_what_the_caller_allows(digits):
-    net = gpubp.Network([64, 1024, 1024, 10], device="cpu", seed=0)
-    with threadpool_limits(limits=1, user_api="blas"), blas_threads_for(net, 256):
-        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {1}
+def blas_thread_counts():
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+def test_blas_threads_follow_the_size_and_never_exceed_what_the_caller_allows():
+    assert blas_threads([64, 100, 10], 100, allowed=8) == 1  # 640 thousand multiply-adds: one thread
+    assert blas_threads([64, 1024, 1024, 10], 256, allowed=8) == 8  # 268 million
+    assert blas_threads([64, 1024, 1024, 10], 3, allowed=8) == 1  # the same network, predicting 3 rows
+    big = gpubp.Network([64, 1024, 1024, 10], device="cpu", seed=0)
+    with threadpool_limits(limits=2, user_api="blas"):
+        with blas_threads_for(gpubp.Network([64, 100, 10], device="cpu"), 100):
+            assert blas_thread_counts() == {1}
+        with blas_threads_for(big, 256):
+            assert blas_thread_counts() == {2}
+        with threadpool_limits(limits=1, user_api="blas"), blas_threads_for(big, 256):
+            assert blas_thread_counts() == {1}
+        assert blas_thread_counts() == {2}
+
+
+class ThreadRecorder(NetworkClassifier):
+    """Records the BLAS threads in force while it trains (verbose calls _report after every epoch)."""
+
+    def _report(self, stats):
+        self.blas_threads_seen_ = max(blas_thread_counts())
+
+
+def test_grid_search_workers_share_the_cores_instead_of_oversubscribing(digits):
+    """joblib's workers start with cpu_count // n_jobs BLAS threads, and a fit never raises its worker's cap."""
+    import os
+
+    x, y = digits
+    search = GridSearchCV(ThreadRecorder(hidden_layer_sizes=(1024, 1024), max_iter=1, batch_size=256, verbose=True,
+                                         device="cpu", **TODAY), {"learning_rate_init": [0.1, 1.0]}, cv=2, n_jobs=2,
+                          scoring=lambda clf, x, y: clf.blas_threads_seen_).fit(x[:600], y[:600])
+    assert search.cv_results_["mean_test_score"].max() <= max(os.cpu_count() // 2, 1)
 
 
 @pytest.mark.gpu

@@ -1,7 +1,12 @@
-"""How many BLAS threads a CPU fit or prediction uses: as many as pay off for the problem's size, at most what the
-caller allows.
+"""How many BLAS threads a CPU fit or prediction of ``NetworkClassifier`` uses: one where the GEMMs are too small
+for more to pay off, else what the caller allows, never more.
 
-Placeholder policy until measured.
+OpenBLAS splits even a small GEMM across every thread it has, and its threads wait for each other at every call:
+at a few hundred thousand multiply-adds per GEMM the hand-over costs more than the arithmetic saves, and when
+another process keeps a core busy, the thread that waits for it stalls every step (measured in BENCHMARKS.md).
+The limit is set with threadpoolctl around each call, from the largest GEMM of one step, and only ever lowered:
+inside ``GridSearchCV(n_jobs=k)`` joblib's workers already start with ``cpu_count // k`` threads each, and that
+cap stays.
 """
 
 from __future__ import annotations
@@ -10,12 +15,20 @@ import contextlib
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
+ONE_THREAD_BELOW = 4_000_000  # multiply-adds in a step's largest GEMM; measured, see BENCHMARKS.md
+
+
+def blas_threads(sizes, rows: int, allowed: int) -> int:
+    """The BLAS threads for GEMMs of ``rows`` rows through the layers ``sizes``, at most ``allowed``."""
+    largest = rows * max(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    return 1 if largest < ONE_THREAD_BELOW else allowed
+
 
 def blas_threads_for(net, rows: int):
-    """A context in which BLAS uses the threads that pay off for ``rows``-row GEMMs of ``net`` (CPU only)."""
+    """A context in which BLAS uses ``blas_threads`` threads for ``net`` (on the CPU; on a GPU it changes nothing)."""
     if net.backend.name != "cpu":
         return contextlib.nullcontext()
     allowed = min((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=None)
-    if allowed is None:
+    if allowed is None:  # NumPy without a BLAS that threadpoolctl knows: nothing to limit
         return contextlib.nullcontext()
-    return threadpool_limits(limits=allowed, user_api="blas")
+    return threadpool_limits(limits=blas_threads(net.sizes, rows, allowed), user_api="blas")
