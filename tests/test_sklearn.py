@@ -323,3 +323,31 @@ def test_cupy_inputs_train_on_the_gpu_like_numpy_on_the_cpu(cupy, digits):
     assert np.array_equal(on_gpu.predict(cupy.asarray(x)), on_cpu.predict(x))
     assert np.array_equal(pickle.loads(pickle.dumps(on_gpu)).set_params(device="cpu").predict(x), on_cpu.predict(x))
     assert clone(on_gpu).get_params() == on_gpu.get_params()
+
+
+def readme_example() -> str:
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## From scikit-learn", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def run_readme_example(code, capsys) -> list[float]:
+    exec(compile(code, "README.md", "exec"), {})
+    return [float(line.rsplit(" ", 1)[1]) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_readme_example_runs_with_todays_training_settings(capsys):
+    code = readme_example()
+    assert code.count("NetworkClassifier(hidden_layer_sizes") == 1
+    code = code.replace("NetworkClassifier(hidden_layer_sizes",
+                        "NetworkClassifier(optimizer='sgd', cost='cross-entropy', init='normal', hidden_layer_sizes")
+    accuracies = run_readme_example(code, capsys)
+    assert len(accuracies) == 2 and all(0 <= a <= 1 for a in accuracies)
+
+
+@NEEDS_METHODS
+def test_readme_example_reaches_mlpclassifiers_accuracy(capsys):
+    accuracies = run_readme_example(readme_example(), capsys)
+    assert min(accuracies) >= 0.95
