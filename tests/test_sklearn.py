@@ -124,10 +124,28 @@ def test_partial_fit_needs_classes_on_the_first_call_and_refuses_unknown_labels(
     x, y = digits
     with pytest.raises(ValueError, match="classes must be passed"):
         small().partial_fit(x, y)
+    with pytest.raises(ValueError, match="differs from the classes_"):
+        small().partial_fit(x, y, classes=np.arange(10)).partial_fit(x, y, classes=np.arange(11))
     clf = small().partial_fit(x[y < 5], y[y < 5], classes=np.arange(5))
     assert clf.n_outputs_ == 5
     with pytest.raises(ValueError, match=r"labels \[5, 6, 7, 8, 9\] that are not in classes_"):
         clf.partial_fit(x, y)
+
+
+def test_a_failed_fit_leaves_no_half_trained_model_but_a_refused_chunk_changes_nothing(digits):
+    from sklearn.exceptions import NotFittedError
+
+    x, y = digits
+    clf = small().fit(x, y)
+    with pytest.raises(gpubp.TrainingDiverged):
+        clf.set_params(learning_rate_init=1e30, warm_start=True).fit(x, y)
+    with pytest.raises(NotFittedError):
+        clf.predict(x)
+    clf = small().fit(x, y)
+    before = clf.predict_proba(x)
+    with pytest.raises(ValueError, match="X has 10 features"):
+        clf.partial_fit(x[:, :10], y)
+    assert np.array_equal(clf.predict_proba(x), before)
 
 
 def test_warm_start_continues_where_fit_stopped(digits):

@@ -14,7 +14,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets, unique_labels
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..model import Network
@@ -110,41 +110,57 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Train a fresh network (or, with ``warm_start``, the fitted one) for ``max_iter`` epochs."""
         fresh = not (self.warm_start and hasattr(self, "coefs_"))
-        return self._train(X, y, fresh, incremental=False)
+        return self._train(X, y, incremental=False, fresh=fresh)
 
     def partial_fit(self, X, y, classes=None):
         """One epoch over ``(X, y)``; the first call needs ``classes``, every label that will ever appear."""
-        fresh = _check_partial_fit_first_call(self, classes)
-        return self._train(X, y, fresh, incremental=True)
+        fitted = hasattr(self, "coefs_")
+        if classes is None and not fitted:
+            raise ValueError("classes must be passed on the first call to partial_fit: every label y will hold")
+        if classes is not None and fitted and not np.array_equal(unique_labels(classes), self.classes_):
+            raise ValueError(f"classes={classes!r} differs from the classes_ this estimator was first given, "
+                             f"{self.classes_!r}")
+        return self._train(X, y, incremental=True, fresh=not fitted, classes=classes)
 
-    def _train(self, X, y, fresh: bool, incremental: bool):
-        X, y = self._check_data(X, y, reset=fresh)
-        if fresh and not incremental:
-            self.classes_ = _labels(y)
-        if len(self.classes_) < 2:
-            raise ValueError(f"{type(self).__name__} needs at least 2 classes to tell apart, got 1 class "
-                             f"({self.classes_[0]!r}) in y")
-        codes = _encode(y, self.classes_)
-        if fresh:
-            self._network, self._history = self._new_network(X.shape[1]), []
-        net = self._net()
-        X = _on_device(net, X)
-        options = self._training_options(incremental)
-        held_out = int(np.ceil(options.get("validation_fraction", 0) * X.shape[0]))
-        batch = self._batch_size(X.shape[0] - held_out)
-        epochs = 1 if incremental else _whole_number("max_iter", self.max_iter)
-        report = self._report if self.verbose else None
-        with blas_threads_for(net, batch):
-            self._history = net.SGD((X, codes), len(self._history) + epochs, batch, self.learning_rate_init,
-                                    history=self._history, on_epoch=report, **options)
+    def _train(self, X, y, incremental: bool, fresh: bool, classes=None):
+        """One epoch (``incremental``) or ``max_iter`` of a new network (``fresh``) or of the fitted one.
+
+        A fresh network's classes are ``classes``, else those of ``y``. An error in a fresh fit, or once training
+        has begun, leaves the estimator unfitted: never a half-trained network behind the old ``coefs_``.
+        """
+        training = False
+        try:
+            X, y = self._check_data(X, y, reset=fresh)
+            labels = self.classes_ if not fresh else unique_labels(classes) if classes is not None else _labels(y)
+            if len(labels) < 2:
+                raise ValueError(f"{type(self).__name__} needs at least 2 classes to tell apart, got 1 class "
+                                 f"({labels[0]!r}) in y")
+            codes = _encode(y, labels)
+            net, history = (self._new_network(X.shape[1], len(labels)), []) if fresh else (self._net(), self._history)
+            X = _on_device(net, X)
+            options = self._training_options(incremental)
+            held_out = int(np.ceil(options.get("validation_fraction", 0) * X.shape[0]))
+            batch = self._batch_size(X.shape[0] - held_out)
+            epochs = 1 if incremental else _whole_number("max_iter", self.max_iter)
+            report = self._report if self.verbose else None
+            training = True
+            with blas_threads_for(net, batch):
+                history = net.SGD((X, codes), len(history) + epochs, batch, self.learning_rate_init,
+                                  history=history, on_epoch=report, **options)
+        except BaseException:
+            if fresh or training:
+                for name in [name for name in vars(self) if name.endswith("_") or name in ("_network", "_history")]:
+                    delattr(self, name)
+            raise
+        self.classes_, self._network, self._history = labels, net, history
         self._set_fitted_attributes(net, validated="validation_fraction" in options)
         return self
 
-    def _new_network(self, n_features: int) -> Network:
+    def _new_network(self, n_features: int, n_classes: int) -> Network:
         hidden = self.hidden_layer_sizes
         hidden = [hidden] if isinstance(hidden, Integral) else list(hidden)
         init = {} if self.init == "normal" else {"init": self.init}
-        return Network([n_features, *hidden, len(self.classes_)], cost=self.cost, dtype=self.dtype,
+        return Network([n_features, *hidden, n_classes], cost=self.cost, dtype=self.dtype,
                        device=self.device, seed=self._seed(), **init)
 
     def _seed(self):
