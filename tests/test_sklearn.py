@@ -130,6 +130,8 @@ def test_partial_fit_needs_classes_on_the_first_call_and_refuses_unknown_labels(
     assert clf.n_outputs_ == 5
     with pytest.raises(ValueError, match=r"labels \[5, 6, 7, 8, 9\] that are not in classes_"):
         clf.partial_fit(x, y)
+    with pytest.raises(ValueError, match=r"labels \['a'\] that are not in classes_"):
+        clf.partial_fit(x[:3], ["a", "a", "a"])
 
 
 def test_a_failed_fit_leaves_no_half_trained_model_but_a_refused_chunk_changes_nothing(digits):
@@ -339,6 +341,8 @@ def test_cupy_inputs_train_on_the_gpu_like_numpy_on_the_cpu(cupy, digits):
     for a, b in zip(on_gpu.coefs_, on_cpu.coefs_):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-8)
     assert np.array_equal(on_gpu.predict(cupy.asarray(x)), on_cpu.predict(x))
+    from_gpu_arrays = small(dtype="float64").fit(cupy.asarray(x), cupy.asarray(y))  # a CPU network takes them too
+    assert all(np.array_equal(a, b) for a, b in zip(from_gpu_arrays.coefs_, on_cpu.coefs_))
     assert np.array_equal(pickle.loads(pickle.dumps(on_gpu)).set_params(device="cpu").predict(x), on_cpu.predict(x))
     assert clone(on_gpu).get_params() == on_gpu.get_params()
 

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..model import Network
 from ..model.network import check_dtype
@@ -137,7 +137,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
                                  f"({labels[0]!r}) in y")
             codes = _encode(y, labels)
             net, history = (self._new_network(X.shape[1], len(labels)), []) if fresh else (self._net(), self._history)
-            X = _on_device(net, X)
+            X, codes = _on_device(net, X), _on_device(net, codes)
             options = self._training_options(incremental)
             held_out = int(np.ceil(options.get("validation_fraction", 0) * X.shape[0]))
             batch = self._batch_size(X.shape[0] - held_out)
@@ -263,16 +263,25 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             if not isinstance(y, str):
                 check_classification_targets(checked[1])
             return checked
-        # A device array is used where it is; Network.prepare checks its shape and values there, in one sync.
-        if getattr(X, "ndim", None) != 2:
-            raise ValueError(f"X must be a 2-D array (one sample per row), got {getattr(X, 'shape', type(X))}")
-        if reset:
+        # A device array is used where it is; Network.prepare checks its values there, in one sync.
+        if not _on_gpu(X):
+            X = validate_data(self, X, reset=reset, dtype=check_dtype(self.dtype))
+        elif getattr(X, "ndim", None) != 2:
+            raise ValueError(f"X must be a 2-D array (one sample per row), got shape {X.shape}")
+        elif reset:
             self.n_features_in_ = X.shape[1]
             self.__dict__.pop("feature_names_in_", None)
         elif X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input")
-        return X if isinstance(y, str) else (X, y)
+        if isinstance(y, str):
+            return X
+        if not _on_gpu(y):
+            y = column_or_1d(y, warn=True)
+            check_classification_targets(y)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must hold one label per row of X ({X.shape[0]} rows), got shape {y.shape}")
+        return X, y
 
     def _net(self) -> Network:
         if getattr(self, "_network", None) is None:  # unpickled: rebuild on this machine's device
@@ -297,9 +306,9 @@ def _on_gpu(array) -> bool:
     return hasattr(array, "__cuda_array_interface__")
 
 
-def _on_device(net: Network, X):
-    """``X`` for ``net``: a GPU array stays put on the GPU; it comes to the host only for a CPU network."""
-    return X.get() if _on_gpu(X) and net.backend.name == "cpu" else X
+def _on_device(net: Network, array):
+    """``array`` for ``net``: a GPU array stays put on the GPU; it comes to the host only for a CPU network."""
+    return array.get() if _on_gpu(array) and net.backend.name == "cpu" else array
 
 
 def _labels(y) -> np.ndarray:
@@ -318,11 +327,14 @@ def _encode(y, classes: np.ndarray):
     else:
         xp = np
     known = xp.asarray(classes)
-    codes = xp.searchsorted(known, y)
-    found = known[xp.minimum(codes, len(classes) - 1)] == y
-    if not bool(found.all()):
-        unknown = np.setdiff1d(_labels(y), classes)
-        raise ValueError(f"y has labels {unknown.tolist()} that are not in classes_ {classes.tolist()}: pass every "
+    try:
+        codes = xp.searchsorted(known, y)
+        found = bool((known[xp.minimum(codes, len(classes) - 1)] == y).all())
+    except TypeError:  # labels that cannot be compared with classes_ at all (numbers against strings)
+        found = False
+    if not found:
+        unknown = [label for label in _labels(y).tolist() if label not in classes.tolist()]
+        raise ValueError(f"y has labels {unknown} that are not in classes_ {classes.tolist()}: pass every "
                          f"label in classes= on the first partial_fit, or fit afresh")
     return codes
 
