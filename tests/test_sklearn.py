@@ -333,6 +333,30 @@ def test_grid_search_workers_share_the_cores_instead_of_oversubscribing(digits):
     assert search.cv_results_["mean_test_score"].max() <= max(os.cpu_count() // 2, 1)
 
 
+class FakeDeviceArray(np.ndarray):
+    """A host array that claims to live on a GPU, as CuPy's do, to drive the device-array path on any machine."""
+
+    __cuda_array_interface__ = {}
+    copies_to_host = 0
+
+    def get(self):
+        FakeDeviceArray.copies_to_host += 1
+        return np.asarray(self).copy()
+
+
+def test_device_arrays_skip_host_validation_and_reach_a_cpu_network_through_get(digits):
+    x, y = digits
+    device_x = x.view(FakeDeviceArray)
+    clf = small().fit(device_x, y)
+    assert FakeDeviceArray.copies_to_host == 1 and clf.n_features_in_ == 64
+    assert all(np.array_equal(a, b) for a, b in zip(clf.coefs_, small().fit(x, y).coefs_))
+    assert np.array_equal(clf.predict(device_x), clf.predict(x)) and FakeDeviceArray.copies_to_host == 2
+    with pytest.raises(ValueError, match="X has 10 features, but NetworkClassifier is expecting 64"):
+        clf.predict(device_x[:, :10])
+    with pytest.raises(ValueError, match="y must hold one label per row of X"):
+        small().fit(device_x, y[:-1])
+
+
 @pytest.mark.gpu
 def test_cupy_inputs_train_on_the_gpu_like_numpy_on_the_cpu(cupy, digits):
     x, y = digits
