@@ -243,6 +243,16 @@ def test_only_knobs_that_differ_from_gpubps_defaults_reach_sgd(digits, monkeypat
                     {"optimizer": "momentum"}]
 
 
+def test_schedules_that_need_what_the_call_lacks_are_refused(digits):
+    x, y = digits
+    with pytest.raises(ValueError, match="schedule='plateau' .* needs fit with early_stopping=True"):
+        small(schedule="plateau").fit(x, y)
+    with pytest.raises(ValueError, match="schedule='plateau'"):
+        small(schedule="plateau", early_stopping=True).partial_fit(x, y, classes=np.arange(10))
+    with pytest.raises(ValueError, match="schedule='cosine' .* partial_fit cannot know"):
+        small(schedule="cosine").partial_fit(x, y, classes=np.arange(10))
+
+
 @NEEDS_METHODS
 def test_early_stopping_reports_validation_scores(digits):
     x, y = digits

@@ -47,7 +47,8 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     init : "scaled" (default: weights N(0, 1/n_in), biases N(0, 1), network2's) or "normal" (N(0, 1), the
         lecture's). ``MLPClassifier`` draws Glorot-uniform weights.
     schedule : "constant" (default, as ``learning_rate="constant"``), "plateau" (η divided when the validation
-        accuracy stalls, like ``learning_rate="adaptive"``; needs ``early_stopping``) or "cosine".
+        accuracy stalls, like ``learning_rate="adaptive"``; needs ``early_stopping``) or "cosine" (to 0 by epoch
+        ``max_iter``; ``fit`` only).
     warmup_epochs : int, default 0 -- linear warm-up of η over the first epochs, per step.
     plateau_factor, plateau_patience : default None -- gpubp's plateau defaults; set to override them.
     early_stopping : bool, default False -- hold out ``validation_fraction`` of the training data (seeded, not
@@ -171,6 +172,12 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
 
     def _training_options(self, incremental: bool) -> dict:
         """The keywords of ``Network.SGD`` whose values differ from gpubp's defaults (which leave them off)."""
+        if self.schedule == "plateau" and not (self.early_stopping and not incremental):
+            raise ValueError("schedule='plateau' divides the learning rate when the validation accuracy stalls: it "
+                             "needs fit with early_stopping=True, which holds out validation_fraction of the data")
+        if self.schedule == "cosine" and incremental:
+            raise ValueError("schedule='cosine' decays the learning rate to 0 by the last of max_iter epochs, which "
+                             "partial_fit cannot know: use fit, or schedule='constant'")
         options = {}
         if self.optimizer != "sgd":
             options["optimizer"] = self.optimizer
