@@ -108,16 +108,26 @@ def test_any_labels_train_exactly_as_their_indices(digits, labels):
     assert named.score(x, labels[y]) == coded.score(x, codes)
 
 
-def test_two_partial_fit_epochs_equal_fit_with_two_epochs(digits):
-    x, y = digits
-    fitted = small(max_iter=2).fit(x, y)
-    stepped = small()
+def assert_partial_fit_twice_equals_fit_for_two_epochs(x, y, **params):
+    fitted = small(max_iter=2, **params).fit(x, y)
+    stepped = small(**params)
     stepped.partial_fit(x, y, classes=np.unique(y))
     assert stepped.n_iter_ == 1
     stepped.partial_fit(x, y)
     assert stepped.n_iter_ == fitted.n_iter_ == 2 and stepped.loss_curve_ == fitted.loss_curve_
     for a, b in zip(stepped.coefs_ + stepped.intercepts_, fitted.coefs_ + fitted.intercepts_):
         assert np.array_equal(a, b)
+
+
+def test_two_partial_fit_epochs_equal_fit_with_two_epochs(digits):
+    assert_partial_fit_twice_equals_fit_for_two_epochs(*digits)
+
+
+@NEEDS_METHODS
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "adam"])
+def test_two_partial_fit_epochs_keep_the_optimizers_state(digits, optimizer):
+    assert_partial_fit_twice_equals_fit_for_two_epochs(*digits, optimizer=optimizer, learning_rate_init=0.05,
+                                                       lmbda=0.1, warmup_epochs=1)
 
 
 def test_partial_fit_needs_classes_on_the_first_call_and_refuses_unknown_labels(digits):
