@@ -3,14 +3,16 @@
 # images (CI's): install Debian's docker.io and debootstrap where missing, start dockerd, build a Debian bookworm
 # base with debootstrap (with this machine's CA bundle in it, which the container needs to reach the package
 # index through this network) and `docker import` it, build docker/Dockerfile on it, run `gpubp train --epochs 1`
-# and `gpubp info` in the container, check what they print and that the run's files belong to the image's
-# non-root user, then stop the engine this script started. The base image is kept between runs (it is rebuilt
-# when the CA bundle changes); the gpubp image is removed. Prints how long it took. Run as root.
+# and `gpubp info` in the container, check what they print, that the run's files belong to the image's non-root
+# user and that a new named volume on its cache folder does too (as compose.yaml mounts one), then stop the engine
+# this script started. The base image is kept between runs (it is rebuilt when the CA bundle changes); the gpubp
+# image and the volume are removed. Prints how long it took. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
 base=gpubp-ci-base:bookworm
 image=gpubp:ci
+volume=gpubp-ci-cache-$$
 ca=/etc/ssl/certs/ca-certificates.crt
 work=$(mktemp -d)
 engine_pid=
@@ -18,6 +20,7 @@ engine_pid=
 log() { echo "docker/ci.sh: $*"; }
 
 cleanup() {
+  docker volume rm -f "$volume" >/dev/null 2>&1 || true
   docker image rm -f "$image" >/dev/null 2>&1 || true
   if [ -n "$engine_pid" ]; then
     kill "$engine_pid" 2>/dev/null || true
@@ -71,4 +74,6 @@ grep -q '^done: test accuracy' "$work/train.txt"
 grep -q '^GPU usable: no' "$work/info.txt"
 owner=$(stat -c %u "$work/runs/ci/model.npz")
 [ "$owner" = 10001 ] || { log "the model belongs to uid $owner, not the image's user 10001"; exit 1; }
-log "ok: the image trains and reports, as uid $owner"
+cache_owner=$(docker run --rm -v "$volume:/home/gpubp/.cache" --entrypoint stat "$image" -c %u /home/gpubp/.cache/cupy)
+[ "$cache_owner" = 10001 ] || { log "a new volume on the cache belongs to uid $cache_owner, not 10001"; exit 1; }
+log "ok: the image trains and reports, as uid $owner, with a cache volume it owns"

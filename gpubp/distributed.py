@@ -16,6 +16,7 @@ order of floating-point sums. Three communicators, chosen by ``get_communicator`
 from __future__ import annotations
 
 import time
+import warnings
 
 from .errors import DeviceUnavailableError, InputError
 
@@ -26,9 +27,7 @@ class LocalCommunicator:
     """A single process: the whole mini-batch is its share, and its gradient is already the sum."""
 
     kind, rank, size = "none", 0, 1
-
-    def __init__(self):
-        self.seconds = 0.0
+    seconds = 0.0  # time spent in all-reduces so far
 
     def shard(self, rows: int) -> tuple[int, int]:
         return 0, rows
@@ -46,7 +45,6 @@ class MpiCommunicator(LocalCommunicator):
     kind = "mpi"
 
     def __init__(self, backend):
-        super().__init__()
         self.backend = backend
         self.MPI = import_mpi()
         self.comm = self.MPI.COMM_WORLD
@@ -58,10 +56,15 @@ class MpiCommunicator(LocalCommunicator):
         return start, start + base + (self.rank < extra)
 
     def allreduce_sum(self, buffer) -> None:
+        # On a GPU the copy to the host would wait for the step's queued compute, and the copy back is queued: the
+        # syncs around the clock keep both out of and in the count as they should be. Neither costs a wait the
+        # step does not already have, since MPI needs the gradient on the host (on the CPU they do nothing).
+        self.backend.synchronize()
         start = time.perf_counter()
         host = self.backend.host_buffer(buffer)
         self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
         self.backend.store_from_host(buffer, host)
+        self.backend.synchronize()
         self.seconds += time.perf_counter() - start
 
     def abort(self, code: int) -> None:
@@ -70,25 +73,41 @@ class MpiCommunicator(LocalCommunicator):
 
 
 class NcclCommunicator(MpiCommunicator):
-    """NCCL on the GPU, one process per device (see ``use_own_gpu``)."""
+    """NCCL on the GPU, one process per device (see ``use_own_gpu``).
+
+    The all-reduce is queued on the stream after the step's kernels and returns at once; a host clock would count
+    only the queuing. CUDA events recorded on the stream around it time it on the device instead, from when the
+    stream reaches it (the gradient is ready) to when the sum is done, without a host sync per step; ``seconds``
+    adds them up when read (once per epoch, after the epoch's sync) and recycles the events.
+    """
 
     kind = "nccl"
 
-    def __init__(self, cupy):
-        from cupy.cuda import nccl
-
-        self.nccl, self.cupy = nccl, cupy
-        super().__init__(backend=None)
+    def __init__(self, backend, nccl):
+        super().__init__(backend)
+        self.nccl, self.cupy = nccl, backend.xp
         unique_id = self.comm.bcast(nccl.get_unique_id() if self.rank == 0 else None, root=0)
         self.nccl_comm = nccl.NcclCommunicator(self.size, unique_id, self.rank)
+        self._summed, self._pending, self._spare = 0.0, [], []
 
     def allreduce_sum(self, buffer) -> None:
-        start = time.perf_counter()
         dtype = self.nccl.NCCL_FLOAT32 if buffer.dtype.itemsize == 4 else self.nccl.NCCL_FLOAT64
         stream = self.cupy.cuda.get_current_stream()
+        start, end = self._spare.pop() if self._spare else (self.cupy.cuda.Event(), self.cupy.cuda.Event())
+        start.record(stream)
         self.nccl_comm.allReduce(buffer.data.ptr, buffer.data.ptr, buffer.size, dtype, self.nccl.NCCL_SUM,
                                  stream.ptr)
-        self.seconds += time.perf_counter() - start  # enqueued: NCCL runs in order on the stream, no host wait
+        end.record(stream)
+        self._pending.append((start, end))
+
+    @property
+    def seconds(self) -> float:
+        if self._pending:
+            self._pending[-1][1].synchronize()
+            self._summed += sum(self.cupy.cuda.get_elapsed_time(start, end) for start, end in self._pending) / 1e3
+            self._spare += self._pending
+            self._pending = []
+        return self._summed
 
 
 def use_own_gpu(cupy, MPI) -> None:
@@ -106,29 +125,43 @@ def import_mpi():
     return MPI
 
 
-def get_communicator(kind: str = "none", device=None):
-    """The communicator for ``kind`` (``none``, ``mpi`` or ``nccl``).
+def import_nccl():
+    """CuPy's NCCL module. Importing it always succeeds: where CuPy cannot load NCCL it sets ``available`` to False
+    (and warns over many lines, which gpubp replaces with its one)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from cupy.cuda import nccl
+    if not nccl.available:
+        raise DeviceUnavailableError("--distributed nccl needs NCCL, which CuPy could not load: pip install "
+                                     "'gpubp[nccl]' (CUDA 12) or 'gpubp[nccl-cuda13]' (CUDA 13), or use "
+                                     "--distributed mpi")
+    return nccl
 
-    Call it before the first network: where there are GPUs, it gives each process of a node its own.
+
+def get_communicator(kind: str = "none", device=None):
+    """The communicator for ``kind`` (``none``, ``mpi`` or ``nccl``) on ``device`` (as ``get_backend`` takes it).
+
+    Call it before the first network: where there are GPUs, it gives each process of a node its own, and the
+    backend it builds for that GPU is the one the network gets (``get_backend`` keeps it).
     """
-    from .backend import get_backend, probe_gpu
+    from .backend import find_gpus, get_backend, resolve_device
 
     if kind not in KINDS:
         raise InputError(f"unknown --distributed {kind!r}: choose one of {', '.join(KINDS)}")
     if kind == "none":
         return LocalCommunicator()
-    cupy, why = probe_gpu()
-    if kind == "mpi":
-        if cupy is not None and device != "cpu":  # before the backend exists: it stays on the current GPU
-            use_own_gpu(cupy, import_mpi())
-        return MpiCommunicator(get_backend(device))
-    if cupy is None or device == "cpu":
-        raise DeviceUnavailableError(f"--distributed nccl needs one CUDA GPU per process and CuPy: "
-                                     f"{why if cupy is None else 'the CPU was requested'}; use --distributed mpi "
-                                     f"on CPUs")
-    try:
+    choice = resolve_device(device)  # the argument, else $GPUBP_DEVICE: decided once, here
+    cupy, why = find_gpus() if choice != "cpu" else (None, "the CPU was requested")
+    if kind == "nccl" and cupy is None:
+        raise DeviceUnavailableError(f"--distributed nccl needs one CUDA GPU per process and CuPy: {why}; use "
+                                     f"--distributed mpi on CPUs")
+    nccl = import_nccl() if kind == "nccl" else None
+    if cupy is not None:  # before the backend exists: it stays on the current GPU
         use_own_gpu(cupy, import_mpi())
-        return NcclCommunicator(cupy)
-    except ImportError as exc:
-        raise DeviceUnavailableError(f"--distributed nccl needs NCCL for CuPy ({exc}): pip install "
-                                     f"'gpubp[nccl]' (the NCCL wheel of your CUDA major)") from None
+    backend = get_backend(choice)
+    if kind == "mpi":
+        return MpiCommunicator(backend)
+    if backend.name != "gpu":
+        raise DeviceUnavailableError(f"--distributed nccl needs one CUDA GPU per process: {backend.reason}; use "
+                                     f"--distributed mpi on CPUs")
+    return NcclCommunicator(backend, nccl)

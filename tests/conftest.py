@@ -1,15 +1,26 @@
-"""Shared fixtures: float64 reference helpers and the GPU backend (skipped, with the reason, where none is usable)."""
+"""Shared test machinery: the GPU backend (skipped, with the reason, where none is usable), a stand-in CuPy that fails
+as CuPy fails, tools looked up beside this Python, float64 reference problems, and CI's rule on skips.
+
+Under CI (``CI`` set to anything but ``0``/``false``, as CI services and ``.ci/run`` do) a test that skips fails
+with its reason unless it is marked ``gpu``: CI installs every tool the tests use, so any other skip hides a test
+that never ran.
+"""
 
 import os
+import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+from gpubp.backend import device, probe_gpu
 
 # scikit-learn runs its array-API check of every estimator (NetworkClassifier's included) only with this set, and
 # SciPy reads it once, when first imported: here, before any test module imports either.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-from gpubp.backend import probe_gpu
+FAKE_CUPY = Path(__file__).parent / "fake_cupy"
 
 
 @pytest.fixture
@@ -21,7 +32,68 @@ def cupy():
     return module
 
 
+def forget_the_gpu():
+    """Clear gpubp's cached answers about CuPy and the GPU, so that the next request asks again."""
+    for cached in (device.load_cupy, device.find_gpus, device.probe_gpu, device._backend):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """``install(failure)``: make ``import cupy`` give the stand-in of tests/fake_cupy, failing as ``failure`` names
+    (see its docstring; ``""`` for a healthy GPU), in this process and in the ``gpubp`` subprocesses of
+    ``cli_helpers`` (pass ``extra_path=FAKE_CUPY``); returns the stand-in module."""
+
+    def install(failure: str):
+        monkeypatch.setenv("FAKE_CUPY_FAILURE", failure)
+        for name in [name for name in sys.modules if name == "cupy" or name.startswith("cupy.")]:
+            monkeypatch.delitem(sys.modules, name)
+        monkeypatch.syspath_prepend(str(FAKE_CUPY))
+        forget_the_gpu()
+        try:
+            import cupy
+        except ImportError:
+            return None
+        return cupy
+
+    yield install
+    forget_the_gpu()
+
+
+def find_tool(name: str):
+    """The path of the program ``name``: beside this Python first (a virtual environment's scripts need not be on
+    PATH, as when .ci/run runs .venv/bin/python), then on PATH; ``None`` where neither has it."""
+    return shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+
+
 def random_problem(sizes, m, seed=0, dtype=np.float64):
     """``m`` random input rows for ``sizes`` and their integer labels."""
     rng = np.random.default_rng(seed)
     return rng.standard_normal((m, sizes[0])).astype(dtype), rng.integers(0, sizes[-1], m)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def fail_the_skip(report) -> None:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    report.outcome = "failed"
+    report.longrepr = f"skipped in CI, where only tests marked gpu may skip: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI, the skip of a test not marked ``gpu`` becomes a failure that gives the skip's reason."""
+    report = (yield).get_result()
+    if report.skipped and in_ci() and not hasattr(report, "wasxfail") and item.get_closest_marker("gpu") is None:
+        fail_the_skip(report)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """In CI, a whole module skipped at collection (``pytest.importorskip`` at its top) fails the same way."""
+    report = (yield).get_result()
+    if report.skipped and in_ci():
+        fail_the_skip(report)

@@ -6,6 +6,8 @@ import sys
 import pytest
 
 import gpubp
+from cli_helpers import command, environment, gpubp as run_gpubp
+from conftest import FAKE_CUPY
 from gpubp.backend import device
 
 
@@ -52,7 +54,76 @@ def test_the_environment_variable_is_the_default(monkeypatch, no_gpu):
 def test_probe_names_the_missing_piece():
     module, why = device.probe_gpu()
     if module is None:
-        assert why.startswith(("CuPy is not installed", "CuPy failed to import", "no usable CUDA device",
-                               "no CUDA device"))
+        assert why.startswith(("CuPy is not installed", "CuPy is installed but failed to import",
+                               "no usable CUDA device", "no CUDA device", "NVRTC", "cuBLAS", "this CuPy's CUDA",
+                               "CuPy could not", "the CUDA device cannot be used", "a test"))
     else:
-        assert "CUDA device 0 answers" in why
+        assert "compiled and ran a test kernel and a GEMM" in why
+
+
+# A GPU counts as usable only after CuPy compiled and ran a kernel and a GEMM on it: each way CuPy fails there
+# (tests/fake_cupy raises what CuPy 14 raises) sends auto to the CPU with the reason, and makes gpu refuse with it.
+PROBE_FAILURES = {
+    "nodevice": "no usable CUDA device (CUDARuntimeError: cudaErrorNoDevice",
+    "nvrtc": "NVRTC, CuPy's run-time compiler, is missing (DynamicLibNotFoundError",
+    "headers": "NVRTC could not compile a test kernel; the CUDA headers may be missing (CompileException",
+    "nvrtc-arch": "cannot run code on this GPU's architecture (CompileException: nvrtc: error: invalid value for "
+                  "--gpu-architecture (-arch))",
+    "arch": "cannot run code on this GPU's architecture (CUDARuntimeError: cudaErrorNoKernelImageForDevice",
+    "ptx": "cannot run code on this GPU's architecture (CUDADriverError: CUDA_ERROR_UNSUPPORTED_PTX_VERSION: the "
+           "provided PTX was compiled with an unsupported toolchain.)",
+    "cublas": "cuBLAS is missing (ImportError: Failure finding \"libcublas.so\"",
+    "wrong": "a test kernel computed [0.0, 2.0, 4.0, 6.0] instead of [1.0, 3.0, 5.0, 7.0] on the GPU",
+    "import": "CuPy is installed but failed to import (ImportError: libcudart.so.12",
+}
+
+
+@pytest.mark.parametrize("failure", list(PROBE_FAILURES))
+def test_a_gpu_that_cannot_compile_and_run_falls_back_with_the_reason(fake_cupy, failure):
+    fake_cupy(failure)
+    backend = gpubp.get_backend("auto")
+    assert backend.name == "cpu" and PROBE_FAILURES[failure] in backend.reason
+    assert "\n" not in backend.reason
+    with pytest.raises(gpubp.DeviceUnavailableError, match="a GPU was requested but none can be used") as info:
+        gpubp.get_backend("gpu")
+    assert PROBE_FAILURES[failure] in str(info.value)
+
+
+def test_a_gpu_that_compiles_and_runs_is_used_and_probed_once(fake_cupy):
+    cupy = fake_cupy("")
+    from gpubp.backend.machine import describe_machine
+
+    assert device.probe_gpu() == (cupy, "CUDA device 0 compiled and ran a test kernel and a GEMM (1 CUDA device(s) "
+                                        "visible)")
+    machine = describe_machine()
+    assert machine["gpu_usable"] and machine["gpus"] == ["Fake V100, compute capability 7.0, 16.0 GiB"]
+    device.probe_gpu()
+    assert cupy.compiled == ["gpubp_probe"]  # cached: one compile per process
+
+
+def test_info_names_the_reason_and_both_runtime_versions(fake_cupy, tmp_path):
+    fake_cupy("nvrtc")
+    result = run_gpubp("info", cwd=tmp_path, extra_path=FAKE_CUPY)
+    assert result.returncode == 0, result.stderr
+    assert f"GPU usable: no — {PROBE_FAILURES['nvrtc']}" in result.stdout
+    assert "CuPy: 14.2.0+fake; CUDA runtime loaded: 12.8 (CuPy built with 12.9); driver: 12.8" in result.stdout
+    assert "device 0: Fake V100, compute capability 7.0" in result.stdout
+    assert "auto trains on: cpu" in result.stdout
+
+
+def test_info_tells_a_broken_cupy_from_a_missing_one(fake_cupy, tmp_path):
+    fake_cupy("import")
+    result = run_gpubp("info", cwd=tmp_path, extra_path=FAKE_CUPY)
+    assert result.returncode == 0, result.stderr
+    assert "CuPy: installed but failed to import (ImportError: libcudart.so.12" in result.stdout
+    assert "not installed" not in result.stdout
+
+
+def test_info_refuses_an_unknown_device_variable(tmp_path):
+    env = environment()
+    env["GPUBP_DEVICE"] = "quantum"  # cli_helpers leaves the device to the command line: put it back
+    result = subprocess.run(command() + ["info"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "gpubp info: error: unknown device 'quantum': choose one of auto, cpu, gpu (as an argument or in "
+        "$GPUBP_DEVICE)"]

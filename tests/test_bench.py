@@ -1,14 +1,19 @@
-"""gpubp bench on tiny sizes: every installed peer runs, the JSON has its shape, every ratio is a positive number.
+"""gpubp bench on tiny sizes: every installed peer runs, the JSON has its shape, every ratio is a positive number;
+the peers and TF32 recorded are those that really ran; scripts/gpu-check keeps its whole log and its verdict.
 
 The numbers themselves are never asserted: a benchmark measures, it is not a test.
 """
 
 import json
 import math
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import pytest
 
-from cli_helpers import gpubp
+from cli_helpers import REPO, command, environment, gpubp
+from gpubp import get_backend
 from gpubp.bench import PEERS, available_peers, flops_per_sample, run_benchmark
 
 
@@ -22,16 +27,16 @@ def test_bench_command_writes_a_complete_record(tmp_path):
     assert record["gemm_gflops"] > 0 and "blas" in record["machine"] and "cpu" in record["machine"]
     assert [r["sizes"] for r in record["results"]] == [[20, 8, 4], [30, 16, 8, 4]]
     for r in record["results"]:
-        assert set(r["samples_per_s"]) == {"gpubp", *available_peers()}
-        assert set(r["ratio"]) == set(available_peers())
+        assert set(r["samples_per_s"]) == {"gpubp", *available_peers(get_backend("cpu"))}
+        assert set(r["ratio"]) == set(available_peers(get_backend("cpu")))
         for value in [*r["samples_per_s"].values(), *r["ratio"].values(), r["gemm_fraction"]]:
             assert isinstance(value, float) and math.isfinite(value) and value > 0
 
 
 @pytest.mark.parametrize("peer", list(PEERS))
 def test_each_peer_runs_when_installed(peer):
-    if peer not in available_peers():
-        pytest.skip(f"{peer} needs PyTorch: pip install 'gpubp[bench]'")
+    if peer not in available_peers(get_backend("cpu")):
+        pytest.skip(f"{peer} is not installed: pip install 'gpubp[bench]' (PyTorch) or 'gpubp[sklearn]'")
     record = run_benchmark("cpu", "float64", [((12, 6, 3), 4, 40)], [peer], repeats=1, warmup=0, log=lambda _: None)
     (result,) = record["results"]
     assert set(result["ratio"]) == {peer} and result["ratio"][peer] > 0
@@ -46,5 +51,78 @@ def test_bench_refuses_what_it_cannot_do():
 
     with pytest.raises(InputError, match="unknown peer"):
         run_benchmark("cpu", grid=[((4, 2), 2, 4)], peer_names=["tensorflow"], log=lambda _: None)
+
+
+
+def test_the_sklearn_peer_needs_scikit_learn(monkeypatch):
+    import importlib.util
+
+    from gpubp import InputError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "sklearn" else real(name))
+    assert "sklearn" not in available_peers(get_backend("cpu"))
+    with pytest.raises(InputError, match=r"peer sklearn needs scikit-learn: pip install 'gpubp\[sklearn\]'"):
+        run_benchmark("cpu", grid=[((4, 2), 2, 4)], peer_names=["sklearn"], log=lambda _: None)
     with pytest.raises(InputError, match="--tf32 applies to float32 on a GPU"):
         run_benchmark("cpu", grid=[((4, 2), 2, 4)], tf32=True, log=lambda _: None)
+
+
+def test_torch_peers_run_on_the_gpu_only_where_torch_sees_cuda(monkeypatch):
+    torch = pytest.importorskip("torch", reason="PyTorch is in the test extra: pip install '.[test]'")
+    gpu = SimpleNamespace(name="gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only PyTorch on a GPU machine
+    assert available_peers(gpu) == ["per_sample_loop", "sklearn"]  # scikit-learn runs on the CPU beside a GPU
+    assert set(available_peers(get_backend("cpu"))) == set(PEERS)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert set(available_peers(gpu)) == set(PEERS)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("how", ["flag", "environment", "neither"])
+def test_the_record_says_whether_tf32_was_in_effect(cupy, tmp_path, how):
+    """TF32 is on when asked for by --tf32 or by CUPY_TF32 already set, and only from compute capability 8.0."""
+    env = environment()
+    env.pop("CUPY_TF32", None)
+    if how == "environment":
+        env["CUPY_TF32"] = "1"
+    argv = command() + ["bench", "--device", "gpu", "--net", "64,32,10/32/256", "--repeats", "1", "--peers", "",
+                        "--json", "bench.json"] + (["--tf32"] if how == "flag" else [])
+    result = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    major = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.runtime.getDevice())["major"]
+    assert json.loads((tmp_path / "bench.json").read_text())["tf32"] is (how != "neither" and major >= 8)
+
+
+FAKE_PYTHON = """
+# Stands in for Python in scripts/gpu-check: a line on stdout, then one on stderr; the CPU bench adds a long tail
+# and fails.
+import sys
+
+args = " ".join(sys.argv[1:])
+print(f"stdout of {args}")
+print(f"stderr of {args}", file=sys.stderr)
+if sys.argv[1:4] == ["-m", "gpubp", "bench"] and "cpu" in sys.argv:
+    print("\\n".join(map(str, range(20000))))
+    print("the last line")
+    sys.exit(3)
+"""
+
+
+def test_gpu_check_keeps_its_whole_log_in_order_and_its_exit_status(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text(f"#!{sys.executable}" + FAKE_PYTHON)
+    fake.chmod(0o755)
+    env = environment()
+    env["PYTHON"] = str(fake)
+    env.pop("PYTHONUNBUFFERED", None)  # the script must see to it itself
+    result = subprocess.run([str(REPO / "scripts" / "gpu-check"), str(tmp_path / "log.txt")], env=env,
+                            capture_output=True, text=True, timeout=120)
+    log = (tmp_path / "log.txt").read_text()
+    assert result.returncode == 1 and log == result.stdout
+    for step in ("-m gpubp info", "-m pytest -m gpu", "-m gpubp bench --device gpu --tf32"):
+        assert log.index(f"stdout of {step}") < log.index(f"stderr of {step}")
+    assert log.splitlines()[-3:] == [
+        "the last line",
+        "== FAILED with exit status 3: gpubp bench --device cpu (the same machine's CPU, for reference)",
+        "== gpu-check done: some steps FAILED"]

@@ -1,29 +1,32 @@
-"""Data-parallel training under mpiexec: the same network as one process, rank 0 alone writes, failures end the job.
+"""Data-parallel training under mpiexec: the same network as one process, rank 0 alone writes, failures end the job;
+the communicator is chosen for the device as resolved, refuses what cannot work in one line, and times what its
+label says.
 
 The processes run oversubscribed on CI's two cores: these tests check what is computed, not how fast.
 """
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import gpubp
 from cli_helpers import command, environment, gpubp as run
+from conftest import FAKE_CUPY, find_tool
+from gpubp.distributed import MpiCommunicator, NcclCommunicator
 
-MPIEXEC = shutil.which("mpiexec", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+MPIEXEC = find_tool("mpiexec")
 try:
     import mpi4py  # noqa: F401
 except ImportError:
     MPIEXEC = None
 
-pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="needs mpi4py and mpiexec: pip install 'gpubp[mpi]'")
+needs_mpiexec = pytest.mark.skipif(MPIEXEC is None, reason="needs mpi4py and mpiexec: pip install 'gpubp[mpi]'")
 
 TRAIN = ["train", "--dtype", "float64", "--epochs", "3", "--batch-size", "10", "--sizes", "20,12", "--quiet"]
 
@@ -44,6 +47,7 @@ def parameters(path):
     return weights + biases
 
 
+@needs_mpiexec
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_data_parallel_weights_equal_one_process(tmp_path, ranks):
     single = run(*TRAIN, "--out", "single", cwd=tmp_path)
@@ -58,6 +62,7 @@ def test_data_parallel_weights_equal_one_process(tmp_path, ranks):
         assert np.max(np.abs(ours - reference)) <= 1e-12 * np.max(np.abs(reference))
 
 
+@needs_mpiexec
 def test_only_rank_0_writes(tmp_path):
     (tmp_path / "rank0").mkdir()
     (tmp_path / "others").mkdir()
@@ -69,6 +74,7 @@ def test_only_rank_0_writes(tmp_path):
     assert list((tmp_path / "others").iterdir()) == []
 
 
+@needs_mpiexec
 def test_an_error_ends_every_rank_with_its_message(tmp_path):
     start = time.monotonic()
     result = mpiexec((2, None, ["train", "--distributed", "mpi", "--lr", "0", "--quiet"]), cwd=tmp_path, timeout=120)
@@ -91,6 +97,7 @@ def rank_pids(marker: str, rank: int) -> list[int]:
     return pids
 
 
+@needs_mpiexec
 def test_a_killed_rank_ends_the_job_within_bounded_time(tmp_path):
     marker = f"killed-{os.getpid()}"
     argv = [MPIEXEC, "-n", "2"] + command() + ["train", "--distributed", "mpi", "--sizes", "400", "--epochs", "1000",
@@ -112,3 +119,97 @@ def test_a_killed_rank_ends_the_job_within_bounded_time(tmp_path):
         if job.poll() is None:
             job.kill()
             job.wait()
+
+
+def test_nccl_refuses_in_one_line_where_cupy_has_no_nccl(fake_cupy, tmp_path):
+    fake_cupy("nccl")  # CuPy's nccl module imports, with available = False
+    result = run("train", "--distributed", "nccl", "--device", "gpu", cwd=tmp_path, extra_path=FAKE_CUPY)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "gpubp train: error: --distributed nccl needs NCCL, which CuPy could not load: pip install 'gpubp[nccl]' "
+        "(CUDA 12) or 'gpubp[nccl-cuda13]' (CUDA 13), or use --distributed mpi"]
+
+
+def test_nccl_follows_the_device_the_environment_chose(fake_cupy, tmp_path):
+    fake_cupy("")  # a GPU that would work: the CPU asked for in $GPUBP_DEVICE must still win
+    env = environment(FAKE_CUPY)
+    env["GPUBP_DEVICE"] = "cpu"
+    result = subprocess.run(command() + ["train", "--distributed", "nccl"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "gpubp train: error: --distributed nccl needs one CUDA GPU per process and CuPy: the CPU was requested; use "
+        "--distributed mpi on CPUs"]
+
+
+class QueuedDevice:
+    """A GPU's stream as the communicators see it: work queued on it (``queue``) runs while the host goes on, and
+    the host waits for it on a sync or a copy to the host, as with CuPy."""
+
+    def __init__(self):
+        self.queued = 0.0
+        self.syncs = 0
+
+    def queue(self, seconds):
+        self.queued += seconds
+
+    def synchronize(self):
+        self.syncs += 1
+        time.sleep(self.queued)
+        self.queued = 0.0
+
+    def host_buffer(self, array):
+        self.synchronize()
+        return array
+
+    def store_from_host(self, array, host):
+        self.queue(0.01)  # the copy back to the device, queued
+
+
+def test_mpi_all_reduce_time_excludes_the_steps_compute_and_includes_the_copy_back():
+    device = QueuedDevice()
+    comm = MpiCommunicator.__new__(MpiCommunicator)  # a one-process MPI world, without MPI
+    comm.backend, comm.MPI = device, SimpleNamespace(IN_PLACE=None, SUM=None)
+    comm.comm = SimpleNamespace(Allreduce=lambda *args, op: time.sleep(0.02))
+    for _ in range(3):
+        device.queue(0.2)  # the step's forward and backward pass, still running when the all-reduce is called
+        comm.allreduce_sum(np.zeros(4))
+    assert 3 * 0.03 <= comm.seconds < 3 * 0.03 + 0.1
+
+
+class DeviceClock:
+    """CUDA events on a stream whose all-reduce takes 5 ms of device time and returns to the host at once."""
+
+    def __init__(self):
+        self.now, self.host_waits = 0.0, 0
+
+    def event(self):
+        clock = self
+
+        class Event:
+            def record(self, stream):
+                self.at = clock.now
+
+            def synchronize(self):
+                clock.host_waits += 1
+
+        return Event()
+
+    def elapsed_ms(self, start, end):
+        return 1e3 * (end.at - start.at)
+
+
+def test_nccl_all_reduce_time_is_the_device_time_without_a_host_sync_per_step():
+    clock = DeviceClock()
+    comm = NcclCommunicator.__new__(NcclCommunicator)  # one rank, without a GPU or NCCL
+    comm.cupy = SimpleNamespace(cuda=SimpleNamespace(get_current_stream=lambda: SimpleNamespace(ptr=0),
+                                                     Event=clock.event, get_elapsed_time=clock.elapsed_ms))
+    comm.nccl = SimpleNamespace(NCCL_FLOAT32=0, NCCL_FLOAT64=1, NCCL_SUM=0)
+    comm.nccl_comm = SimpleNamespace(allReduce=lambda *args: setattr(clock, "now", clock.now + 0.005))
+    comm._summed, comm._pending, comm._spare = 0.0, [], []
+    buffer = SimpleNamespace(dtype=np.dtype(np.float32), size=4, data=SimpleNamespace(ptr=0))
+    for epoch in (1, 2):
+        for _ in range(100):
+            comm.allreduce_sum(buffer)
+        assert comm.seconds == pytest.approx(epoch * 0.5)
+    assert clock.host_waits == 2  # one per reading of the total (once per epoch), none per step

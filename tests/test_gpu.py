@@ -1,9 +1,11 @@
-"""NumPy equals CuPy: the same seed trains to the same weights on both devices (needs a CUDA GPU; skipped otherwise)."""
+"""On a CUDA GPU: NumPy equals CuPy (the same seed trains to the same weights on both devices), and what only a GPU
+can show of the probe, `gpubp info` and NCCL. Marked gpu: skipped, with the reason, where no GPU is usable."""
 
 import numpy as np
 import pytest
 
 import gpubp
+from cli_helpers import gpubp as run_gpubp
 from conftest import random_problem
 from gpubp.backend import KERNELS
 from gpubp.backend.kernels import NumpyOps
@@ -65,17 +67,29 @@ def test_digits_train_on_the_gpu_and_load_on_the_cpu(cupy, tmp_path):
 
 
 def test_nccl_with_one_rank_trains_like_one_process(cupy):
-    """The NCCL path end to end with one process (NCCL refuses two ranks on one GPU, so more needs more GPUs)."""
-    pytest.importorskip("mpi4py", reason="NCCL's id is sent over MPI: pip install 'gpubp[mpi]'")
-    pytest.importorskip("cupy.cuda.nccl", reason="CuPy has no NCCL here: pip install 'gpubp[nccl]'")
+    """The NCCL path end to end with one process (NCCL refuses two ranks on one GPU, so more needs more GPUs).
+
+    It skips only without a GPU: a GPU machine without NCCL or mpi4py fails here with gpubp's message saying what to
+    install (``from cupy.cuda import nccl`` always succeeds, so no import can tell).
+    """
     from gpubp.distributed import get_communicator
 
-    comm = get_communicator("nccl")
+    comm = get_communicator("nccl", "gpu")
     assert (comm.kind, comm.rank, comm.size) == ("nccl", 0, 1)
     sizes = (20, 16, 5)
     x, labels = random_problem(sizes, m=50, seed=2)
     nets = [gpubp.Network(sizes, dtype="float64", device="gpu", seed=3) for _ in range(2)]
-    nets[0].SGD((x, labels), 2, 10, 0.5, monitor_training_cost=False, comm=comm)
+    history = nets[0].SGD((x, labels), 2, 10, 0.5, monitor_training_cost=False, comm=comm)
     nets[1].SGD((x, labels), 2, 10, 0.5, monitor_training_cost=False)
     for a, b in zip(nets[0].parameters()[0], nets[1].parameters()[0]):
         assert np.array_equal(a, b)
+    assert 0 < comm.seconds < sum(h.seconds for h in history)  # device time of the all-reduces, within training's
+
+
+def test_info_shows_a_usable_gpu_and_the_cuda_runtime_it_loaded(cupy, tmp_path):
+    result = run_gpubp("info", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "GPU usable: yes — CUDA device 0 compiled and ran a test kernel and a GEMM" in result.stdout
+    loaded = cupy.cuda.get_local_runtime_version()
+    assert f"CUDA runtime loaded: {loaded // 1000}.{loaded % 1000 // 10} (CuPy built with " in result.stdout
+    assert "auto trains on: gpu" in result.stdout

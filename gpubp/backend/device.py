@@ -1,10 +1,12 @@
 """Decide the device once: ``get_backend`` picks CuPy on a CUDA GPU or NumPy on the CPU and says why.
 
 The choice is ``"auto"``, ``"cpu"`` or ``"gpu"`` (default: the ``GPUBP_DEVICE`` environment variable, else
-``"auto"``). ``auto`` uses CuPy only when it imports and a CUDA device answers; ``gpu`` without a usable GPU raises
-one ``DeviceUnavailableError`` that says why and what to install. Nothing here runs at ``import gpubp``: CuPy is
-imported, and CUDA asked, on the first request for a backend. A ``Backend`` is all the rest of gpubp sees of the
-device: its array module ``xp``, its kernels ``ops``, and the conversions at the edges (host ⇄ device).
+``"auto"``). A GPU is usable only when CuPy, on it, compiles and runs a test kernel and a GEMM (counting devices
+proves neither NVRTC nor cuBLAS nor support for the GPU's architecture); ``auto`` otherwise trains on the CPU and
+says why, and ``gpu`` raises one ``DeviceUnavailableError`` that says why and what to install. Nothing here runs at
+``import gpubp``: CuPy is imported, and the GPU tried, once per process, on the first request for a backend. A
+``Backend`` is all the rest of gpubp sees of the device: its array module ``xp``, its kernels ``ops``, and the
+conversions at the edges (host ⇄ device).
 """
 
 from __future__ import annotations
@@ -94,21 +96,106 @@ class GpuBackend:
 
 
 @functools.lru_cache(maxsize=None)
-def probe_gpu():
-    """Return ``(cupy, why)``: the CuPy module when a CUDA device answers, else ``None`` and the reason."""
+def load_cupy():
+    """Return ``(cupy, None)`` when CuPy imports, else ``None`` and the reason: not installed, or installed but
+    broken (a missing CUDA library, an unwritable kernel cache, ...)."""
     try:
         import cupy
-    except ImportError as exc:
-        return None, f"CuPy is not installed ({exc})"
+    except ModuleNotFoundError as exc:
+        if exc.name == "cupy":
+            return None, f"CuPy is not installed ({exc})"
+        return None, f"CuPy is installed but failed to import ({one_line(exc)})"
     except Exception as exc:  # a broken CUDA install fails inside CuPy's import in many ways
-        return None, f"CuPy failed to import ({type(exc).__name__}: {exc})"
+        return None, f"CuPy is installed but failed to import ({one_line(exc)})"
+    return cupy, None
+
+
+@functools.lru_cache(maxsize=None)
+def find_gpus():
+    """Return ``(cupy, why)``: the CuPy module when it imports and sees a CUDA device, else ``None`` and the reason.
+
+    Creates no CUDA context, so a data-parallel process can still pick its own GPU (``gpubp.distributed``).
+    """
+    cupy, why = load_cupy()
+    if cupy is None:
+        return None, why
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDARuntimeError: no driver, driver too old, no device
-        return None, f"no usable CUDA device ({exc})"
+        return None, f"no usable CUDA device ({one_line(exc)})"
     if count < 1:
         return None, "no CUDA device is visible"
-    return cupy, f"CUDA device 0 answers ({count} visible)"
+    return cupy, f"{count} CUDA device(s) visible"
+
+
+# What the probe runs: the smallest work that needs everything training needs — NVRTC compiling an
+# ElementwiseKernel for this GPU's architecture, the kernel launching on it, and cuBLAS computing a GEMM. The GEMM is
+# in float64 because CuPy fixes float32 GEMMs to TF32 or not at the first one (CUPY_TF32): `gpubp bench --tf32` must
+# still be able to choose after the probe.
+PROBE_KERNEL = ("T x", "T y", "y = x * T(2) + T(1)", "gpubp_probe")
+ARCHITECTURE_ERRORS = ("NoKernelImageForDevice", "NO_BINARY_FOR_GPU", "UNSUPPORTED_PTX", "INVALID_PTX",
+                       "gpu-architecture", "InvalidDeviceFunction")
+CTK_HINT = "install CuPy with its [ctk] extra (pip install 'gpubp[gpu]', or 'gpubp[gpu-cuda13]')"
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line, cut to ``limit`` characters (CUDA and NVRTC errors span many lines)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def why_unusable(stage: str, exc: Exception) -> str:
+    """The reason a GPU failed the probe's ``stage`` (``"kernel"`` or ``"gemm"``), and what to do about it."""
+    text, name = one_line(exc), type(exc).__name__
+    if any(marker in str(exc) for marker in ARCHITECTURE_ERRORS):  # NVRTC's log may be long: look at all of it
+        return (f"this CuPy's CUDA cannot run code on this GPU's architecture ({text}): install the CuPy of the "
+                f"CUDA major your GPU and driver support (gpubp[gpu] for CUDA 12, gpubp[gpu-cuda13] for CUDA 13)")
+    missing = name in ("DynamicLibNotFoundError", "ImportError") or "failed to load" in text
+    if stage == "kernel" and missing:
+        return f"NVRTC, CuPy's run-time compiler, is missing ({text}): {CTK_HINT}"
+    if stage == "kernel" and name == "CompileException":
+        return f"NVRTC could not compile a test kernel; the CUDA headers may be missing ({text}): {CTK_HINT}"
+    if stage == "gemm" and missing:
+        return f"cuBLAS is missing ({text}): {CTK_HINT}"
+    what = "compile and run a test kernel" if stage == "kernel" else "run a matrix product with cuBLAS"
+    return f"CuPy could not {what} on the GPU ({text})"
+
+
+def try_gpu(cupy) -> str | None:
+    """Compile and run the probe kernel and a GEMM on the current device; ``None`` if both gave the right answer,
+    else the reason."""
+    try:
+        x = cupy.arange(4, dtype=cupy.float64)  # creates the CUDA context
+    except Exception as exc:  # CUDARuntimeError: out of memory, device busy or prohibited
+        return f"the CUDA device cannot be used ({one_line(exc)})"
+    try:
+        y = cupy.asnumpy(cupy.ElementwiseKernel(*PROBE_KERNEL)(x))
+    except Exception as exc:  # NVRTC, the headers, the architecture: CuPy raises many types here
+        return why_unusable("kernel", exc)
+    if y.tolist() != [1.0, 3.0, 5.0, 7.0]:
+        return f"a test kernel computed {y.tolist()} instead of [1.0, 3.0, 5.0, 7.0] on the GPU"
+    a = x.reshape(2, 2)
+    try:
+        product = cupy.asnumpy(cupy.dot(a, a, out=cupy.empty_like(a)))
+    except Exception as exc:
+        return why_unusable("gemm", exc)
+    if product.tolist() != [[2.0, 3.0], [6.0, 11.0]]:
+        return f"a test matrix product computed {product.tolist()} instead of [[2, 3], [6, 11]] on the GPU"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def probe_gpu():
+    """Return ``(cupy, why)``: the CuPy module when the current CUDA device compiled and ran a test kernel and a
+    GEMM, else ``None`` and the reason. Runs once per process, on the first request (never at ``import gpubp``)."""
+    cupy, why = find_gpus()
+    if cupy is None:
+        return None, why
+    problem = try_gpu(cupy)
+    if problem is not None:
+        return None, problem
+    index = cupy.cuda.runtime.getDevice()
+    return cupy, f"CUDA device {index} compiled and ran a test kernel and a GEMM ({why})"
 
 
 def resolve_device(device: str | None) -> str:

@@ -1,8 +1,9 @@
 """What this machine is, for ``gpubp info`` and for the records of ``gpubp bench``.
 
 One dictionary with the versions that decide gpubp's speed and correctness — Python, NumPy and its BLAS, the CPU,
-CuPy, the CUDA runtime and driver, each GPU — and whether the GPU can be used, with the reason when not. Every
-probe that can fail says so in its entry instead of raising: this is information, asked for when things go wrong.
+CuPy, the CUDA runtime (loaded and built against) and driver, each GPU — and whether the GPU can be used, with the
+reason when not. Every probe that can fail says so in its entry instead of raising: this is information, asked for
+when things go wrong.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import numpy as np
 
 from .. import __version__
-from .device import DEVICE_ENV_VAR, probe_gpu
+from .device import DEVICE_ENV_VAR, find_gpus, load_cupy, one_line, probe_gpu
 
 
 def cpu_model() -> str:
@@ -39,28 +40,33 @@ def blas() -> str:
 def _cuda_version(query) -> str:
     try:
         version = query()
-        return f"{version // 1000}.{version % 1000 // 10}"
-    except Exception as exc:  # no driver: CuPy raises its CUDA error; report it as it is
-        return f"unavailable ({exc})"
+    except Exception as exc:  # no driver, no libcudart: CuPy raises its CUDA error; report it as it is
+        return f"unavailable ({one_line(exc)})"
+    return f"{version // 1000}.{version % 1000 // 10}" if version else "none"
 
 
 def describe_machine() -> dict:
-    cupy, why = probe_gpu()
+    """Versions and devices; ``gpu_usable`` is the probe's verdict (a test kernel and a GEMM ran), with its reason.
+
+    Two CUDA runtime versions: the one CuPy loaded from this environment (``cuda_runtime``, what runs) and the one
+    CuPy was built against (``cuda_runtime_built``); they differ when the CUDA wheels are another minor or major.
+    """
+    usable, why = probe_gpu()
     info = {"gpubp": __version__, "python": f"{platform.python_version()} ({sys.executable})",
             "platform": platform.platform(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
-            "numpy": np.__version__, "blas": blas(), "gpu_usable": cupy is not None, "gpu_reason": why,
+            "numpy": np.__version__, "blas": blas(), "gpu_usable": usable is not None, "gpu_reason": why,
             "default_device": os.environ.get(DEVICE_ENV_VAR) or "auto"}
     info["cupy_kernel_cache"] = os.environ.get("CUPY_CACHE_DIR",
                                                os.path.join(os.path.expanduser("~"), ".cupy", "kernel_cache"))
-    try:
-        import cupy as cp
-    except Exception:
-        info["cupy"] = None
+    cupy, info["cupy_problem"] = load_cupy()
+    info["cupy"] = None if cupy is None else cupy.__version__
+    if cupy is None:
         return info
-    info["cupy"] = cp.__version__
-    info["cuda_runtime"] = _cuda_version(cp.cuda.runtime.runtimeGetVersion)
-    info["cuda_driver"] = _cuda_version(cp.cuda.runtime.driverGetVersion)
-    if cupy is not None:
+    info["cuda_runtime"] = _cuda_version(cupy.cuda.get_local_runtime_version)
+    info["cuda_runtime_built"] = _cuda_version(cupy.cuda.runtime.runtimeGetVersion)
+    info["cuda_driver"] = _cuda_version(cupy.cuda.runtime.driverGetVersion)
+    visible, _ = find_gpus()
+    if visible is not None:
         info["gpus"] = []
         for index in range(cupy.cuda.runtime.getDeviceCount()):
             props = cupy.cuda.runtime.getDeviceProperties(index)

@@ -40,11 +40,39 @@ def flops_per_sample(sizes) -> int:
     return 4 * sum(weights) + 2 * sum(weights[1:])
 
 
-PEER_NEEDS = {"torch_manual": "torch", "torch_autograd": "torch", "sklearn": "sklearn"}  # the package each imports
+def available_peers(backend) -> list[str]:
+    """The peers that can run on ``backend``'s device: PyTorch's where it is installed and, on a GPU, sees CUDA (a
+    CPU-only PyTorch imports fine on a GPU machine); scikit-learn's where it is installed (on the CPU, whatever
+    the device)."""
+    return [name for name in PEERS if peer_runs_on(name, backend)]
 
 
-def available_peers() -> list[str]:
-    return [name for name in PEERS if name not in PEER_NEEDS or importlib.util.find_spec(PEER_NEEDS[name])]
+def peer_runs_on(name: str, backend) -> bool:
+    if name.startswith("torch"):
+        return torch_runs_on(backend)
+    if name == "sklearn":
+        return importlib.util.find_spec("sklearn") is not None
+    return True
+
+
+def torch_runs_on(backend) -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    if backend.name == "cpu":
+        return True
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def tf32_in_effect(backend, dtype) -> bool:
+    """Whether gpubp's float32 GEMMs run in TensorFloat-32, asked of CuPy after its first float32 GEMM: that is
+    when it reads ``CUPY_TF32`` (whoever set it), and it keeps strict float32 below compute capability 8.0."""
+    if backend.name != "gpu" or np.dtype(dtype) != np.float32:
+        return False
+    from cupy._core._routines_linalg import compute_type_to_str, get_compute_type
+
+    return compute_type_to_str(get_compute_type(np.float32)) == "COMPUTE_TYPE_TF32"
 
 
 def synthetic_data(n: int, sizes, dtype, seed: int = 0):
@@ -63,21 +91,35 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
     if tf32 and (backend.name != "gpu" or dtype != "float32"):
         raise InputError("--tf32 applies to float32 on a GPU (TensorFloat-32 GEMMs); drop it here")
     if tf32:
-        # CuPy reads CUPY_TF32 once, at the first float32 GEMM of the process: a fresh process is needed to
-        # compare strict float32 with TF32, as gpubp bench is.
+        # CuPy reads CUPY_TF32 once, at the first float32 GEMM of the process (gemm_gflops, below: the GPU probe's
+        # GEMM is float64): a fresh process is needed to compare strict float32 with TF32, as gpubp bench is.
         os.environ["CUPY_TF32"] = "1"
     unknown = set(peer_names or []) - set(PEERS)
     if unknown:
         raise InputError(f"unknown peer {', '.join(sorted(unknown))}: choose from {', '.join(PEERS)}")
-    names = [p for p in (peer_names if peer_names is not None else available_peers()) if p in available_peers()]
-    if tf32 and any(name.startswith("torch") for name in names):
-        import torch
-
-        torch.backends.cuda.matmul.allow_tf32 = True
+    runnable = available_peers(backend)
+    missing = [p for p in peer_names or [] if p not in runnable]
+    if "sklearn" in missing:
+        raise InputError("peer sklearn needs scikit-learn: pip install 'gpubp[sklearn]'")
+    if missing:
+        raise InputError(f"peer {', '.join(missing)} cannot run on the {backend.name}: it needs PyTorch"
+                         f"{' built for CUDA' if backend.name == 'gpu' else ''} (pip install 'gpubp[bench]')")
+    names = runnable if peer_names is None else list(peer_names)
     grid = grid or GRID + (GPU_GRID if backend.name == "gpu" else [])
     dtype_type = np.dtype(dtype).type
     gemm = peers.gemm_gflops(backend, dtype_type, GEMM_SIZE[backend.name])
-    log(f"device: {backend.name} — {backend.device_name}; {dtype}{' with TF32' if tf32 else ''}; "
+    tf32_used = tf32_in_effect(backend, dtype)
+    if any(name.startswith("torch") for name in names) and backend.name == "gpu":
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = tf32_used  # the peers do their GEMMs as gpubp does
+    if tf32_used:
+        mode = " with TF32"
+    elif tf32:
+        mode = " (TF32 asked for but not in effect: it needs compute capability >= 8.0 and a fresh process)"
+    else:
+        mode = ""
+    log(f"device: {backend.name} — {backend.device_name}; {dtype}{mode}; "
         f"GEMM {GEMM_SIZE[backend.name]}³: {gemm:,.1f} GFLOP/s; peers: {', '.join(names) or 'none'}")
     results = []
     for sizes, batch, samples in grid:
@@ -107,7 +149,7 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
         import torch
 
         machine["torch"] = torch.__version__
-    return {"device": backend.name, "device_name": backend.device_name, "dtype": dtype, "tf32": tf32,
+    return {"device": backend.name, "device_name": backend.device_name, "dtype": dtype, "tf32": tf32_used,
             "repeats": repeats, "warmup": warmup, "gemm_gflops": gemm, "machine": machine, "results": results}
 
 

@@ -18,7 +18,7 @@ from ..distributed import KINDS
 from ..errors import GpubpError
 from ..model import COSTS
 from ..model.network import DTYPES
-from . import tools, train
+from . import data, tools, train
 
 EXIT_USAGE = 2
 
@@ -64,10 +64,11 @@ def device_argument(parser) -> None:
 
 def data_arguments(parser, default) -> None:
     parser.add_argument("--data", default=default,
-                        help="digits (bundled), mnist (IDX files in --data-dir), or a .csv / .npz file "
-                             f"(default: {default})")
+                        help="digits (bundled); mnist, fashion-mnist or kmnist (downloaded on first use, see gpubp "
+                             f"data); or a .csv / .npz file (default: {default})")
     parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder with the four MNIST IDX files, raw or .gz (default: data/mnist)")
+                        help="folder with the dataset's four IDX files, raw or .gz, used instead of the cache "
+                             "(default: data/mnist for mnist if it exists, else the cache: gpubp data path NAME)")
     parser.add_argument("--test-fraction", type=float, default=None,
                         help="share held out for testing where the data has no test set of its own (default: 0.2)")
 
@@ -153,6 +154,21 @@ def build_parser() -> Parser:
                    help="largest acceptable relative error; exit status 1 above it (default: 1e-6)")
     device_argument(g)
     g.set_defaults(run=tools.gradcheck)
+
+    d = commands.add_parser("data", help="the downloadable datasets: list them, fetch them, show their folder",
+                            description="MNIST, Fashion-MNIST and KMNIST are downloaded on first use, verified "
+                                        "against their published checksums, into $GPUBP_DATA, else "
+                                        "$XDG_CACHE_HOME/gpubp, else ~/.cache/gpubp. $GPUBP_DATA_MIRROR (a base "
+                                        "URL) is tried before the usual servers.")
+    actions = d.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="the known datasets, whether each is cached, and their sizes") \
+        .set_defaults(run=data.data_list)
+    f = actions.add_parser("fetch", help="download datasets (only the files not already there)")
+    f.add_argument("names", nargs="+", metavar="NAME", help="mnist, fashion-mnist, kmnist")
+    f.set_defaults(run=data.data_fetch)
+    w = actions.add_parser("path", help="the folder that holds, or will hold, a dataset's files")
+    w.add_argument("name", metavar="NAME", help="mnist, fashion-mnist, kmnist")
+    w.set_defaults(run=data.data_path)
     return parser
 
 

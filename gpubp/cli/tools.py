@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from ..backend import DEVICE_ENV_VAR, get_backend
+from ..backend import DEVICE_ENV_VAR, get_backend, resolve_device
 from ..backend.machine import describe_machine
 from ..bench import markdown_table, run_benchmark
 from ..data import load_dataset, load_features
@@ -59,6 +59,7 @@ def predict(args) -> int:
 
 
 def info(args) -> int:
+    default = resolve_device(None)  # an unknown $GPUBP_DEVICE is refused here, as everywhere
     machine = describe_machine()
     print(f"gpubp: {machine['gpubp']}")
     print(f"Python: {machine['python']}")
@@ -66,14 +67,15 @@ def info(args) -> int:
     print(f"NumPy: {machine['numpy']}, BLAS: {machine['blas']}")
     print(f"GPU usable: {'yes' if machine['gpu_usable'] else 'no'} — {machine['gpu_reason']}")
     if machine["cupy"] is None:
-        print("CuPy: not installed (pip install 'gpubp[gpu]' for CUDA 12 or 'gpubp[gpu-cuda13]' for CUDA 13)")
+        print(f"CuPy: {machine['cupy_problem'].removeprefix('CuPy is ')}; pip install 'gpubp[gpu]' for CUDA 12 or "
+              f"'gpubp[gpu-cuda13]' for CUDA 13")
     else:
-        print(f"CuPy: {machine['cupy']}, CUDA runtime {machine['cuda_runtime']}, driver {machine['cuda_driver']}")
+        print(f"CuPy: {machine['cupy']}; CUDA runtime loaded: {machine['cuda_runtime']} (CuPy built with "
+              f"{machine['cuda_runtime_built']}); driver: {machine['cuda_driver']}")
         for index, gpu in enumerate(machine.get("gpus", [])):
             print(f"device {index}: {gpu}")
     print(f"CuPy kernel cache: {machine['cupy_kernel_cache']} (CUPY_CACHE_DIR; must be writable for CuPy to import)")
-    print(f"default device: {machine['default_device']} (set {DEVICE_ENV_VAR} or --device); "
-          f"auto trains on: {get_backend('auto').name}")
+    print(f"default device: {default} (set {DEVICE_ENV_VAR} or --device); auto trains on: {get_backend('auto').name}")
     return 0
 
 
