@@ -49,7 +49,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     schedule : "constant" (default, as ``learning_rate="constant"``), "plateau" (η divided when the validation
         accuracy stalls, like ``learning_rate="adaptive"``; needs ``early_stopping``) or "cosine" (to 0 by epoch
         ``max_iter``; ``fit`` only).
-    warmup_epochs : int, default 0 -- linear warm-up of η over the first epochs, per step.
+    warmup_epochs : int, default 0 -- linear warm-up of η over the first epochs, per step (``fit`` only).
     plateau_factor, plateau_patience : default None -- gpubp's plateau defaults; set to override them.
     early_stopping : bool, default False -- hold out ``validation_fraction`` of the training data (seeded, not
         stratified) and stop once the validation accuracy has not improved for ``n_iter_no_change`` epochs,
@@ -178,6 +178,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         if self.schedule == "cosine" and incremental:
             raise ValueError("schedule='cosine' decays the learning rate to 0 by the last of max_iter epochs, which "
                              "partial_fit cannot know: use fit, or schedule='constant'")
+        if self.warmup_epochs and incremental:
+            raise ValueError("warmup_epochs needs a run of more epochs than the warm-up, and each partial_fit is a "
+                             "run of one: use fit, or warmup_epochs=0")
         options = {}
         if self.optimizer != "sgd":
             options["optimizer"] = self.optimizer
@@ -296,6 +299,11 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             net = Network.from_parameters(sizes, [c.T for c in self.coefs_], self.intercepts_, device=self.device,
                                           **self._network_settings)
             net.rng.bit_generator.state = self._rng_state
+            if hasattr(self, "_optimizer_state"):
+                from ..training.optimizers import Optimizer
+
+                settings, arrays = self._optimizer_state
+                net.optimizer = Optimizer.restore(settings, arrays, net.backend, net._parameters.flat)
             self._network = net
         return self._network
 
@@ -306,6 +314,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         if net is not None:  # coefs_ and intercepts_ already hold its parameters
             state["_network_settings"] = {"cost": net.cost.name, "dtype": net.dtype.name}
             state["_rng_state"] = net.rng.bit_generator.state
+            optimizer = getattr(net, "optimizer", None)  # the update rule's state (velocity, moments), if any
+            if optimizer is not None:
+                state["_optimizer_state"] = optimizer.settings(), optimizer.state_arrays(net.backend)
         return state
 
 
