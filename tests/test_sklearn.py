@@ -48,8 +48,7 @@ def test_scikit_learn_estimator_checks(estimator, check):
 
 @NEEDS_METHODS
 def test_scikit_learn_estimator_checks_with_the_defaults():
-    check_estimator(NetworkClassifier(hidden_layer_sizes=(20,), learning_rate_init=0.01, max_iter=100,
-                                      random_state=0))
+    check_estimator(NetworkClassifier(hidden_layer_sizes=(20,), max_iter=100, random_state=0))
 
 
 def test_importing_gpubp_does_not_import_scikit_learn():
