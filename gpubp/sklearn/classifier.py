@@ -346,11 +346,11 @@ def _encode(y, classes: np.ndarray):
         import cupy as xp
     else:
         xp = np
-    known = xp.asarray(classes)
     try:
+        known = xp.asarray(classes)  # string classes_ cannot go to a GPU: no GPU label can be one of them
         codes = xp.searchsorted(known, y)
         found = bool((known[xp.minimum(codes, len(classes) - 1)] == y).all())
-    except TypeError:  # labels that cannot be compared with classes_ at all (numbers against strings)
+    except (TypeError, ValueError):  # labels that cannot be compared with classes_ at all (numbers and strings)
         found = False
     if not found:
         unknown = [label for label in _labels(y).tolist() if label not in classes.tolist()]
