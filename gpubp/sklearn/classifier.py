@@ -14,11 +14,11 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.multiclass import unique_labels
+from sklearn.utils.validation import check_is_fitted
 
 from ..model import Network
-from ..model.network import check_dtype
+from .inputs import check_data, encode, labels_of, on_device
 from .threads import blas_threads_for
 
 
@@ -133,14 +133,14 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         """
         training = False
         try:
-            X, y = self._check_data(X, y, reset=fresh)
-            labels = self.classes_ if not fresh else unique_labels(classes) if classes is not None else _labels(y)
+            X, y = check_data(self, X, y, reset=fresh)
+            labels = self.classes_ if not fresh else unique_labels(classes) if classes is not None else labels_of(y)
             if len(labels) < 2:
                 raise ValueError(f"{type(self).__name__} needs at least 2 classes to tell apart, got 1 class "
                                  f"({labels[0]!r}) in y")
-            codes = _encode(y, labels)
+            codes = encode(y, labels)
             net, history = (self._new_network(X.shape[1], len(labels)), []) if fresh else (self._net(), self._history)
-            X, codes = _on_device(net, X), _on_device(net, codes)
+            X, codes = on_device(net, X), on_device(net, codes)
             options = self._training_options(incremental)
             held_out = int(np.ceil(options.get("validation_fraction", 0) * X.shape[0]))
             batch = self._batch_size(X.shape[0] - held_out)
@@ -243,10 +243,10 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         their row's sum.
         """
         check_is_fitted(self)
-        X = self._check_data(X)
+        X = check_data(self, X)
         net = self._net()
         with blas_threads_for(net, min(X.shape[0], 8192)):
-            outputs = net.feedforward(_on_device(net, X))
+            outputs = net.feedforward(on_device(net, X))
         if self.out_activation_ == "softmax":
             return outputs
         total = outputs.sum(axis=1, keepdims=True)
@@ -267,33 +267,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         return self._net()
 
     # ----- inputs, state -------------------------------------------------------------------------------------------
-
-    def _check_data(self, X, y="no_validation", reset=False):
-        """``X`` (and ``y``) checked by scikit-learn's ``validate_data``, or kept on the GPU if it is there."""
-        if not (_on_gpu(X) or _on_gpu(y)):
-            checked = validate_data(self, X, y, reset=reset, dtype=check_dtype(self.dtype))
-            if not isinstance(y, str):
-                check_classification_targets(checked[1])
-            return checked
-        # A device array is used where it is; Network.prepare checks its values there, in one sync.
-        if not _on_gpu(X):
-            X = validate_data(self, X, reset=reset, dtype=check_dtype(self.dtype))
-        elif getattr(X, "ndim", None) != 2:
-            raise ValueError(f"X must be a 2-D array (one sample per row), got shape {X.shape}")
-        elif reset:
-            self.n_features_in_ = X.shape[1]
-            self.__dict__.pop("feature_names_in_", None)
-        elif X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input")
-        if isinstance(y, str):
-            return X
-        if not _on_gpu(y):
-            y = column_or_1d(y, warn=True)
-            check_classification_targets(y)
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y must hold one label per row of X ({X.shape[0]} rows), got shape {y.shape}")
-        return X, y
 
     def _net(self) -> Network:
         if getattr(self, "_network", None) is None:  # unpickled: rebuild on this machine's device
@@ -320,43 +293,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             if optimizer is not None:
                 state["_optimizer_state"] = optimizer.settings(), optimizer.state_arrays(net.backend)
         return state
-
-
-def _on_gpu(array) -> bool:
-    return hasattr(array, "__cuda_array_interface__")
-
-
-def _on_device(net: Network, array):
-    """``array`` for ``net``: a GPU array stays put on the GPU; it comes to the host only for a CPU network."""
-    return array.get() if _on_gpu(array) and net.backend.name == "cpu" else array
-
-
-def _labels(y) -> np.ndarray:
-    """The sorted distinct labels of ``y`` as a host array (one small copy for a GPU array)."""
-    if _on_gpu(y):
-        import cupy
-
-        return cupy.unique(y).get()
-    return unique_labels(y)
-
-
-def _encode(y, classes: np.ndarray):
-    """Each label's index in ``classes`` (on y's device); a label not in ``classes`` is a ``ValueError``."""
-    if _on_gpu(y):
-        import cupy as xp
-    else:
-        xp = np
-    try:
-        known = xp.asarray(classes)  # string classes_ cannot go to a GPU: no GPU label can be one of them
-        codes = xp.searchsorted(known, y)
-        found = bool((known[xp.minimum(codes, len(classes) - 1)] == y).all())
-    except (TypeError, ValueError):  # labels that cannot be compared with classes_ at all (numbers and strings)
-        found = False
-    if not found:
-        unknown = [label for label in _labels(y).tolist() if label not in classes.tolist()]
-        raise ValueError(f"y has labels {unknown} that are not in classes_ {classes.tolist()}: pass every "
-                         f"label in classes= on the first partial_fit, or fit afresh")
-    return codes
 
 
 def _whole_number(name: str, value) -> int:
