@@ -273,6 +273,16 @@ def test_early_stopping_reports_validation_scores(digits):
     assert clf.n_iter_ < 50
 
 
+@NEEDS_METHODS
+def test_a_warm_started_fit_after_early_stopping_trains_on_from_the_best_weights(digits):
+    x, y = digits
+    clf = small(early_stopping=True, n_iter_no_change=2, max_iter=50, learning_rate_init=3.0).fit(x, y)
+    stopped, best = clf.n_iter_, clf.predict_proba(x)
+    clf.set_params(warm_start=True, max_iter=3, n_iter_no_change=5).fit(x, y)
+    assert clf.n_iter_ == stopped + 3 and len(clf.validation_scores_) == clf.n_iter_
+    assert not np.array_equal(clf.predict_proba(x), best)
+
+
 def test_without_early_stopping_there_are_no_validation_scores(digits):
     clf = small().fit(*digits)
     assert clf.validation_scores_ is None and clf.best_validation_score_ is None

@@ -62,7 +62,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState or None -- an int is gpubp's ``seed``: the same network and shuffles as
         ``Network(..., seed=random_state)``.
     verbose : bool -- print the loss (and validation accuracy) after every epoch.
-    warm_start : bool -- ``fit`` continues from the fitted network for ``max_iter`` more epochs.
+    warm_start : bool -- ``fit`` continues from the fitted network for ``max_iter`` more epochs; after early
+        stopping, from the best epoch's weights with a fresh ``n_iter_no_change`` count (``MLPClassifier`` carries
+        its count over, so it stops again after one epoch).
 
     Fitted attributes: ``classes_``, ``n_features_in_``, ``feature_names_in_`` (DataFrames with string column
     names), ``coefs_`` (host arrays (n_in, n_out) per layer, ``MLPClassifier``'s shapes: gpubp's weights
@@ -140,6 +142,8 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
                                  f"({labels[0]!r}) in y")
             codes = encode(y, labels)
             net, history = (self._new_network(X.shape[1], len(labels)), []) if fresh else (self._net(), self._history)
+            if not (fresh or incremental):
+                net.training_state = None  # a warm-started fit: from the best weights, with a fresh patience
             X, codes = on_device(net, X), on_device(net, codes)
             options = self._training_options(incremental)
             held_out = int(np.ceil(options.get("validation_fraction", 0) * X.shape[0]))
