@@ -375,7 +375,8 @@ class FakeDeviceArray(np.ndarray):
         return np.asarray(self).copy()
 
 
-def test_device_arrays_skip_host_validation_and_reach_a_cpu_network_through_get(digits):
+def test_device_arrays_skip_host_validation_and_reach_a_cpu_network_through_get(digits, monkeypatch):
+    monkeypatch.setattr("gpubp.sklearn.inputs.as_cupy", lambda array: array)  # the stand-in plays CuPy's part
     x, y = digits
     device_x = x.view(FakeDeviceArray)
     clf = small().fit(device_x, y)

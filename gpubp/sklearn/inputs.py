@@ -24,6 +24,7 @@ def check_data(estimator, X, y="no_validation", reset=False):
             check_classification_targets(checked[1])
         return checked
     # A device array is used where it is; Network.prepare checks its values there, in one sync.
+    X, y = (as_cupy(array) if on_gpu(array) else array for array in (X, y))
     if not on_gpu(X):
         X = validate_data(estimator, X, reset=reset, dtype=check_dtype(estimator.dtype))
     elif getattr(X, "ndim", None) != 2:
@@ -46,6 +47,14 @@ def check_data(estimator, X, y="no_validation", reset=False):
 
 def on_gpu(array) -> bool:
     return hasattr(array, "__cuda_array_interface__")
+
+
+def as_cupy(array):
+    """A CuPy array of the same GPU memory, not a copy: CuPy's own as it is, another library's (a PyTorch CUDA
+    tensor, a Numba array) through its ``__cuda_array_interface__``."""
+    import cupy
+
+    return cupy.asarray(array)
 
 
 def on_device(net, array):
