@@ -333,6 +333,7 @@ def blas_thread_counts():
 
 def test_blas_threads_follow_the_size_and_never_exceed_what_the_caller_allows():
     assert blas_threads([64, 100, 10], 100, allowed=8) == 1  # 640 thousand multiply-adds: one thread
+    assert blas_threads([784, 100, 10], 100, allowed=8) == 1  # 7.8 million
     assert blas_threads([64, 1024, 1024, 10], 256, allowed=8) == 8  # 268 million
     assert blas_threads([64, 1024, 1024, 10], 3, allowed=8) == 1  # the same network, predicting 3 rows
     big = gpubp.Network([64, 1024, 1024, 10], device="cpu", seed=0)

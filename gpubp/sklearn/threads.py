@@ -2,8 +2,9 @@
 for more to pay off, else what the caller allows, never more.
 
 OpenBLAS splits even a small GEMM across every thread it has, and its threads wait for each other at every call:
-at a few hundred thousand multiply-adds per GEMM the hand-over costs more than the arithmetic saves, and when
-another process keeps a core busy, the thread that waits for it stalls every step (measured in BENCHMARKS.md).
+up to about ten million multiply-adds per GEMM the hand-over costs as much as the second core saves on a quiet
+machine, and when another process keeps a core busy, the thread that waits for it stalls every step: 2 threads
+ran [64, 100, 10] / 100 at 4–80 thousand samples/s where 1 thread ran 345–800 thousand (BENCHMARKS.md).
 The limit is set with threadpoolctl around each call, from the largest GEMM of one step, and only ever lowered:
 inside ``GridSearchCV(n_jobs=k)`` joblib's workers already start with ``cpu_count // k`` threads each, and that
 cap stays.
@@ -15,7 +16,7 @@ import contextlib
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
-ONE_THREAD_BELOW = 4_000_000  # multiply-adds in a step's largest GEMM; measured, see BENCHMARKS.md
+ONE_THREAD_BELOW = 10_000_000  # multiply-adds in a step's largest GEMM; measured, see BENCHMARKS.md
 
 
 def blas_threads(sizes, rows: int, allowed: int) -> int:
