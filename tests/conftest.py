@@ -16,6 +16,10 @@ import pytest
 
 from gpubp.backend import device, probe_gpu
 
+# scikit-learn runs its array-API check of every estimator (NetworkClassifier's included) only with this set, and
+# SciPy reads it once, when first imported: here, before any test module imports either.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 FAKE_CUPY = Path(__file__).parent / "fake_cupy"
 
 

@@ -36,7 +36,7 @@ def test_bench_command_writes_a_complete_record(tmp_path):
 @pytest.mark.parametrize("peer", list(PEERS))
 def test_each_peer_runs_when_installed(peer):
     if peer not in available_peers(get_backend("cpu")):
-        pytest.skip(f"{peer} needs PyTorch: pip install 'gpubp[bench]'")
+        pytest.skip(f"{peer} is not installed: pip install 'gpubp[bench]' (PyTorch) or 'gpubp[sklearn]'")
     record = run_benchmark("cpu", "float64", [((12, 6, 3), 4, 40)], [peer], repeats=1, warmup=0, log=lambda _: None)
     (result,) = record["results"]
     assert set(result["ratio"]) == {peer} and result["ratio"][peer] > 0
@@ -51,6 +51,19 @@ def test_bench_refuses_what_it_cannot_do():
 
     with pytest.raises(InputError, match="unknown peer"):
         run_benchmark("cpu", grid=[((4, 2), 2, 4)], peer_names=["tensorflow"], log=lambda _: None)
+
+
+
+def test_the_sklearn_peer_needs_scikit_learn(monkeypatch):
+    import importlib.util
+
+    from gpubp import InputError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "sklearn" else real(name))
+    assert "sklearn" not in available_peers(get_backend("cpu"))
+    with pytest.raises(InputError, match=r"peer sklearn needs scikit-learn: pip install 'gpubp\[sklearn\]'"):
+        run_benchmark("cpu", grid=[((4, 2), 2, 4)], peer_names=["sklearn"], log=lambda _: None)
     with pytest.raises(InputError, match="--tf32 applies to float32 on a GPU"):
         run_benchmark("cpu", grid=[((4, 2), 2, 4)], tf32=True, log=lambda _: None)
 
@@ -59,7 +72,7 @@ def test_torch_peers_run_on_the_gpu_only_where_torch_sees_cuda(monkeypatch):
     torch = pytest.importorskip("torch", reason="PyTorch is in the test extra: pip install '.[test]'")
     gpu = SimpleNamespace(name="gpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only PyTorch on a GPU machine
-    assert available_peers(gpu) == ["per_sample_loop"]
+    assert available_peers(gpu) == ["per_sample_loop", "sklearn"]  # scikit-learn runs on the CPU beside a GPU
     assert set(available_peers(get_backend("cpu"))) == set(PEERS)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert set(available_peers(gpu)) == set(PEERS)

@@ -29,9 +29,10 @@ GRID = [((784, 30, 10), 10, 10_000), ((784, 100, 10), 100, 10_000), ((784, 1024,
         ((784, 2048, 2048, 10), 4_096, 4_096)]
 GPU_GRID = [((784, 4096, 4096, 10), 8_192, 32_768)]
 PEERS = {"torch_manual": peers.torch_manual, "torch_autograd": peers.torch_autograd,
-         "per_sample_loop": peers.per_sample_loop}
+         "per_sample_loop": peers.per_sample_loop, "sklearn": peers.sklearn_mlp}
 LOOP_MAX_WEIGHTS = 100_000  # the per-sample loop runs on the small networks only
 LOOP_SAMPLES = 2_000
+SKLEARN_SAMPLES_BESIDE_GPU = 4_096  # scikit-learn runs on the CPU: on a GPU's grid it gets fewer samples per epoch
 GEMM_SIZE = {"cpu": 2048, "gpu": 8192}
 ETA = 0.1
 
@@ -43,8 +44,17 @@ def flops_per_sample(sizes) -> int:
 
 def available_peers(backend) -> list[str]:
     """The peers that can run on ``backend``'s device: PyTorch's where it is installed and, on a GPU, sees CUDA (a
-    CPU-only PyTorch imports fine on a GPU machine)."""
-    return [name for name in PEERS if not name.startswith("torch") or torch_runs_on(backend)]
+    CPU-only PyTorch imports fine on a GPU machine); scikit-learn's where it is installed (on the CPU, whatever
+    the device)."""
+    return [name for name in PEERS if peer_runs_on(name, backend)]
+
+
+def peer_runs_on(name: str, backend) -> bool:
+    if name.startswith("torch"):
+        return torch_runs_on(backend)
+    if name == "sklearn":
+        return importlib.util.find_spec("sklearn") is not None
+    return True
 
 
 def torch_runs_on(backend) -> bool:
@@ -92,12 +102,14 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
     optimizer = check_optimizer(optimizer)
     runnable = available_peers(backend)
     missing = [p for p in peer_names or [] if p not in runnable]
+    if "sklearn" in missing:
+        raise InputError("peer sklearn needs scikit-learn: pip install 'gpubp[sklearn]'")
     if missing:
         raise InputError(f"peer {', '.join(missing)} cannot run on the {backend.name}: it needs PyTorch"
                          f"{' built for CUDA' if backend.name == 'gpu' else ''} (pip install 'gpubp[bench]')")
-    # The per-sample loop is the lecture's plain SGD: with another rule it has no counterpart to time.
+    # The per-sample loop and MLPClassifier run the lecture's plain SGD: with another rule they have no counterpart.
     names = [p for p in (runnable if peer_names is None else list(peer_names))
-             if optimizer == "sgd" or p != "per_sample_loop"]
+             if optimizer == "sgd" or p not in ("per_sample_loop", "sklearn")]
     grid = grid or GRID + (GPU_GRID if backend.name == "gpu" else [])
     dtype_type = np.dtype(dtype).type
     gemm = peers.gemm_gflops(backend, dtype_type, GEMM_SIZE[backend.name])
@@ -128,6 +140,8 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
                 if sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) > LOOP_MAX_WEIGHTS:
                     continue
                 n = min(samples, LOOP_SAMPLES)
+            if name == "sklearn" and backend.name == "gpu":
+                n = min(samples, SKLEARN_SAMPLES_BESIDE_GPU)
             rule = {"rule": optimizer} if name.startswith("torch") else {}
             seconds = PEERS[name](backend, weights, biases, x[:n], y[:n], batch, ETA, warmup + repeats, **rule)
             rates[name] = n / statistics.median(seconds[warmup:])

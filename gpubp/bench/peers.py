@@ -4,11 +4,11 @@ Every peer trains whole epochs — a fresh shuffle applied on the device, then c
 returns its samples/s per timed epoch, with the device synchronised before and after each. The peers are:
 PyTorch with the lecture's equations written by hand (``torch_manual``), PyTorch the usual way
 (``nn.Sequential`` of ``Linear`` and ``Sigmoid``, ``MSELoss(reduction="sum") / 2m``, autograd:
-``torch_autograd``), and Nielsen's ``network.py`` algorithm, one sample at a time (``per_sample_loop``,
-sgd only).
-Both PyTorch peers step with ``torch.optim`` for the rules other than sgd (the manual one computes its gradient
-by hand, then hands it to the optimizer), with gpubp's hyperparameters: μ = 0.9, Adam's defaults. The GEMM
-rate of the device is the hardware's side of the comparison.
+``torch_autograd``), Nielsen's ``network.py`` algorithm, one sample at a time (``per_sample_loop``, sgd only), and
+scikit-learn's ``MLPClassifier`` with the same layers, logistic units and plain SGD (``sklearn``, sgd only, on the
+CPU whatever the device). Both PyTorch peers step with ``torch.optim`` for the rules other than sgd (the manual one
+computes its gradient by hand, then hands it to the optimizer), with gpubp's hyperparameters: μ = 0.9, Adam's
+defaults. The GEMM rate of the device is the hardware's side of the comparison.
 """
 
 from __future__ import annotations
@@ -167,3 +167,25 @@ def per_sample_loop(backend, weights, biases, x, y, batch, eta, epochs, seed=0) 
 
     with np.errstate(over="ignore"):  # exp(−z) overflows to inf for very negative z; σ is still right (0)
         return timed_epochs(epoch, backend.synchronize, epochs)
+
+
+def sklearn_mlp(backend, weights, biases, x, y, batch, eta, epochs, seed=0) -> list[float]:
+    """scikit-learn's MLPClassifier, always on the CPU: the same hidden layers, logistic units, plain SGD (no
+    momentum, no L2, no early stopping) with ``learning_rate_init`` = η, one ``partial_fit`` (one epoch) at a time.
+
+    Its output layer is softmax with the log-loss (scikit-learn has no other for classifiers): the same GEMMs, and
+    its step is η times the mean gradient, as gpubp's. It starts from gpubp's weights (with two classes
+    scikit-learn has a single output unit, so its own output layer is kept). Each epoch includes what
+    ``partial_fit`` checks and converts per call (the labels' one-hot encoding: well under 1% of an epoch here).
+    """
+    from sklearn.neural_network import MLPClassifier
+
+    labels = np.argmax(y, axis=1)
+    mlp = MLPClassifier(hidden_layer_sizes=[w.shape[0] for w in weights[:-1]], activation="logistic",
+                        solver="sgd", learning_rate_init=eta, momentum=0.0, nesterovs_momentum=False, alpha=0.0,
+                        batch_size=batch, shuffle=True, early_stopping=False, random_state=seed)
+    mlp.partial_fit(x[:batch], labels[:batch], classes=np.arange(y.shape[1]))  # builds the layers
+    for coef, intercept, w, b in zip(mlp.coefs_, mlp.intercepts_, weights, biases):
+        if coef.shape == w.T.shape:
+            coef[...], intercept[...] = w.T, b
+    return timed_epochs(lambda: mlp.partial_fit(x, labels), lambda: None, epochs)

@@ -186,7 +186,8 @@ def build_parser() -> Parser:
 
     b = commands.add_parser("bench", help="training throughput against PyTorch and the lecture's per-sample loop",
                             description="Measure training samples/s of gpubp and its peers (PyTorch by hand and "
-                                        "with autograd, where installed; Nielsen's per-sample loop) from the same "
+                                        "with autograd, scikit-learn's MLPClassifier, where installed; Nielsen's "
+                                        "per-sample loop) from the same "
                                         "weights on the same device, and the device's GEMM rate.")
     device_argument(b)
     b.add_argument("--dtype", choices=DTYPES, default="float32", help="precision (default: float32)")
@@ -195,7 +196,7 @@ def build_parser() -> Parser:
                         "e.g. 784,100,10/100")
     b.add_argument("--peers", type=lambda text: [p for p in text.split(",") if p], default=None,
                    help="comma-separated peers to run (default: every installed one of torch_manual, "
-                        "torch_autograd, per_sample_loop); an empty string runs gpubp alone")
+                        "torch_autograd, per_sample_loop, sklearn); an empty string runs gpubp alone")
     b.add_argument("--repeats", type=int, default=5, help="timed epochs per measurement (default: 5)")
     b.add_argument("--warmup", type=int, default=1, help="untimed epochs first (default: 1)")
     b.add_argument("--optimizer", default="sgd", metavar="RULE",

@@ -1,0 +1,18 @@
+"""gpubp as a scikit-learn estimator: ``NetworkClassifier`` for ``Pipeline``, ``GridSearchCV`` and friends.
+
+    >>> from gpubp.sklearn import NetworkClassifier
+    >>> clf = NetworkClassifier(hidden_layer_sizes=(100,), random_state=0).fit(X_train, y_train)
+    >>> clf.score(X_test, y_test)
+
+scikit-learn stays optional: ``import gpubp`` never imports it; this package does, and says how to install it
+(``pip install 'gpubp[sklearn]'``) when it is missing or older than the estimator API used here (1.6).
+"""
+
+try:
+    from sklearn.utils.validation import validate_data  # noqa: F401  (new in scikit-learn 1.6)
+except ImportError as exc:
+    raise ImportError(f"gpubp.sklearn needs scikit-learn >= 1.6 ({exc}): pip install 'gpubp[sklearn]'") from None
+
+from .classifier import NetworkClassifier
+
+__all__ = ["NetworkClassifier"]

@@ -1,0 +1,90 @@
+"""How ``NetworkClassifier`` reads its inputs: host data through scikit-learn's ``validate_data`` (lists,
+NumPy arrays, DataFrames with their feature names; sparse matrices refused with the fix), GPU arrays (anything with
+``__cuda_array_interface__``, CuPy's) used where they are, and any labels turned into class indices.
+
+A GPU array is never copied through the host on its way to a GPU network: its shape is checked here and its
+values by ``Network.prepare`` on the device, in one sync. Only a CPU network makes it come to the host, once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import column_or_1d, validate_data
+
+from ..model.network import check_dtype
+
+
+def check_data(estimator, X, y="no_validation", reset=False):
+    """``X`` (and ``y``) checked by scikit-learn's ``validate_data`` for ``estimator``, or kept on the GPU if it is
+    there; ``reset`` records ``n_features_in_`` (and ``feature_names_in_``) instead of checking them."""
+    if not (on_gpu(X) or on_gpu(y)):
+        checked = validate_data(estimator, X, y, reset=reset, dtype=check_dtype(estimator.dtype))
+        if not isinstance(y, str):
+            check_classification_targets(checked[1])
+        return checked
+    # A device array is used where it is; Network.prepare checks its values there, in one sync.
+    X, y = (as_cupy(array) if on_gpu(array) else array for array in (X, y))
+    if not on_gpu(X):
+        X = validate_data(estimator, X, reset=reset, dtype=check_dtype(estimator.dtype))
+    elif getattr(X, "ndim", None) != 2:
+        raise ValueError(f"X must be a 2-D array (one sample per row), got shape {X.shape}")
+    elif reset:
+        estimator.n_features_in_ = X.shape[1]
+        estimator.__dict__.pop("feature_names_in_", None)
+    elif X.shape[1] != estimator.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+                         f"{estimator.n_features_in_} features as input")
+    if isinstance(y, str):
+        return X
+    if not on_gpu(y):
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must hold one label per row of X ({X.shape[0]} rows), got shape {y.shape}")
+    return X, y
+
+
+def on_gpu(array) -> bool:
+    return hasattr(array, "__cuda_array_interface__")
+
+
+def as_cupy(array):
+    """A CuPy array of the same GPU memory, not a copy: CuPy's own as it is, another library's (a PyTorch CUDA
+    tensor, a Numba array) through its ``__cuda_array_interface__``."""
+    import cupy
+
+    return cupy.asarray(array)
+
+
+def on_device(net, array):
+    """``array`` for ``net``: a GPU array stays put on the GPU; it comes to the host only for a CPU network."""
+    return array.get() if on_gpu(array) and net.backend.name == "cpu" else array
+
+
+def labels_of(y) -> np.ndarray:
+    """The sorted distinct labels of ``y`` as a host array (one small copy for a GPU array)."""
+    if on_gpu(y):
+        import cupy
+
+        return cupy.unique(y).get()
+    return unique_labels(y)
+
+
+def encode(y, classes: np.ndarray):
+    """Each label's index in ``classes`` (on y's device); a label not in ``classes`` is a ``ValueError``."""
+    if on_gpu(y):
+        import cupy as xp
+    else:
+        xp = np
+    try:
+        known = xp.asarray(classes)  # string classes_ cannot go to a GPU: no GPU label can be one of them
+        codes = xp.searchsorted(known, y)
+        found = bool((known[xp.minimum(codes, len(classes) - 1)] == y).all())
+    except (TypeError, ValueError):  # labels that cannot be compared with classes_ at all (numbers and strings)
+        found = False
+    if not found:
+        unknown = [label for label in labels_of(y).tolist() if label not in classes.tolist()]
+        raise ValueError(f"y has labels {unknown} that are not in classes_ {classes.tolist()}: pass every "
+                         f"label in classes= on the first partial_fit, or fit afresh")
+    return codes

@@ -1,0 +1,425 @@
+"""NetworkClassifier passes scikit-learn's own estimator checks, works in its ecosystem, and is gpubp underneath.
+
+The instance under scikit-learn's checks uses the training settings today's gpubp has (plain SGD, cross-entropy,
+N(0, 1) init); the estimator's defaults (Adam, softmax, scaled init) need the training-methods branch and are
+checked in a test marked for it.
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks  # noqa: E402
+from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+
+import gpubp  # noqa: E402
+from gpubp.sklearn import NetworkClassifier  # noqa: E402
+from gpubp.sklearn.threads import blas_threads, blas_threads_for  # noqa: E402
+
+TODAY = dict(optimizer="sgd", cost="cross-entropy", init="normal")  # the settings that need no unmerged branch
+
+
+def small(**params):
+    settings = dict(hidden_layer_sizes=(20,), learning_rate_init=0.5, batch_size=10, max_iter=5, random_state=0,
+                    device="cpu", **TODAY)
+    return NetworkClassifier(**{**settings, **params})
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = load_digits(return_X_y=True)
+    return x / 16.0, y
+
+
+@parametrize_with_checks([small(hidden_layer_sizes=(10,), learning_rate_init=1.0, max_iter=20)])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_scikit_learn_estimator_checks_with_the_defaults():
+    check_estimator(NetworkClassifier(hidden_layer_sizes=(20,), max_iter=100, random_state=0))
+
+
+def test_importing_gpubp_does_not_import_scikit_learn():
+    import subprocess
+    import sys
+
+    code = "import sys, gpubp; print('sklearn' in sys.modules, 'threadpoolctl' in sys.modules)"
+    assert subprocess.check_output([sys.executable, "-c", code], text=True).split() == ["False", "False"]
+
+
+def test_grid_search_over_learning_rate_and_batch_size(digits):
+    x, y = digits
+    grid = {"learning_rate_init": [0.01, 1.0], "batch_size": [10, 50]}
+    search = GridSearchCV(small(max_iter=10), grid, cv=3).fit(x, y)
+    scores = dict(zip(map(str, search.cv_results_["params"]), search.cv_results_["mean_test_score"]))
+    assert len(scores) == 4
+    assert search.best_params_["learning_rate_init"] == 1.0 and search.best_score_ > 0.85
+    assert scores[str({"batch_size": 50, "learning_rate_init": 0.01})] < 0.5  # too small a step to learn in 10 epochs
+
+
+def test_pipeline_with_standard_scaler(digits):
+    x, y = digits
+    pipe = make_pipeline(StandardScaler(), small(max_iter=10)).fit(x[:1400], y[:1400])
+    assert pipe.score(x[1400:], y[1400:]) > 0.85
+    scaler = StandardScaler().fit(x[:1400])
+    by_hand = small(max_iter=10).fit(scaler.transform(x[:1400]), y[:1400])
+    assert np.array_equal(pipe.predict(x[1400:]), by_hand.predict(scaler.transform(x[1400:])))
+
+
+def test_cross_val_score(digits):
+    x, y = digits
+    scores = cross_val_score(small(max_iter=10), x, y, cv=3)
+    assert scores.shape == (3,) and scores.min() > 0.8
+
+
+def test_grid_search_in_two_processes_gives_the_same_result(digits):
+    x, y = digits
+    grid = {"learning_rate_init": [0.1, 1.0]}
+    serial = GridSearchCV(small(), grid, cv=2).fit(x, y)
+    parallel = GridSearchCV(small(), grid, cv=2, n_jobs=2).fit(x, y)
+    assert np.array_equal(serial.cv_results_["mean_test_score"], parallel.cv_results_["mean_test_score"])
+
+
+@pytest.mark.parametrize("labels", [np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",
+                                              "eight", "nine"]), np.array([3, 7, 10, 11, 20, 42, 43, 50, 99, 1000])])
+def test_any_labels_train_exactly_as_their_indices(digits, labels):
+    x, y = digits
+    named = small().fit(x, labels[y])
+    order = np.argsort(labels)  # classes_ are sorted: index k of classes_ is labels[order[k]]
+    codes = np.argsort(order)[y]
+    coded = small().fit(x, codes)
+    assert np.array_equal(named.classes_, np.sort(labels))
+    for a, b in zip(named.coefs_ + named.intercepts_, coded.coefs_ + coded.intercepts_):
+        assert np.array_equal(a, b)
+    assert np.array_equal(named.predict(x), named.classes_[coded.predict(x)])
+    assert named.score(x, labels[y]) == coded.score(x, codes)
+
+
+def assert_partial_fit_twice_equals_fit_for_two_epochs(x, y, **params):
+    fitted = small(max_iter=2, **params).fit(x, y)
+    stepped = small(**params)
+    stepped.partial_fit(x, y, classes=np.unique(y))
+    assert stepped.n_iter_ == 1
+    stepped.partial_fit(x, y)
+    assert stepped.n_iter_ == fitted.n_iter_ == 2 and stepped.loss_curve_ == fitted.loss_curve_
+    for a, b in zip(stepped.coefs_ + stepped.intercepts_, fitted.coefs_ + fitted.intercepts_):
+        assert np.array_equal(a, b)
+
+
+def test_two_partial_fit_epochs_equal_fit_with_two_epochs(digits):
+    assert_partial_fit_twice_equals_fit_for_two_epochs(*digits)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "adam"])
+def test_two_partial_fit_epochs_keep_the_optimizers_state(digits, optimizer):
+    assert_partial_fit_twice_equals_fit_for_two_epochs(*digits, optimizer=optimizer, learning_rate_init=0.05,
+                                                       lmbda=0.1)
+
+
+def test_partial_fit_needs_classes_on_the_first_call_and_refuses_unknown_labels(digits):
+    x, y = digits
+    with pytest.raises(ValueError, match="classes must be passed"):
+        small().partial_fit(x, y)
+    with pytest.raises(ValueError, match="differs from the classes_"):
+        small().partial_fit(x, y, classes=np.arange(10)).partial_fit(x, y, classes=np.arange(11))
+    clf = small().partial_fit(x[y < 5], y[y < 5], classes=np.arange(5))
+    assert clf.n_outputs_ == 5
+    with pytest.raises(ValueError, match=r"labels \[5, 6, 7, 8, 9\] that are not in classes_"):
+        clf.partial_fit(x, y)
+    with pytest.raises(ValueError, match=r"labels \['a'\] that are not in classes_"):
+        clf.partial_fit(x[:3], ["a", "a", "a"])
+
+
+def test_a_failed_fit_leaves_no_half_trained_model_but_a_refused_chunk_changes_nothing(digits):
+    from sklearn.exceptions import NotFittedError
+
+    x, y = digits
+    clf = small().fit(x, y)
+    with pytest.raises(gpubp.TrainingDiverged):
+        clf.set_params(learning_rate_init=1e30, warm_start=True).fit(x, y)
+    with pytest.raises(NotFittedError):
+        clf.predict(x)
+    clf = small().fit(x, y)
+    before = clf.predict_proba(x)
+    with pytest.raises(ValueError, match="X has 10 features"):
+        clf.partial_fit(x[:, :10], y)
+    assert np.array_equal(clf.predict_proba(x), before)
+
+
+def test_warm_start_continues_where_fit_stopped(digits):
+    x, y = digits
+    once = small(max_iter=4).fit(x, y)
+    twice = small(max_iter=2, warm_start=True).fit(x, y).fit(x, y)
+    assert twice.n_iter_ == 4 and twice.loss_curve_ == once.loss_curve_
+    assert all(np.array_equal(a, b) for a, b in zip(twice.coefs_, once.coefs_))
+
+
+def test_pickle_round_trip_keeps_predictions_and_holds_no_network(digits):
+    x, y = digits
+    clf = small().fit(x, y)
+    data = pickle.dumps(clf)
+    assert b"gpubp.model.network" not in data and b"Backend" not in data  # host arrays only: loads anywhere
+    restored = pickle.loads(data)
+    assert np.array_equal(restored.predict(x), clf.predict(x))
+    assert np.array_equal(restored.predict_proba(x), clf.predict_proba(x))
+    # The shuffle generator travels too: training on continues exactly as it would have.
+    restored.partial_fit(x, y)
+    clf.partial_fit(x, y)
+    assert all(np.array_equal(a, b) for a, b in zip(restored.coefs_, clf.coefs_))
+
+
+def test_pickle_round_trip_continues_adam_exactly(digits):
+    x, y = digits
+    clf = small(optimizer="adam", learning_rate_init=0.01).fit(x, y)
+    restored = pickle.loads(pickle.dumps(clf))
+    restored.partial_fit(x, y)
+    clf.partial_fit(x, y)
+    assert all(np.array_equal(a, b) for a, b in zip(restored.coefs_, clf.coefs_))
+
+
+def test_coefs_are_gpubps_weights_in_mlpclassifiers_shapes(digits):
+    x, y = digits
+    clf = small(hidden_layer_sizes=(20, 15), dtype="float64").fit(x, y)
+    assert [c.shape for c in clf.coefs_] == [(64, 20), (20, 15), (15, 10)]
+    assert [b.shape for b in clf.intercepts_] == [(20,), (15,), (10,)]
+    weights, biases = clf.network_.parameters()
+    assert all(np.array_equal(c, w.T) for c, w in zip(clf.coefs_, weights))
+    assert all(np.array_equal(c, b) for c, b in zip(clf.intercepts_, biases))
+    # predict_proba is the forward pass through coefs_ (sigmoid units), each row normalised to sum to 1.
+    a = x
+    for coef, intercept in zip(clf.coefs_, clf.intercepts_):
+        a = 1 / (1 + np.exp(-(a @ coef + intercept)))
+    np.testing.assert_allclose(clf.predict_proba(x), a / a.sum(axis=1, keepdims=True), rtol=1e-9)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(x)), clf.predict_proba(x), rtol=1e-12)
+    assert clf.coefs_[0].dtype == np.float64 and clf.n_layers_ == 4 and clf.out_activation_ == "logistic"
+
+
+def test_mlpclassifier_has_the_same_coef_shapes(digits):
+    x, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one epoch does not converge
+        mlp = MLPClassifier(hidden_layer_sizes=(20, 15), max_iter=1, random_state=0).fit(x, y)
+    clf = small(hidden_layer_sizes=(20, 15), max_iter=1).fit(x, y)
+    assert [c.shape for c in clf.coefs_] == [c.shape for c in mlp.coefs_]
+    assert [b.shape for b in clf.intercepts_] == [b.shape for b in mlp.intercepts_]
+
+
+def test_an_int_random_state_is_gpubps_seed(digits):
+    x, y = digits
+    clf = small(max_iter=3, random_state=7).fit(x, y)
+    net = gpubp.Network([64, 20, 10], cost="cross-entropy", device="cpu", seed=7)
+    history = net.SGD((x, y), 3, 10, 0.5)
+    weights, _ = net.parameters()
+    assert all(np.array_equal(c, w.T) for c, w in zip(clf.coefs_, weights))
+    assert clf.loss_curve_ == [h.training_cost for h in history]
+    assert not np.array_equal(small(random_state=8).fit(x, y).coefs_[0], small().fit(x, y).coefs_[0])
+
+
+def test_only_knobs_that_differ_from_gpubps_defaults_reach_sgd(digits, monkeypatch):
+    """With gpubp's default-off settings no new keyword reaches SGD (so today's gpubp trains); others reach it."""
+    x, y = digits
+    seen = []
+
+    def spy(net, data, epochs, batch, eta, **options):
+        seen.append({k: v for k, v in options.items() if k not in ("history", "on_epoch")})
+        raise KeyboardInterrupt  # recorded; no need to train
+
+    monkeypatch.setattr(gpubp.Network, "SGD", spy)
+    for clf in (small(), small(optimizer="nesterov", momentum=0.5, lmbda=0.1, schedule="plateau", warmup_epochs=2,
+                               plateau_factor=0.5, plateau_patience=3, early_stopping=True, validation_fraction=0.2,
+                               n_iter_no_change=4),
+                small(optimizer="adam", beta_1=0.8, epsilon=1e-6, momentum=0.5), small(optimizer="momentum")):
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(x, y)
+    assert seen == [{}, {"optimizer": "nesterov", "momentum": 0.5, "lmbda": 0.1, "schedule": "plateau",
+                         "warmup_epochs": 2, "plateau_factor": 0.5, "plateau_patience": 3,
+                         "validation_fraction": 0.2, "patience": 4},
+                    {"optimizer": "adam", "betas": (0.8, 0.999), "eps": 1e-6},  # momentum belongs to other rules
+                    {"optimizer": "momentum"}]
+
+
+def test_schedules_that_need_what_the_call_lacks_are_refused(digits):
+    x, y = digits
+    with pytest.raises(ValueError, match="schedule='plateau' .* needs fit with early_stopping=True"):
+        small(schedule="plateau").fit(x, y)
+    with pytest.raises(ValueError, match="schedule='plateau'"):
+        small(schedule="plateau", early_stopping=True).partial_fit(x, y, classes=np.arange(10))
+    with pytest.raises(ValueError, match="schedule='cosine' .* partial_fit cannot know"):
+        small(schedule="cosine").partial_fit(x, y, classes=np.arange(10))
+    with pytest.raises(ValueError, match="warmup_epochs needs a run of more epochs .* use fit"):
+        small(warmup_epochs=1).partial_fit(x, y, classes=np.arange(10))
+
+
+def test_early_stopping_reports_validation_scores(digits):
+    x, y = digits
+    clf = small(early_stopping=True, n_iter_no_change=2, max_iter=50, learning_rate_init=3.0).fit(x, y)
+    assert len(clf.validation_scores_) == clf.n_iter_ == len(clf.loss_curve_)
+    assert clf.best_validation_score_ == max(clf.validation_scores_) > 0.8
+    assert clf.n_iter_ < 50
+
+
+def test_a_warm_started_fit_after_early_stopping_trains_on_from_the_best_weights(digits):
+    x, y = digits
+    clf = small(early_stopping=True, n_iter_no_change=2, max_iter=50, learning_rate_init=3.0).fit(x, y)
+    stopped, best = clf.n_iter_, clf.predict_proba(x)
+    clf.set_params(warm_start=True, max_iter=3, n_iter_no_change=5).fit(x, y)
+    assert clf.n_iter_ == stopped + 3 and len(clf.validation_scores_) == clf.n_iter_
+    assert not np.array_equal(clf.predict_proba(x), best)
+
+
+def test_without_early_stopping_there_are_no_validation_scores(digits):
+    clf = small().fit(*digits)
+    assert clf.validation_scores_ is None and clf.best_validation_score_ is None
+
+
+def test_pandas_dataframes_keep_their_feature_names(digits):
+    pd = pytest.importorskip("pandas")
+    x, y = digits
+    frame = pd.DataFrame(x, columns=[f"pixel{i}" for i in range(64)])
+    clf = small().fit(frame, pd.Series(y))
+    assert list(clf.feature_names_in_) == list(frame.columns) and clf.n_features_in_ == 64
+    assert np.array_equal(clf.predict(frame), small().fit(x, y).predict(x))
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(frame.rename(columns={"pixel0": "other"}))
+
+
+def test_lists_are_accepted(digits):
+    x, y = digits
+    assert np.array_equal(small().fit(x[:200].tolist(), y[:200].tolist()).predict(x[:50].tolist()),
+                          small().fit(x[:200], y[:200]).predict(x[:50]))
+
+
+def test_sparse_input_is_refused_with_the_fix():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    x = scipy_sparse.random(40, 5, density=0.3, format="csr", random_state=0)
+    with pytest.raises(TypeError, match=r"toarray\(\)"):
+        small().fit(x, np.arange(40) % 2)
+
+
+def test_batch_size_larger_than_the_data_is_clipped_with_a_warning(digits):
+    x, y = digits
+    with pytest.warns(UserWarning, match="batch_size 500 is larger than the 100 training samples"):
+        clf = small(batch_size=500).fit(x[:100], y[:100])
+    with pytest.raises(ValueError, match="max_iter must be a whole number"):
+        small(max_iter=0).fit(x, y)
+    assert clf.n_iter_ == 5
+
+
+def test_verbose_prints_the_loss_of_every_epoch(digits, capsys):
+    clf = small(verbose=True, max_iter=3).fit(*digits)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"Iteration {k + 1}, loss = {loss:.8f}" for k, loss in enumerate(clf.loss_curve_)]
+
+
+def blas_thread_counts():
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+def test_blas_threads_follow_the_size_and_never_exceed_what_the_caller_allows():
+    assert blas_threads([64, 100, 10], 100, allowed=8) == 1  # 640 thousand multiply-adds: one thread
+    assert blas_threads([784, 100, 10], 100, allowed=8) == 1  # 7.8 million
+    assert blas_threads([64, 1024, 1024, 10], 256, allowed=8) == 8  # 268 million
+    assert blas_threads([64, 1024, 1024, 10], 3, allowed=8) == 1  # the same network, predicting 3 rows
+    big = gpubp.Network([64, 1024, 1024, 10], device="cpu", seed=0)
+    with threadpool_limits(limits=2, user_api="blas"):
+        with blas_threads_for(gpubp.Network([64, 100, 10], device="cpu"), 100):
+            assert blas_thread_counts() == {1}
+        with blas_threads_for(big, 256):
+            assert blas_thread_counts() == {2}
+        with threadpool_limits(limits=1, user_api="blas"), blas_threads_for(big, 256):
+            assert blas_thread_counts() == {1}
+        assert blas_thread_counts() == {2}
+
+
+class ThreadRecorder(NetworkClassifier):
+    """Records the BLAS threads in force while it trains (verbose calls _report after every epoch)."""
+
+    def _report(self, stats):
+        self.blas_threads_seen_ = max(blas_thread_counts())
+
+
+def test_grid_search_workers_share_the_cores_instead_of_oversubscribing(digits):
+    """joblib's workers start with cpu_count // n_jobs BLAS threads, and a fit never raises its worker's cap."""
+    import os
+
+    x, y = digits
+    search = GridSearchCV(ThreadRecorder(hidden_layer_sizes=(1024, 1024), max_iter=1, batch_size=256, verbose=True,
+                                         device="cpu", **TODAY), {"learning_rate_init": [0.1, 1.0]}, cv=2, n_jobs=2,
+                          scoring=lambda clf, x, y: clf.blas_threads_seen_).fit(x[:600], y[:600])
+    assert search.cv_results_["mean_test_score"].max() <= max(os.cpu_count() // 2, 1)
+
+
+class FakeDeviceArray(np.ndarray):
+    """A host array that claims to live on a GPU, as CuPy's do, to drive the device-array path on any machine."""
+
+    __cuda_array_interface__ = {}
+    copies_to_host = 0
+
+    def get(self):
+        FakeDeviceArray.copies_to_host += 1
+        return np.asarray(self).copy()
+
+
+def test_device_arrays_skip_host_validation_and_reach_a_cpu_network_through_get(digits, monkeypatch):
+    monkeypatch.setattr("gpubp.sklearn.inputs.as_cupy", lambda array: array)  # the stand-in plays CuPy's part
+    x, y = digits
+    device_x = x.view(FakeDeviceArray)
+    clf = small().fit(device_x, y)
+    assert FakeDeviceArray.copies_to_host == 1 and clf.n_features_in_ == 64
+    assert all(np.array_equal(a, b) for a, b in zip(clf.coefs_, small().fit(x, y).coefs_))
+    assert np.array_equal(clf.predict(device_x), clf.predict(x)) and FakeDeviceArray.copies_to_host == 2
+    with pytest.raises(ValueError, match="X has 10 features, but NetworkClassifier is expecting 64"):
+        clf.predict(device_x[:, :10])
+    with pytest.raises(ValueError, match="y must hold one label per row of X"):
+        small().fit(device_x, y[:-1])
+
+
+@pytest.mark.gpu
+def test_cupy_inputs_train_on_the_gpu_like_numpy_on_the_cpu(cupy, digits):
+    x, y = digits
+    on_gpu = small(device="gpu", dtype="float64").fit(cupy.asarray(x), cupy.asarray(y))
+    on_cpu = small(dtype="float64").fit(x, y)
+    for a, b in zip(on_gpu.coefs_, on_cpu.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-8)
+    assert np.array_equal(on_gpu.predict(cupy.asarray(x)), on_cpu.predict(x))
+    from_gpu_arrays = small(dtype="float64").fit(cupy.asarray(x), cupy.asarray(y))  # a CPU network takes them too
+    assert all(np.array_equal(a, b) for a, b in zip(from_gpu_arrays.coefs_, on_cpu.coefs_))
+    assert np.array_equal(pickle.loads(pickle.dumps(on_gpu)).set_params(device="cpu").predict(x), on_cpu.predict(x))
+    assert clone(on_gpu).get_params() == on_gpu.get_params()
+
+
+def readme_example() -> str:
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## From scikit-learn", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def run_readme_example(code, capsys) -> list[float]:
+    exec(compile(code, "README.md", "exec"), {})
+    return [float(line.rsplit(" ", 1)[1]) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_readme_example_runs_with_todays_training_settings(capsys):
+    code = readme_example()
+    assert code.count("NetworkClassifier(hidden_layer_sizes") == 1
+    code = code.replace("NetworkClassifier(hidden_layer_sizes",
+                        "NetworkClassifier(optimizer='sgd', cost='cross-entropy', init='normal', hidden_layer_sizes")
+    accuracies = run_readme_example(code, capsys)
+    assert len(accuracies) == 2 and all(0 <= a <= 1 for a in accuracies)
+
+
+def test_readme_example_reaches_mlpclassifiers_accuracy(capsys):
+    accuracies = run_readme_example(readme_example(), capsys)
+    assert min(accuracies) >= 0.95
