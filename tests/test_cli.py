@@ -112,6 +112,23 @@ def weights_of(path):
     return weights + biases
 
 
+def kill_after_a_checkpoint(train, cwd):
+    """Start ``gpubp TRAIN --out killed`` and SIGKILL it once its first checkpoint is written; returns the
+    checkpoint's path and how many epochs it holds (at least one, fewer than the run's 60)."""
+    process = start_gpubp(*train, "--out", "killed", cwd=cwd)
+    checkpoint = cwd / "killed" / "checkpoint.npz"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed: make it longer"
+    assert not (cwd / "killed" / "model.npz").exists()
+    killed_after = len(gpubp.training.load_checkpoint(checkpoint, device="cpu")[1])
+    assert 1 <= killed_after < 60
+    return checkpoint, killed_after
+
+
 @pytest.mark.parametrize("method", [[], ["--optimizer", "momentum", "--l2", "2"], ["--optimizer", "nesterov"],
                                     ["--optimizer", "adam", "--lr", "0.01", "--init", "scaled"]])
 def test_kill_9_after_a_checkpoint_then_resume_gives_identical_weights(tmp_path, method):
@@ -120,17 +137,7 @@ def test_kill_9_after_a_checkpoint_then_resume_gives_identical_weights(tmp_path,
     train = ["train", "--sizes", "800", "--epochs", 60, "--checkpoint-every", 1, "--quiet", *method]  # about 2 s
     ok(run(*train, "--out", "whole", cwd=tmp_path))
 
-    process = start_gpubp(*train, "--out", "killed", cwd=tmp_path)
-    checkpoint = tmp_path / "killed" / "checkpoint.npz"
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed: make it longer"
-    assert not (tmp_path / "killed" / "model.npz").exists()
-    killed_after = len(gpubp.training.load_checkpoint(checkpoint, device="cpu")[1])
-    assert 1 <= killed_after < 60
+    checkpoint, killed_after = kill_after_a_checkpoint(train, tmp_path)
 
     out = ok(run("train", "--resume", checkpoint, "--quiet", cwd=tmp_path))
     assert f"resuming after epoch {killed_after}" in out

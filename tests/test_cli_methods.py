@@ -4,20 +4,28 @@ validation split resumes to identical weights, for sgd, nesterov (with L2) and a
 
 import json
 import re
-import signal
-import time
 
 import numpy as np
 import pytest
 
 import gpubp
-from cli_helpers import gpubp as run, start_gpubp
+from cli_helpers import gpubp as run
 from gpubp.data import load_digits
-from test_cli import ok, weights_of
+from test_cli import kill_after_a_checkpoint, ok, weights_of
 
 
 def metrics_of(folder):
     return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_changed_lr_on_resume_applies_under_the_plateau_schedule(tmp_path):
+    """The plateau keeps how far it has cut η, not η itself, so a new --lr (the divergence advice) takes effect."""
+    train = ["train", "--epochs", 3, "--checkpoint-every", 3, "--validation-fraction", 0.1, "--schedule", "plateau",
+             "--plateau-patience", 1, "--out", "run", "--quiet"]
+    ok(run(*train, cwd=tmp_path))
+    cut = metrics_of(tmp_path / "run")[-1]["eta"] / 3.0  # the default η is 3
+    ok(run("train", "--resume", "run", "--epochs", 4, "--lr", 0.3, "--quiet", cwd=tmp_path))
+    assert metrics_of(tmp_path / "run")[-1]["eta"] in (pytest.approx(0.3 * cut), pytest.approx(0.3 * cut / 2))
 
 
 def test_early_stopping_saves_the_best_epochs_model(tmp_path):
@@ -82,23 +90,14 @@ RULES = {"sgd": (3.0, []), "nesterov": (0.5, ["--optimizer", "nesterov", "--l2",
 @pytest.mark.parametrize("schedule", ["plateau", "cosine"])
 def test_kill_9_with_a_schedule_and_validation_then_resume_gives_identical_weights(tmp_path, schedule, rule):
     train = ["train", "--sizes", "800", "--epochs", 60, "--checkpoint-every", 1, "--quiet", "--schedule", schedule,
-             "--warmup-epochs", 2, "--validation-fraction", 0.2, "--plateau-patience", 2, "--patience", 50,
-             "--lr", RULES[rule][0], *RULES[rule][1]]
+             "--warmup-epochs", 2, "--validation-fraction", 0.2, "--patience", 50, "--lr", RULES[rule][0],
+             *RULES[rule][1], *(["--plateau-patience", 2] if schedule == "plateau" else [])]
     whole_out = ok(run(*train, "--out", "whole", cwd=tmp_path))
     if schedule == "plateau":
         assert metrics_of(tmp_path / "whole")[-1]["eta"] < RULES[rule][0], \
             "the plateau never fired: make the run longer"
 
-    process = start_gpubp(*train, "--out", "killed", cwd=tmp_path)
-    checkpoint = tmp_path / "killed" / "checkpoint.npz"
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed: make it longer"
-    killed_after = len(gpubp.training.load_checkpoint(checkpoint, device="cpu")[1])
-    assert 1 <= killed_after < 60
+    checkpoint, killed_after = kill_after_a_checkpoint(train, tmp_path)
 
     out = ok(run("train", "--resume", checkpoint, "--quiet", cwd=tmp_path))
     assert f"resuming after epoch {killed_after}" in out

@@ -142,6 +142,8 @@ def test_good_seeds_are_accepted():
 
 @pytest.mark.parametrize("sizes, message", [
     ([4, float("inf")], "sizes must be a list of whole numbers"),
+    ([4, True, 2], "sizes must be a list of whole numbers"),
+    ([4, "5", 2], "sizes must be a list of whole numbers"),
     ([4, float("nan")], "sizes must be a list of whole numbers"),
     ([4, 10**9, 10**9], "GiB of memory but this machine has"),
 ])

@@ -86,6 +86,17 @@ def test_resume_never_replaces_the_model_of_another_run(tmp_path):
     assert epochs_in(tmp_path / "b") == [1, 2]
 
 
+def test_resume_to_fewer_epochs_than_the_model_reached_never_replaces_it(tmp_path):
+    ok(run("train", "--epochs", 4, "--checkpoint-every", 2, "--out", "run", "--quiet", cwd=tmp_path))
+    ok(run("train", "--resume", "run", "--epochs", 6, "--checkpoint-every", 0, "--quiet", cwd=tmp_path))
+    model = (tmp_path / "run" / "model.npz").read_bytes()
+    one_line_error(run("train", "--resume", "run", "--epochs", 5, cwd=tmp_path),
+                   "already holds this run's model after epoch 6")
+    assert (tmp_path / "run" / "model.npz").read_bytes() == model and epochs_in(tmp_path / "run") == list(range(1, 7))
+    ok(run("train", "--resume", "run", "--epochs", 5, "--force", "--quiet", cwd=tmp_path))
+    assert epochs_in(tmp_path / "run") == list(range(1, 6))
+
+
 def test_force_that_fails_before_its_first_epoch_leaves_the_earlier_run_whole(tmp_path):
     ok(run("train", "--epochs", 2, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=tmp_path))
     before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}

@@ -50,14 +50,16 @@ def test_cosine_equals_torch_cosine_annealing_per_step():
 
 
 def test_plateau_divides_eta_after_patience_epochs_without_improvement():
-    plateau = Plateau(1.0)
+    plateau = Plateau()
     seen = []
     for improved in [True, False, False, False, True, False, False, False, False]:
         plateau.end_epoch(improved, factor=2.0, patience=2)
-        seen.append(plateau.eta)
+        seen.append(plateau.scale)
     assert seen == [1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.125]
     schedule = Schedule("plateau", 1.0, epochs=9, steps=3, plateau=plateau)
-    assert schedule.epoch_etas(1) == [0.125] * 3  # the schedule reads the plateau's η in force
+    assert schedule.epoch_etas(1) == [0.125] * 3  # the schedule reads the plateau's cut
+    resumed = Schedule("plateau", 0.5, epochs=9, steps=3, plateau=plateau)
+    assert resumed.epoch_etas(1) == [0.0625] * 3  # a base η changed on resume is cut as far
 
 
 def test_plateau_equals_torch_reduce_on_plateau():
@@ -67,13 +69,13 @@ def test_plateau_equals_torch_reduce_on_plateau():
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=1 / 3, patience=2,
                                                            threshold=0.0, threshold_mode="abs")
-    plateau, best = Plateau(1.0), -1.0
+    plateau, best = Plateau(), -1.0
     for accuracy in accuracies:
         scheduler.step(accuracy)
         plateau.end_epoch(accuracy > best, factor=3.0, patience=3)
         best = max(best, accuracy)
-        assert plateau.eta == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-15)
-    assert plateau.eta < 1 / 3
+        assert plateau.scale == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-15)
+    assert plateau.scale < 1 / 3
 
 
 @pytest.mark.parametrize("call, message", [

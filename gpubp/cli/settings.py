@@ -148,8 +148,8 @@ def settings_for(args):
     for key, value in given.items():
         if key not in CHANGEABLE_ON_RESUME and key != "sizes" and not same_setting(key, value, saved[key]):
             raise InputError(f"{flag(key)} {value} differs from the checkpoint's {saved[key]}: a resumed run keeps "
-                             f"the settings it was started with (only --epochs, --checkpoint-every and --lr may "
-                             f"change); drop {flag(key)} or start a new run")
+                             f"the settings it was started with (only --epochs, --checkpoint-every, --lr, --device "
+                             f"and --out may change); drop {flag(key)} or start a new run")
     if saved["schedule"] == "cosine" and given.get("epochs", saved["epochs"]) != saved["epochs"]:
         raise InputError(f"the cosine schedule spreads its decay over the run's {saved['epochs']} epochs, so a "
                          f"resumed run keeps them: drop --epochs, or start a new run for a longer one")

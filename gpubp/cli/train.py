@@ -29,14 +29,21 @@ from ..training.sgd import check_training_methods, check_validation_fraction
 from ..training.report import MetricsLog, plot_learning_curve
 from .process import signals_deferred, stopped
 from .run_folder import claim, claim_new
-from .settings import CHECKPOINT_NAME, METHODS, checkpoint_file, settings_for, to_store
+from .settings import CHECKPOINT_NAME, METHODS, checkpoint_file, flag, settings_for, to_store
 
 
-def check_momentum_applies(settings, args) -> None:
-    """μ means something to momentum and nesterov only: a --momentum beside another rule is a mistake to name."""
-    if args.momentum is not None and settings["optimizer"] not in ("momentum", "nesterov"):
-        raise InputError(f"--momentum applies to --optimizer momentum or nesterov, not {settings['optimizer']}: "
-                         f"add --optimizer momentum (or nesterov), or drop --momentum")
+# A knob that only one choice reads: given beside another choice, it would be ignored, so it is refused.
+APPLIES_TO = {"momentum": ("optimizer", ("momentum", "nesterov")), "plateau_factor": ("schedule", ("plateau",)),
+              "plateau_patience": ("schedule", ("plateau",))}
+
+
+def check_flags_apply(settings, args) -> None:
+    """An ``InputError`` for a flag given beside a choice that ignores it (``--momentum`` with sgd, say)."""
+    for key, (choice, readers) in APPLIES_TO.items():
+        if getattr(args, key) is not None and settings[choice] not in readers:
+            needed = " or ".join(f"{flag(choice)} {reader}" for reader in readers)
+            raise InputError(f"{flag(key)} applies to {needed}, not {settings[choice]}: add {needed}, or drop "
+                             f"{flag(key)}")
 
 
 def resolve_sizes(sizes, n_in: int, n_classes: int) -> list[int]:
@@ -66,9 +73,19 @@ def run_of(model_path) -> str | None:
     return str(arrays["run_id"]) if "run_id" in arrays else None
 
 
-def claim_run_folder(args, resumed_run=None):
-    """The claimed run folder; refuses one holding another run's files without ``--force``, and a resume into a
-    folder whose model is of another run than the checkpoint (``resumed_run``: the checkpoint's run id)."""
+def epochs_reached(folder: Path) -> int:
+    """How many epochs the run in ``folder`` has recorded in its metrics file (0 where it has none)."""
+    try:
+        with open(folder / "metrics.jsonl", "rb") as metrics:
+            return sum(1 for line in metrics if line.strip())
+    except OSError:
+        return 0
+
+
+def claim_run_folder(args, epochs, resumed_run=None):
+    """The claimed run folder; refuses one holding another run's files without ``--force``, a resume into a
+    folder whose model is of another run than the checkpoint (``resumed_run``: the checkpoint's run id), and a
+    resume to fewer ``epochs`` than the model beside the checkpoint has already reached."""
     if args.out is None and args.resume is None:
         return claim_new(Path("runs"), time.strftime("%Y%m%d-%H%M%S")), []
     out = args.out if args.out is not None else args.resume.parent
@@ -79,6 +96,12 @@ def claim_run_folder(args, resumed_run=None):
         folder.release()
         raise InputError(f"{out / 'model.npz'} is not from the run of {args.resume}, and resuming would replace it: "
                          f"resume into another folder with --out, or move that model away")
+    reached = epochs_reached(out) if continuing and (out / "model.npz").exists() else 0
+    if reached > epochs and not args.force:
+        folder.release()
+        raise InputError(f"{out} already holds this run's model after epoch {reached}, and resuming to epoch {epochs} "
+                         f"would replace it with an earlier one: pass --epochs {reached} or more, resume into another "
+                         f"folder with --out, or add --force to replace it")
     earlier = [] if continuing else folder.run_files()
     if earlier and not args.force:
         folder.release()
@@ -179,7 +202,7 @@ def run_on(args, comm) -> int:
     if args.resume is not None:
         args.resume = checkpoint_file(args.resume)
     settings, resumed = settings_for(args)
-    check_momentum_applies(settings, args)
+    check_flags_apply(settings, args)
     train_data, test_data = load_dataset(settings["data"], settings["data_dir"], settings["test_fraction"],
                                          settings["header"])
     n_in, n_classes = describe_data(train_data, test_data)
@@ -204,7 +227,7 @@ def run_on(args, comm) -> int:
     data = (train_data, test_data, held_out)
     if not root:
         return train_on(args, comm, settings, net, history, data, None)
-    folder, earlier = claim_run_folder(args, resumed[2] if resumed else None)
+    folder, earlier = claim_run_folder(args, settings["epochs"], resumed[2] if resumed else None)
     try:
         files = RunFiles(folder, earlier, settings, history, args.resume if resumed else None)
         return train_on(args, comm, settings, net, history, data, files)

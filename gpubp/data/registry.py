@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +89,15 @@ BUILT_IN = {d.name: d for d in (
 
 
 def check_url(url: str, where: str) -> str:
-    if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+    """``url`` if urllib can fetch files under it: http or https, a host (and a valid port), no spaces, and no
+    query or fragment (a file name appended to those would land inside them)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        usable = (parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+                  and not parts.query and not parts.fragment and not re.search(r"\s", url))
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number or out of range
+        usable = False
+    if not usable:
         raise DataError(f"{where}: {url!r} is not an http:// or https:// base URL such as "
                         f"https://example.org/mnist/")
     return url

@@ -10,6 +10,8 @@ converted at the edges (the public methods); everything between stays on the dev
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
 from ..backend import get_backend
@@ -25,6 +27,8 @@ INITS = ("normal", "scaled")
 def check_sizes(sizes) -> tuple[int, ...]:
     """``sizes`` as a tuple of layer widths, or an ``InputError`` saying what is wrong with it."""
     try:
+        if any(not isinstance(s, (Real, np.number)) or isinstance(s, (bool, np.bool_)) for s in sizes):
+            raise TypeError  # True would pass for 1 and "5" for 5: a width is a number
         widths = tuple(int(s) for s in sizes)
         exact = all(float(s) == w for s, w in zip(sizes, widths))
     except (TypeError, ValueError, OverflowError):

@@ -60,15 +60,16 @@ def check_plateau(factor, patience) -> None:
 
 @dataclass
 class Plateau:
-    """The plateau schedule's state: the η in force, and the epochs since accuracy improved or η last fell."""
+    """The plateau schedule's state: how far it has cut η so far (a factor, so that a base η changed on resume
+    is cut as far), and the epochs since accuracy improved or η last fell."""
 
-    eta: float
+    scale: float = 1.0
     wait: int = 0
 
     def end_epoch(self, improved: bool, factor: float, patience: int) -> None:
         self.wait = 0 if improved else self.wait + 1
         if self.wait >= patience:
-            self.eta, self.wait = self.eta / factor, 0
+            self.scale, self.wait = self.scale / factor, 0
 
 
 class Schedule:
@@ -81,7 +82,7 @@ class Schedule:
 
     def epoch_etas(self, epoch: int) -> list[float]:
         """The step sizes of epoch ``epoch`` (counted from 1), one per step."""
-        base = self.plateau.eta if self.plateau is not None else self.eta
+        base = self.eta * self.plateau.scale if self.plateau is not None else self.eta
         if self.name != "cosine" and not self.warmup_steps:
             return [base] * self.steps
         first = (epoch - 1) * self.steps

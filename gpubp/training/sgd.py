@@ -224,7 +224,7 @@ def _training_state(net, history, schedule: str, eta: float, patience) -> Traini
     if schedule != "plateau":
         state.plateau = None
     elif state.plateau is None:
-        state.plateau = Plateau(eta)
+        state.plateau = Plateau()
     net.training_state = state
     return state
 
