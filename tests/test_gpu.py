@@ -8,7 +8,7 @@ import gpubp
 from cli_helpers import gpubp as run_gpubp
 from conftest import random_problem
 from gpubp.backend import KERNELS
-from gpubp.backend.kernels import NumpyOps
+from gpubp.backend.numpy_ops import NumpyOps
 from gpubp.training.optimizers import RULES
 from kernel_sources import ROW_WISE
 from test_kernels import POINTWISE, edge_inputs, row_inputs, update_inputs

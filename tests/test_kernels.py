@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from gpubp.backend import KERNELS
-from gpubp.backend.kernels import UPDATE_KERNELS, NumpyOps, row_kernel_source
+from gpubp.backend.kernels import UPDATE_KERNELS, row_kernel_source
+from gpubp.backend.numpy_ops import NumpyOps
 from kernel_sources import C_TYPES, ELEMENTWISE, ROW_WISE, cuda_source, host_source, param_names
 
 EDGE_VALUES = [0.0, 1e-8, -1e-8, 20.0, -20.0, 1000.0, -1000.0, 0.5, 1.0, 0.25, 3.0]
@@ -181,7 +182,7 @@ def test_nvcc_compiles_every_kernel(tmp_path, arch, dtype):
 @pytest.mark.parametrize("name", POINTWISE)
 def test_cache_blocking_changes_no_bit(name, monkeypatch):
     """NumpyOps works through large arrays a block of rows at a time; the result is bit-for-bit the same."""
-    from gpubp.backend import kernels
+    from gpubp.backend import numpy_ops
 
     rng = np.random.default_rng(0)
     shape = (1000, 300)  # 1.2 MB in float32: several blocks, the last one short
@@ -192,7 +193,7 @@ def test_cache_blocking_changes_no_bit(name, monkeypatch):
         inputs[-1] = 0.3
     blocked, whole = np.empty(shape, np.float32), np.empty(shape, np.float32)
     getattr(NumpyOps(), name)(*inputs, blocked)
-    monkeypatch.setattr(kernels, "BLOCK_BYTES", 1 << 40)
+    monkeypatch.setattr(numpy_ops, "BLOCK_BYTES", 1 << 40)
     getattr(NumpyOps(), name)(*inputs, whole)
     assert np.array_equal(blocked, whole)
 
@@ -200,12 +201,12 @@ def test_cache_blocking_changes_no_bit(name, monkeypatch):
 @pytest.mark.parametrize("name", list(UPDATE_KERNELS))
 def test_cache_blocking_of_update_rules_changes_no_bit(name, monkeypatch):
     """The update rules walk the flat buffer a block at a time, weights then biases; bit for bit the same."""
-    from gpubp.backend import kernels
+    from gpubp.backend import numpy_ops
 
     args, outputs = update_inputs(name, np.float32, size=300_000, n_weights=200_003)  # 1.2 MB: several blocks
     blocked, whole = [o.copy() for o in outputs], [o.copy() for o in outputs]
     getattr(NumpyOps(), name)(*args, *blocked)
-    monkeypatch.setattr(kernels, "BLOCK_BYTES", 1 << 40)
+    monkeypatch.setattr(numpy_ops, "BLOCK_BYTES", 1 << 40)
     getattr(NumpyOps(), name)(*args, *whole)
     assert all(np.array_equal(a, b) for a, b in zip(blocked, whole))
 

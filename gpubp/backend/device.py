@@ -17,7 +17,8 @@ import os
 import numpy as np
 
 from ..errors import DeviceUnavailableError, InputError
-from .kernels import CupyOps, NumpyOps
+from .kernels import CupyOps
+from .numpy_ops import NumpyOps
 
 DEVICES = ("auto", "cpu", "gpu")
 DEVICE_ENV_VAR = "GPUBP_DEVICE"

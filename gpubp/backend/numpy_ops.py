@@ -1,0 +1,191 @@
+"""The CPU side of every kernel: ``NumpyOps`` does each C body of ``kernels.py`` as in-place NumPy ufuncs.
+
+Each method performs the arithmetic of the ``KERNELS`` entry of the same name, in the same order, so a CPU run and
+a GPU run agree to rounding (the tests run every C body through g++ against these methods). A step that is
+several ufuncs is several passes over memory; large arrays therefore go through a cache-sized block at a time
+(``_row_blocked`` for the batch-shaped steps, ``_flat_blocked`` for the update rules over the flat parameter
+buffer), so that the passes cost about one pass of memory traffic, as the GPU's fused kernel does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _row_blocked(step):
+    """Run a NumpyOps step on blocks of rows that fit the CPU's cache, when its output is larger than one block.
+
+    Each ufunc of a step is a pass over memory; on a block that stays in cache, the step's several passes cost
+    about one pass of memory traffic, as the GPU's fused kernel does. Arguments with the output's rows are
+    sliced along; others (a bias row, a scalar) are passed whole. The arithmetic is unchanged.
+    """
+
+    def blocked(self, *args):
+        out = args[-1]
+        if out.nbytes <= BLOCK_BYTES or out.ndim != 2:
+            return step(self, *args)
+        rows = max(1, BLOCK_BYTES // (out.itemsize * out.shape[1]))
+        for start in range(0, out.shape[0], rows):
+            step(self, *(a[start:start + rows] if getattr(a, "shape", ())[:1] == out.shape[:1] and a.ndim == 2
+                         else a for a in args))
+        return out
+
+    blocked.__doc__ = step.__doc__
+    return blocked
+
+
+def _flat_blocked(unregularized):
+    """Run a NumpyOps update rule over a flat buffer: weights, then biases, each a cache-sized block at a time.
+
+    The C body's ``i < n_weights`` becomes the split: the weights' blocks get the rule's L2 scalar, the biases'
+    blocks ``unregularized`` in its place (no decay). Arrays are sliced along; scalars are cast to the buffer's
+    dtype, as CuPy casts them to ``T``. The arithmetic is unchanged.
+    """
+
+    def wrap(step):
+        def blocked(self, g, n_weights, regularizer, *rest):
+            as_t = g.dtype.type
+            rest = [a if isinstance(a, np.ndarray) else as_t(a) for a in rest]
+            block = max(1, BLOCK_BYTES // g.itemsize)
+            regions = ((0, n_weights, regularizer), (n_weights, g.shape[0], unregularized))
+            if regularizer == unregularized:  # no L2: one region, half the calls on small networks
+                regions = ((0, g.shape[0], unregularized),)
+            for low, high, scalar in regions:
+                for start in range(low, high, block):
+                    part = slice(start, min(start + block, high))
+                    step(self, g[part], as_t(scalar), *(a[part] if isinstance(a, np.ndarray) else a for a in rest))
+
+        blocked.__doc__ = step.__doc__
+        return blocked
+
+    return wrap
+
+
+BLOCK_BYTES = 256 * 1024  # per array; a step touches three or four, which then fit a 1–2 MB L2 cache
+
+
+class NumpyOps:
+    """The kernels for NumPy arrays: the same operations as the C bodies, as in-place ufuncs (no temporaries).
+
+    Where a body reuses an operand (``a(1 − a)``) NumPy needs one scratch array; scratch arrays are cached by
+    shape and dtype, so the training loop allocates nothing after its first step. Large arrays are processed a
+    cache-sized block of rows at a time (see ``_row_blocked``).
+    """
+
+    xp = np
+
+    def __init__(self) -> None:
+        self._scratch: dict[tuple, np.ndarray] = {}
+
+    def _scratch_like(self, a: np.ndarray, slot: int = 0) -> np.ndarray:
+        key = (slot, a.shape, a.dtype.str)
+        buf = self._scratch.get(key)
+        if buf is None:
+            buf = self._scratch[key] = np.empty(a.shape, a.dtype)
+        return buf
+
+    def _one_minus(self, a: np.ndarray) -> np.ndarray:
+        return np.subtract(1, a, out=self._scratch_like(a))
+
+    def _row_column(self, a: np.ndarray) -> np.ndarray:
+        """A scratch (rows, 1) column for a per-row reduction of ``a``."""
+        return self._scratch_like(a[:, :1])
+
+    @_row_blocked
+    def sigmoid(self, z, out):
+        np.multiply(z, 0.5, out=out)
+        np.tanh(out, out=out)
+        np.multiply(out, 0.5, out=out)
+        return np.add(out, 0.5, out=out)
+
+    @_row_blocked
+    def sigmoid_prime(self, z, out):
+        self.sigmoid(z, out)
+        return np.multiply(out, self._one_minus(out), out=out)
+
+    @_row_blocked
+    def bias_sigmoid(self, z, b, out):
+        np.add(z, b, out=out)
+        return self.sigmoid(out, out)
+
+    @_row_blocked
+    def quadratic_delta(self, a, y, scale, out):
+        np.subtract(a, y, out=out)
+        np.multiply(out.dtype.type(scale), out, out=out)
+        np.multiply(out, a, out=out)
+        return np.multiply(out, self._one_minus(a), out=out)
+
+    @_row_blocked
+    def cross_entropy_delta(self, a, y, scale, out):
+        np.subtract(a, y, out=out)
+        return np.multiply(out.dtype.type(scale), out, out=out)
+
+    @_row_blocked
+    def hidden_delta(self, g, a, out):
+        np.multiply(g, a, out=out)
+        return np.multiply(out, self._one_minus(a), out=out)
+
+    def _l2_gradient(self, g, decay, p):
+        """∇ + decay·w, in scratch; g itself where there is no decay (g + 0·w is g, bit for bit)."""
+        if decay == 0:
+            return g
+        grad = np.multiply(p, decay, out=self._scratch_like(g))
+        return np.add(g, grad, out=grad)
+
+    def sgd(self, g, n_weights, keep, p):
+        if keep == 1:  # the lecture's step, one pass already: 1·w is w, so no product, no blocks, no split
+            return np.subtract(p, g, out=p)
+        return self._decayed_sgd(g, n_weights, keep, p)
+
+    @_flat_blocked(unregularized=1)
+    def _decayed_sgd(self, g, keep, p):
+        np.multiply(p, keep, out=p)
+        np.subtract(p, g, out=p)
+
+    @_flat_blocked(unregularized=0)
+    def momentum(self, g, decay, mu, eta, p, v):
+        step = np.multiply(self._l2_gradient(g, decay, p), eta, out=self._scratch_like(g, 1))
+        np.multiply(v, mu, out=v)
+        np.subtract(v, step, out=v)
+        np.add(p, v, out=p)
+
+    @_flat_blocked(unregularized=0)
+    def nesterov(self, g, decay, mu, eta, p, buf):
+        grad = self._l2_gradient(g, decay, p)
+        np.multiply(buf, mu, out=buf)
+        np.add(buf, grad, out=buf)
+        step = np.multiply(buf, mu, out=self._scratch_like(g, 1))
+        np.add(grad, step, out=step)
+        np.multiply(step, eta, out=step)
+        np.subtract(p, step, out=p)
+
+    @_flat_blocked(unregularized=0)
+    def adam(self, g, decay, one_minus_beta1, beta2, one_minus_beta2, step_size, correction2, eps, p, m, v):
+        grad = self._l2_gradient(g, decay, p)
+        scratch = np.subtract(grad, m, out=self._scratch_like(g, 1))
+        np.multiply(scratch, one_minus_beta1, out=scratch)
+        np.add(m, scratch, out=m)
+        np.multiply(v, beta2, out=v)
+        np.multiply(grad, one_minus_beta2, out=scratch)
+        np.multiply(scratch, grad, out=scratch)
+        np.add(v, scratch, out=v)
+        np.sqrt(v, out=scratch)
+        np.divide(scratch, correction2, out=scratch)
+        np.add(scratch, eps, out=scratch)
+        np.divide(m, scratch, out=scratch)
+        np.multiply(scratch, step_size, out=scratch)
+        np.subtract(p, scratch, out=p)
+    @_row_blocked
+    def bias_softmax(self, z, b, out):
+        # The kernel's loops, one ufunc per loop over all rows at once; only the sum's order differs (NumPy adds
+        # pairwise), by a few units in the last place.
+        np.add(z, b, out=out)
+        top = np.maximum.reduce(out, axis=1, out=self._row_column(out), keepdims=True)
+        np.subtract(out, top, out=out)
+        np.exp(out, out=out)
+        total = np.add.reduce(out, axis=1, out=self._row_column(out), keepdims=True)
+        return np.divide(out, total, out=out)
+
+    def sum_rows(self, a, out):
+        # add.reduce skips np.sum's Python wrapper: a microsecond that matters at batch size 10.
+        return np.add.reduce(a, axis=0, out=out)
