@@ -6,6 +6,7 @@ with its reason unless it is marked ``gpu``: CI installs every tool the tests us
 that never ran.
 """
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -38,16 +39,51 @@ def forget_the_gpu():
         cached.cache_clear()
 
 
+def cupy_modules() -> dict:
+    """The ``cupy`` modules this process has imported, by name: CuPy's own, the stand-in's, or none."""
+    return {name: module for name, module in sys.modules.items() if name == "cupy" or name.startswith("cupy.")}
+
+
+def restore_cupy(modules: dict) -> None:
+    """Put back exactly the ``cupy`` modules of ``modules`` and forget every cached answer about the GPU."""
+    for name in cupy_modules():
+        del sys.modules[name]
+    sys.modules.update(modules)
+    forget_the_gpu()
+
+
+def stand_in_modules() -> list[str]:
+    """The names of the imported ``cupy`` modules that are the stand-in's (tests/fake_cupy), not CuPy's."""
+    return sorted(name for name, module in cupy_modules().items()
+                  if Path(getattr(module, "__file__", None) or "").is_relative_to(FAKE_CUPY))
+
+
+@pytest.fixture(autouse=True)
+def no_stand_in_outlives_its_test():
+    """Every test leaves ``import cupy`` as it found it: a test that imports the stand-in CuPy and does not put
+    CuPy back fails here, by name, instead of some later test failing for it (``no attribute 'RawKernel'``, "this
+    machine has a usable GPU"). Importing the real CuPy for the first time is no leak."""
+    before = cupy_modules()
+    yield
+    if stand_in_modules():
+        leaked = stand_in_modules()
+        restore_cupy({name: module for name, module in before.items() if name not in leaked})
+        pytest.fail(f"the test left the stand-in CuPy imported: {leaked}")
+
+
 @pytest.fixture
 def fake_cupy(monkeypatch):
     """``install(failure)``: make ``import cupy`` give the stand-in of tests/fake_cupy, failing as ``failure`` names
     (see its docstring; ``""`` for a healthy GPU), in this process and in the ``gpubp`` subprocesses of
-    ``cli_helpers`` (pass ``extra_path=FAKE_CUPY``); returns the stand-in module."""
+    ``cli_helpers`` (pass ``extra_path=FAKE_CUPY``); returns the stand-in module. Afterwards the stand-in's modules
+    are gone from ``sys.modules``, CuPy's own (where this process had imported it) are back, and every cached
+    answer about the GPU is forgotten, so no later test sees the stand-in."""
+    real = cupy_modules()
 
     def install(failure: str):
         monkeypatch.setenv("FAKE_CUPY_FAILURE", failure)
-        for name in [name for name in sys.modules if name == "cupy" or name.startswith("cupy.")]:
-            monkeypatch.delitem(sys.modules, name)
+        for name in cupy_modules():
+            del sys.modules[name]
         monkeypatch.syspath_prepend(str(FAKE_CUPY))
         forget_the_gpu()
         try:
@@ -57,7 +93,7 @@ def fake_cupy(monkeypatch):
         return cupy
 
     yield install
-    forget_the_gpu()
+    restore_cupy(real)
 
 
 def find_tool(name: str):
@@ -97,3 +133,26 @@ def pytest_make_collect_report(collector):
     report = (yield).get_result()
     if report.skipped and in_ci():
         fail_the_skip(report)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without CuPy, the tests marked ``cupy`` (they read CuPy's kernel code generator; no GPU needed) are
+    deselected, not skipped, and the summary says so: a new user's environment has no CuPy, and ``.ci/run`` runs
+    them in a second environment that has it."""
+    if importlib.util.find_spec("cupy") is not None:
+        return
+    needs_cupy = [item for item in items if item.get_closest_marker("cupy") is not None]
+    if needs_cupy:
+        items[:] = [item for item in items if item.get_closest_marker("cupy") is None]
+        config.hook.pytest_deselected(items=needs_cupy)
+        config.stash[NEEDS_CUPY] = len(needs_cupy)
+
+
+NEEDS_CUPY = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    count = config.stash.get(NEEDS_CUPY, 0)
+    if count:
+        terminalreporter.write_line(f"{count} tests marked cupy were deselected: they need CuPy installed (no GPU), "
+                                    f"which this environment lacks; .ci/run runs them in a second environment")

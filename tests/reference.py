@@ -65,3 +65,17 @@ def mean_cost(weights, biases, xs, ys, cost):
         else:
             total += -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a))
     return total / len(xs)
+
+
+def sgd(weights, biases, xs, ys, epochs, batch_size, eta, rng, cost):
+    """The lecture's mini-batch SGD over ``epochs`` epochs, each in the order ``rng.permutation(n)`` draws, one sample
+    at a time within each mini-batch: W ← W − η·(mean gradient), likewise b. Returns the final weights and biases."""
+    weights, biases = [w.copy() for w in weights], [b.copy() for b in biases]
+    for _ in range(epochs):
+        order = rng.permutation(len(xs))
+        for k in range(0, len(xs), batch_size):
+            rows = order[k:k + batch_size]
+            nabla_b, nabla_w = mean_gradient(weights, biases, xs[rows], ys[rows], cost)
+            weights = [w - eta * g for w, g in zip(weights, nabla_w)]
+            biases = [b - eta * g for b, g in zip(biases, nabla_b)]
+    return weights, biases

@@ -1,6 +1,7 @@
 """CI hides nothing: under ``CI`` any skip but a ``gpu``-marked test's fails the run with its reason, and .ci/run
 runs the README's test command as it stands there."""
 
+import importlib.util
 import os
 import re
 import shutil
@@ -45,7 +46,7 @@ def suite(tmp_path, name, text):
     folder = tmp_path / name
     folder.mkdir()
     shutil.copy(REPO / "tests" / "conftest.py", folder)
-    (folder / "pytest.ini").write_text("[pytest]\nmarkers =\n    gpu: needs a CUDA GPU\n")
+    (folder / "pytest.ini").write_text("[pytest]\nmarkers =\n    gpu: needs a CUDA GPU\n    cupy: needs CuPy\n")
     (folder / f"test_{name}.py").write_text(text)
     return folder
 
@@ -73,6 +74,29 @@ def test_in_ci_a_module_skipped_whole_fails_too(tmp_path):
     assert run_pytest(folder, None).returncode == 5  # no test ran, and nothing failed
 
 
+def test_without_cupy_the_cupy_tests_are_deselected_and_said_to_be(tmp_path):
+    folder = suite(tmp_path, "cupy", 'import pytest\n\n\n@pytest.mark.cupy\ndef test_reads_cupy():\n'
+                                     '    import cupy  # noqa: F401\n\n\ndef test_plain():\n    pass\n')
+    result = run_pytest(folder, "true")
+    assert result.returncode == 0, result.stdout
+    if importlib.util.find_spec("cupy") is None:
+        assert "1 passed, 1 deselected" in result.stdout
+        assert "1 tests marked cupy were deselected: they need CuPy installed (no GPU)" in result.stdout
+    else:
+        assert "2 passed" in result.stdout and "deselected" not in result.stdout
+
+
+def test_a_test_that_leaves_the_stand_in_cupy_imported_fails_and_the_next_one_does_not_see_it(tmp_path):
+    folder = suite(tmp_path, "leak", 'import sys\n\nfrom conftest import FAKE_CUPY\n\n\ndef test_leaks():\n'
+                                     '    sys.path.insert(0, str(FAKE_CUPY))\n    import cupy  # noqa: F401\n'
+                                     '    sys.path.remove(str(FAKE_CUPY))\n\n\ndef test_after():\n'
+                                     '    assert "cupy" not in sys.modules or "fake" not in sys.modules["cupy"].__version__\n')
+    shutil.copytree(REPO / "tests" / "fake_cupy", folder / "fake_cupy")
+    result = run_pytest(folder, None)
+    assert "ERROR at teardown of test_leaks" in result.stdout and "left the stand-in CuPy imported" in result.stdout
+    assert "2 passed, 1 error" in result.stdout and re.search(r"^PASSED \S+::test_after$", result.stdout, flags=re.M)
+
+
 def test_ci_runs_the_readme_test_command_as_written():
     script = (REPO / ".ci" / "run").read_text()
     awk = re.search(r"command=\$\(awk '([^']+)' README.md\)", script).group(1)
@@ -82,4 +106,8 @@ def test_ci_runs_the_readme_test_command_as_written():
     written = block.split("```bash\n", 1)[1].split("\n", 1)[0].strip()
     assert found.strip() == written and ".venv/bin/python -m pytest" in written
     assert 'bash -c "$command"' in script and 'export CI="${CI:-true}"' in script
+    # A new user's environment has no CuPy: nothing installs it before the README's command runs.
+    before = script[:script.index('bash -c "$command"')]
+    assert "pip install" not in before
+    assert '.venv-cupy/bin/python -m pytest -m cupy' in script[script.index('bash -c "$command"'):]
     assert os.access(REPO / ".ci" / "run", os.X_OK)

@@ -1,12 +1,12 @@
-"""The update rules against torch.optim, L2 against its cost's gradient, sgd against its own past, and the knobs.
+"""The update rules against torch.optim, L2 against its cost's gradient, sgd against the lecture's per-sample loop,
+and the knobs.
 
 PyTorch is the independent reference: a network built by hand from torch.sigmoid layers, the same cost averaged
 over the mini-batch, torch.optim's SGD (plain, momentum, Nesterov) and Adam, from the same weights through the
 same mini-batches, λ given as weight_decay = λ/n on the weights only.
 """
 
-import hashlib
-
+import copy
 import math
 
 import numpy as np
@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gpubp
+import reference
 from conftest import random_problem
 from gpubp.training.optimizers import RULES, check_betas, check_eps, check_lmbda, check_momentum
 
@@ -71,20 +72,21 @@ def test_fifty_steps_match_torch_optim(rule, lmbda, cost):
         np.testing.assert_allclose(mine, reference, rtol=1e-10, atol=0)
 
 
-def test_sgd_is_bit_identical_to_the_code_before_the_update_rules():
-    """Weights after 3 epochs of sgd, recorded from gpubp before it had other rules (commit 9b25031, x86-64
-    OpenBLAS): folding η/m into BP1's δ and one subtraction per step are unchanged, whatever the layout."""
-    pinned = {("float32", "quadratic"): ("839e89d044c34c37", -1.6351250410079956),
-              ("float32", "cross-entropy"): ("3001a37414b12dd2", -1.494444489479065),
-              ("float64", "quadratic"): ("c8f2cd4e5c00ccda", -1.6351250635649563),
-              ("float64", "cross-entropy"): ("3a4ebf343b93283f", -1.494444362207939)}
-    for (dtype, cost), (digest, first_weight) in pinned.items():
-        x, y = random_problem((10, 8, 4), m=67, seed=3, dtype=dtype)
-        net = gpubp.Network((10, 8, 4), cost=cost, dtype=dtype, device="cpu", seed=21)
-        net.SGD((x, y), 3, 7, 0.5, monitor_training_cost=False)
-        weights, biases = net.parameters()
-        assert float(weights[0][0, 0]) == first_weight, (dtype, cost)
-        assert hashlib.sha256(b"".join(a.tobytes() for a in weights + biases)).hexdigest()[:16] == digest
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-10), ("float32", 1e-5)])
+def test_sgd_is_the_lectures_sgd_over_shuffled_epochs(dtype, tolerance, cost):
+    """3 epochs of sgd (η/m folded into BP1's δ, one subtraction per step) against the lecture's per-sample loop in
+    float64, from the same weights and in the same shuffle order: equal within rounding (1e-10 relative in float64;
+    float32's rounding over 30 steps, 1e-5)."""
+    sizes = (10, 8, 4)
+    x, labels = random_problem(sizes, m=67, seed=3)
+    net = gpubp.Network(sizes, cost=cost, dtype=dtype, device="cpu", seed=21)
+    weights, biases = ([p.astype(np.float64) for p in part] for part in net.parameters())
+    shuffles = copy.deepcopy(net.rng)  # the generator as training will find it: the same orders, drawn again
+    net.SGD((x, labels), 3, 7, 0.5, monitor_training_cost=False)
+    expected = reference.sgd(weights, biases, x, np.eye(sizes[-1])[labels], 3, 7, 0.5, shuffles, cost)
+    for got, want in zip(sum(net.parameters(), []), sum(expected, [])):
+        assert np.max(np.abs(got - want)) <= tolerance * np.max(np.abs(want)), (dtype, cost)
 
 
 def regularized_cost_gradient(net, data, lmbda, n, h=1e-4):
