@@ -15,6 +15,21 @@ from .errors import DataError, DeviceUnavailableError, GpubpError, InputError, M
 from .model import COSTS, CrossEntropyCost, LogLikelihoodCost, Network, QuadraticCost, load, save
 from .training import EpochStats
 
-__all__ = ["COSTS", "CrossEntropyCost", "DataError", "DeviceUnavailableError", "EpochStats", "GpubpError",
-           "InputError", "LogLikelihoodCost", "ModelFileError", "Network", "QuadraticCost", "TrainingDiverged",
-           "__version__", "get_backend", "load", "save"]
+__all__ = [
+    "COSTS",
+    "CrossEntropyCost",
+    "DataError",
+    "DeviceUnavailableError",
+    "EpochStats",
+    "GpubpError",
+    "InputError",
+    "LogLikelihoodCost",
+    "ModelFileError",
+    "Network",
+    "QuadraticCost",
+    "TrainingDiverged",
+    "__version__",
+    "get_backend",
+    "load",
+    "save",
+]

@@ -95,8 +95,7 @@ class NcclCommunicator(MpiCommunicator):
         stream = self.cupy.cuda.get_current_stream()
         start, end = self._spare.pop() if self._spare else (self.cupy.cuda.Event(), self.cupy.cuda.Event())
         start.record(stream)
-        self.nccl_comm.allReduce(buffer.data.ptr, buffer.data.ptr, buffer.size, dtype, self.nccl.NCCL_SUM,
-                                 stream.ptr)
+        self.nccl_comm.allReduce(buffer.data.ptr, buffer.data.ptr, buffer.size, dtype, self.nccl.NCCL_SUM, stream.ptr)
         end.record(stream)
         self._pending.append((start, end))
 
@@ -120,8 +119,10 @@ def import_mpi():
     try:
         from mpi4py import MPI
     except ImportError as exc:
-        raise InputError(f"data-parallel training over MPI needs mpi4py ({exc}): pip install 'gpubp[mpi]', "
-                         f"then start with mpiexec -n N gpubp train --distributed mpi") from None
+        raise InputError(
+            f"data-parallel training over MPI needs mpi4py ({exc}): pip install 'gpubp[mpi]', "
+            f"then start with mpiexec -n N gpubp train --distributed mpi"
+        ) from None
     return MPI
 
 
@@ -132,9 +133,11 @@ def import_nccl():
         warnings.simplefilter("ignore")
         from cupy.cuda import nccl
     if not nccl.available:
-        raise DeviceUnavailableError("--distributed nccl needs NCCL, which CuPy could not load: pip install "
-                                     "'gpubp[nccl]' (CUDA 12) or 'gpubp[nccl-cuda13]' (CUDA 13), or use "
-                                     "--distributed mpi")
+        raise DeviceUnavailableError(
+            "--distributed nccl needs NCCL, which CuPy could not load: pip install "
+            "'gpubp[nccl]' (CUDA 12) or 'gpubp[nccl-cuda13]' (CUDA 13), or use "
+            "--distributed mpi"
+        )
     return nccl
 
 
@@ -153,8 +156,9 @@ def get_communicator(kind: str = "none", device=None):
     choice = resolve_device(device)  # the argument, else $GPUBP_DEVICE: decided once, here
     cupy, why = find_gpus() if choice != "cpu" else (None, "the CPU was requested")
     if kind == "nccl" and cupy is None:
-        raise DeviceUnavailableError(f"--distributed nccl needs one CUDA GPU per process and CuPy: {why}; use "
-                                     f"--distributed mpi on CPUs")
+        raise DeviceUnavailableError(
+            f"--distributed nccl needs one CUDA GPU per process and CuPy: {why}; use --distributed mpi on CPUs"
+        )
     nccl = import_nccl() if kind == "nccl" else None
     if cupy is not None:  # before the backend exists: it stays on the current GPU
         use_own_gpu(cupy, import_mpi())
@@ -162,6 +166,7 @@ def get_communicator(kind: str = "none", device=None):
     if kind == "mpi":
         return MpiCommunicator(backend)
     if backend.name != "gpu":
-        raise DeviceUnavailableError(f"--distributed nccl needs one CUDA GPU per process: {backend.reason}; use "
-                                     f"--distributed mpi on CPUs")
+        raise DeviceUnavailableError(
+            f"--distributed nccl needs one CUDA GPU per process: {backend.reason}; use --distributed mpi on CPUs"
+        )
     return NcclCommunicator(backend, nccl)

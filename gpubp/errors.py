@@ -29,6 +29,8 @@ class TrainingDiverged(GpubpError):
     """The weights became NaN or infinite during an epoch: the learning rate is too large."""
 
     def __init__(self, epoch: int, eta: float):
-        super().__init__(f"training diverged in epoch {epoch}: the weights became NaN or infinite, so the learning "
-                         f"rate eta = {eta:g} is too large for this network; try a smaller one, such as {eta / 10:g}")
+        super().__init__(
+            f"training diverged in epoch {epoch}: the weights became NaN or infinite, so the learning "
+            f"rate eta = {eta:g} is too large for this network; try a smaller one, such as {eta / 10:g}"
+        )
         self.epoch = epoch

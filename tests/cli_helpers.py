@@ -27,14 +27,27 @@ def environment(extra_path=None) -> dict:
 
 def gpubp(*args, cwd, extra_path=None, timeout=300):
     """``gpubp ARGS`` in ``cwd``; returns the completed process."""
-    return subprocess.run(command() + [str(a) for a in args], cwd=cwd, env=environment(extra_path),
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        command() + [str(a) for a in args],
+        cwd=cwd,
+        env=environment(extra_path),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def start_gpubp(*args, cwd) -> subprocess.Popen:
     """``gpubp ARGS`` in ``cwd``, started in the background."""
-    return subprocess.Popen(command() + [str(a) for a in args], cwd=cwd, env=environment(), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        command() + [str(a) for a in args],
+        cwd=cwd,
+        env=environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:
@@ -47,8 +60,10 @@ def write_mnist(folder: Path, n_train=60, n_test=20, gz=False, seed=0) -> Path:
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
-        files = {f"{prefix}-images-idx3-ubyte": idx_bytes(rng.integers(0, 256, (n, 28, 28)), 0x803),
-                 f"{prefix}-labels-idx1-ubyte": idx_bytes(np.arange(n) % 10, 0x801)}
+        files = {
+            f"{prefix}-images-idx3-ubyte": idx_bytes(rng.integers(0, 256, (n, 28, 28)), 0x803),
+            f"{prefix}-labels-idx1-ubyte": idx_bytes(np.arange(n) % 10, 0x801),
+        }
         for name, data in files.items():
             if gz:
                 (folder / f"{name}.gz").write_bytes(gzip.compress(data))

@@ -22,6 +22,7 @@ from gpubp.backend import device, probe_gpu
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 FAKE_CUPY = Path(__file__).parent / "fake_cupy"
+pytest_plugins = ["data_server"]  # its fixtures: server (a dataset server on 127.0.0.1) and env (its environment)
 
 
 @pytest.fixture
@@ -54,8 +55,11 @@ def restore_cupy(modules: dict) -> None:
 
 def stand_in_modules() -> list[str]:
     """The names of the imported ``cupy`` modules that are the stand-in's (tests/fake_cupy), not CuPy's."""
-    return sorted(name for name, module in cupy_modules().items()
-                  if Path(getattr(module, "__file__", None) or "").is_relative_to(FAKE_CUPY))
+    return sorted(
+        name
+        for name, module in cupy_modules().items()
+        if Path(getattr(module, "__file__", None) or "").is_relative_to(FAKE_CUPY)
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -154,5 +158,7 @@ NEEDS_CUPY = pytest.StashKey[int]()
 def pytest_terminal_summary(terminalreporter, config):
     count = config.stash.get(NEEDS_CUPY, 0)
     if count:
-        terminalreporter.write_line(f"{count} tests marked cupy were deselected: they need CuPy installed (no GPU), "
-                                    f"which this environment lacks; .ci/run runs them in a second environment")
+        terminalreporter.write_line(
+            f"{count} tests marked cupy were deselected: they need CuPy installed (no GPU), "
+            f"which this environment lacks; .ci/run runs them in a second environment"
+        )

@@ -13,8 +13,9 @@ import threading
 import numpy as np
 import pytest
 
-from cli_helpers import command, environment, idx_bytes
 from gpubp.data import download, registry
+
+from cli_helpers import command, environment, idx_bytes
 
 
 def generated_files(n_train=60, n_test=20, seed=0):
@@ -56,8 +57,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if route is None:
             self.send_error(404)
             return
-        kind, data, cut, event = ("whole", route, len(route), None) if isinstance(route, bytes) else \
-            (route + (None,))[:4]
+        kind, data, cut, event = (
+            ("whole", route, len(route), None) if isinstance(route, bytes) else (route + (None,))[:4]
+        )
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -98,8 +100,13 @@ def dead_url():
 
 
 def write_registry(path, urls, files=GOOD, algorithm="sha256", name="testset"):
-    entry = {"urls": urls, "files": {n: {"checksum": f"{algorithm}:{hashlib.new(algorithm, d).hexdigest()}",
-                                         "size": len(d)} for n, d in files.items()}}
+    entry = {
+        "urls": urls,
+        "files": {
+            n: {"checksum": f"{algorithm}:{hashlib.new(algorithm, d).hexdigest()}", "size": len(d)}
+            for n, d in files.items()
+        },
+    }
     path.write_text(json.dumps({name: entry}))
     return path
 
@@ -109,14 +116,22 @@ def env(tmp_path):
     """The environment of a gpubp run: an empty cache in tmp_path, no mirror, the test registry (once written)."""
     values = environment()
     values.pop(download.MIRROR_ENV_VAR, None)
-    values.update({download.CACHE_ENV_VAR: str(tmp_path / "cache"),
-                   registry.REGISTRY_ENV_VAR: str(tmp_path / "registry.json")})
+    values.update(
+        {download.CACHE_ENV_VAR: str(tmp_path / "cache"), registry.REGISTRY_ENV_VAR: str(tmp_path / "registry.json")}
+    )
     return values
 
 
 def gpubp(*args, env, cwd, timeout=120):
-    return subprocess.run(command() + [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        command() + [str(a) for a in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def cache_contents(tmp_path, name="testset"):
@@ -142,8 +157,14 @@ def assert_one_line_error(result, *fragments):
 
 def start(*args, env, cwd, log):
     with open(log, "w") as stderr:
-        return subprocess.Popen(command() + [str(a) for a in args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=stderr)
+        return subprocess.Popen(
+            command() + [str(a) for a in args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
 
 
 def wait_for(condition, what, seconds=60):

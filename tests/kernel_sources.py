@@ -28,15 +28,18 @@ def param_names(text: str) -> list[str]:
 
 
 def _bindings(spec, index: str) -> str:
-    inputs = [f"const {'T' if kind == 'T' else OTHER_TYPES[kind]} &{name} = _in_{name}[{index}];"
-              for kind, name in params(spec.in_params)]
+    inputs = [
+        f"const {'T' if kind == 'T' else OTHER_TYPES[kind]} &{name} = _in_{name}[{index}];"
+        for kind, name in params(spec.in_params)
+    ]
     outputs = [f"T &{name} = _out_{name}[{index}];" for name in param_names(spec.out_params)]
     return " ".join([f"const long long i = {index}; (void)i;"] + inputs + outputs)
 
 
 def _arguments(spec, c_type: str) -> str:
-    inputs = [f"const {c_type if kind == 'T' else OTHER_TYPES[kind]} *_in_{name}"
-              for kind, name in params(spec.in_params)]
+    inputs = [
+        f"const {c_type if kind == 'T' else OTHER_TYPES[kind]} *_in_{name}" for kind, name in params(spec.in_params)
+    ]
     outputs = [f"{c_type} *_out_{name}" for name in param_names(spec.out_params)]
     return ", ".join(inputs + outputs)
 
@@ -49,13 +52,15 @@ def host_source() -> str:
             parts.append(
                 f'extern "C" void gpubp_{name}_{c_type}(long _n, {_arguments(spec, c_type)}) {{\n'
                 f"  typedef {c_type} T;\n"
-                f"  for (long _k = 0; _k < _n; ++_k) {{ {_bindings(spec, '_k')} {spec.body}; }}\n}}")
+                f"  for (long _k = 0; _k < _n; ++_k) {{ {_bindings(spec, '_k')} {spec.body}; }}\n}}"
+            )
     for name, spec in ROW_WISE.items():
         for c_type in C_TYPES.values():
             parts.append(
                 f'extern "C" void gpubp_{name}_{c_type}({row_kernel_parameters(spec, c_type)}) {{\n'
                 f"  typedef {c_type} T;\n"
-                f"  for (long long row = 0; row < rows; ++row) {{ {spec.body}\n  }}\n}}")
+                f"  for (long long row = 0; row < rows; ++row) {{ {spec.body}\n  }}\n}}"
+            )
     return "\n".join(parts) + "\n"
 
 
@@ -67,5 +72,6 @@ def cuda_source(c_type: str) -> str:
             f'extern "C" __global__ void gpubp_{name}_{c_type}(long long _n, {_arguments(spec, c_type)}) {{\n'
             f"  typedef {c_type} T;\n"
             f"  for (long long _k = blockIdx.x * (long long)blockDim.x + threadIdx.x; _k < _n;"
-            f" _k += (long long)blockDim.x * gridDim.x) {{ {_bindings(spec, '_k')} {spec.body}; }}\n}}")
+            f" _k += (long long)blockDim.x * gridDim.x) {{ {_bindings(spec, '_k')} {spec.body}; }}\n}}"
+        )
     return "\n".join(parts) + "\n"

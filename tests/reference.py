@@ -74,7 +74,7 @@ def sgd(weights, biases, xs, ys, epochs, batch_size, eta, rng, cost):
     for _ in range(epochs):
         order = rng.permutation(len(xs))
         for k in range(0, len(xs), batch_size):
-            rows = order[k:k + batch_size]
+            rows = order[k : k + batch_size]
             nabla_b, nabla_w = mean_gradient(weights, biases, xs[rows], ys[rows], cost)
             weights = [w - eta * g for w, g in zip(weights, nabla_w)]
             biases = [b - eta * g for b, g in zip(biases, nabla_b)]

@@ -6,9 +6,11 @@ import sys
 import pytest
 
 import gpubp
-from cli_helpers import command, environment, gpubp as run_gpubp
-from conftest import FAKE_CUPY
 from gpubp.backend import device
+
+from cli_helpers import command, environment
+from cli_helpers import gpubp as run_gpubp
+from conftest import FAKE_CUPY
 
 
 @pytest.fixture
@@ -54,9 +56,20 @@ def test_the_environment_variable_is_the_default(monkeypatch, no_gpu):
 def test_probe_names_the_missing_piece():
     module, why = device.probe_gpu()
     if module is None:
-        assert why.startswith(("CuPy is not installed", "CuPy is installed but failed to import",
-                               "no usable CUDA device", "no CUDA device", "NVRTC", "cuBLAS", "this CuPy's CUDA",
-                               "CuPy could not", "the CUDA device cannot be used", "a test"))
+        assert why.startswith(
+            (
+                "CuPy is not installed",
+                "CuPy is installed but failed to import",
+                "no usable CUDA device",
+                "no CUDA device",
+                "NVRTC",
+                "cuBLAS",
+                "this CuPy's CUDA",
+                "CuPy could not",
+                "the CUDA device cannot be used",
+                "a test",
+            )
+        )
     else:
         assert "compiled and ran a test kernel and a GEMM" in why
 
@@ -68,11 +81,11 @@ PROBE_FAILURES = {
     "nvrtc": "NVRTC, CuPy's run-time compiler, is missing (DynamicLibNotFoundError",
     "headers": "NVRTC could not compile a test kernel; the CUDA headers may be missing (CompileException",
     "nvrtc-arch": "cannot run code on this GPU's architecture (CompileException: nvrtc: error: invalid value for "
-                  "--gpu-architecture (-arch))",
+    "--gpu-architecture (-arch))",
     "arch": "cannot run code on this GPU's architecture (CUDARuntimeError: cudaErrorNoKernelImageForDevice",
     "ptx": "cannot run code on this GPU's architecture (CUDADriverError: CUDA_ERROR_UNSUPPORTED_PTX_VERSION: the "
-           "provided PTX was compiled with an unsupported toolchain.)",
-    "cublas": "cuBLAS is missing (ImportError: Failure finding \"libcublas.so\"",
+    "provided PTX was compiled with an unsupported toolchain.)",
+    "cublas": 'cuBLAS is missing (ImportError: Failure finding "libcublas.so"',
     "wrong": "a test kernel computed [0.0, 2.0, 4.0, 6.0] instead of [1.0, 3.0, 5.0, 7.0] on the GPU",
     "import": "CuPy is installed but failed to import (ImportError: libcudart.so.12",
 }
@@ -93,8 +106,10 @@ def test_a_gpu_that_compiles_and_runs_is_used_and_probed_once(fake_cupy):
     cupy = fake_cupy("")
     from gpubp.backend.machine import describe_machine
 
-    assert device.probe_gpu() == (cupy, "CUDA device 0 compiled and ran a test kernel and a GEMM (1 CUDA device(s) "
-                                        "visible)")
+    assert device.probe_gpu() == (
+        cupy,
+        "CUDA device 0 compiled and ran a test kernel and a GEMM (1 CUDA device(s) visible)",
+    )
     machine = describe_machine()
     assert machine["gpu_usable"] and machine["gpus"] == ["Fake V100, compute capability 7.0, 16.0 GiB"]
     device.probe_gpu()
@@ -125,5 +140,5 @@ def test_info_refuses_an_unknown_device_variable(tmp_path):
     result = subprocess.run(command() + ["info"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        "gpubp info: error: unknown device 'quantum': choose one of auto, cpu, gpu (as an argument or in "
-        "$GPUBP_DEVICE)"]
+        "gpubp info: error: unknown device 'quantum': choose one of auto, cpu, gpu (as an argument or in $GPUBP_DEVICE)"
+    ]

@@ -12,14 +12,27 @@ from types import SimpleNamespace
 
 import pytest
 
-from cli_helpers import REPO, command, environment, gpubp
 from gpubp import get_backend
 from gpubp.bench import PEERS, available_peers, flops_per_sample, run_benchmark
 
+from cli_helpers import REPO, command, environment, gpubp
+
 
 def test_bench_command_writes_a_complete_record(tmp_path):
-    result = gpubp("bench", "--device", "cpu", "--net", "20,8,4/5/200", "--net", "30,16,8,4/10/300", "--repeats",
-                   "2", "--json", "bench.json", cwd=tmp_path)
+    result = gpubp(
+        "bench",
+        "--device",
+        "cpu",
+        "--net",
+        "20,8,4/5/200",
+        "--net",
+        "30,16,8,4/10/300",
+        "--repeats",
+        "2",
+        "--json",
+        "bench.json",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "| network | batch | gpubp samples/s |" in result.stdout
     record = json.loads((tmp_path / "bench.json").read_text())
@@ -51,7 +64,6 @@ def test_bench_refuses_what_it_cannot_do():
 
     with pytest.raises(InputError, match="unknown peer"):
         run_benchmark("cpu", grid=[((4, 2), 2, 4)], peer_names=["tensorflow"], log=lambda _: None)
-
 
 
 def test_the_sklearn_peer_needs_scikit_learn(monkeypatch):
@@ -86,8 +98,23 @@ def test_the_record_says_whether_tf32_was_in_effect(cupy, tmp_path, how):
     env.pop("CUPY_TF32", None)
     if how == "environment":
         env["CUPY_TF32"] = "1"
-    argv = command() + ["bench", "--device", "gpu", "--net", "64,32,10/32/256", "--repeats", "1", "--peers", "",
-                        "--json", "bench.json"] + (["--tf32"] if how == "flag" else [])
+    argv = (
+        command()
+        + [
+            "bench",
+            "--device",
+            "gpu",
+            "--net",
+            "64,32,10/32/256",
+            "--repeats",
+            "1",
+            "--peers",
+            "",
+            "--json",
+            "bench.json",
+        ]
+        + (["--tf32"] if how == "flag" else [])
+    )
     result = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     major = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.runtime.getDevice())["major"]
@@ -116,8 +143,13 @@ def test_gpu_check_keeps_its_whole_log_in_order_and_its_exit_status(tmp_path):
     env = environment()
     env["PYTHON"] = str(fake)
     env.pop("PYTHONUNBUFFERED", None)  # the script must see to it itself
-    result = subprocess.run([str(REPO / "scripts" / "gpu-check"), str(tmp_path / "log.txt")], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(REPO / "scripts" / "gpu-check"), str(tmp_path / "log.txt")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     log = (tmp_path / "log.txt").read_text()
     assert result.returncode == 1 and log == result.stdout
     for step in ("-m gpubp info", "-m pytest -m gpu", "-m gpubp bench --device gpu --tf32"):
@@ -125,13 +157,15 @@ def test_gpu_check_keeps_its_whole_log_in_order_and_its_exit_status(tmp_path):
     assert log.splitlines()[-3:] == [
         "the last line",
         "== FAILED with exit status 3: gpubp bench --device cpu (the same machine's CPU, for reference)",
-        "== gpu-check done: some steps FAILED"]
+        "== gpu-check done: some steps FAILED",
+    ]
 
 
 @pytest.mark.parametrize("rule", ["momentum", "nesterov", "adam"])
 def test_every_rule_runs_against_torch_optims_same_rule(rule):
-    record = run_benchmark("cpu", "float64", [((12, 6, 3), 4, 40)], repeats=1, warmup=0, optimizer=rule,
-                           log=lambda _: None)
+    record = run_benchmark(
+        "cpu", "float64", [((12, 6, 3), 4, 40)], repeats=1, warmup=0, optimizer=rule, log=lambda _: None
+    )
     (result,) = record["results"]
     assert record["optimizer"] == rule
     sgd_only = ("per_sample_loop", "sklearn")

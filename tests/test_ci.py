@@ -10,7 +10,7 @@ import sys
 
 from cli_helpers import REPO, environment
 
-TESTS = '''
+TESTS = """
 import pytest
 
 
@@ -30,7 +30,7 @@ def test_skips_for_lack_of_a_gpu():
 @pytest.mark.xfail(reason="a known bug")
 def test_fails_as_expected():
     assert False
-'''
+"""
 
 
 def run_pytest(folder, ci):
@@ -38,8 +38,14 @@ def run_pytest(folder, ci):
     env.pop("CI", None)
     if ci is not None:
         env["CI"] = ci
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", str(folder)], cwd=folder,
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", str(folder)],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def suite(tmp_path, name, text):
@@ -55,9 +61,13 @@ def test_in_ci_only_gpu_tests_may_skip(tmp_path):
     folder = suite(tmp_path, "skips", TESTS)
     result = run_pytest(folder, "true")
     assert result.returncode == 1, result.stdout
-    summary = result.stdout[result.stdout.index("short test summary"):]
-    assert re.search(r"FAILED \S+::test_skips - skipped in CI, where only tests marked gpu may skip: the tool is "
-                     r"missing$", result.stdout, flags=re.M)
+    summary = result.stdout[result.stdout.index("short test summary") :]
+    assert re.search(
+        r"FAILED \S+::test_skips - skipped in CI, where only tests marked gpu may skip: the tool is "
+        r"missing$",
+        result.stdout,
+        flags=re.M,
+    )
     assert "SKIPPED" in summary and "no usable GPU" in summary and "XFAIL" in summary
     assert "1 failed, 1 passed, 1 skipped, 1 xfailed" in result.stdout
     for ci in (None, "false"):
@@ -65,8 +75,11 @@ def test_in_ci_only_gpu_tests_may_skip(tmp_path):
 
 
 def test_in_ci_a_module_skipped_whole_fails_too(tmp_path):
-    folder = suite(tmp_path, "module", 'import pytest\n\npytest.importorskip("no_such_tool_here")\n\n\n'
-                                       'def test_never_runs():\n    pass\n')
+    folder = suite(
+        tmp_path,
+        "module",
+        'import pytest\n\npytest.importorskip("no_such_tool_here")\n\n\ndef test_never_runs():\n    pass\n',
+    )
     result = run_pytest(folder, "1")
     assert result.returncode != 0
     assert "skipped in CI, where only tests marked gpu may skip" in result.stdout
@@ -75,8 +88,12 @@ def test_in_ci_a_module_skipped_whole_fails_too(tmp_path):
 
 
 def test_without_cupy_the_cupy_tests_are_deselected_and_said_to_be(tmp_path):
-    folder = suite(tmp_path, "cupy", 'import pytest\n\n\n@pytest.mark.cupy\ndef test_reads_cupy():\n'
-                                     '    import cupy  # noqa: F401\n\n\ndef test_plain():\n    pass\n')
+    folder = suite(
+        tmp_path,
+        "cupy",
+        "import pytest\n\n\n@pytest.mark.cupy\ndef test_reads_cupy():\n"
+        "    import cupy  # noqa: F401\n\n\ndef test_plain():\n    pass\n",
+    )
     result = run_pytest(folder, "true")
     assert result.returncode == 0, result.stdout
     if importlib.util.find_spec("cupy") is None:
@@ -87,10 +104,14 @@ def test_without_cupy_the_cupy_tests_are_deselected_and_said_to_be(tmp_path):
 
 
 def test_a_test_that_leaves_the_stand_in_cupy_imported_fails_and_the_next_one_does_not_see_it(tmp_path):
-    folder = suite(tmp_path, "leak", 'import sys\n\nfrom conftest import FAKE_CUPY\n\n\ndef test_leaks():\n'
-                                     '    sys.path.insert(0, str(FAKE_CUPY))\n    import cupy  # noqa: F401\n'
-                                     '    sys.path.remove(str(FAKE_CUPY))\n\n\ndef test_after():\n'
-                                     '    assert "cupy" not in sys.modules or "fake" not in sys.modules["cupy"].__version__\n')
+    folder = suite(
+        tmp_path,
+        "leak",
+        "import sys\n\nfrom conftest import FAKE_CUPY\n\n\ndef test_leaks():\n"
+        "    sys.path.insert(0, str(FAKE_CUPY))\n    import cupy  # noqa: F401\n"
+        "    sys.path.remove(str(FAKE_CUPY))\n\n\ndef test_after():\n"
+        '    assert "cupy" not in sys.modules or "fake" not in sys.modules["cupy"].__version__\n',
+    )
     shutil.copytree(REPO / "tests" / "fake_cupy", folder / "fake_cupy")
     result = run_pytest(folder, None)
     assert "ERROR at teardown of test_leaks" in result.stdout and "left the stand-in CuPy imported" in result.stdout
@@ -102,12 +123,12 @@ def test_ci_runs_the_readme_test_command_as_written():
     awk = re.search(r"command=\$\(awk '([^']+)' README.md\)", script).group(1)
     found = subprocess.run(["awk", awk, "README.md"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     readme = (REPO / "README.md").read_text()
-    block = readme[readme.index("<!-- ci: test command"):]
+    block = readme[readme.index("<!-- ci: test command") :]
     written = block.split("```bash\n", 1)[1].split("\n", 1)[0].strip()
     assert found.strip() == written and ".venv/bin/python -m pytest" in written
     assert 'bash -c "$command"' in script and 'export CI="${CI:-true}"' in script
     # A new user's environment has no CuPy: nothing installs it before the README's command runs.
-    before = script[:script.index('bash -c "$command"')]
+    before = script[: script.index('bash -c "$command"')]
     assert "pip install" not in before
-    assert '.venv-cupy/bin/python -m pytest -m cupy' in script[script.index('bash -c "$command"'):]
+    assert ".venv-cupy/bin/python -m pytest -m cupy" in script[script.index('bash -c "$command"') :]
     assert os.access(REPO / ".ci" / "run", os.X_OK)

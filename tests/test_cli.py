@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 import gpubp
-from cli_helpers import gpubp as run, separable_data, start_gpubp, write_csv, write_mnist
 from gpubp.data import load_digits
+
+from cli_helpers import gpubp as run
+from cli_helpers import separable_data, start_gpubp, write_csv, write_mnist
 
 
 def ok(result):
@@ -39,11 +41,13 @@ def test_train_evaluate_predict_info_gradcheck_on_digits(tmp_path):
 
     _, (x_test, _) = load_digits()
     write_csv(tmp_path / "inputs.csv", x_test, np.zeros(len(x_test)), header=False)
-    (tmp_path / "inputs.csv").write_text("\n".join(line.split(",", 1)[1] for line in
-                                                   (tmp_path / "inputs.csv").read_text().splitlines()) + "\n")
+    (tmp_path / "inputs.csv").write_text(
+        "\n".join(line.split(",", 1)[1] for line in (tmp_path / "inputs.csv").read_text().splitlines()) + "\n"
+    )
     labels = ok(run("predict", folder / "model.npz", "inputs.csv", cwd=tmp_path)).split()
-    expected = gpubp.load(folder / "model.npz", device="cpu").predict(np.loadtxt(tmp_path / "inputs.csv",
-                                                                                 delimiter=","))
+    expected = gpubp.load(folder / "model.npz", device="cpu").predict(
+        np.loadtxt(tmp_path / "inputs.csv", delimiter=",")
+    )
     assert labels == [str(v) for v in expected]
     np.savez(tmp_path / "inputs.npz", X=x_test)
     ok(run("predict", folder / "model.npz", "inputs.npz", "--out", "labels.txt", cwd=tmp_path))
@@ -70,15 +74,15 @@ def test_mnist_from_idx_files(tmp_path, gz):
     write_mnist(tmp_path / "mnist", gz=gz)
     out = ok(run("train", "--data", "mnist", "--data-dir", "mnist", "--epochs", 2, "--out", "run", cwd=tmp_path))
     assert "sizes [784, 30, 10]" in out and "mnist, 60 training and 20 test samples" in out
-    assert "accuracy: " in ok(run("evaluate", "run/model.npz", "--data", "mnist", "--data-dir", "mnist",
-                                  cwd=tmp_path))
+    assert "accuracy: " in ok(run("evaluate", "run/model.npz", "--data", "mnist", "--data-dir", "mnist", cwd=tmp_path))
 
 
 def test_csv_and_npz_datasets(tmp_path):
     x, y = separable_data()
     write_csv(tmp_path / "data.csv", x, y, header=True)
-    out = ok(run("train", "--data", "data.csv", "--sizes", "8", "--epochs", 30, "--lr", 3, "--out", "csv",
-                 cwd=tmp_path))
+    out = ok(
+        run("train", "--data", "data.csv", "--sizes", "8", "--epochs", 30, "--lr", 3, "--out", "csv", cwd=tmp_path)
+    )
     assert "sizes [5, 8, 3]" in out and "96 training and 24 test samples" in out
     metrics = (tmp_path / "csv" / "metrics.jsonl").read_text().splitlines()
     assert json.loads(metrics[-1])["test_accuracy"] >= 0.9
@@ -89,11 +93,13 @@ def test_csv_and_npz_datasets(tmp_path):
     write_csv(tmp_path / "plain.csv", x, y, header=False)
     assert "96 training" in ok(run("train", "--data", "plain.csv", "--epochs", 1, "--out", "plain", cwd=tmp_path))
     np.savez(tmp_path / "data.npz", X=x, y=y)
-    assert "96 training and 24 test" in ok(run("train", "--data", "data.npz", "--epochs", 1, "--out", "npz",
-                                               "--test-fraction", 0.2, cwd=tmp_path))
+    assert "96 training and 24 test" in ok(
+        run("train", "--data", "data.npz", "--epochs", 1, "--out", "npz", "--test-fraction", 0.2, cwd=tmp_path)
+    )
     np.savez(tmp_path / "split.npz", X=x[:100], y=y[:100], X_test=x[100:], y_test=y[100:])
-    assert "100 training and 20 test" in ok(run("train", "--data", "split.npz", "--epochs", 1, "--out", "split",
-                                                cwd=tmp_path))
+    assert "100 training and 20 test" in ok(
+        run("train", "--data", "split.npz", "--epochs", 1, "--out", "split", cwd=tmp_path)
+    )
     assert "20 samples" in ok(run("evaluate", "split/model.npz", "--data", "split.npz", cwd=tmp_path))
     assert len(ok(run("predict", "split/model.npz", "split.npz", cwd=tmp_path)).split()) == 100
 
@@ -129,8 +135,15 @@ def kill_after_a_checkpoint(train, cwd):
     return checkpoint, killed_after
 
 
-@pytest.mark.parametrize("method", [[], ["--optimizer", "momentum", "--l2", "2"], ["--optimizer", "nesterov"],
-                                    ["--optimizer", "adam", "--lr", "0.01", "--init", "scaled"]])
+@pytest.mark.parametrize(
+    "method",
+    [
+        [],
+        ["--optimizer", "momentum", "--l2", "2"],
+        ["--optimizer", "nesterov"],
+        ["--optimizer", "adam", "--lr", "0.01", "--init", "scaled"],
+    ],
+)
 def test_kill_9_after_a_checkpoint_then_resume_gives_identical_weights(tmp_path, method):
     """A run killed with SIGKILL and resumed from its checkpoint ends with the uninterrupted run's weights, with
     every update rule: its state (velocity, Adam's moments and step count) is in the checkpoint."""

@@ -6,8 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from cli_helpers import gpubp, idx_bytes, separable_data, write_csv, write_mnist
 from gpubp.backend import probe_gpu
+
+from cli_helpers import gpubp, idx_bytes, separable_data, write_csv, write_mnist
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +17,9 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli-errors")
     result = gpubp("train", "--epochs", 1, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=root)
     assert result.returncode == 0, result.stderr
-    result = gpubp("train", "--epochs", 2, "--checkpoint-every", 1, "--schedule", "cosine", "--out", "cosine",
-                   "--quiet", cwd=root)
+    result = gpubp(
+        "train", "--epochs", 2, "--checkpoint-every", 1, "--schedule", "cosine", "--out", "cosine", "--quiet", cwd=root
+    )
     assert result.returncode == 0, result.stderr
     mnist = write_mnist(root / "mnist")
     write_mnist(root / "gz", gz=True)
@@ -29,8 +31,9 @@ def workspace(tmp_path_factory):
     truncated = write_mnist(root / "truncated")
     (truncated / "t10k-images-idx3-ubyte").write_bytes((mnist / "t10k-images-idx3-ubyte").read_bytes()[:5000])
     mismatch = write_mnist(root / "mismatch")
-    (mismatch / "train-labels-idx1-ubyte").write_bytes((write_mnist(root / "other", n_train=50) /
-                                                        "train-labels-idx1-ubyte").read_bytes())
+    (mismatch / "train-labels-idx1-ubyte").write_bytes(
+        (write_mnist(root / "other", n_train=50) / "train-labels-idx1-ubyte").read_bytes()
+    )
     broken_gz = write_mnist(root / "brokengz", gz=True)
     whole = (broken_gz / "train-images-idx3-ubyte.gz").read_bytes()
     (broken_gz / "train-images-idx3-ubyte.gz").write_bytes(whole[: len(whole) // 2])
@@ -52,8 +55,13 @@ def workspace(tmp_path_factory):
     np.savez(root / "future-model.npz", **{**arrays, "gpubp_format": np.int64(7)})
     np.savez(root / "wide.npz", X=np.zeros((3, 65)))
     np.savez(root / "features.npz", X=np.zeros((3, 64)))
-    np.savez(root / "twelve.npz", X=np.zeros((4, 64)), y=np.array([0, 1, 12, 3]), X_test=np.zeros((2, 64)),
-             y_test=np.array([12, 0]))
+    np.savez(
+        root / "twelve.npz",
+        X=np.zeros((4, 64)),
+        y=np.array([0, 1, 12, 3]),
+        X_test=np.zeros((2, 64)),
+        y_test=np.array([12, 0]),
+    )
     write_hostile_files(root, x, y)
     return root
 
@@ -82,11 +90,14 @@ def write_hostile_files(root, x, y):
     (root / "hugelabel.csv").write_text("0,1,2\n1e20,2,3\n1,3,3\n")
     (root / "float32overflow.csv").write_text("0,1,2\n1,1e39,3\n" + "".join(f"{k % 2},{k},1\n" for k in range(20)))
     images = np.zeros((2, 28, 28), np.uint8)
-    for name, images_file in {"zeroimages": idx_bytes(np.zeros((0, 28, 28)), 0x803),
-                              "overflowdims": (0x803).to_bytes(4, "big") + b"".join(
-                                  d.to_bytes(4, "big") for d in (2**31, 2**31, 4)) + bytes(100),
-                              "typecode": (0xD03).to_bytes(4, "big") + idx_bytes(images, 0x803)[4:],
-                              "trailing": idx_bytes(images, 0x803) + bytes(10)}.items():
+    for name, images_file in {
+        "zeroimages": idx_bytes(np.zeros((0, 28, 28)), 0x803),
+        "overflowdims": (0x803).to_bytes(4, "big")
+        + b"".join(d.to_bytes(4, "big") for d in (2**31, 2**31, 4))
+        + bytes(100),
+        "typecode": (0xD03).to_bytes(4, "big") + idx_bytes(images, 0x803)[4:],
+        "trailing": idx_bytes(images, 0x803) + bytes(10),
+    }.items():
         folder = write_mnist(root / name)
         (folder / "train-images-idx3-ubyte").write_bytes(images_file)
     with np.load(root / "run" / "model.npz") as npz:
@@ -102,15 +113,19 @@ def write_hostile_files(root, x, y):
 
 
 def snapshot(root):
-    return {p.relative_to(root): (p.read_bytes(), p.stat().st_mode) for p in root.rglob("*")
-            if p.is_file() and not p.is_symlink()}
+    return {
+        p.relative_to(root): (p.read_bytes(), p.stat().st_mode)
+        for p in root.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    }
 
 
 CASES = {
-    "missing MNIST folder": (["train", "--data", "mnist", "--data-dir", "nowhere"],
-                             "MNIST folder nowhere does not exist"),
-    "missing MNIST file": (["train", "--data", "mnist", "--data-dir", "partial"],
-                           "has no train-labels-idx1-ubyte"),
+    "missing MNIST folder": (
+        ["train", "--data", "mnist", "--data-dir", "nowhere"],
+        "MNIST folder nowhere does not exist",
+    ),
+    "missing MNIST file": (["train", "--data", "mnist", "--data-dir", "partial"], "has no train-labels-idx1-ubyte"),
     "IDX wrong magic": (["train", "--data", "mnist", "--data-dir", "swapped"], "is not an IDX image file"),
     "IDX truncated": (["train", "--data", "mnist", "--data-dir", "truncated"], "is truncated"),
     "IDX count mismatch": (["train", "--data", "mnist", "--data-dir", "mismatch"], "holds 60 images but"),
@@ -141,34 +156,50 @@ CASES = {
     "unknown optimizer": (["train", "--optimizer", "rmsprop"], "unknown optimizer 'rmsprop': choose one of sgd,"),
     "momentum of 1": (["train", "--optimizer", "momentum", "--momentum", "1"], "momentum μ must be a number in [0, 1)"),
     "momentum NaN": (["train", "--optimizer", "nesterov", "--momentum", "nan"], "momentum μ must be a number in"),
-    "momentum without its rule": (["train", "--momentum", "0.5"],
-                                  "--momentum applies to --optimizer momentum or --optimizer nesterov, not sgd"),
-    "plateau factor without its schedule": (["train", "--plateau-factor", "3"],
-                                            "--plateau-factor applies to --schedule plateau, not constant"),
-    "plateau patience without its schedule": (["train", "--schedule", "cosine", "--plateau-patience", "2"],
-                                              "--plateau-patience applies to --schedule plateau, not cosine"),
+    "momentum without its rule": (
+        ["train", "--momentum", "0.5"],
+        "--momentum applies to --optimizer momentum or --optimizer nesterov, not sgd",
+    ),
+    "plateau factor without its schedule": (
+        ["train", "--plateau-factor", "3"],
+        "--plateau-factor applies to --schedule plateau, not constant",
+    ),
+    "plateau patience without its schedule": (
+        ["train", "--schedule", "cosine", "--plateau-patience", "2"],
+        "--plateau-patience applies to --schedule plateau, not cosine",
+    ),
     "momentum not a number": (["train", "--momentum", "high"], "argument --momentum: invalid float value"),
     "negative L2": (["train", "--l2", "-1"], "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
     "infinite L2": (["train", "--l2", "inf"], "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
     "unknown init": (["train", "--init", "xavier"], "unknown init 'xavier': choose normal"),
-    "resume with another optimizer": (["train", "--resume", "run/checkpoint.npz", "--optimizer", "adam"],
-                                      "--optimizer adam differs from the checkpoint's sgd"),
+    "resume with another optimizer": (
+        ["train", "--resume", "run/checkpoint.npz", "--optimizer", "adam"],
+        "--optimizer adam differs from the checkpoint's sgd",
+    ),
     "overwrite a run": (["train", "--out", "run"], "run already holds a run"),
     "resume from a model": (["train", "--resume", "run/model.npz"], "is a gpubp model but not a checkpoint"),
-    "resume with another batch size": (["train", "--resume", "run/checkpoint.npz", "--batch-size", "5"],
-                                       "--batch-size 5 differs from the checkpoint's 10"),
+    "resume with another batch size": (
+        ["train", "--resume", "run/checkpoint.npz", "--batch-size", "5"],
+        "--batch-size 5 differs from the checkpoint's 10",
+    ),
     "resume with nothing to do": (["train", "--resume", "run/checkpoint.npz"], "already holds 1 epochs"),
     "model not gpubp": (["evaluate", "notmodel.npz"], "not a gpubp model"),
     "model from the future": (["evaluate", "future-model.npz"], "written by a newer gpubp (model format 7"),
     "model corrupt": (["evaluate", "truncated-model.npz"], "corrupt, truncated or not an .npz"),
     "model missing": (["evaluate", "nomodel.npz"], "model file nomodel.npz does not exist"),
-    "evaluate on other data": (["evaluate", "run/model.npz", "--data", "good.csv"],
-                               "the model takes 64 features per sample but good.csv (test) has 5"),
-    "label beyond the model's outputs": (["evaluate", "run/model.npz", "--data", "twelve.npz"],
-                                         "labels must lie in 0..9 for a network with 10 outputs, found 0..12"),
+    "evaluate on other data": (
+        ["evaluate", "run/model.npz", "--data", "good.csv"],
+        "the model takes 64 features per sample but good.csv (test) has 5",
+    ),
+    "label beyond the model's outputs": (
+        ["evaluate", "run/model.npz", "--data", "twelve.npz"],
+        "labels must lie in 0..9 for a network with 10 outputs, found 0..12",
+    ),
     "predict on wrong width": (["predict", "run/model.npz", "wide.npz"], "the model takes 64 features"),
-    "predict into a missing folder": (["predict", "run/model.npz", "features.npz", "--out", "nowhere/labels.txt"],
-                                      "cannot write nowhere/labels.txt"),
+    "predict into a missing folder": (
+        ["predict", "run/model.npz", "features.npz", "--out", "nowhere/labels.txt"],
+        "cannot write nowhere/labels.txt",
+    ),
     "gradcheck bad samples": (["gradcheck", "--samples", "0"], "--samples must be at least 1"),
     # issue 10, item 1: one rule for "is a number", and never a guess about the first row
     "CSV first row mixes names and numbers": (["train", "--data", "mixed.csv"], "the first row mixes numbers"),
@@ -176,23 +207,39 @@ CASES = {
     "CSV non-ASCII digit": (["train", "--data", "arabic.csv"], "row 2, column 2: '\u0663' is not a number"),
     "CSV hexadecimal": (["train", "--data", "hex.csv"], "row 2, column 2: '0x1' is not a number"),
     "CSV trailing comma": (["train", "--data", "trailing.csv"], "row 1, column 4 is empty"),
-    "CSV header no, but a header": (["train", "--data", "good.csv", "--header", "no"],
-                                    "row 1, column 1: 'label' is not a number"),
-    "CSV header choice": (["predict", "run/model.npz", "good.csv", "--header", "maybe"],
-                          "argument --header: invalid choice"),
+    "CSV header no, but a header": (
+        ["train", "--data", "good.csv", "--header", "no"],
+        "row 1, column 1: 'label' is not a number",
+    ),
+    "CSV header choice": (
+        ["predict", "run/model.npz", "good.csv", "--header", "maybe"],
+        "argument --header: invalid choice",
+    ),
     # item 2: --out and --json never replace an input, nor any file without --force
-    "predict --out the model": (["predict", "run/model.npz", "features.npz", "--out", "run/model.npz", "--force"],
-                                "is the very file run/model.npz"),
-    "predict --out the input by symlink": (["predict", "run/model.npz", "features.npz", "--out", "features-link.npz",
-                                            "--force"], "is the very file features.npz"),
-    "predict --out the input by hard link": (["predict", "run/model.npz", "features.npz", "--out",
-                                              "features-hardlink.npz", "--force"], "is the very file features.npz"),
-    "predict --out an existing file": (["predict", "run/model.npz", "features.npz", "--out", "labels.txt"],
-                                       "labels.txt already exists: add --force"),
-    "predict --out a device": (["predict", "run/model.npz", "features.npz", "--out", "/dev/null", "--force"],
-                               "/dev/null is not a regular file"),
-    "bench --json an existing file": (["bench", "--json", "labels.txt", "--net", "4,3,2/2/4", "--peers", ""],
-                                      "labels.txt already exists: add --force"),
+    "predict --out the model": (
+        ["predict", "run/model.npz", "features.npz", "--out", "run/model.npz", "--force"],
+        "is the very file run/model.npz",
+    ),
+    "predict --out the input by symlink": (
+        ["predict", "run/model.npz", "features.npz", "--out", "features-link.npz", "--force"],
+        "is the very file features.npz",
+    ),
+    "predict --out the input by hard link": (
+        ["predict", "run/model.npz", "features.npz", "--out", "features-hardlink.npz", "--force"],
+        "is the very file features.npz",
+    ),
+    "predict --out an existing file": (
+        ["predict", "run/model.npz", "features.npz", "--out", "labels.txt"],
+        "labels.txt already exists: add --force",
+    ),
+    "predict --out a device": (
+        ["predict", "run/model.npz", "features.npz", "--out", "/dev/null", "--force"],
+        "/dev/null is not a regular file",
+    ),
+    "bench --json an existing file": (
+        ["bench", "--json", "labels.txt", "--net", "4,3,2/2/4", "--peers", ""],
+        "labels.txt already exists: add --force",
+    ),
     # item 6: features and labels that do not pair up
     "NPZ X longer than y": (["train", "--data", "xlong.npz"], "X has 5 samples but y has 4 labels"),
     "NPZ y longer than X": (["train", "--data", "ylong.npz"], "X has 4 samples but y has 5 labels"),
@@ -217,14 +264,20 @@ CASES = {
     "model that is text": (["evaluate", "text-model.npz"], "does not start like a zip archive"),
     "model that is .npy": (["evaluate", "single.npy"], "is a single .npy array, not an .npz archive"),
     "IDX claims 0 images": (["train", "--data", "mnist", "--data-dir", "zeroimages"], "claims 0 × 28 × 28 values"),
-    "IDX dims overflow": (["train", "--data", "mnist", "--data-dir", "overflowdims"],
-                          "GiB of memory but this machine has"),
+    "IDX dims overflow": (
+        ["train", "--data", "mnist", "--data-dir", "overflowdims"],
+        "GiB of memory but this machine has",
+    ),
     "IDX type code": (["train", "--data", "mnist", "--data-dir", "typecode"], "type code 0x0d, not unsigned bytes"),
     "IDX trailing bytes": (["train", "--data", "mnist", "--data-dir", "trailing"], "has bytes after the 2×28×28"),
-    "evaluate all, test of another width": (["evaluate", "run/model.npz", "--data", "testwidth.npz", "--split", "all"],
-                                            "X has 64 features per sample but X_test has 65"),
-    "evaluate test fraction 0": (["evaluate", "run/model.npz", "--test-fraction", "0"],
-                                 "test fraction must lie strictly between 0 and 1, got 0.0"),
+    "evaluate all, test of another width": (
+        ["evaluate", "run/model.npz", "--data", "testwidth.npz", "--split", "all"],
+        "X has 64 features per sample but X_test has 65",
+    ),
+    "evaluate test fraction 0": (
+        ["evaluate", "run/model.npz", "--test-fraction", "0"],
+        "test fraction must lie strictly between 0 and 1, got 0.0",
+    ),
     "train negative seed": (["train", "--seed", "-1"], "the seed must be a whole number >= 0"),
     "gradcheck negative seed": (["gradcheck", "--seed", "-1"], "the seed must be a whole number >= 0"),
     "gradcheck too many samples": (["gradcheck", "--samples", "10000000000"], "GiB of memory but this machine has"),
@@ -232,31 +285,49 @@ CASES = {
     "gradcheck negative tolerance": (["gradcheck", "--tolerance", "-1"], "--tolerance must be a finite number > 0"),
     "gradcheck NaN tolerance": (["gradcheck", "--tolerance", "nan"], "--tolerance must be a finite number > 0"),
     "unknown schedule": (["train", "--schedule", "step"], "argument --schedule: invalid choice: 'step'"),
-    "negative patience": (["train", "--patience", "-1", "--validation-fraction", "0.1"],
-                          "patience must be a whole number of epochs >= 1"),
-    "zero patience": (["train", "--patience", "0", "--validation-fraction", "0.1"],
-                      "patience must be a whole number of epochs >= 1"),
+    "negative patience": (
+        ["train", "--patience", "-1", "--validation-fraction", "0.1"],
+        "patience must be a whole number of epochs >= 1",
+    ),
+    "zero patience": (
+        ["train", "--patience", "0", "--validation-fraction", "0.1"],
+        "patience must be a whole number of epochs >= 1",
+    ),
     "patience not a number": (["train", "--patience", "three"], "argument --patience: invalid int value"),
-    "patience without validation": (["train", "--patience", "3"], "patience watches the validation accuracy, but "
-                                                                  "there is no validation data"),
-    "plateau without validation": (["train", "--schedule", "plateau"], "the plateau schedule watches the "
-                                                                       "validation accuracy"),
+    "patience without validation": (
+        ["train", "--patience", "3"],
+        "patience watches the validation accuracy, but there is no validation data",
+    ),
+    "plateau without validation": (
+        ["train", "--schedule", "plateau"],
+        "the plateau schedule watches the validation accuracy",
+    ),
     "validation fraction one": (["train", "--validation-fraction", "1"], "validation fraction must lie in [0, 1)"),
-    "validation fraction negative": (["train", "--validation-fraction", "-0.2"],
-                                     "validation fraction must lie in [0, 1)"),
+    "validation fraction negative": (
+        ["train", "--validation-fraction", "-0.2"],
+        "validation fraction must lie in [0, 1)",
+    ),
     "validation fraction nan": (["train", "--validation-fraction", "nan"], "validation fraction must lie in [0, 1)"),
     "validation fraction too small": (["train", "--validation-fraction", "0.0001"], "holds out no sample of 1438"),
-    "validation leaves no batch": (["train", "--validation-fraction", "0.995"],
-                                   "leaves 7 training samples, fewer than one mini-batch of 10"),
+    "validation leaves no batch": (
+        ["train", "--validation-fraction", "0.995"],
+        "leaves 7 training samples, fewer than one mini-batch of 10",
+    ),
     "warm-up longer than the run": (["train", "--warmup-epochs", "30"], "leaves no epoch at full η in a run of 30"),
     "negative warm-up": (["train", "--warmup-epochs", "-1"], "warm-up must be a whole number of epochs >= 0"),
-    "plateau factor below one": (["train", "--schedule", "plateau", "--validation-fraction", "0.1",
-                                  "--plateau-factor", "0.5"], "plateau factor divides η"),
+    "plateau factor below one": (
+        ["train", "--schedule", "plateau", "--validation-fraction", "0.1", "--plateau-factor", "0.5"],
+        "plateau factor divides η",
+    ),
     "plateau patience zero": (["train", "--plateau-patience", "0"], "plateau patience must be a whole number"),
-    "resume with another schedule": (["train", "--resume", "run/checkpoint.npz", "--schedule", "cosine"],
-                                     "--schedule cosine differs from the checkpoint's constant"),
-    "resume a cosine run longer": (["train", "--resume", "cosine/checkpoint.npz", "--epochs", "3"],
-                                   "the cosine schedule spreads its decay over the run's 2 epochs"),
+    "resume with another schedule": (
+        ["train", "--resume", "run/checkpoint.npz", "--schedule", "cosine"],
+        "--schedule cosine differs from the checkpoint's constant",
+    ),
+    "resume a cosine run longer": (
+        ["train", "--resume", "cosine/checkpoint.npz", "--epochs", "3"],
+        "the cosine schedule spreads its decay over the run's 2 epochs",
+    ),
 }
 
 

@@ -7,11 +7,12 @@ import re
 
 import numpy as np
 import pytest
+from test_cli import kill_after_a_checkpoint, ok, weights_of
 
 import gpubp
-from cli_helpers import gpubp as run
 from gpubp.data import load_digits
-from test_cli import kill_after_a_checkpoint, ok, weights_of
+
+from cli_helpers import gpubp as run
 
 
 def metrics_of(folder):
@@ -20,8 +21,22 @@ def metrics_of(folder):
 
 def test_a_changed_lr_on_resume_applies_under_the_plateau_schedule(tmp_path):
     """The plateau keeps how far it has cut η, not η itself, so a new --lr (the divergence advice) takes effect."""
-    train = ["train", "--epochs", 3, "--checkpoint-every", 3, "--validation-fraction", 0.1, "--schedule", "plateau",
-             "--plateau-patience", 1, "--out", "run", "--quiet"]
+    train = [
+        "train",
+        "--epochs",
+        3,
+        "--checkpoint-every",
+        3,
+        "--validation-fraction",
+        0.1,
+        "--schedule",
+        "plateau",
+        "--plateau-patience",
+        1,
+        "--out",
+        "run",
+        "--quiet",
+    ]
     ok(run(*train, cwd=tmp_path))
     cut = metrics_of(tmp_path / "run")[-1]["eta"] / 3.0  # the default η is 3
     ok(run("train", "--resume", "run", "--epochs", 4, "--lr", 0.3, "--quiet", cwd=tmp_path))
@@ -30,8 +45,9 @@ def test_a_changed_lr_on_resume_applies_under_the_plateau_schedule(tmp_path):
 
 def test_early_stopping_saves_the_best_epochs_model(tmp_path):
     flags = ["--validation-fraction", 0.2, "--quiet"]
-    out = ok(run("train", *flags, "--patience", 3, "--epochs", 60, "--checkpoint-every", 1, "--out", "stopped",
-                 cwd=tmp_path))
+    out = ok(
+        run("train", *flags, "--patience", 3, "--epochs", 60, "--checkpoint-every", 1, "--out", "stopped", cwd=tmp_path)
+    )
     metrics = metrics_of(tmp_path / "stopped")
     accuracies = [m["validation_accuracy"] for m in metrics]
     best = int(np.argmax(accuracies)) + 1
@@ -54,8 +70,25 @@ def test_early_stopping_saves_the_best_epochs_model(tmp_path):
 
 
 def test_log_likelihood_models_train_evaluate_and_predict(tmp_path):
-    out = ok(run("train", "--cost", "log-likelihood", "--lr", 0.5, "--epochs", 5, "--schedule", "cosine",
-                 "--warmup-epochs", 1, "--out", "run", "--quiet", cwd=tmp_path))
+    out = ok(
+        run(
+            "train",
+            "--cost",
+            "log-likelihood",
+            "--lr",
+            0.5,
+            "--epochs",
+            5,
+            "--schedule",
+            "cosine",
+            "--warmup-epochs",
+            1,
+            "--out",
+            "run",
+            "--quiet",
+            cwd=tmp_path,
+        )
+    )
     assert "log-likelihood cost" in out and "methods: cosine schedule, 1 warm-up epochs" in out
     metrics = metrics_of(tmp_path / "run")
     assert metrics[-1]["test_accuracy"] >= 0.85 and [m["eta"] > 0 for m in metrics] == [True] * 5
@@ -82,20 +115,43 @@ def test_version_1_model_files_still_load(tmp_path):
 # The rules with state (Nesterov's buffer, Adam's moments and step count) must come back from the checkpoint
 # exactly, beside the schedule's η, the best weights and the counters; Nesterov with L2, whose n is the training
 # set after the hold-out.
-RULES = {"sgd": (3.0, []), "nesterov": (0.5, ["--optimizer", "nesterov", "--l2", 1]),
-         "adam": (0.01, ["--optimizer", "adam"])}  # η and the rule's flags
+RULES = {
+    "sgd": (3.0, []),
+    "nesterov": (0.5, ["--optimizer", "nesterov", "--l2", 1]),
+    "adam": (0.01, ["--optimizer", "adam"]),
+}  # η and the rule's flags
 
 
 @pytest.mark.parametrize("rule", list(RULES))
 @pytest.mark.parametrize("schedule", ["plateau", "cosine"])
 def test_kill_9_with_a_schedule_and_validation_then_resume_gives_identical_weights(tmp_path, schedule, rule):
-    train = ["train", "--sizes", "800", "--epochs", 60, "--checkpoint-every", 1, "--quiet", "--schedule", schedule,
-             "--warmup-epochs", 2, "--validation-fraction", 0.2, "--patience", 50, "--lr", RULES[rule][0],
-             *RULES[rule][1], *(["--plateau-patience", 2] if schedule == "plateau" else [])]
+    train = [
+        "train",
+        "--sizes",
+        "800",
+        "--epochs",
+        60,
+        "--checkpoint-every",
+        1,
+        "--quiet",
+        "--schedule",
+        schedule,
+        "--warmup-epochs",
+        2,
+        "--validation-fraction",
+        0.2,
+        "--patience",
+        50,
+        "--lr",
+        RULES[rule][0],
+        *RULES[rule][1],
+        *(["--plateau-patience", 2] if schedule == "plateau" else []),
+    ]
     whole_out = ok(run(*train, "--out", "whole", cwd=tmp_path))
     if schedule == "plateau":
-        assert metrics_of(tmp_path / "whole")[-1]["eta"] < RULES[rule][0], \
+        assert metrics_of(tmp_path / "whole")[-1]["eta"] < RULES[rule][0], (
             "the plateau never fired: make the run longer"
+        )
 
     checkpoint, killed_after = kill_after_a_checkpoint(train, tmp_path)
 
@@ -103,8 +159,9 @@ def test_kill_9_with_a_schedule_and_validation_then_resume_gives_identical_weigh
     assert f"resuming after epoch {killed_after}" in out
     resumed, whole = weights_of(tmp_path / "killed" / "model.npz"), weights_of(tmp_path / "whole" / "model.npz")
     assert all(np.array_equal(a, b) for a, b in zip(resumed, whole))
-    assert metrics_of(tmp_path / "killed") == [{**m, "seconds": n["seconds"], "samples_per_s": n["samples_per_s"]}
-                                               for m, n in zip(metrics_of(tmp_path / "whole"),
-                                                               metrics_of(tmp_path / "killed"))]
+    assert metrics_of(tmp_path / "killed") == [
+        {**m, "seconds": n["seconds"], "samples_per_s": n["samples_per_s"]}
+        for m, n in zip(metrics_of(tmp_path / "whole"), metrics_of(tmp_path / "killed"))
+    ]
     kept = re.search(r"the model is epoch \d+'s", out)
     assert kept is not None and kept.group(0) in whole_out

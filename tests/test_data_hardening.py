@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 import gpubp
-from cli_helpers import gpubp as run_gpubp, separable_data
 from gpubp.data import check_classes, load_dataset
 from gpubp.data.tables import read_csv
+
+from cli_helpers import gpubp as run_gpubp
+from cli_helpers import separable_data
 
 ROWS = separable_data(n=7, features=4)[0]
 
@@ -70,12 +72,36 @@ def test_header_yes_and_no_are_obeyed_exactly(tmp_path):
         read_csv(path, "no")
 
 
-@pytest.mark.parametrize("cell, number", [
-    ("3", True), ("-0.5", True), (".5", True), ("5.", True), ("+1e5", True), ("1E-3", True), (" 3 ", True),
-    ("\t2\t", True), ('"7"', True), ("nan", True), ("-Inf", True), ("infinity", True), ("NaN", True),
-    ("1_000", False), ("0x1", False), ("\u0663", False), ("\uff13", False), ("1e", False), ("e5", False),
-    ("\u00a03", False), ("1 2", False), ('"1,5"', False), ("--1", False), ("1d5", False), ("true", False),
-])
+@pytest.mark.parametrize(
+    "cell, number",
+    [
+        ("3", True),
+        ("-0.5", True),
+        (".5", True),
+        ("5.", True),
+        ("+1e5", True),
+        ("1E-3", True),
+        (" 3 ", True),
+        ("\t2\t", True),
+        ('"7"', True),
+        ("nan", True),
+        ("-Inf", True),
+        ("infinity", True),
+        ("NaN", True),
+        ("1_000", False),
+        ("0x1", False),
+        ("\u0663", False),
+        ("\uff13", False),
+        ("1e", False),
+        ("e5", False),
+        ("\u00a03", False),
+        ("1 2", False),
+        ('"1,5"', False),
+        ("--1", False),
+        ("1d5", False),
+        ("true", False),
+    ],
+)
 def test_one_rule_decides_both_whether_a_cell_is_a_number_and_its_value(tmp_path, cell, number):
     path = tmp_path / "cells.csv"
     path.write_text(f"0,1\n1,{cell}\n", encoding="utf-8")
@@ -111,11 +137,14 @@ def test_npz_labels_as_a_column_are_accepted(tmp_path):
     assert net.evaluate((x, y[:, None])) == net.evaluate((x, y))
 
 
-@pytest.mark.parametrize("labels, message", [
-    ([2, 2, 2], "needs at least two classes"),
-    ([0, 1, 1000000], "the largest label, 1000000"),
-    ([0, 1, 2, 30], "the largest label, 30"),
-])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([2, 2, 2], "needs at least two classes"),
+        ([0, 1, 1000000], "the largest label, 1000000"),
+        ([0, 1, 2, 30], "the largest label, 30"),
+    ],
+)
 def test_training_labels_must_number_at_least_two_classes_without_stray_ones(labels, message):
     with pytest.raises(gpubp.DataError, match=message):
         check_classes(np.array(labels))
@@ -140,13 +169,16 @@ def test_good_seeds_are_accepted():
     gpubp.Network([3, 2], device="cpu", seed=None)
 
 
-@pytest.mark.parametrize("sizes, message", [
-    ([4, float("inf")], "sizes must be a list of whole numbers"),
-    ([4, True, 2], "sizes must be a list of whole numbers"),
-    ([4, "5", 2], "sizes must be a list of whole numbers"),
-    ([4, float("nan")], "sizes must be a list of whole numbers"),
-    ([4, 10**9, 10**9], "GiB of memory but this machine has"),
-])
+@pytest.mark.parametrize(
+    "sizes, message",
+    [
+        ([4, float("inf")], "sizes must be a list of whole numbers"),
+        ([4, True, 2], "sizes must be a list of whole numbers"),
+        ([4, "5", 2], "sizes must be a list of whole numbers"),
+        ([4, float("nan")], "sizes must be a list of whole numbers"),
+        ([4, 10**9, 10**9], "GiB of memory but this machine has"),
+    ],
+)
 def test_impossible_sizes_are_input_errors(sizes, message):
     with pytest.raises(gpubp.InputError, match=message):
         gpubp.Network(sizes, device="cpu")
@@ -208,11 +240,14 @@ def test_a_name_with_a_nul_byte_is_a_data_error():
         load_dataset("a\0.csv")
 
 
-@pytest.mark.parametrize("raw, row", [
-    (b"0,1\r1,2\r1,\xe9\r", 3),  # Latin-1 with old Mac line endings
-    (b"0,1\r\n1,2\r\n" * 2000 + b"1,\xff\r\n", 4001),  # far past the first kilobytes
-    ("a,b\n0,1\n".encode("utf-16"), 1),  # UTF-16, byte-order mark and all
-])
+@pytest.mark.parametrize(
+    "raw, row",
+    [
+        (b"0,1\r1,2\r1,\xe9\r", 3),  # Latin-1 with old Mac line endings
+        (b"0,1\r\n1,2\r\n" * 2000 + b"1,\xff\r\n", 4001),  # far past the first kilobytes
+        ("a,b\n0,1\n".encode("utf-16"), 1),  # UTF-16, byte-order mark and all
+    ],
+)
 def test_a_file_that_is_not_utf8_is_refused_at_its_row(tmp_path, raw, row):
     (tmp_path / "x.csv").write_bytes(raw)
     with pytest.raises(gpubp.DataError, match=rf"x.csv, row {row}: byte 0x[0-9a-f]{{2}} is not UTF-8 text"):

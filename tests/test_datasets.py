@@ -16,21 +16,36 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
-from cli_helpers import write_mnist
-from data_server import (GOOD, OTHER, assert_cached, assert_one_line_error, cache_contents, dead_url, env,  # noqa: F401
-                         gpubp, server, start, wait_for, write_registry)
 from gpubp.data import download, load_dataset, registry
 from gpubp.errors import DataError
 
+from cli_helpers import write_mnist
+from data_server import (
+    GOOD,
+    OTHER,
+    assert_cached,
+    assert_one_line_error,
+    cache_contents,
+    dead_url,
+    gpubp,
+    start,
+    wait_for,
+    write_registry,
+)
 
 # --- the real registry ---------------------------------------------------------------------------------------
+
 
 def test_real_registry_has_the_published_form():
     assert {"mnist", "fashion-mnist"} <= set(registry.BUILT_IN)
     sums = []
     for dataset in registry.BUILT_IN.values():
-        assert [f.name for f in dataset.files] == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                                                   "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+        assert [f.name for f in dataset.files] == [
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+        ]
         for base in dataset.urls:
             parts = urlparse(base + dataset.files[0].name)
             assert parts.scheme in ("https", "http") and parts.netloc and base.endswith("/")
@@ -62,6 +77,7 @@ def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
 
 
 # --- downloading -----------------------------------------------------------------------------------------------
+
 
 def test_first_use_downloads_verifies_and_reports_progress_then_uses_the_cache(server, env, tmp_path):
     server.serve("good", GOOD)
@@ -138,8 +154,10 @@ def test_a_checksum_mismatch_is_an_error_and_caches_nothing(server, env, tmp_pat
     result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
     assert result.returncode == 2
     expected = hashlib.sha256(GOOD["train-images-idx3-ubyte.gz"]).hexdigest()
-    assert f"sha256 checksum mismatch (got {hashlib.sha256(OTHER['train-images-idx3-ubyte.gz']).hexdigest()}, " \
-           f"expected {expected}): the downloaded file was deleted" in result.stderr
+    assert (
+        f"sha256 checksum mismatch (got {hashlib.sha256(OTHER['train-images-idx3-ubyte.gz']).hexdigest()}, "
+        f"expected {expected}): the downloaded file was deleted" in result.stderr
+    )
     assert "gpubp data: error: cannot download testset" in result.stderr.splitlines()[-1]
     assert cache_contents(tmp_path) == []
 
@@ -188,8 +206,13 @@ def test_no_server_at_all_gives_the_offline_message(env, tmp_path):
     base = dead_url()
     write_registry(tmp_path / "registry.json", [base])
     result = gpubp("train", "--data", "testset", env=env, cwd=tmp_path)
-    line = assert_one_line_error(result, "gpubp train: error: cannot download testset", "Offline, get",
-                                 f"from {base} and put them in {tmp_path / 'cache' / 'testset'}", "--data-dir")
+    line = assert_one_line_error(
+        result,
+        "gpubp train: error: cannot download testset",
+        "Offline, get",
+        f"from {base} and put them in {tmp_path / 'cache' / 'testset'}",
+        "--data-dir",
+    )
     assert all(name in line for name in GOOD)
     assert cache_contents(tmp_path) == []
 
@@ -200,8 +223,10 @@ def test_a_stalled_server_times_out_and_the_next_mirror_serves(server, monkeypat
     server.routes["/slow/train-images-idx3-ubyte.gz"] = ("stall", GOOD["train-images-idx3-ubyte.gz"], 100, stall)
     monkeypatch.setattr(download, "TIMEOUT_S", 0.5)
     monkeypatch.delenv(download.MIRROR_ENV_VAR, raising=False)
-    monkeypatch.setenv(registry.REGISTRY_ENV_VAR, str(write_registry(tmp_path / "r.json", [
-        f"{server.base}/slow/", f"{server.base}/good/"])))
+    monkeypatch.setenv(
+        registry.REGISTRY_ENV_VAR,
+        str(write_registry(tmp_path / "r.json", [f"{server.base}/slow/", f"{server.base}/good/"])),
+    )
     folder = tmp_path / "cache"
     stream = io.StringIO()
     try:
@@ -231,8 +256,10 @@ def test_two_processes_fetching_at_once_leave_one_good_copy(server, env, tmp_pat
         wait_for(lambda: server.requests, "the first process's request")
         second = start("data", "fetch", "testset", env=env, cwd=tmp_path, log=tmp_path / "second.log")
         try:
-            wait_for(lambda: "waiting for another gpubp process" in (tmp_path / "second.log").read_text(),
-                     "the second process to wait for the first")
+            wait_for(
+                lambda: "waiting for another gpubp process" in (tmp_path / "second.log").read_text(),
+                "the second process to wait for the first",
+            )
             stalled_images.set()
             assert second.wait(120) == 0, (tmp_path / "second.log").read_text()
         finally:
@@ -249,8 +276,9 @@ def test_a_killed_download_leaves_no_data_file_and_the_next_run_cleans_up(server
     folder = tmp_path / "cache" / "testset"
     process = start("data", "fetch", "testset", env=env, cwd=tmp_path, log=tmp_path / "killed.log")
     try:
-        wait_for(lambda: folder.is_dir() and any(p.stat().st_size for p in folder.glob(".*.part")),
-                 "the download to start")
+        wait_for(
+            lambda: folder.is_dir() and any(p.stat().st_size for p in folder.glob(".*.part")), "the download to start"
+        )
     finally:
         process.kill()
         process.wait(60)
@@ -266,6 +294,7 @@ def test_a_killed_download_leaves_no_data_file_and_the_next_run_cleans_up(server
 
 # --- where the files are read from -------------------------------------------------------------------------------
 
+
 def test_existing_folders_come_before_the_cache_and_are_never_written(env, tmp_path):
     """--data-dir, then ./data/mnist for mnist, then the cache; the user's folders are read as they are."""
     env[download.MIRROR_ENV_VAR] = dead_url()  # any download attempt would fail loudly
@@ -275,8 +304,20 @@ def test_existing_folders_come_before_the_cache_and_are_never_written(env, tmp_p
     assert own.returncode == 0 and "mnist, 30 training and 20 test samples" in own.stdout, own.stderr
     assert gpubp("data", "path", "mnist", env=env, cwd=tmp_path).stdout == "data/mnist\n"
     write_mnist(tmp_path / "mine", n_train=40, gz=True)
-    given = gpubp("train", "--data", "testset", "--data-dir", "mine", "--epochs", 1, "--out", "b", "--quiet",
-                  env=env, cwd=tmp_path)
+    given = gpubp(
+        "train",
+        "--data",
+        "testset",
+        "--data-dir",
+        "mine",
+        "--epochs",
+        1,
+        "--out",
+        "b",
+        "--quiet",
+        env=env,
+        cwd=tmp_path,
+    )
     assert given.returncode == 0 and "testset, 40 training and 20 test samples" in given.stdout, given.stderr
     write_mnist(tmp_path / "cache" / "testset", n_train=50)  # put there by hand, raw: used as they are
     cached = gpubp("train", "--data", "testset", "--epochs", 1, "--out", "c", "--quiet", env=env, cwd=tmp_path)
@@ -285,5 +326,6 @@ def test_existing_folders_come_before_the_cache_and_are_never_written(env, tmp_p
     fetched = gpubp("data", "fetch", "mnist", env=env, cwd=tmp_path)
     assert fetched.stdout == "mnist: 4 files in data/mnist (./data/mnist is read before the cache)\n", fetched.stderr
     (tmp_path / "data" / "mnist" / "t10k-labels-idx1-ubyte").unlink()
-    assert_one_line_error(gpubp("data", "fetch", "mnist", env=env, cwd=tmp_path),
-                          "data/mnist exists but lacks t10k-labels-idx1-ubyte")
+    assert_one_line_error(
+        gpubp("data", "fetch", "mnist", env=env, cwd=tmp_path), "data/mnist exists but lacks t10k-labels-idx1-ubyte"
+    )

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from data_server import GOOD, assert_one_line_error, env, gpubp, write_registry  # noqa: F401 (env: a fixture)
 from gpubp.data import download, registry
 from gpubp.errors import DataError
+
+from data_server import GOOD, assert_one_line_error, gpubp, write_registry
 
 
 def registry_with(**changes):
@@ -28,21 +29,42 @@ def first_file(**spec):
 
 HOSTILE = {
     "cache is a file": ({download.CACHE_ENV_VAR: "{tmp}/afile"}, None, "the dataset cache {tmp}/afile is a file"),
-    "cache under a file": ({download.CACHE_ENV_VAR: "{tmp}/afile/cache"}, None,
-                           "cannot write the testset files into {tmp}/afile/cache/testset (Not a directory)"),
+    "cache under a file": (
+        {download.CACHE_ENV_VAR: "{tmp}/afile/cache"},
+        None,
+        "cannot write the testset files into {tmp}/afile/cache/testset (Not a directory)",
+    ),
     "cache unwritable": ({download.CACHE_ENV_VAR: "/proc"}, None, "cannot write the testset files into /proc/testset"),
-    "cache dataset folder is a file": ({download.CACHE_ENV_VAR: "{tmp}"}, None,
-                                       "cannot write the testset files into {tmp}/testset"),
-    "mirror not http": ({download.MIRROR_ENV_VAR: "ftp://example.org/mnist"}, None,
-                        "GPUBP_DATA_MIRROR: 'ftp://example.org/mnist' is not an http:// or https:// base URL such"),
-    "mirror with an unclosed IPv6 bracket": ({download.MIRROR_ENV_VAR: "http://[::1"}, None,
-                                             "GPUBP_DATA_MIRROR: 'http://[::1' is not an http"),
-    "mirror with a query": ({download.MIRROR_ENV_VAR: "http://127.0.0.1:9/?q#f"}, None,
-                            "GPUBP_DATA_MIRROR: 'http://127.0.0.1:9/?q#f' is not an http"),
-    "mirror with a bad port": ({download.MIRROR_ENV_VAR: "http://127.0.0.1:99999/"}, None,
-                               "GPUBP_DATA_MIRROR: 'http://127.0.0.1:99999/' is not an http"),
-    "mirror with a newline": ({download.MIRROR_ENV_VAR: "http://127.0.0.1:9/a\nb"}, None,
-                              "GPUBP_DATA_MIRROR: 'http://127.0.0.1:9/a\\nb' is not an http"),
+    "cache dataset folder is a file": (
+        {download.CACHE_ENV_VAR: "{tmp}"},
+        None,
+        "cannot write the testset files into {tmp}/testset",
+    ),
+    "mirror not http": (
+        {download.MIRROR_ENV_VAR: "ftp://example.org/mnist"},
+        None,
+        "GPUBP_DATA_MIRROR: 'ftp://example.org/mnist' is not an http:// or https:// base URL such",
+    ),
+    "mirror with an unclosed IPv6 bracket": (
+        {download.MIRROR_ENV_VAR: "http://[::1"},
+        None,
+        "GPUBP_DATA_MIRROR: 'http://[::1' is not an http",
+    ),
+    "mirror with a query": (
+        {download.MIRROR_ENV_VAR: "http://127.0.0.1:9/?q#f"},
+        None,
+        "GPUBP_DATA_MIRROR: 'http://127.0.0.1:9/?q#f' is not an http",
+    ),
+    "mirror with a bad port": (
+        {download.MIRROR_ENV_VAR: "http://127.0.0.1:99999/"},
+        None,
+        "GPUBP_DATA_MIRROR: 'http://127.0.0.1:99999/' is not an http",
+    ),
+    "mirror with a newline": (
+        {download.MIRROR_ENV_VAR: "http://127.0.0.1:9/a\nb"},
+        None,
+        "GPUBP_DATA_MIRROR: 'http://127.0.0.1:9/a\\nb' is not an http",
+    ),
     "registry missing": ({registry.REGISTRY_ENV_VAR: "{tmp}/nothere.json"}, None, "cannot be read (not a file)"),
     "registry a folder": ({registry.REGISTRY_ENV_VAR: "{tmp}"}, None, "cannot be read (not a file)"),
     "registry a device": ({registry.REGISTRY_ENV_VAR: "/dev/zero"}, None, "cannot be read (not a file)"),
@@ -57,10 +79,10 @@ HOSTILE = {
     "registry no checksum": ({}, first_file(size=10), "checksum None is not md5:"),
     "registry short checksum": ({}, first_file(checksum="md5:abc", size=10), "checksum 'md5:abc' is not"),
     "registry unknown hash": ({}, first_file(checksum="crc32:" + "0" * 8, size=10), "is not md5:"),
-    "registry no size": ({}, first_file(checksum="md5:" + "0" * 32), "needs \"size\""),
-    "registry negative size": ({}, first_file(checksum="md5:" + "0" * 32, size=-1), "needs \"size\""),
-    "registry other files": ({}, registry_with(files={"a.gz": {}}), "\"files\" must name exactly"),
-    "registry no urls": ({}, registry_with(urls=None), "needs \"urls\""),
+    "registry no size": ({}, first_file(checksum="md5:" + "0" * 32), 'needs "size"'),
+    "registry negative size": ({}, first_file(checksum="md5:" + "0" * 32, size=-1), 'needs "size"'),
+    "registry other files": ({}, registry_with(files={"a.gz": {}}), '"files" must name exactly'),
+    "registry no urls": ({}, registry_with(urls=None), 'needs "urls"'),
     "registry file url": ({}, registry_with(urls=["file:///etc/"]), "'file:///etc/' is not an http"),
     "registry url with a space": ({}, registry_with(urls=["http://a b/"]), "'http://a b/' is not an http"),
 }
@@ -87,21 +109,26 @@ def json_values():
 
     scalars = st.none() | st.booleans() | st.integers(-5, 10**9) | st.floats(allow_nan=False) | st.text(max_size=8)
     names = st.sampled_from([*registry.IDX_NAMES, "checksum", "size", "urls", "files", "md5:" + "a" * 32])
-    return st.recursive(scalars | names, lambda inner: st.lists(inner, max_size=4)
-                        | st.dictionaries(names | st.text(max_size=4), inner, max_size=5), max_leaves=20)
+    return st.recursive(
+        scalars | names,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(names | st.text(max_size=4), inner, max_size=5),
+        max_leaves=20,
+    )
 
 
 def test_any_registry_file_is_a_valid_registry_or_one_data_error(tmp_path, monkeypatch):
     """Whatever JSON the registry file holds, gpubp accepts only complete entries and names the problem."""
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     path = tmp_path / "registry.json"
     monkeypatch.setenv(registry.REGISTRY_ENV_VAR, str(path))
     good = registry_with()["testset"]
 
     @settings(max_examples=300, deadline=None)
-    @given(st.dictionaries(st.sampled_from(["testset", "mnist", "Bad Name"]), json_values() | st.just(good),
-                           max_size=2))
+    @given(
+        st.dictionaries(st.sampled_from(["testset", "mnist", "Bad Name"]), json_values() | st.just(good), max_size=2)
+    )
     def check(entries):
         path.write_text(json.dumps(entries))
         try:

@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 
 import gpubp
-from cli_helpers import command, environment, gpubp as run
-from conftest import FAKE_CUPY, find_tool
 from gpubp.distributed import MpiCommunicator, NcclCommunicator
+
+from cli_helpers import command, environment
+from cli_helpers import gpubp as run
+from conftest import FAKE_CUPY, find_tool
 
 MPIEXEC = find_tool("mpiexec")
 try:
@@ -38,8 +40,9 @@ def mpiexec(*groups, cwd, timeout=300):
         if len(argv) > 1:
             argv.append(":")
         argv += ["-n", str(n)] + (["-wdir", str(wdir)] if wdir else []) + command() + [str(a) for a in args]
-    return subprocess.run(argv, cwd=cwd, env=environment(), capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        argv, cwd=cwd, env=environment(), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
 
 
 def parameters(path):
@@ -52,24 +55,40 @@ def parameters(path):
 def test_data_parallel_early_stopping_and_plateau_decide_as_one_process(tmp_path, rule):
     """Every rank scores the validation rows, so all stop at the epoch one process stops at, with its η (and,
     with Adam and L2, the same moments and decay on every rank)."""
-    flags = TRAIN + ["--epochs", 20, "--validation-fraction", 0.2, "--patience", 1, "--schedule", "plateau",
-                     "--plateau-patience", 1, *rule]
+    flags = TRAIN + [
+        "--epochs",
+        20,
+        "--validation-fraction",
+        0.2,
+        "--patience",
+        1,
+        "--schedule",
+        "plateau",
+        "--plateau-patience",
+        1,
+        *rule,
+    ]
     single = run(*flags, "--out", "single", cwd=tmp_path)
     assert single.returncode == 0, single.stderr
     parallel = mpiexec((2, None, flags + ["--distributed", "mpi", "--out", "parallel"]), cwd=tmp_path)
     assert parallel.returncode == 0, parallel.stderr
-    lines = [[line.split("  ")[:4] for line in out.splitlines() if line.startswith("epoch")]
-             for out in (single.stdout, parallel.stdout)]
+    lines = [
+        [line.split("  ")[:4] for line in out.splitlines() if line.startswith("epoch")]
+        for out in (single.stdout, parallel.stdout)
+    ]
     assert lines[0] == lines[1] and len(lines[0]) < 20, single.stdout
     assert "the model is epoch" in parallel.stdout
-    for ours, reference in zip(parameters(tmp_path / "parallel" / "model.npz"),
-                               parameters(tmp_path / "single" / "model.npz")):
+    for ours, reference in zip(
+        parameters(tmp_path / "parallel" / "model.npz"), parameters(tmp_path / "single" / "model.npz")
+    ):
         assert np.max(np.abs(ours - reference)) <= 1e-12 * np.max(np.abs(reference))
 
 
 @needs_mpiexec
-@pytest.mark.parametrize("ranks, method", [(2, []), (3, []), (2, ["--optimizer", "nesterov", "--l2", "1"]),
-                                           (3, ["--optimizer", "adam", "--lr", "0.01"])])
+@pytest.mark.parametrize(
+    "ranks, method",
+    [(2, []), (3, []), (2, ["--optimizer", "nesterov", "--l2", "1"]), (3, ["--optimizer", "adam", "--lr", "0.01"])],
+)
 def test_data_parallel_weights_equal_one_process(tmp_path, ranks, method):
     """Every rule, L2 included, steps from the summed gradient alone: each process keeps the same state."""
     single = run(*TRAIN, *method, "--out", "single", cwd=tmp_path)
@@ -79,8 +98,9 @@ def test_data_parallel_weights_equal_one_process(tmp_path, ranks, method):
     assert parallel.returncode == 0, parallel.stderr
     assert f"data-parallel: {ranks} processes over mpi" in parallel.stdout
     assert len([line for line in parallel.stdout.splitlines() if line.startswith("epoch")]) == 3
-    for ours, reference in zip(parameters(tmp_path / "parallel" / "model.npz"),
-                               parameters(tmp_path / "single" / "model.npz")):
+    for ours, reference in zip(
+        parameters(tmp_path / "parallel" / "model.npz"), parameters(tmp_path / "single" / "model.npz")
+    ):
         assert np.max(np.abs(ours - reference)) <= 1e-12 * np.max(np.abs(reference))
 
 
@@ -91,8 +111,12 @@ def test_only_rank_0_writes(tmp_path):
     args = TRAIN + ["--distributed", "mpi", "--out", "run", "--checkpoint-every", "1"]
     result = mpiexec((1, tmp_path / "rank0", args), (2, tmp_path / "others", args), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "rank0" / "run").iterdir()) == \
-        ["checkpoint.npz", "learning_curve.png", "metrics.jsonl", "model.npz"]
+    assert sorted(p.name for p in (tmp_path / "rank0" / "run").iterdir()) == [
+        "checkpoint.npz",
+        "learning_curve.png",
+        "metrics.jsonl",
+        "model.npz",
+    ]
     assert list((tmp_path / "others").iterdir()) == []
 
 
@@ -122,10 +146,20 @@ def rank_pids(marker: str, rank: int) -> list[int]:
 @needs_mpiexec
 def test_a_killed_rank_ends_the_job_within_bounded_time(tmp_path):
     marker = f"killed-{os.getpid()}"
-    argv = [MPIEXEC, "-n", "2"] + command() + ["train", "--distributed", "mpi", "--sizes", "400", "--epochs", "1000",
-                                                "--quiet", "--out", marker]
-    job = subprocess.Popen(argv, cwd=tmp_path, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           stdin=subprocess.DEVNULL, text=True)
+    argv = (
+        [MPIEXEC, "-n", "2"]
+        + command()
+        + ["train", "--distributed", "mpi", "--sizes", "400", "--epochs", "1000", "--quiet", "--out", marker]
+    )
+    job = subprocess.Popen(
+        argv,
+        cwd=tmp_path,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         for line in job.stdout:  # wait until training runs on both ranks
             if line.startswith("epoch"):
@@ -149,19 +183,28 @@ def test_nccl_refuses_in_one_line_where_cupy_has_no_nccl(fake_cupy, tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         "gpubp train: error: --distributed nccl needs NCCL, which CuPy could not load: pip install 'gpubp[nccl]' "
-        "(CUDA 12) or 'gpubp[nccl-cuda13]' (CUDA 13), or use --distributed mpi"]
+        "(CUDA 12) or 'gpubp[nccl-cuda13]' (CUDA 13), or use --distributed mpi"
+    ]
 
 
 def test_nccl_follows_the_device_the_environment_chose(fake_cupy, tmp_path):
     fake_cupy("")  # a GPU that would work: the CPU asked for in $GPUBP_DEVICE must still win
     env = environment(FAKE_CUPY)
     env["GPUBP_DEVICE"] = "cpu"
-    result = subprocess.run(command() + ["train", "--distributed", "nccl"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        command() + ["train", "--distributed", "nccl"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         "gpubp train: error: --distributed nccl needs one CUDA GPU per process and CuPy: the CPU was requested; use "
-        "--distributed mpi on CPUs"]
+        "--distributed mpi on CPUs"
+    ]
 
 
 class QueuedDevice:
@@ -224,8 +267,11 @@ class DeviceClock:
 def test_nccl_all_reduce_time_is_the_device_time_without_a_host_sync_per_step():
     clock = DeviceClock()
     comm = NcclCommunicator.__new__(NcclCommunicator)  # one rank, without a GPU or NCCL
-    comm.cupy = SimpleNamespace(cuda=SimpleNamespace(get_current_stream=lambda: SimpleNamespace(ptr=0),
-                                                     Event=clock.event, get_elapsed_time=clock.elapsed_ms))
+    comm.cupy = SimpleNamespace(
+        cuda=SimpleNamespace(
+            get_current_stream=lambda: SimpleNamespace(ptr=0), Event=clock.event, get_elapsed_time=clock.elapsed_ms
+        )
+    )
     comm.nccl = SimpleNamespace(NCCL_FLOAT32=0, NCCL_FLOAT64=1, NCCL_SUM=0)
     comm.nccl_comm = SimpleNamespace(allReduce=lambda *args: setattr(clock, "now", clock.now + 0.005))
     comm._summed, comm._pending, comm._spare = 0.0, [], []

@@ -18,13 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import gpubp
-from cli_helpers import gpubp as run_gpubp
 from gpubp.cli import main
 from gpubp.data.idx import IMAGES_MAGIC, read_idx
 from gpubp.data.tables import load_npz, read_csv
+
+from cli_helpers import gpubp as run_gpubp
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -33,15 +35,39 @@ SLOW = settings(max_examples=6, deadline=None, suppress_health_check=[HealthChec
 
 SPACES = st.sampled_from(["", "", " ", "\t", "  "])
 FINITE_TEXT = st.one_of(
-    st.integers(-10**6, 10**6).map(str),
+    st.integers(-(10**6), 10**6).map(str),
     st.floats(-1e6, 1e6).map(lambda v: f"{v:.3f}"),
     st.floats(-1e6, 1e6).map(repr),
     st.sampled_from([".5", "5.", "1E5", "+3", "-0", "1e-3", "0.000", "00012", "1.e2", "5e-324"]),
 )
-ODD_TEXT = st.one_of(st.sampled_from(["nan", "inf", "-inf", "Infinity", "-NaN", "INF", "+nan", "1e39", "-3.5e38"]),
-                     st.floats(allow_nan=False, allow_infinity=False).map(repr))  # NaN, inf, beyond float32
-JUNK_TEXT = st.sampled_from(["", "abc", "1_000", "0x1", "\u0663", "\uff13", "1e", "--1", "1,5", "\u00a03", "nan1",
-                             "inf5", "1 2", "\u221e", "3\u200b", "\ufeff1", "1.2.3", "e5", "true", 'say "3"'])
+ODD_TEXT = st.one_of(
+    st.sampled_from(["nan", "inf", "-inf", "Infinity", "-NaN", "INF", "+nan", "1e39", "-3.5e38"]),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+)  # NaN, inf, beyond float32
+JUNK_TEXT = st.sampled_from(
+    [
+        "",
+        "abc",
+        "1_000",
+        "0x1",
+        "\u0663",
+        "\uff13",
+        "1e",
+        "--1",
+        "1,5",
+        "\u00a03",
+        "nan1",
+        "inf5",
+        "1 2",
+        "\u221e",
+        "3\u200b",
+        "\ufeff1",
+        "1.2.3",
+        "e5",
+        "true",
+        'say "3"',
+    ]
+)
 
 
 @st.composite
@@ -140,8 +166,12 @@ def test_the_csv_reader_reads_exactly_the_data_rows_or_refuses_in_one_line(file)
 @given(st.binary(max_size=300), st.sampled_from([b"", b"\xef\xbb\xbf", b"PK\x03\x04", b"\x93NUMPY", b"\0\0\x08\x03"]))
 def test_any_bytes_are_read_or_refused_with_a_gpubp_error(raw, prefix):
     with tempfile.TemporaryDirectory() as folder:
-        for name, read in (("data.csv", read_csv), ("data.npz", load_npz), ("model.npz", gpubp.load),
-                           ("images", lambda p: read_idx(p, IMAGES_MAGIC))):
+        for name, read in (
+            ("data.csv", read_csv),
+            ("data.npz", load_npz),
+            ("model.npz", gpubp.load),
+            ("images", lambda p: read_idx(p, IMAGES_MAGIC)),
+        ):
             path = Path(folder) / name
             path.write_bytes(prefix + raw)
             with contextlib.suppress(gpubp.GpubpError):
@@ -149,6 +179,7 @@ def test_any_bytes_are_read_or_refused_with_a_gpubp_error(raw, prefix):
 
 
 # ----- NPZ files from known arrays --------------------------------------------------------------------------------
+
 
 @st.composite
 def npz_arrays(draw):
@@ -159,8 +190,9 @@ def npz_arrays(draw):
     """
     odd_shape, odd_dtype, odd_length, odd_labels, odd_test = (draw(st.integers(0, 4)) == 0 for _ in range(5))
     n, width = draw(st.integers(1 - odd_shape, 6)), draw(st.integers(1 - odd_shape, 3))
-    dtype = draw(st.sampled_from(["complex128", "U3", "bool", "int64"] if odd_dtype else ["float64", "float32",
-                                                                                         "uint8"]))
+    dtype = draw(
+        st.sampled_from(["complex128", "U3", "bool", "int64"] if odd_dtype else ["float64", "float32", "uint8"])
+    )
     x = np.ones(n, dtype) if odd_shape and draw(st.booleans()) else np.ones((n, width), dtype)
     y_length = draw(st.integers(0, 7)) if odd_length else n
     choices = [0.0, 1.0, 2.0, 1.5, -1.0, 1e20, np.nan, np.inf] if odd_labels else [0.0, 1.0, 2.0]
@@ -169,8 +201,14 @@ def npz_arrays(draw):
     if draw(st.booleans()):
         y = y[:, None]
     arrays = {"X": x, "y": y}
-    valid = (dtype not in ("complex128", "U3") and x.ndim == 2 and n > 0 and width > 0 and y_length == n
-             and all(v in (0.0, 1.0, 2.0) for v in labels))
+    valid = (
+        dtype not in ("complex128", "U3")
+        and x.ndim == 2
+        and n > 0
+        and width > 0
+        and y_length == n
+        and all(v in (0.0, 1.0, 2.0) for v in labels)
+    )
     test = draw(st.sampled_from(["X_test", "y_test", "wider"] if odd_test else ["none", "both"]))
     if test != "none":
         if test != "y_test":
@@ -199,6 +237,7 @@ def test_the_npz_reader_pairs_every_sample_with_its_label_or_refuses(case):
 
 
 # ----- IDX files from known headers ------------------------------------------------------------------------------
+
 
 @st.composite
 def idx_files(draw):
@@ -238,6 +277,7 @@ def test_the_idx_reader_checks_its_header_before_it_trusts_it(file, gz):
 
 
 # ----- the command line --------------------------------------------------------------------------------------------
+
 
 def snapshot(folder):
     return {p: (p.read_bytes(), p.stat().st_mode) for p in Path(folder).rglob("*") if p.is_file()}

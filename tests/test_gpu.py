@@ -3,15 +3,16 @@ can show of the probe, `gpubp info` and NCCL. Marked gpu: skipped, with the reas
 
 import numpy as np
 import pytest
+from test_kernels import POINTWISE, edge_inputs, row_inputs, update_inputs
 
 import gpubp
-from cli_helpers import gpubp as run_gpubp
-from conftest import random_problem
 from gpubp.backend import KERNELS
 from gpubp.backend.numpy_ops import NumpyOps
 from gpubp.training.optimizers import RULES
+
+from cli_helpers import gpubp as run_gpubp
+from conftest import random_problem
 from kernel_sources import ROW_WISE
-from test_kernels import POINTWISE, edge_inputs, row_inputs, update_inputs
 
 pytestmark = pytest.mark.gpu
 
@@ -76,8 +77,10 @@ def test_each_row_kernel_matches_numpy_on_edge_rows(cupy, name, dtype):
     and a wide row."""
     ops = gpubp.get_backend("gpu").ops
     rng = np.random.default_rng(0)
-    for inputs in (row_inputs(dtype), [rng.standard_normal((300, 1000)).astype(dtype) * 30,
-                                       rng.standard_normal(1000).astype(dtype)]):
+    for inputs in (
+        row_inputs(dtype),
+        [rng.standard_normal((300, 1000)).astype(dtype) * 30, rng.standard_normal(1000).astype(dtype)],
+    ):
         expected = np.empty_like(inputs[0])
         with np.errstate(under="ignore"):
             getattr(NumpyOps(), name)(*inputs, expected)
@@ -105,8 +108,9 @@ def test_early_stopping_with_a_schedule_keeps_the_same_epoch_on_both_devices(cup
         assert_close(ours, reference, "float64")
     save_checkpoint(tmp_path / "c.npz", nets[1], histories[1], {})
     restored, _, _ = load_checkpoint(tmp_path / "c.npz", device="gpu")
-    assert np.array_equal(cupy.asnumpy(restored.training_state.best_parameters),
-                          cupy.asnumpy(nets[1].training_state.best_parameters))
+    assert np.array_equal(
+        cupy.asnumpy(restored.training_state.best_parameters), cupy.asnumpy(nets[1].training_state.best_parameters)
+    )
 
 
 def test_digits_train_on_the_gpu_and_load_on_the_cpu(cupy, tmp_path):

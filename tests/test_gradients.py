@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import gpubp
-from conftest import random_problem
 from gpubp.model.gradcheck import finite_difference_gradient, gradient_check, max_relative_error
+
+from conftest import random_problem
 from reference import mean_cost, mean_gradient
 
 ARCHITECTURES = [(4, 3, 2), (5, 7, 4, 3), (6, 8, 7, 5, 4)]  # the last has three hidden layers
@@ -96,8 +97,14 @@ def test_softmax_log_likelihood_gradient_equals_torch_cross_entropy():
 
 def test_softmax_is_stable_and_sums_to_one():
     """At ±1000 the outputs are exact 0s and 1s with no overflow and no warning; each row sums to 1."""
-    net = gpubp.Network.from_parameters((2, 3), [np.array([[1000.0, 0], [0, 1000], [-1000, -1000]])], [np.zeros(3)],
-                                        cost="log-likelihood", dtype="float32", device="cpu")
+    net = gpubp.Network.from_parameters(
+        (2, 3),
+        [np.array([[1000.0, 0], [0, 1000], [-1000, -1000]])],
+        [np.zeros(3)],
+        cost="log-likelihood",
+        dtype="float32",
+        device="cpu",
+    )
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         a = net.feedforward(np.array([[1.0, 0], [0, 1], [-1, -1], [1, 1]], np.float32))
     assert np.array_equal(a[:3], np.eye(3, dtype=np.float32))

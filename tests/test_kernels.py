@@ -19,13 +19,18 @@ import pytest
 from gpubp.backend import KERNELS
 from gpubp.backend.kernels import UPDATE_KERNELS, row_kernel_source
 from gpubp.backend.numpy_ops import NumpyOps
+
 from kernel_sources import C_TYPES, ELEMENTWISE, ROW_WISE, cuda_source, host_source, param_names
 
 EDGE_VALUES = [0.0, 1e-8, -1e-8, 20.0, -20.0, 1000.0, -1000.0, 0.5, 1.0, 0.25, 3.0]
 POINTWISE = [name for name in ELEMENTWISE if name not in UPDATE_KERNELS]
 # Each rule's scalars as Optimizer.step passes them: L2 on (sgd's keep = 1 − ηλ/n), μ = 0.9, η = 0.5, Adam at t = 3.
-UPDATE_SCALARS = {"sgd": [0.995], "momentum": [0.01, 0.9, 0.5], "nesterov": [0.01, 0.9, 0.5],
-                  "adam": [0.01, 0.1, 0.999, 0.001, 0.01 / (1 - 0.9 ** 3), (1 - 0.999 ** 3) ** 0.5, 1e-8]}
+UPDATE_SCALARS = {
+    "sgd": [0.995],
+    "momentum": [0.01, 0.9, 0.5],
+    "nesterov": [0.01, 0.9, 0.5],
+    "adam": [0.01, 0.1, 0.999, 0.001, 0.01 / (1 - 0.9**3), (1 - 0.999**3) ** 0.5, 1e-8],
+}
 
 
 def update_inputs(name, dtype, size=1000, n_weights=637, seed=0):
@@ -37,8 +42,8 @@ def update_inputs(name, dtype, size=1000, n_weights=637, seed=0):
     count = 1 + len(param_names(UPDATE_KERNELS[name].out_params))
     buffers = [rng.standard_normal(size).astype(dtype) for _ in range(count)]
     for buf in buffers:
-        buf[:len(EDGE_VALUES)] = EDGE_VALUES
-        buf[n_weights:n_weights + len(EDGE_VALUES)] = EDGE_VALUES[::-1]
+        buf[: len(EDGE_VALUES)] = EDGE_VALUES
+        buf[n_weights : n_weights + len(EDGE_VALUES)] = EDGE_VALUES[::-1]
     if name == "adam":
         np.abs(buffers[-1], out=buffers[-1])
     return [buffers[0], n_weights, *UPDATE_SCALARS[name]], buffers[1:]
@@ -58,8 +63,12 @@ def host_kernels(tmp_path_factory):
     source, library = folder / "kernels.cpp", folder / "kernels.so"
     source.write_text(host_source())
     # -ffp-contract=off: NumPy rounds after every operation, so the host build must not fuse a*b+c either.
-    subprocess.run([gpp, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(library), str(source)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [gpp, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(library), str(source)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return ctypes.CDLL(str(library))
 
 
@@ -99,8 +108,11 @@ def test_host_build_of_row_kernel_matches_numpy(host_kernels, name, dtype):
     rows, cols = inputs[0].shape
     from_kernel, from_numpy = np.full((rows, cols), np.nan, dtype), np.full((rows, cols), np.nan, dtype)
     function = getattr(host_kernels, f"gpubp_{name}_{C_TYPES[dtype]}")
-    function(ctypes.c_longlong(rows), ctypes.c_longlong(cols),
-             *(a.ctypes.data_as(ctypes.c_void_p) for a in (*inputs, from_kernel)))
+    function(
+        ctypes.c_longlong(rows),
+        ctypes.c_longlong(cols),
+        *(a.ctypes.data_as(ctypes.c_void_p) for a in (*inputs, from_kernel)),
+    )
     with np.errstate(all="raise", under="ignore"):  # e^(−2000) rounding to 0 is the right answer, not a fault
         getattr(NumpyOps(), name)(*inputs, from_numpy)
     assert np.all(np.isfinite(from_kernel))
@@ -145,10 +157,12 @@ def test_host_build_of_update_rule_matches_numpy_bit_for_bit(host_kernels, name,
     args, outputs = update_inputs(name, dtype)
     from_kernel = [o.copy() for o in outputs]
     size = len(args[0])
-    c_args = [a if isinstance(a, np.ndarray) else np.full(size, a, np.int64 if k == 1 else dtype)
-              for k, a in enumerate(args)]
+    c_args = [
+        a if isinstance(a, np.ndarray) else np.full(size, a, np.int64 if k == 1 else dtype) for k, a in enumerate(args)
+    ]
     getattr(host_kernels, f"gpubp_{name}_{C_TYPES[dtype]}")(
-        ctypes.c_long(size), *(a.ctypes.data_as(ctypes.c_void_p) for a in (*c_args, *from_kernel)))
+        ctypes.c_long(size), *(a.ctypes.data_as(ctypes.c_void_p) for a in (*c_args, *from_kernel))
+    )
     from_numpy = [o.copy() for o in outputs]
     getattr(NumpyOps(), name)(*args, *from_numpy)
     for k, (c, py) in enumerate(zip(from_kernel, from_numpy)):
@@ -169,8 +183,20 @@ def test_nvcc_compiles_every_kernel(tmp_path, arch, dtype):
         pytest.skip("nvcc is not installed (the CUDA toolkit is needed to compile kernels without a GPU)")
     source = tmp_path / f"kernels_{dtype}.cu"
     source.write_text(cuda_source(C_TYPES[dtype]))
-    result = subprocess.run([nvcc, "-cubin", f"-arch={arch}", "-Xptxas", "--warn-on-double-precision-use",
-                             "-o", str(tmp_path / "kernels.cubin"), str(source)], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            nvcc,
+            "-cubin",
+            f"-arch={arch}",
+            "-Xptxas",
+            "--warn-on-double-precision-use",
+            "-o",
+            str(tmp_path / "kernels.cubin"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     if dtype == "float32":
         assert "double precision" not in result.stderr, result.stderr
@@ -226,13 +252,17 @@ def cupy_kernel_source(cupy, name: str, dtype) -> str:
     kernel = CupyOps(cupy)._kernels[name]
     inputs = len(param_names(KERNELS[name].in_params))
     scalars = {"scale"} | set(param_names(KERNELS[name].in_params)[1:] if name in UPDATE_KERNELS else ())
-    infos = [_kernel._ArgInfo(scalar_kind, _scalar.CScalar, dtype if p.ctype == "T" else p.dtype, 0, True, True)
-             if k < inputs and p.name in scalars else _kernel._ArgInfo(ndarray_kind, cupy.ndarray, dtype, 1, True, True)
-             for k, p in enumerate(kernel.params[:-1])]
+    infos = [
+        _kernel._ArgInfo(scalar_kind, _scalar.CScalar, dtype if p.ctype == "T" else p.dtype, 0, True, True)
+        if k < inputs and p.name in scalars
+        else _kernel._ArgInfo(ndarray_kind, cupy.ndarray, dtype, 1, True, True)
+        for k, p in enumerate(kernel.params[:-1])
+    ]
     infos.append(_kernel._ArgInfo(indexer_kind, _carray.Indexer, None, 1, True, True))
     type_map = _kernel._TypeMap((("T", dtype),))
-    return _kernel._get_elementwise_kernel_code(tuple(infos), type_map, kernel.params, kernel.operation,
-                                                kernel.name, kernel.preamble)
+    return _kernel._get_elementwise_kernel_code(
+        tuple(infos), type_map, kernel.params, kernel.operation, kernel.name, kernel.preamble
+    )
 
 
 @pytest.mark.cupy
@@ -240,6 +270,7 @@ def cupy_kernel_source(cupy, name: str, dtype) -> str:
 def test_the_source_cupy_generates_compiles(tmp_path, dtype):
     """Where CuPy is installed (no GPU needed), nvcc compiles the very source CuPy would hand to NVRTC."""
     import cupy
+
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         pytest.skip("nvcc is not installed")
@@ -254,9 +285,23 @@ def test_the_source_cupy_generates_compiles(tmp_path, dtype):
     sources += [row_kernel_source(name, C_TYPES[dtype]) for name in ROW_WISE]  # RawKernels: the source as given
     source.write_text("#include <cupy/carray.cuh>\n" + "\n".join(sources))
     include = Path(cupy.__file__).parent / "_core" / "include"
-    result = subprocess.run([nvcc, "-cubin", "-arch=sm_90", "-std=c++17", "-I", str(include), "-Xptxas",
-                             "--warn-on-double-precision-use", "-o", str(tmp_path / "k.cubin"), str(source)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            nvcc,
+            "-cubin",
+            "-arch=sm_90",
+            "-std=c++17",
+            "-I",
+            str(include),
+            "-Xptxas",
+            "--warn-on-double-precision-use",
+            "-o",
+            str(tmp_path / "k.cubin"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     if dtype == "float32":
         assert "double precision" not in result.stderr, result.stderr

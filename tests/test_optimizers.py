@@ -15,9 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gpubp
+from gpubp.training.optimizers import RULES, check_betas, check_eps, check_lmbda, check_momentum
+
 import reference
 from conftest import random_problem
-from gpubp.training.optimizers import RULES, check_betas, check_eps, check_lmbda, check_momentum
 
 torch = pytest.importorskip("torch", reason="the peer tests need PyTorch (the test extra installs it)")
 
@@ -29,10 +30,12 @@ def torch_train(weights, biases, batches, rule, eta, weight_decay, cost):
     ws = [torch.tensor(w, requires_grad=True) for w in weights]
     bs = [torch.tensor(b, requires_grad=True) for b in biases]
     groups = [{"params": ws, "weight_decay": weight_decay}, {"params": bs, "weight_decay": 0.0}]
-    optimizer = {"sgd": lambda: torch.optim.SGD(groups, lr=eta),
-                 "momentum": lambda: torch.optim.SGD(groups, lr=eta, momentum=0.9),
-                 "nesterov": lambda: torch.optim.SGD(groups, lr=eta, momentum=0.9, nesterov=True),
-                 "adam": lambda: torch.optim.Adam(groups, lr=eta, betas=(0.9, 0.999), eps=1e-8)}[rule]()
+    optimizer = {
+        "sgd": lambda: torch.optim.SGD(groups, lr=eta),
+        "momentum": lambda: torch.optim.SGD(groups, lr=eta, momentum=0.9),
+        "nesterov": lambda: torch.optim.SGD(groups, lr=eta, momentum=0.9, nesterov=True),
+        "adam": lambda: torch.optim.Adam(groups, lr=eta, betas=(0.9, 0.999), eps=1e-8),
+    }[rule]()
     for x, y in batches:
         a, y = torch.from_numpy(x), torch.from_numpy(y)
         for w, b in zip(ws, bs):
@@ -61,15 +64,15 @@ def test_fifty_steps_match_torch_optim(rule, lmbda, cost):
     batches = []
     for _ in range(5):
         order = shuffles.permutation(n)
-        batches += [(x[order[k:k + batch]], y[order[k:k + batch]]) for k in range(0, n, batch)]
+        batches += [(x[order[k : k + batch]], y[order[k : k + batch]]) for k in range(0, n, batch)]
     assert len(batches) == 50
 
     net.SGD((x, labels), 5, batch, ETA[rule], optimizer=rule, lmbda=lmbda, monitor_training_cost=False)
     ours = net.parameters()
     theirs = torch_train(weights, biases, batches, rule, ETA[rule], lmbda / n, cost)
-    for mine, reference, before in zip(ours[0] + ours[1], theirs[0] + theirs[1], weights + biases):
+    for mine, torchs, before in zip(ours[0] + ours[1], theirs[0] + theirs[1], weights + biases):
         assert np.max(np.abs(mine - before)) > 1e-3  # the rule moved them
-        np.testing.assert_allclose(mine, reference, rtol=1e-10, atol=0)
+        np.testing.assert_allclose(mine, torchs, rtol=1e-10, atol=0)
 
 
 @pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
@@ -194,8 +197,11 @@ def test_a_checkpoint_with_damaged_optimizer_state_is_refused(state, tmp_path):
     save_checkpoint(path, net, history, {})
     with np.load(path) as npz:
         arrays = {name: npz[name] for name in npz.files}
-    arrays["optimizer_second_moment"] = (np.full(arrays["optimizer_second_moment"].shape, np.nan, np.float32)
-                                         if state is not None and state.size == 1000 else state)
+    arrays["optimizer_second_moment"] = (
+        np.full(arrays["optimizer_second_moment"].shape, np.nan, np.float32)
+        if state is not None and state.size == 1000
+        else state
+    )
     np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
     with pytest.raises(gpubp.ModelFileError, match="damaged checkpoint"):
         load_checkpoint(path, device="cpu")
@@ -212,24 +218,27 @@ def test_scaled_init_divides_the_same_draws_by_the_square_root_of_the_fan_in():
     assert "init='scaled'" in repr(scaled)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop': choose one of sgd, momentum, nesterov, adam"),
-    (dict(optimizer=None), "unknown optimizer None"),
-    (dict(momentum=1.0), "momentum μ must be a number in [0, 1)"),
-    (dict(momentum=-0.1), "momentum μ must be a number in [0, 1)"),
-    (dict(momentum=float("nan")), "momentum μ must be a number in [0, 1)"),
-    (dict(momentum=True), "momentum μ must be a number in [0, 1)"),
-    (dict(momentum="0.9"), "momentum μ must be a number in [0, 1)"),
-    (dict(lmbda=-1.0), "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
-    (dict(lmbda=float("inf")), "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
-    (dict(lmbda=None), "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
-    (dict(betas=(0.9, 1.0)), "Adam's betas must each be a number in [0, 1)"),
-    (dict(betas=(-0.1, 0.999)), "Adam's betas must each be a number in [0, 1)"),
-    (dict(betas=0.9), "Adam's betas must be a pair"),
-    (dict(betas=(0.9, 0.99, 0.9)), "Adam's betas must be a pair"),
-    (dict(eps=0.0), "Adam's eps must be a finite number > 0"),
-    (dict(eps=float("nan")), "Adam's eps must be a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop': choose one of sgd, momentum, nesterov, adam"),
+        (dict(optimizer=None), "unknown optimizer None"),
+        (dict(momentum=1.0), "momentum μ must be a number in [0, 1)"),
+        (dict(momentum=-0.1), "momentum μ must be a number in [0, 1)"),
+        (dict(momentum=float("nan")), "momentum μ must be a number in [0, 1)"),
+        (dict(momentum=True), "momentum μ must be a number in [0, 1)"),
+        (dict(momentum="0.9"), "momentum μ must be a number in [0, 1)"),
+        (dict(lmbda=-1.0), "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
+        (dict(lmbda=float("inf")), "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
+        (dict(lmbda=None), "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
+        (dict(betas=(0.9, 1.0)), "Adam's betas must each be a number in [0, 1)"),
+        (dict(betas=(-0.1, 0.999)), "Adam's betas must each be a number in [0, 1)"),
+        (dict(betas=0.9), "Adam's betas must be a pair"),
+        (dict(betas=(0.9, 0.99, 0.9)), "Adam's betas must be a pair"),
+        (dict(eps=0.0), "Adam's eps must be a finite number > 0"),
+        (dict(eps=float("nan")), "Adam's eps must be a finite number > 0"),
+    ],
+)
 def test_bad_optimizer_knobs_are_refused_and_change_nothing(kwargs, message):
     x, labels = random_problem((4, 3), m=20)
     net = gpubp.Network((4, 3), device="cpu", seed=0)

@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 
 import gpubp
-from cli_helpers import command, environment, gpubp as run, separable_data, write_csv, write_mnist
 from gpubp.cli.run_folder import claim
 from gpubp.cli.settings import ADDED_LATER
 from gpubp.errors import InputError
 from gpubp.model.storage import atomic_write, current_umask
+
+from cli_helpers import command, environment, separable_data, write_csv, write_mnist
+from cli_helpers import gpubp as run
 
 
 def ok(result):
@@ -38,8 +40,9 @@ def one_line_error(result, message):
 def start(*args, cwd, **popen):
     """``gpubp ARGS`` in the background, its output captured unless ``popen`` says otherwise."""
     popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
-    return subprocess.Popen(command() + [str(a) for a in args], cwd=cwd, env=environment(),
-                            stdin=subprocess.DEVNULL, **popen)
+    return subprocess.Popen(
+        command() + [str(a) for a in args], cwd=cwd, env=environment(), stdin=subprocess.DEVNULL, **popen
+    )
 
 
 def epochs_in(folder: Path) -> list[int]:
@@ -90,8 +93,9 @@ def test_resume_to_fewer_epochs_than_the_model_reached_never_replaces_it(tmp_pat
     ok(run("train", "--epochs", 4, "--checkpoint-every", 2, "--out", "run", "--quiet", cwd=tmp_path))
     ok(run("train", "--resume", "run", "--epochs", 6, "--checkpoint-every", 0, "--quiet", cwd=tmp_path))
     model = (tmp_path / "run" / "model.npz").read_bytes()
-    one_line_error(run("train", "--resume", "run", "--epochs", 5, cwd=tmp_path),
-                   "already holds this run's model after epoch 6")
+    one_line_error(
+        run("train", "--resume", "run", "--epochs", 5, cwd=tmp_path), "already holds this run's model after epoch 6"
+    )
     assert (tmp_path / "run" / "model.npz").read_bytes() == model and epochs_in(tmp_path / "run") == list(range(1, 7))
     ok(run("train", "--resume", "run", "--epochs", 5, "--force", "--quiet", cwd=tmp_path))
     assert epochs_in(tmp_path / "run") == list(range(1, 6))
@@ -153,8 +157,9 @@ def test_atomic_write_leaves_no_temporary_file_on_any_exception(tmp_path, except
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("out", ["afile/run", "afile", "/proc/gpubp-no-such/run", "/sys/gpubp-run", "/proc/self",
-                                 "/dev/null/run", ""])
+@pytest.mark.parametrize(
+    "out", ["afile/run", "afile", "/proc/gpubp-no-such/run", "/sys/gpubp-run", "/proc/self", "/dev/null/run", ""]
+)
 def test_an_out_that_cannot_be_created_is_refused_before_training(tmp_path, out):
     (tmp_path / "afile").write_text("not a folder\n")
     result = run("train", "--out", out, cwd=tmp_path)
@@ -165,9 +170,16 @@ def test_an_out_that_cannot_be_created_is_refused_before_training(tmp_path, out)
     assert (tmp_path / "afile").read_text() == "not a folder\n"
 
 
-@pytest.mark.parametrize("args", [["train", "--epochs", 3, "--out", "run"], ["info"],
-                                  ["evaluate", "model/model.npz"], ["predict", "model/model.npz", "x.npz"],
-                                  ["train", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--epochs", 3, "--out", "run"],
+        ["info"],
+        ["evaluate", "model/model.npz"],
+        ["predict", "model/model.npz", "x.npz"],
+        ["train", "--help"],
+    ],
+)
 def test_a_command_whose_stdout_closes_early_goes_on(tmp_path, args):
     """``gpubp train | head -1``: the reader is gone before the first line; training still saves its model."""
     ok(run("train", "--epochs", 1, "--out", "model", "--quiet", cwd=tmp_path))
@@ -196,8 +208,9 @@ def entry(arrays, name):
 DAMAGE = {
     "settings a list": lambda a: {"checkpoint_settings": []},
     "settings a number": lambda a: {"checkpoint_settings": 3},
-    "a setting missing": lambda a: {"checkpoint_settings": {k: v for k, v in entry(a, "checkpoint_settings").items()
-                                                            if k != "batch_size"}},
+    "a setting missing": lambda a: {
+        "checkpoint_settings": {k: v for k, v in entry(a, "checkpoint_settings").items() if k != "batch_size"}
+    },
     "an unknown setting": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "colour": "red"}},
     "epochs a string": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "epochs": "30"}},
     "lr negative": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "lr": -1}},
@@ -205,16 +218,20 @@ DAMAGE = {
     "cost unknown": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "cost": "hinge"}},
     "seed null": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "seed": None}},
     "sizes of another net": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "sizes": [4, 2]}},
-    "history row with an extra field": lambda a: {"checkpoint_history": [{**r, "lr": 3} for r in
-                                                                         entry(a, "checkpoint_history")]},
-    "history row without a field": lambda a: {"checkpoint_history": [{k: v for k, v in r.items() if k != "seconds"}
-                                                                     for r in entry(a, "checkpoint_history")]},
+    "history row with an extra field": lambda a: {
+        "checkpoint_history": [{**r, "lr": 3} for r in entry(a, "checkpoint_history")]
+    },
+    "history row without a field": lambda a: {
+        "checkpoint_history": [{k: v for k, v in r.items() if k != "seconds"} for r in entry(a, "checkpoint_history")]
+    },
     "history row a list": lambda a: {"checkpoint_history": [[1, 2, 3]]},
     "history epochs out of order": lambda a: {"checkpoint_history": entry(a, "checkpoint_history")[::-1]},
-    "history epoch a string": lambda a: {"checkpoint_history": [{**r, "epoch": str(r["epoch"])} for r in
-                                                                entry(a, "checkpoint_history")]},
-    "history cost a string": lambda a: {"checkpoint_history": [{**r, "training_cost": "low"} for r in
-                                                               entry(a, "checkpoint_history")]},
+    "history epoch a string": lambda a: {
+        "checkpoint_history": [{**r, "epoch": str(r["epoch"])} for r in entry(a, "checkpoint_history")]
+    },
+    "history cost a string": lambda a: {
+        "checkpoint_history": [{**r, "training_cost": "low"} for r in entry(a, "checkpoint_history")]
+    },
     "run id a number": lambda a: {"checkpoint_settings": {**entry(a, "checkpoint_settings"), "run_id": 7}},
     "rng of another bit generator": lambda a: {"checkpoint_rng": np.random.MT19937(0).state},
     "rng state mistyped": lambda a: {"checkpoint_rng": {**entry(a, "checkpoint_rng"), "state": "x"}},
@@ -223,8 +240,10 @@ DAMAGE = {
 
 @pytest.mark.parametrize("case", list(DAMAGE))
 def test_a_damaged_checkpoint_is_one_line(tmp_path, checkpoint_arrays, case):
-    changed = {name: np.array(json.dumps(value, default=lambda array: array.tolist()))
-               for name, value in DAMAGE[case](checkpoint_arrays).items()}
+    changed = {
+        name: np.array(json.dumps(value, default=lambda array: array.tolist()))
+        for name, value in DAMAGE[case](checkpoint_arrays).items()
+    }
     (tmp_path / "run").mkdir()
     np.savez(tmp_path / "run" / "checkpoint.npz", **{**checkpoint_arrays, **changed})
     before = (tmp_path / "run" / "checkpoint.npz").read_bytes()
@@ -236,8 +255,10 @@ def test_a_checkpoint_from_before_run_ids_and_later_settings_still_resumes(tmp_p
     later = {"run_id", *ADDED_LATER}
     settings = {k: v for k, v in entry(checkpoint_arrays, "checkpoint_settings").items() if k not in later}
     (tmp_path / "run").mkdir()
-    np.savez(tmp_path / "run" / "checkpoint.npz",
-             **{**checkpoint_arrays, "checkpoint_settings": np.array(json.dumps(settings))})
+    np.savez(
+        tmp_path / "run" / "checkpoint.npz",
+        **{**checkpoint_arrays, "checkpoint_settings": np.array(json.dumps(settings))},
+    )
     ok(run("train", "--resume", "run", "--epochs", 3, "--quiet", cwd=tmp_path))
     run_id = gpubp.training.load_checkpoint(tmp_path / "run" / "checkpoint.npz", device="cpu")[2]["run_id"]
     with np.load(tmp_path / "run" / "model.npz") as model:
@@ -263,10 +284,12 @@ def test_resume_from_another_working_folder_with_the_data_spelled_another_way(tm
     work = tmp_path / "work"
     work.mkdir()
     write_csv(work / "data.csv", x, y)
-    ok(run("train", "--data", "data.csv", "--epochs", 2, "--checkpoint-every", 1, "--out", "run", "--quiet",
-           cwd=work))
-    ok(run("train", "--resume", "work/run", "--data", "./work/../work/data.csv", "--epochs", 4, "--quiet",
-           cwd=tmp_path))
+    ok(run("train", "--data", "data.csv", "--epochs", 2, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=work))
+    ok(
+        run(
+            "train", "--resume", "work/run", "--data", "./work/../work/data.csv", "--epochs", 4, "--quiet", cwd=tmp_path
+        )
+    )
     ok(run("train", "--data", "data.csv", "--epochs", 4, "--out", "whole", "--quiet", cwd=work))
     assert epochs_in(work / "run") == [1, 2, 3, 4]
     resumed, whole = (gpubp.load(work / name / "model.npz", device="cpu").parameters() for name in ("run", "whole"))
@@ -324,8 +347,20 @@ def test_divergence_names_the_command_that_resumes_with_a_smaller_lr(tmp_path, m
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_the_run_saying_which_checkpoint_is_intact(tmp_path, signum):
-    process = start("train", "--sizes", "800", "--epochs", 200, "--checkpoint-every", 1, "--out", "run", "--quiet",
-                    cwd=tmp_path, stdout=subprocess.DEVNULL)
+    process = start(
+        "train",
+        "--sizes",
+        "800",
+        "--epochs",
+        200,
+        "--checkpoint-every",
+        1,
+        "--out",
+        "run",
+        "--quiet",
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
     checkpoint = tmp_path / "run" / "checkpoint.npz"
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -344,8 +379,11 @@ def test_a_signal_ends_the_run_saying_which_checkpoint_is_intact(tmp_path, signu
 def test_a_run_removes_the_temporary_files_a_killed_run_left(tmp_path):
     ok(run("train", "--epochs", 2, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=tmp_path))
     folder = tmp_path / "run"
-    stale = [folder / ".metrics.jsonl.k2j4h1x0.tmp", folder / ".checkpoint.npz.abc_1234.tmp",
-             folder / ".model.npz.zz9.tmp"]
+    stale = [
+        folder / ".metrics.jsonl.k2j4h1x0.tmp",
+        folder / ".checkpoint.npz.abc_1234.tmp",
+        folder / ".model.npz.zz9.tmp",
+    ]
     for path in stale:
         path.write_bytes(b"half")
     (folder / ".notes.tmp").write_text("the user's\n")
@@ -382,7 +420,9 @@ def test_a_warning_of_a_command_that_succeeds_is_one_line_at_the_end(tmp_path, m
     from gpubp.cli import main, tools
 
     real = tools.describe_machine
-    monkeypatch.setattr(tools, "describe_machine", lambda: warnings.warn("odd\nmachine", RuntimeWarning) or real())
+    monkeypatch.setattr(
+        tools, "describe_machine", lambda: warnings.warn("odd\nmachine", RuntimeWarning, stacklevel=2) or real()
+    )
     assert main(["info"]) == 0
     captured = capsys.readouterr()
     assert captured.err == "gpubp info: warning: odd machine (RuntimeWarning)\n"

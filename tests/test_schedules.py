@@ -67,8 +67,9 @@ def test_plateau_equals_torch_reduce_on_plateau():
     torch = pytest.importorskip("torch")
     accuracies = [0.5, 0.6, 0.6, 0.55, 0.6, 0.7, 0.7, 0.7, 0.69, 0.71, 0.7, 0.7, 0.7, 0.7]
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=1 / 3, patience=2,
-                                                           threshold=0.0, threshold_mode="abs")
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=1 / 3, patience=2, threshold=0.0, threshold_mode="abs"
+    )
     plateau, best = Plateau(), -1.0
     for accuracy in accuracies:
         scheduler.step(accuracy)
@@ -78,19 +79,22 @@ def test_plateau_equals_torch_reduce_on_plateau():
     assert plateau.scale < 1 / 3
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: check_schedule("step"), "unknown schedule 'step': choose one of constant, plateau, cosine"),
-    (lambda: check_schedule(None), "unknown schedule None"),
-    (lambda: check_warmup_epochs(-1, 10), "warm-up must be a whole number of epochs >= 0"),
-    (lambda: check_warmup_epochs(1.5, 10), "warm-up must be a whole number of epochs >= 0"),
-    (lambda: check_warmup_epochs(True, 10), "warm-up must be a whole number of epochs >= 0"),
-    (lambda: check_warmup_epochs(10, 10), "leaves no epoch at full η in a run of 10 epochs"),
-    (lambda: check_plateau(1.0, 5), "plateau factor divides η, so it must be a finite number > 1"),
-    (lambda: check_plateau(float("inf"), 5), "plateau factor divides η"),
-    (lambda: check_plateau(0.5, 5), "plateau factor divides η"),
-    (lambda: check_plateau(2.0, 0), "plateau patience must be a whole number of epochs >= 1"),
-    (lambda: check_plateau(2.0, 2.5), "plateau patience must be a whole number of epochs >= 1"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: check_schedule("step"), "unknown schedule 'step': choose one of constant, plateau, cosine"),
+        (lambda: check_schedule(None), "unknown schedule None"),
+        (lambda: check_warmup_epochs(-1, 10), "warm-up must be a whole number of epochs >= 0"),
+        (lambda: check_warmup_epochs(1.5, 10), "warm-up must be a whole number of epochs >= 0"),
+        (lambda: check_warmup_epochs(True, 10), "warm-up must be a whole number of epochs >= 0"),
+        (lambda: check_warmup_epochs(10, 10), "leaves no epoch at full η in a run of 10 epochs"),
+        (lambda: check_plateau(1.0, 5), "plateau factor divides η, so it must be a finite number > 1"),
+        (lambda: check_plateau(float("inf"), 5), "plateau factor divides η"),
+        (lambda: check_plateau(0.5, 5), "plateau factor divides η"),
+        (lambda: check_plateau(2.0, 0), "plateau patience must be a whole number of epochs >= 1"),
+        (lambda: check_plateau(2.0, 2.5), "plateau patience must be a whole number of epochs >= 1"),
+    ],
+)
 def test_bad_schedule_knobs_are_refused(call, message):
     with pytest.raises(gpubp.InputError) as info:
         call()

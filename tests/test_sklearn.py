@@ -29,8 +29,15 @@ TODAY = dict(optimizer="sgd", cost="cross-entropy", init="normal")  # the settin
 
 
 def small(**params):
-    settings = dict(hidden_layer_sizes=(20,), learning_rate_init=0.5, batch_size=10, max_iter=5, random_state=0,
-                    device="cpu", **TODAY)
+    settings = dict(
+        hidden_layer_sizes=(20,),
+        learning_rate_init=0.5,
+        batch_size=10,
+        max_iter=5,
+        random_state=0,
+        device="cpu",
+        **TODAY,
+    )
     return NetworkClassifier(**{**settings, **params})
 
 
@@ -90,8 +97,13 @@ def test_grid_search_in_two_processes_gives_the_same_result(digits):
     assert np.array_equal(serial.cv_results_["mean_test_score"], parallel.cv_results_["mean_test_score"])
 
 
-@pytest.mark.parametrize("labels", [np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",
-                                              "eight", "nine"]), np.array([3, 7, 10, 11, 20, 42, 43, 50, 99, 1000])])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]),
+        np.array([3, 7, 10, 11, 20, 42, 43, 50, 99, 1000]),
+    ],
+)
 def test_any_labels_train_exactly_as_their_indices(digits, labels):
     x, y = digits
     named = small().fit(x, labels[y])
@@ -122,8 +134,7 @@ def test_two_partial_fit_epochs_equal_fit_with_two_epochs(digits):
 
 @pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "adam"])
 def test_two_partial_fit_epochs_keep_the_optimizers_state(digits, optimizer):
-    assert_partial_fit_twice_equals_fit_for_two_epochs(*digits, optimizer=optimizer, learning_rate_init=0.05,
-                                                       lmbda=0.1)
+    assert_partial_fit_twice_equals_fit_for_two_epochs(*digits, optimizer=optimizer, learning_rate_init=0.05, lmbda=0.1)
 
 
 def test_partial_fit_needs_classes_on_the_first_call_and_refuses_unknown_labels(digits):
@@ -236,17 +247,41 @@ def test_only_knobs_that_differ_from_gpubps_defaults_reach_sgd(digits, monkeypat
         raise KeyboardInterrupt  # recorded; no need to train
 
     monkeypatch.setattr(gpubp.Network, "SGD", spy)
-    for clf in (small(), small(optimizer="nesterov", momentum=0.5, lmbda=0.1, schedule="plateau", warmup_epochs=2,
-                               plateau_factor=0.5, plateau_patience=3, early_stopping=True, validation_fraction=0.2,
-                               n_iter_no_change=4),
-                small(optimizer="adam", beta_1=0.8, epsilon=1e-6, momentum=0.5), small(optimizer="momentum")):
+    for clf in (
+        small(),
+        small(
+            optimizer="nesterov",
+            momentum=0.5,
+            lmbda=0.1,
+            schedule="plateau",
+            warmup_epochs=2,
+            plateau_factor=0.5,
+            plateau_patience=3,
+            early_stopping=True,
+            validation_fraction=0.2,
+            n_iter_no_change=4,
+        ),
+        small(optimizer="adam", beta_1=0.8, epsilon=1e-6, momentum=0.5),
+        small(optimizer="momentum"),
+    ):
         with pytest.raises(KeyboardInterrupt):
             clf.fit(x, y)
-    assert seen == [{}, {"optimizer": "nesterov", "momentum": 0.5, "lmbda": 0.1, "schedule": "plateau",
-                         "warmup_epochs": 2, "plateau_factor": 0.5, "plateau_patience": 3,
-                         "validation_fraction": 0.2, "patience": 4},
-                    {"optimizer": "adam", "betas": (0.8, 0.999), "eps": 1e-6},  # momentum belongs to other rules
-                    {"optimizer": "momentum"}]
+    assert seen == [
+        {},
+        {
+            "optimizer": "nesterov",
+            "momentum": 0.5,
+            "lmbda": 0.1,
+            "schedule": "plateau",
+            "warmup_epochs": 2,
+            "plateau_factor": 0.5,
+            "plateau_patience": 3,
+            "validation_fraction": 0.2,
+            "patience": 4,
+        },
+        {"optimizer": "adam", "betas": (0.8, 0.999), "eps": 1e-6},  # momentum belongs to other rules
+        {"optimizer": "momentum"},
+    ]
 
 
 def test_schedules_that_need_what_the_call_lacks_are_refused(digits):
@@ -296,8 +331,10 @@ def test_pandas_dataframes_keep_their_feature_names(digits):
 
 def test_lists_are_accepted(digits):
     x, y = digits
-    assert np.array_equal(small().fit(x[:200].tolist(), y[:200].tolist()).predict(x[:50].tolist()),
-                          small().fit(x[:200], y[:200]).predict(x[:50]))
+    assert np.array_equal(
+        small().fit(x[:200].tolist(), y[:200].tolist()).predict(x[:50].tolist()),
+        small().fit(x[:200], y[:200]).predict(x[:50]),
+    )
 
 
 def test_sparse_input_is_refused_with_the_fix():
@@ -354,9 +391,15 @@ def test_grid_search_workers_share_the_cores_instead_of_oversubscribing(digits):
     import os
 
     x, y = digits
-    search = GridSearchCV(ThreadRecorder(hidden_layer_sizes=(1024, 1024), max_iter=1, batch_size=256, verbose=True,
-                                         device="cpu", **TODAY), {"learning_rate_init": [0.1, 1.0]}, cv=2, n_jobs=2,
-                          scoring=lambda clf, x, y: clf.blas_threads_seen_).fit(x[:600], y[:600])
+    search = GridSearchCV(
+        ThreadRecorder(
+            hidden_layer_sizes=(1024, 1024), max_iter=1, batch_size=256, verbose=True, device="cpu", **TODAY
+        ),
+        {"learning_rate_init": [0.1, 1.0]},
+        cv=2,
+        n_jobs=2,
+        scoring=lambda clf, x, y: clf.blas_threads_seen_,
+    ).fit(x[:600], y[:600])
     assert search.cv_results_["mean_test_score"].max() <= max(os.cpu_count() // 2, 1)
 
 
@@ -415,8 +458,10 @@ def run_readme_example(code, capsys) -> list[float]:
 def test_readme_example_runs_with_todays_training_settings(capsys):
     code = readme_example()
     assert code.count("NetworkClassifier(hidden_layer_sizes") == 1
-    code = code.replace("NetworkClassifier(hidden_layer_sizes",
-                        "NetworkClassifier(optimizer='sgd', cost='cross-entropy', init='normal', hidden_layer_sizes")
+    code = code.replace(
+        "NetworkClassifier(hidden_layer_sizes",
+        "NetworkClassifier(optimizer='sgd', cost='cross-entropy', init='normal', hidden_layer_sizes",
+    )
     accuracies = run_readme_example(code, capsys)
     assert len(accuracies) == 2 and all(0 <= a <= 1 for a in accuracies)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import gpubp
+
 from conftest import random_problem
 
 
@@ -75,21 +76,24 @@ def rewrite(path, **changes):
     np.savez(path, **arrays)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "corrupt, truncated or not an .npz"),
-    (lambda p: p.write_bytes(b"\x00garbage" * 40), "corrupt, truncated or not an .npz"),
-    (lambda p: p.write_text("w0,b0\n1,2\n"), "corrupt, truncated or not an .npz"),
-    (lambda p: np.savez(p, X=np.zeros(3)), "not a gpubp model"),
-    (lambda p: rewrite(p, gpubp_format=np.int64(99)), "newer gpubp (model format 99"),
-    (lambda p: rewrite(p, w1=np.zeros((2, 2))), "damaged gpubp model"),
-    (lambda p: rewrite(p, b0=None), "damaged gpubp model"),
-    (lambda p: rewrite(p, cost=np.array("hinge")), "damaged gpubp model"),
-    (lambda p: rewrite(p, init=np.array("xavier")), "damaged gpubp model"),
-    (lambda p: rewrite(p, init=None), "damaged gpubp model"),
-    (lambda p: rewrite(p, sizes=np.array([6, -5, 3])), "damaged gpubp model"),
-    (lambda p: rewrite(p, w0=np.full((5, 6), np.nan)), "NaN or infinite weights"),
-    (lambda p: rewrite(p, w0=np.array([{"pickled": 1}], dtype=object)), "which gpubp never loads"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "corrupt, truncated or not an .npz"),
+        (lambda p: p.write_bytes(b"\x00garbage" * 40), "corrupt, truncated or not an .npz"),
+        (lambda p: p.write_text("w0,b0\n1,2\n"), "corrupt, truncated or not an .npz"),
+        (lambda p: np.savez(p, X=np.zeros(3)), "not a gpubp model"),
+        (lambda p: rewrite(p, gpubp_format=np.int64(99)), "newer gpubp (model format 99"),
+        (lambda p: rewrite(p, w1=np.zeros((2, 2))), "damaged gpubp model"),
+        (lambda p: rewrite(p, b0=None), "damaged gpubp model"),
+        (lambda p: rewrite(p, cost=np.array("hinge")), "damaged gpubp model"),
+        (lambda p: rewrite(p, init=np.array("xavier")), "damaged gpubp model"),
+        (lambda p: rewrite(p, init=None), "damaged gpubp model"),
+        (lambda p: rewrite(p, sizes=np.array([6, -5, 3])), "damaged gpubp model"),
+        (lambda p: rewrite(p, w0=np.full((5, 6), np.nan)), "NaN or infinite weights"),
+        (lambda p: rewrite(p, w0=np.array([{"pickled": 1}], dtype=object)), "which gpubp never loads"),
+    ],
+)
 def test_a_bad_model_file_gives_a_clear_error(trained, damage, message):
     _, path, _ = trained
     damage(path)

@@ -1,11 +1,13 @@
-"""SGD trains: seeded runs are reproducible, the cost falls, the digits reach a stated accuracy, bad knobs are refused."""
+"""SGD trains: seeded runs are reproducible, the cost falls, the digits reach a stated accuracy, bad knobs are
+refused."""
 
 import numpy as np
 import pytest
 
 import gpubp
-from conftest import random_problem
 from gpubp.data import load_digits
+
+from conftest import random_problem
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,7 @@ def test_parameters_live_in_one_aligned_buffer_whose_padding_stays_zero():
     for view in net.weights + net.biases:
         offset = (view.__array_interface__["data"][0] - flat.__array_interface__["data"][0]) // flat.itemsize
         assert offset * flat.itemsize % 256 == 0
-        used[offset:offset + view.size] = True
+        used[offset : offset + view.size] = True
     assert np.all(flat[~used] == 0) and np.count_nonzero(~used) > 0
     assert all(not np.array_equal(w, after) for w, after in zip(weights, net.parameters()[0]))
 
@@ -112,14 +114,17 @@ def test_one_matrix_product_per_layer_whatever_the_batch_size(monkeypatch):
     assert counts == [3 + 3 + 2, 3] * 2  # forward 3, BP4 3, BP2 2 per step; 3 for a forward pass
 
 
-@pytest.mark.parametrize("knobs, message", [
-    ((1, 0, 1.0), "mini-batch size must be a whole number >= 1"),
-    ((1, 41, 1.0), "larger than the training set (40 samples)"),
-    ((1, 5, 0.0), "learning rate eta must be a finite number > 0"),
-    ((1, 5, float("nan")), "learning rate eta must be a finite number > 0"),
-    ((0, 5, 1.0), "epochs must be a whole number >= 1"),
-    ((1.5, 5, 1.0), "epochs must be a whole number >= 1"),
-])
+@pytest.mark.parametrize(
+    "knobs, message",
+    [
+        ((1, 0, 1.0), "mini-batch size must be a whole number >= 1"),
+        ((1, 41, 1.0), "larger than the training set (40 samples)"),
+        ((1, 5, 0.0), "learning rate eta must be a finite number > 0"),
+        ((1, 5, float("nan")), "learning rate eta must be a finite number > 0"),
+        ((0, 5, 1.0), "epochs must be a whole number >= 1"),
+        ((1.5, 5, 1.0), "epochs must be a whole number >= 1"),
+    ],
+)
 def test_bad_hyperparameters_are_refused_with_the_fix(knobs, message):
     x, y = random_problem((4, 3), m=40)
     net = gpubp.Network((4, 3), device="cpu", seed=0)
@@ -130,18 +135,21 @@ def test_bad_hyperparameters_are_refused_with_the_fix(knobs, message):
     assert all(np.array_equal(a, b) for a, b in zip(before[0], net.parameters()[0]))
 
 
-@pytest.mark.parametrize("data, message", [
-    ((np.zeros((5, 3)), np.zeros(5, int)), "has 3 features per sample but the network's input layer has 4"),
-    ((np.full((5, 4), np.nan), np.zeros(5, int)), "NaN or infinite"),
-    ((np.zeros((5, 4)), np.array([0, 1, 2, 3, 9])), "labels must lie in 0..2"),
-    ((np.zeros((5, 4)), np.array([0, 1, -1, 0, 0])), "labels must lie in 0..2"),
-    ((np.zeros((5, 4)), np.array([0, 1, 0.5, 0, 0])), "labels must be whole numbers"),
-    ((np.zeros((5, 4)), np.zeros(4, int)), "one numeric label per row"),
-    ((np.zeros((5, 4)), np.array(["a"] * 5)), "one numeric label per row"),
-    (([[1, 2, 3, 4], [1, 2]], [0, 1]), "could not be read"),
-    ((np.zeros((0, 4)), np.zeros(0, int)), "non-empty 2-D array"),
-    (np.zeros((5, 4)), "must be a pair (X, y)"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ((np.zeros((5, 3)), np.zeros(5, int)), "has 3 features per sample but the network's input layer has 4"),
+        ((np.full((5, 4), np.nan), np.zeros(5, int)), "NaN or infinite"),
+        ((np.zeros((5, 4)), np.array([0, 1, 2, 3, 9])), "labels must lie in 0..2"),
+        ((np.zeros((5, 4)), np.array([0, 1, -1, 0, 0])), "labels must lie in 0..2"),
+        ((np.zeros((5, 4)), np.array([0, 1, 0.5, 0, 0])), "labels must be whole numbers"),
+        ((np.zeros((5, 4)), np.zeros(4, int)), "one numeric label per row"),
+        ((np.zeros((5, 4)), np.array(["a"] * 5)), "one numeric label per row"),
+        (([[1, 2, 3, 4], [1, 2]], [0, 1]), "could not be read"),
+        ((np.zeros((0, 4)), np.zeros(0, int)), "non-empty 2-D array"),
+        (np.zeros((5, 4)), "must be a pair (X, y)"),
+    ],
+)
 def test_bad_data_is_refused_with_the_fix(data, message):
     net = gpubp.Network((4, 3), device="cpu", seed=0)
     with pytest.raises(gpubp.InputError) as info:
@@ -149,15 +157,18 @@ def test_bad_data_is_refused_with_the_fix(data, message):
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(sizes=[4]), "at least two layer widths"),
-    (dict(sizes=[4, 0, 3]), "at least two layer widths"),
-    (dict(sizes=[4, 2.5, 3]), "at least two layer widths"),
-    (dict(sizes="abc"), "whole numbers"),
-    (dict(sizes=[4, 3], cost="hinge"), "unknown cost 'hinge'"),
-    (dict(sizes=[4, 3], dtype="float16"), "unknown dtype 'float16'"),
-    (dict(sizes=[4, 3], device="tpu"), "unknown device 'tpu'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(sizes=[4]), "at least two layer widths"),
+        (dict(sizes=[4, 0, 3]), "at least two layer widths"),
+        (dict(sizes=[4, 2.5, 3]), "at least two layer widths"),
+        (dict(sizes="abc"), "whole numbers"),
+        (dict(sizes=[4, 3], cost="hinge"), "unknown cost 'hinge'"),
+        (dict(sizes=[4, 3], dtype="float16"), "unknown dtype 'float16'"),
+        (dict(sizes=[4, 3], device="tpu"), "unknown device 'tpu'"),
+    ],
+)
 def test_bad_network_settings_are_refused(kwargs, message):
     with pytest.raises(gpubp.InputError) as info:
         gpubp.Network(**kwargs)

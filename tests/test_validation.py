@@ -7,10 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gpubp
-from conftest import random_problem
 from gpubp.data import load_digits
 from gpubp.training import load_checkpoint, save_checkpoint
 from gpubp.training.sgd import check_validation_fraction, validation_split
+
+from conftest import random_problem
 
 
 @pytest.fixture(scope="module")
@@ -87,15 +88,23 @@ def test_early_stopping_keeps_the_best_epochs_weights(digits):
 
 @pytest.mark.parametrize("via_checkpoint", [False, True])
 @pytest.mark.parametrize("optimizer, eta, split", [("sgd", 3.0, 3), ("nesterov", 1.0, 5), ("adam", 0.05, 4)])
-def test_continuing_after_the_best_weights_were_restored_is_exact(digits, tmp_path, optimizer, eta, split,
-                                                                   via_checkpoint):
+def test_continuing_after_the_best_weights_were_restored_is_exact(
+    digits, tmp_path, optimizer, eta, split, via_checkpoint
+):
     """Training to epoch ``split`` (which ends with an earlier, better epoch's weights) and on to 8 equals training
     to 8 in one call, for update rules with state too: the best weights are the parameters alone, the rule's
     velocity and moments stay the last epoch's, and continuing swaps the last weights back to go on with them. A
     checkpoint taken between the two calls carries all of it."""
     train, _ = digits
-    options = dict(validation_fraction=0.3, patience=50, schedule="plateau", plateau_patience=1, warmup_epochs=1,
-                   optimizer=optimizer, lmbda=1.0)
+    options = dict(
+        validation_fraction=0.3,
+        patience=50,
+        schedule="plateau",
+        plateau_patience=1,
+        warmup_epochs=1,
+        optimizer=optimizer,
+        lmbda=1.0,
+    )
     whole = gpubp.Network([64, 12, 10], cost="log-likelihood", device="cpu", seed=2)
     whole.SGD(train, 8, 20, eta, **options)
     parts = gpubp.Network([64, 12, 10], cost="log-likelihood", device="cpu", seed=2)
@@ -149,23 +158,26 @@ def test_old_checkpoints_without_training_state_still_resume(digits, tmp_path):
     assert resumed.training_state is None and len(resumed.SGD(train, 2, 50, 0.5, history=restored)) == 2
 
 
-@pytest.mark.parametrize("options, message", [
-    (dict(validation_fraction=1.0), "validation fraction must lie in [0, 1)"),
-    (dict(validation_fraction=-0.1), "validation fraction must lie in [0, 1)"),
-    (dict(validation_fraction=float("nan")), "validation fraction must lie in [0, 1)"),
-    (dict(validation_fraction="0.2"), "validation fraction must lie in [0, 1)"),
-    (dict(validation_fraction=0.001), "holds out no sample of 40"),
-    (dict(validation_fraction=0.9), "leaves 4 training samples, fewer than one mini-batch of 5"),
-    (dict(patience=-1, validation_fraction=0.2), "patience must be a whole number of epochs >= 1"),
-    (dict(patience=0, validation_fraction=0.2), "patience must be a whole number of epochs >= 1"),
-    (dict(patience=2.5, validation_fraction=0.2), "patience must be a whole number of epochs >= 1"),
-    (dict(patience=3), "patience watches the validation accuracy, but there is no validation data"),
-    (dict(schedule="plateau"), "the plateau schedule watches the validation accuracy"),
-    (dict(schedule="exponential"), "unknown schedule 'exponential'"),
-    (dict(warmup_epochs=3), "a warm-up of 3 epochs leaves no epoch at full η in a run of 3 epochs"),
-    (dict(plateau_factor=1.0), "plateau factor divides η"),
-    (dict(plateau_patience=0), "plateau patience must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(validation_fraction=1.0), "validation fraction must lie in [0, 1)"),
+        (dict(validation_fraction=-0.1), "validation fraction must lie in [0, 1)"),
+        (dict(validation_fraction=float("nan")), "validation fraction must lie in [0, 1)"),
+        (dict(validation_fraction="0.2"), "validation fraction must lie in [0, 1)"),
+        (dict(validation_fraction=0.001), "holds out no sample of 40"),
+        (dict(validation_fraction=0.9), "leaves 4 training samples, fewer than one mini-batch of 5"),
+        (dict(patience=-1, validation_fraction=0.2), "patience must be a whole number of epochs >= 1"),
+        (dict(patience=0, validation_fraction=0.2), "patience must be a whole number of epochs >= 1"),
+        (dict(patience=2.5, validation_fraction=0.2), "patience must be a whole number of epochs >= 1"),
+        (dict(patience=3), "patience watches the validation accuracy, but there is no validation data"),
+        (dict(schedule="plateau"), "the plateau schedule watches the validation accuracy"),
+        (dict(schedule="exponential"), "unknown schedule 'exponential'"),
+        (dict(warmup_epochs=3), "a warm-up of 3 epochs leaves no epoch at full η in a run of 3 epochs"),
+        (dict(plateau_factor=1.0), "plateau factor divides η"),
+        (dict(plateau_patience=0), "plateau patience must be a whole number"),
+    ],
+)
 def test_bad_method_knobs_are_refused_before_training(options, message):
     x, y = random_problem((4, 3), m=40)
     net = gpubp.Network((4, 3), device="cpu", seed=0)
@@ -177,8 +189,11 @@ def test_bad_method_knobs_are_refused_before_training(options, message):
 
 
 @settings(max_examples=200, deadline=None)
-@given(n=st.integers(1, 5000), batch=st.integers(1, 500),
-       fraction=st.floats(-1, 2) | st.just(float("nan")) | st.sampled_from([0.0, 0.5]))
+@given(
+    n=st.integers(1, 5000),
+    batch=st.integers(1, 500),
+    fraction=st.floats(-1, 2) | st.just(float("nan")) | st.sampled_from([0.0, 0.5]),
+)
 def test_any_accepted_fraction_gives_a_disjoint_split_with_a_full_batch(n, batch, fraction):
     try:
         held_out = check_validation_fraction(fraction, n, batch)

@@ -96,7 +96,7 @@ class GpuBackend:
         self.xp.cuda.get_current_stream().synchronize()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_cupy():
     """Return ``(cupy, None)`` when CuPy imports, else ``None`` and the reason: not installed, or installed but
     broken (a missing CUDA library, an unwritable kernel cache, ...)."""
@@ -111,7 +111,7 @@ def load_cupy():
     return cupy, None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def find_gpus():
     """Return ``(cupy, why)``: the CuPy module when it imports and sees a CUDA device, else ``None`` and the reason.
 
@@ -134,23 +134,31 @@ def find_gpus():
 # in float64 because CuPy fixes float32 GEMMs to TF32 or not at the first one (CUPY_TF32): `gpubp bench --tf32` must
 # still be able to choose after the probe.
 PROBE_KERNEL = ("T x", "T y", "y = x * T(2) + T(1)", "gpubp_probe")
-ARCHITECTURE_ERRORS = ("NoKernelImageForDevice", "NO_BINARY_FOR_GPU", "UNSUPPORTED_PTX", "INVALID_PTX",
-                       "gpu-architecture", "InvalidDeviceFunction")
+ARCHITECTURE_ERRORS = (
+    "NoKernelImageForDevice",
+    "NO_BINARY_FOR_GPU",
+    "UNSUPPORTED_PTX",
+    "INVALID_PTX",
+    "gpu-architecture",
+    "InvalidDeviceFunction",
+)
 CTK_HINT = "install CuPy with its [ctk] extra (pip install 'gpubp[gpu]', or 'gpubp[gpu-cuda13]')"
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """``Type: message`` on one line, cut to ``limit`` characters (CUDA and NVRTC errors span many lines)."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def why_unusable(stage: str, exc: Exception) -> str:
     """The reason a GPU failed the probe's ``stage`` (``"kernel"`` or ``"gemm"``), and what to do about it."""
     text, name = one_line(exc), type(exc).__name__
     if any(marker in str(exc) for marker in ARCHITECTURE_ERRORS):  # NVRTC's log may be long: look at all of it
-        return (f"this CuPy's CUDA cannot run code on this GPU's architecture ({text}): install the CuPy of the "
-                f"CUDA major your GPU and driver support (gpubp[gpu] for CUDA 12, gpubp[gpu-cuda13] for CUDA 13)")
+        return (
+            f"this CuPy's CUDA cannot run code on this GPU's architecture ({text}): install the CuPy of the "
+            f"CUDA major your GPU and driver support (gpubp[gpu] for CUDA 12, gpubp[gpu-cuda13] for CUDA 13)"
+        )
     missing = name in ("DynamicLibNotFoundError", "ImportError") or "failed to load" in text
     if stage == "kernel" and missing:
         return f"NVRTC, CuPy's run-time compiler, is missing ({text}): {CTK_HINT}"
@@ -185,7 +193,7 @@ def try_gpu(cupy) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe_gpu():
     """Return ``(cupy, why)``: the CuPy module when the current CUDA device compiled and ran a test kernel and a
     GEMM, else ``None`` and the reason. Runs once per process, on the first request (never at ``import gpubp``)."""
@@ -205,12 +213,13 @@ def resolve_device(device: str | None) -> str:
         device = os.environ.get(DEVICE_ENV_VAR) or "auto"
     choice = str(device).strip().lower()
     if choice not in DEVICES:
-        raise InputError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)} "
-                         f"(as an argument or in ${DEVICE_ENV_VAR})")
+        raise InputError(
+            f"unknown device {device!r}: choose one of {', '.join(DEVICES)} (as an argument or in ${DEVICE_ENV_VAR})"
+        )
     return choice
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _backend(choice: str):
     if choice == "cpu":
         return CpuBackend("the CPU was requested")

@@ -5,9 +5,9 @@ Every elementwise step of training lives here: σ, σ′, the fused bias-add + �
 over the flat parameter buffer; so does the one row-wise step, the softmax output layer. ``KERNELS`` holds each
 step's C body; ``CupyOps`` turns them into ``cupy.ElementwiseKernel`` objects (the softmax into a
 ``cupy.RawKernel``) named ``gpubp_<step>`` (one pass over memory each), and ``NumpyOps`` (in ``numpy_ops.py``)
-performs the same arithmetic, in the same order, with in-place NumPy ufuncs, so a CPU run and a GPU run agree to rounding. σ is
-computed as ``0.5·tanh(0.5·z) + 0.5``: it equals 1/(1+e^−z), never overflows on either device and raises no
-warning at z = ±1000. The tests compile every body with g++ (against ``NumpyOps``) and with nvcc.
+performs the same arithmetic, in the same order, with in-place NumPy ufuncs, so a CPU run and a GPU run agree to
+rounding. σ is computed as ``0.5·tanh(0.5·z) + 0.5``: it equals 1/(1+e^−z), never overflows on either device and
+raises no warning at z = ±1000. The tests compile every body with g++ (against ``NumpyOps``) and with nvcc.
 ``sum_rows`` (BP3's sum over the batch) is a reduction, not an elementwise kernel: each backend uses its library's.
 """
 
@@ -59,13 +59,17 @@ KERNELS: dict[str, KernelSpec | RowKernelSpec] = {
     "hidden_delta": KernelSpec("T g, T a", "T d", "d = g * a * (T(1) - a)"),
     # a = softmax(z + b) over each row: subtracting the row's largest entry first keeps every exp in (0, 1], so it
     # never overflows (z = ±1000 included) and the largest term is exactly 1, so the sum is never 0. z may be a.
-    "bias_softmax": RowKernelSpec("T z, T b", "T a", """
+    "bias_softmax": RowKernelSpec(
+        "T z, T b",
+        "T a",
+        """
     const T *zr = z + row * cols; T *ar = a + row * cols;
     T top = zr[0] + b[0];
     for (long long j = 1; j < cols; ++j) { T v = zr[j] + b[j]; top = v > top ? v : top; }
     T total = T(0);
     for (long long j = 0; j < cols; ++j) { ar[j] = exp((zr[j] + b[j]) - top); total += ar[j]; }
-    for (long long j = 0; j < cols; ++j) ar[j] = ar[j] / total;"""),
+    for (long long j = 0; j < cols; ++j) ar[j] = ar[j] / total;""",
+    ),
 }
 
 # The update rules run over the flat parameter buffer p, whose first n_weights elements are the weight matrices
@@ -77,18 +81,25 @@ UPDATE_KERNELS: dict[str, KernelSpec] = {
     # sgd, network2's form: w ← (1 − ηλ/n)·w − (η/m)·Σ∇w, b ← b − (η/m)·Σ∇b; g already carries η/m
     "sgd": KernelSpec("T g, int64 n_weights, T keep", "T p", "p = (i < n_weights ? keep : T(1)) * p - g"),
     # heavy ball: v ← μv − η∇, w ← w + v (∇ is the mean gradient plus the L2 term λ/n·w)
-    "momentum": KernelSpec("T g, int64 n_weights, T decay, T mu, T eta", "T p, T v",
-                           _L2_GRADIENT + "v = mu * v - eta * grad; p = p + v"),
+    "momentum": KernelSpec(
+        "T g, int64 n_weights, T decay, T mu, T eta", "T p, T v", _L2_GRADIENT + "v = mu * v - eta * grad; p = p + v"
+    ),
     # torch.optim.SGD(nesterov=True): buf ← μ·buf + ∇, w ← w − η(∇ + μ·buf)
-    "nesterov": KernelSpec("T g, int64 n_weights, T decay, T mu, T eta", "T p, T buf",
-                           _L2_GRADIENT + "buf = mu * buf + grad; p = p - eta * (grad + mu * buf)"),
+    "nesterov": KernelSpec(
+        "T g, int64 n_weights, T decay, T mu, T eta",
+        "T p, T buf",
+        _L2_GRADIENT + "buf = mu * buf + grad; p = p - eta * (grad + mu * buf)",
+    ),
     # torch.optim.Adam: m ← m + (1 − β1)(∇ − m), v ← β2·v + (1 − β2)∇², w ← w − s·m / (√v / c2 + ε), with
     # s = η / (1 − β1^t) and c2 = √(1 − β2^t) computed on the host for step t
-    "adam": KernelSpec("T g, int64 n_weights, T decay, T one_minus_beta1, T beta2, T one_minus_beta2, "
-                       "T step_size, T correction2, T eps", "T p, T m, T v",
-                       _L2_GRADIENT + "m = m + one_minus_beta1 * (grad - m); "
-                       "v = beta2 * v + one_minus_beta2 * grad * grad; "
-                       "p = p - step_size * (m / (sqrt(v) / correction2 + eps))"),
+    "adam": KernelSpec(
+        "T g, int64 n_weights, T decay, T one_minus_beta1, T beta2, T one_minus_beta2, "
+        "T step_size, T correction2, T eps",
+        "T p, T m, T v",
+        _L2_GRADIENT + "m = m + one_minus_beta1 * (grad - m); "
+        "v = beta2 * v + one_minus_beta2 * grad * grad; "
+        "p = p - step_size * (m / (sqrt(v) / correction2 + eps))",
+    ),
 }
 KERNELS.update(UPDATE_KERNELS)
 ROW_THREADS = 128  # threads per block of a row-wise kernel: one thread per row
@@ -100,10 +111,12 @@ def row_kernel_source(name: str, c_type: str) -> str:
     A grid-stride loop over the rows gives each thread whole rows: ``gpubp_<name>_<float|double>(rows, cols,
     inputs…, outputs…)``.
     """
-    return (f'extern "C" __global__ void gpubp_{name}_{c_type}({row_kernel_parameters(KERNELS[name], c_type)}) {{\n'
-            f"  typedef {c_type} T;\n"
-            f"  for (long long row = blockIdx.x * (long long)blockDim.x + threadIdx.x; row < rows;"
-            f" row += (long long)blockDim.x * gridDim.x) {{{KERNELS[name].body}\n  }}\n}}\n")
+    return (
+        f'extern "C" __global__ void gpubp_{name}_{c_type}({row_kernel_parameters(KERNELS[name], c_type)}) {{\n'
+        f"  typedef {c_type} T;\n"
+        f"  for (long long row = blockIdx.x * (long long)blockDim.x + threadIdx.x; row < rows;"
+        f" row += (long long)blockDim.x * gridDim.x) {{{KERNELS[name].body}\n  }}\n}}\n"
+    )
 
 
 def row_kernel_parameters(spec: RowKernelSpec, c_type: str) -> str:
@@ -131,11 +144,13 @@ class CupyOps:
         self.xp = cupy
         self._kernels = {
             name: cupy.ElementwiseKernel(spec.in_params, spec.out_params, spec.body, name=f"gpubp_{name}")
-            for name, spec in KERNELS.items() if isinstance(spec, KernelSpec)
+            for name, spec in KERNELS.items()
+            if isinstance(spec, KernelSpec)
         }
         self._row_kernels = {
             (name, np.dtype(dtype)): cupy.RawKernel(row_kernel_source(name, c_type), f"gpubp_{name}_{c_type}")
-            for name, spec in KERNELS.items() if isinstance(spec, RowKernelSpec)
+            for name, spec in KERNELS.items()
+            if isinstance(spec, RowKernelSpec)
             for dtype, c_type in (("float32", "float"), ("float64", "double"))
         }
 
@@ -143,8 +158,7 @@ class CupyOps:
         """Launch row-wise kernel ``name`` over C-contiguous (rows, cols) arrays (the last one is the output)."""
         rows, cols = arrays[-1].shape
         blocks = min(-(-rows // ROW_THREADS), 65535)  # the loop inside strides over any rows beyond the grid
-        self._row_kernels[name, arrays[-1].dtype]((blocks,), (ROW_THREADS,), (np.int64(rows), np.int64(cols),
-                                                                               *arrays))
+        self._row_kernels[name, arrays[-1].dtype]((blocks,), (ROW_THREADS,), (np.int64(rows), np.int64(cols), *arrays))
         return arrays[-1]
 
     def sigmoid(self, z, out):

@@ -52,12 +52,21 @@ def describe_machine() -> dict:
     CuPy was built against (``cuda_runtime_built``); they differ when the CUDA wheels are another minor or major.
     """
     usable, why = probe_gpu()
-    info = {"gpubp": __version__, "python": f"{platform.python_version()} ({sys.executable})",
-            "platform": platform.platform(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
-            "numpy": np.__version__, "blas": blas(), "gpu_usable": usable is not None, "gpu_reason": why,
-            "default_device": os.environ.get(DEVICE_ENV_VAR) or "auto"}
-    info["cupy_kernel_cache"] = os.environ.get("CUPY_CACHE_DIR",
-                                               os.path.join(os.path.expanduser("~"), ".cupy", "kernel_cache"))
+    info = {
+        "gpubp": __version__,
+        "python": f"{platform.python_version()} ({sys.executable})",
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "blas": blas(),
+        "gpu_usable": usable is not None,
+        "gpu_reason": why,
+        "default_device": os.environ.get(DEVICE_ENV_VAR) or "auto",
+    }
+    info["cupy_kernel_cache"] = os.environ.get(
+        "CUPY_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cupy", "kernel_cache")
+    )
     cupy, info["cupy_problem"] = load_cupy()
     info["cupy"] = None if cupy is None else cupy.__version__
     if cupy is None:
@@ -70,6 +79,8 @@ def describe_machine() -> dict:
         info["gpus"] = []
         for index in range(cupy.cuda.runtime.getDeviceCount()):
             props = cupy.cuda.runtime.getDeviceProperties(index)
-            info["gpus"].append(f"{props['name'].decode()}, compute capability {props['major']}.{props['minor']}, "
-                                f"{props['totalGlobalMem'] / 2**30:.1f} GiB")
+            info["gpus"].append(
+                f"{props['name'].decode()}, compute capability {props['major']}.{props['minor']}, "
+                f"{props['totalGlobalMem'] / 2**30:.1f} GiB"
+            )
     return info

@@ -26,8 +26,13 @@ def _row_blocked(step):
             return step(self, *args)
         rows = max(1, BLOCK_BYTES // (out.itemsize * out.shape[1]))
         for start in range(0, out.shape[0], rows):
-            step(self, *(a[start:start + rows] if getattr(a, "shape", ())[:1] == out.shape[:1] and a.ndim == 2
-                         else a for a in args))
+            step(
+                self,
+                *(
+                    a[start : start + rows] if getattr(a, "shape", ())[:1] == out.shape[:1] and a.ndim == 2 else a
+                    for a in args
+                ),
+            )
         return out
 
     blocked.__doc__ = step.__doc__
@@ -175,6 +180,7 @@ class NumpyOps:
         np.divide(m, scratch, out=scratch)
         np.multiply(scratch, step_size, out=scratch)
         np.subtract(p, scratch, out=p)
+
     @_row_blocked
     def bias_softmax(self, z, b, out):
         # The kernel's loops, one ufunc per loop over all rows at once; only the sum's order differs (NumPy adds

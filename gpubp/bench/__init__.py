@@ -25,11 +25,19 @@ from ..training.optimizers import check_optimizer
 from . import peers
 
 # (sizes, batch size, samples per epoch)
-GRID = [((784, 30, 10), 10, 10_000), ((784, 100, 10), 100, 10_000), ((784, 1024, 1024, 10), 256, 4_096),
-        ((784, 2048, 2048, 10), 4_096, 4_096)]
+GRID = [
+    ((784, 30, 10), 10, 10_000),
+    ((784, 100, 10), 100, 10_000),
+    ((784, 1024, 1024, 10), 256, 4_096),
+    ((784, 2048, 2048, 10), 4_096, 4_096),
+]
 GPU_GRID = [((784, 4096, 4096, 10), 8_192, 32_768)]
-PEERS = {"torch_manual": peers.torch_manual, "torch_autograd": peers.torch_autograd,
-         "per_sample_loop": peers.per_sample_loop, "sklearn": peers.sklearn_mlp}
+PEERS = {
+    "torch_manual": peers.torch_manual,
+    "torch_autograd": peers.torch_autograd,
+    "per_sample_loop": peers.per_sample_loop,
+    "sklearn": peers.sklearn_mlp,
+}
 LOOP_MAX_WEIGHTS = 100_000  # the per-sample loop runs on the small networks only
 LOOP_SAMPLES = 2_000
 SKLEARN_SAMPLES_BESIDE_GPU = 4_096  # scikit-learn runs on the CPU: on a GPU's grid it gets fewer samples per epoch
@@ -84,8 +92,17 @@ def synthetic_data(n: int, sizes, dtype, seed: int = 0):
     return x, labels, np.eye(sizes[-1], dtype=dtype)[labels]
 
 
-def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repeats=5, warmup=1, tf32=False,
-                  optimizer="sgd", log=print) -> dict:
+def run_benchmark(
+    device=None,
+    dtype="float32",
+    grid=None,
+    peer_names=None,
+    repeats=5,
+    warmup=1,
+    tf32=False,
+    optimizer="sgd",
+    log=print,
+) -> dict:
     """Measure the grid; ``log`` gets a line per result as it comes. Returns the JSON-ready record."""
     if repeats < 1 or warmup < 0:
         raise InputError(f"--repeats must be >= 1 and --warmup >= 0, got {repeats} and {warmup}")
@@ -105,11 +122,16 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
     if "sklearn" in missing:
         raise InputError("peer sklearn needs scikit-learn: pip install 'gpubp[sklearn]'")
     if missing:
-        raise InputError(f"peer {', '.join(missing)} cannot run on the {backend.name}: it needs PyTorch"
-                         f"{' built for CUDA' if backend.name == 'gpu' else ''} (pip install 'gpubp[bench]')")
+        raise InputError(
+            f"peer {', '.join(missing)} cannot run on the {backend.name}: it needs PyTorch"
+            f"{' built for CUDA' if backend.name == 'gpu' else ''} (pip install 'gpubp[bench]')"
+        )
     # The per-sample loop and MLPClassifier run the lecture's plain SGD: with another rule they have no counterpart.
-    names = [p for p in (runnable if peer_names is None else list(peer_names))
-             if optimizer == "sgd" or p not in ("per_sample_loop", "sklearn")]
+    names = [
+        p
+        for p in (runnable if peer_names is None else list(peer_names))
+        if optimizer == "sgd" or p not in ("per_sample_loop", "sklearn")
+    ]
     grid = grid or GRID + (GPU_GRID if backend.name == "gpu" else [])
     dtype_type = np.dtype(dtype).type
     gemm = peers.gemm_gflops(backend, dtype_type, GEMM_SIZE[backend.name])
@@ -124,9 +146,11 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
         mode = " (TF32 asked for but not in effect: it needs compute capability >= 8.0 and a fresh process)"
     else:
         mode = ""
-    log(f"device: {backend.name} — {backend.device_name}; {dtype}{mode}; "
+    log(
+        f"device: {backend.name} — {backend.device_name}; {dtype}{mode}; "
         f"GEMM {GEMM_SIZE[backend.name]}³: {gemm:,.1f} GFLOP/s; optimizer {optimizer}; "
-        f"peers: {', '.join(names) or 'none'}")
+        f"peers: {', '.join(names) or 'none'}"
+    )
     results = []
     for sizes, batch, samples in grid:
         x, labels, y = synthetic_data(samples, sizes, dtype_type)
@@ -145,10 +169,15 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
             rule = {"rule": optimizer} if name.startswith("torch") else {}
             seconds = PEERS[name](backend, weights, biases, x[:n], y[:n], batch, ETA, warmup + repeats, **rule)
             rates[name] = n / statistics.median(seconds[warmup:])
-        result = {"sizes": list(sizes), "batch": batch, "samples_per_epoch": samples,
-                  "flops_per_sample": flops_per_sample(sizes), "samples_per_s": rates,
-                  "ratio": {name: rates["gpubp"] / rate for name, rate in rates.items() if name != "gpubp"},
-                  "gemm_fraction": flops_per_sample(sizes) * rates["gpubp"] / (gemm * 1e9)}
+        result = {
+            "sizes": list(sizes),
+            "batch": batch,
+            "samples_per_epoch": samples,
+            "flops_per_sample": flops_per_sample(sizes),
+            "samples_per_s": rates,
+            "ratio": {name: rates["gpubp"] / rate for name, rate in rates.items() if name != "gpubp"},
+            "gemm_fraction": flops_per_sample(sizes) * rates["gpubp"] / (gemm * 1e9),
+        }
         results.append(result)
         log(format_row(result))
     machine = describe_machine()
@@ -156,16 +185,27 @@ def run_benchmark(device=None, dtype="float32", grid=None, peer_names=None, repe
         import torch
 
         machine["torch"] = torch.__version__
-    return {"device": backend.name, "device_name": backend.device_name, "dtype": dtype, "tf32": tf32_used,
-            "optimizer": optimizer,
-            "repeats": repeats, "warmup": warmup, "gemm_gflops": gemm, "machine": machine, "results": results}
+    return {
+        "device": backend.name,
+        "device_name": backend.device_name,
+        "dtype": dtype,
+        "tf32": tf32_used,
+        "optimizer": optimizer,
+        "repeats": repeats,
+        "warmup": warmup,
+        "gemm_gflops": gemm,
+        "machine": machine,
+        "results": results,
+    }
 
 
 def format_row(result: dict) -> str:
     rates = result["samples_per_s"]
     peers_text = "  ".join(f"{name} {rates[name]:,.0f} ({ratio:.2f}×)" for name, ratio in result["ratio"].items())
-    return (f"{str(result['sizes']):>22} batch {result['batch']:>5}: gpubp {rates['gpubp']:>10,.0f} samples/s, "
-            f"{100 * result['gemm_fraction']:5.1f}% of GEMM  {peers_text}")
+    return (
+        f"{str(result['sizes']):>22} batch {result['batch']:>5}: gpubp {rates['gpubp']:>10,.0f} samples/s, "
+        f"{100 * result['gemm_fraction']:5.1f}% of GEMM  {peers_text}"
+    )
 
 
 def markdown_table(record: dict) -> str:
@@ -175,6 +215,9 @@ def markdown_table(record: dict) -> str:
     lines = [header, "|" + " --- |" * (len(names) + 4)]
     for r in record["results"]:
         cells = [f"{r['samples_per_s'][n]:,.0f} ({r['ratio'][n]:.2f}×)" if n in r["ratio"] else "—" for n in names]
-        lines.append(f"| {r['sizes']} | {r['batch']} | {r['samples_per_s']['gpubp']:,.0f} | " + " | ".join(cells)
-                     + f" | {100 * r['gemm_fraction']:.0f}% |")
+        lines.append(
+            f"| {r['sizes']} | {r['batch']} | {r['samples_per_s']['gpubp']:,.0f} | "
+            + " | ".join(cells)
+            + f" | {100 * r['gemm_fraction']:.0f}% |"
+        )
     return "\n".join(lines)

@@ -36,7 +36,7 @@ def gemm_gflops(backend, dtype, n: int, repeats: int = 5) -> float:
     a, b = (backend.asarray(rng.random((n, n)), dtype) for _ in range(2))
     out = xp.empty((n, n), dtype)
     seconds = timed_epochs(lambda: xp.dot(a, b, out=out), backend.synchronize, repeats + 1)[1:]
-    return 2 * n ** 3 / float(np.median(seconds)) / 1e9
+    return 2 * n**3 / float(np.median(seconds)) / 1e9
 
 
 def torch_device(backend):
@@ -80,11 +80,11 @@ def torch_manual(backend, weights, biases, x, y, batch, eta, epochs, seed=0, rul
         order = torch.from_numpy(rng.permutation(n)).to(device)
         xs, ys = xd.index_select(0, order), yd.index_select(0, order)
         for k in range(0, n, batch):
-            acts = [xs[k:k + batch]]
+            acts = [xs[k : k + batch]]
             for w, b in zip(ws, bs):
                 acts.append(torch.sigmoid(torch.addmm(b, acts[-1], w.t())))
             a = acts[-1]
-            delta = (a - ys[k:k + batch]) * a * (1 - a)
+            delta = (a - ys[k : k + batch]) * a * (1 - a)
             step = eta / len(a) if optimizer is None else 1.0 / len(a)
             for l in reversed(range(len(ws))):
                 grad_w, grad_b = delta.t() @ acts[l], delta.sum(0)
@@ -125,8 +125,8 @@ def torch_autograd(backend, weights, biases, x, y, batch, eta, epochs, seed=0, r
         xs, ys = xd.index_select(0, order), yd.index_select(0, order)
         for k in range(0, n, batch):
             optimizer.zero_grad(set_to_none=True)
-            targets = ys[k:k + batch]
-            (loss_fn(model(xs[k:k + batch]), targets) / (2 * len(targets))).backward()
+            targets = ys[k : k + batch]
+            (loss_fn(model(xs[k : k + batch]), targets) / (2 * len(targets))).backward()
             optimizer.step()
 
     return timed_epochs(epoch, torch_synchronize(device), epochs)
@@ -148,7 +148,7 @@ def per_sample_loop(backend, weights, biases, x, y, batch, eta, epochs, seed=0) 
         for k in range(0, n, batch):
             nabla_w = [xp.zeros_like(w) for w in ws]
             nabla_b = [xp.zeros_like(b) for b in bs]
-            for i in order[k:k + batch]:
+            for i in order[k : k + batch]:
                 activation = xd[i].reshape(-1, 1)
                 activations = [activation]
                 for w, b in zip(ws, bs):
@@ -160,7 +160,7 @@ def per_sample_loop(backend, weights, biases, x, y, batch, eta, epochs, seed=0) 
                     nabla_w[l] += delta @ activations[l].T
                     if l > 0:
                         delta = (ws[l].T @ delta) * activations[l] * (1 - activations[l])
-            count = len(order[k:k + batch])
+            count = len(order[k : k + batch])
             for w, b, nw, nb in zip(ws, bs, nabla_w, nabla_b):
                 w -= (eta / count) * nw
                 b -= (eta / count) * nb
@@ -181,9 +181,19 @@ def sklearn_mlp(backend, weights, biases, x, y, batch, eta, epochs, seed=0) -> l
     from sklearn.neural_network import MLPClassifier
 
     labels = np.argmax(y, axis=1)
-    mlp = MLPClassifier(hidden_layer_sizes=[w.shape[0] for w in weights[:-1]], activation="logistic",
-                        solver="sgd", learning_rate_init=eta, momentum=0.0, nesterovs_momentum=False, alpha=0.0,
-                        batch_size=batch, shuffle=True, early_stopping=False, random_state=seed)
+    mlp = MLPClassifier(
+        hidden_layer_sizes=[w.shape[0] for w in weights[:-1]],
+        activation="logistic",
+        solver="sgd",
+        learning_rate_init=eta,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        alpha=0.0,
+        batch_size=batch,
+        shuffle=True,
+        early_stopping=False,
+        random_state=seed,
+    )
     mlp.partial_fit(x[:batch], labels[:batch], classes=np.arange(y.shape[1]))  # builds the layers
     for coef, intercept, w, b in zip(mlp.coefs_, mlp.intercepts_, weights, biases):
         if coef.shape == w.T.shape:

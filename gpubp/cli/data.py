@@ -36,8 +36,10 @@ def data_list(args) -> int:
             state = "not downloaded" if count == 0 else f"{count} of {len(dataset.files)} files"
             size = dataset.size
         print(f"{name:<{width}}  {state:<15} {megabytes(size):>9}  {folder}")
-    print("size: on disk where cached, else to download; gpubp data fetch NAME downloads, and so does the first "
-          "gpubp train --data NAME")
+    print(
+        "size: on disk where cached, else to download; gpubp data fetch NAME downloads, and so does the first "
+        "gpubp train --data NAME"
+    )
     return 0
 
 
@@ -47,8 +49,10 @@ def data_fetch(args) -> int:
         folder = locate(dataset, progress=progress)
         missing = [f.stem for f in dataset.files if present(folder, f) is None]
         if missing:  # only the user's own data/mnist, which gpubp reads but never writes into
-            raise DataError(f"{folder} exists but lacks {', '.join(missing)}, and gpubp reads it before the "
-                            f"cache: add the files to it, or move it away to let gpubp download into the cache")
+            raise DataError(
+                f"{folder} exists but lacks {', '.join(missing)}, and gpubp reads it before the "
+                f"cache: add the files to it, or move it away to let gpubp download into the cache"
+            )
         where = " (./data/mnist is read before the cache)" if folder == DEFAULT_MNIST_DIR else ""
         print(f"{dataset.name}: {len(dataset.files)} files in {folder}{where}")
     return 0
@@ -59,6 +63,9 @@ def data_path(args) -> int:
     folder, count, _ = status(dataset)
     print(folder)
     if count < len(dataset.files):
-        print(f"({dataset.name} is not downloaded yet: gpubp data fetch {dataset.name}, or the first gpubp train "
-              f"--data {dataset.name}, puts it there)", file=sys.stderr)
+        print(
+            f"({dataset.name} is not downloaded yet: gpubp data fetch {dataset.name}, or the first gpubp train "
+            f"--data {dataset.name}, puts it there)",
+            file=sys.stderr,
+        )
     return 0

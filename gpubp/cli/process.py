@@ -78,8 +78,11 @@ def signals_deferred():
     """Hold SIGINT and SIGTERM until the block ends, so that what it writes and records stays consistent."""
     arrived, handlers = [], {}
     if threading.current_thread() is threading.main_thread():
-        handlers = {signum: signal.signal(signum, lambda signum, _frame: arrived.append(signum))
-                    for signum in HANDLED_SIGNALS if signal.getsignal(signum) is _raise_stopped}
+        handlers = {
+            signum: signal.signal(signum, lambda signum, _frame: arrived.append(signum))
+            for signum in HANDLED_SIGNALS
+            if signal.getsignal(signum) is _raise_stopped
+        }
     try:
         yield
     finally:
@@ -97,8 +100,11 @@ def command_process():
         sys.stdout = PipeSafeStdout(stdout)
     handlers = {}
     if threading.current_thread() is threading.main_thread():
-        handlers = {signum: signal.signal(signum, _raise_stopped) for signum in HANDLED_SIGNALS
-                    if signal.getsignal(signum) is not signal.SIG_IGN}  # nohup and background jobs ignore them
+        handlers = {
+            signum: signal.signal(signum, _raise_stopped)
+            for signum in HANDLED_SIGNALS
+            if signal.getsignal(signum) is not signal.SIG_IGN
+        }  # nohup and background jobs ignore them
     try:
         with warnings.catch_warnings(record=True) as held:
             yield held

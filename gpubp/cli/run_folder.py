@@ -75,8 +75,10 @@ def claim(path: Path, fresh: bool = False) -> RunFolder:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(lock_fd)
-            raise InputError(f"{path} is in use by another gpubp train that is still running: wait for it to end, "
-                             f"or choose another --out") from None
+            raise InputError(
+                f"{path} is in use by another gpubp train that is still running: wait for it to end, "
+                f"or choose another --out"
+            ) from None
         if is_lock_file(lock_fd, path / LOCK_NAME):
             break
         os.close(lock_fd)  # locked just as the run holding it removed it on its way out: take a fresh one

@@ -27,11 +27,30 @@ from ..training.optimizers import check_lmbda, check_momentum, check_optimizer
 from ..training.schedules import PLATEAU_FACTOR, PLATEAU_PATIENCE, check_plateau, check_schedule, check_warmup_epochs
 from ..training.sgd import check_patience
 
-DEFAULTS = {"data": "digits", "data_dir": None, "test_fraction": 0.2, "sizes": [30], "epochs": 30, "batch_size": 10,
-            "lr": 3.0, "cost": "quadratic", "dtype": "float32", "seed": 0, "checkpoint_every": 0, "header": "auto",
-            "optimizer": "sgd", "momentum": 0.9, "l2": 0.0, "init": "normal", "schedule": "constant",
-            "warmup_epochs": 0, "plateau_factor": PLATEAU_FACTOR, "plateau_patience": PLATEAU_PATIENCE,
-            "validation_fraction": 0.0, "patience": None}
+DEFAULTS = {
+    "data": "digits",
+    "data_dir": None,
+    "test_fraction": 0.2,
+    "sizes": [30],
+    "epochs": 30,
+    "batch_size": 10,
+    "lr": 3.0,
+    "cost": "quadratic",
+    "dtype": "float32",
+    "seed": 0,
+    "checkpoint_every": 0,
+    "header": "auto",
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "l2": 0.0,
+    "init": "normal",
+    "schedule": "constant",
+    "warmup_epochs": 0,
+    "plateau_factor": PLATEAU_FACTOR,
+    "plateau_patience": PLATEAU_PATIENCE,
+    "validation_fraction": 0.0,
+    "patience": None,
+}
 METHODS = ("schedule", "warmup_epochs", "plateau_factor", "plateau_patience", "validation_fraction", "patience")
 CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every", "lr")
 OPTIONAL = ("run_id", "lr_changes")  # settings that checkpoints of older gpubp versions lack
@@ -61,10 +80,13 @@ def positive(value) -> bool:
 CHECKS = {  # what each setting must be: the flag's own check, or the API's check of that knob
     "data": rule(lambda v: isinstance(v, str) and v != "", "--data must be digits, mnist or a .csv or .npz file"),
     "data_dir": rule(lambda v: v is None or isinstance(v, str) and v != "", "--data-dir must be a folder"),
-    "test_fraction": rule(lambda v: positive(v) and v < 1,
-                          "--test-fraction: the test fraction must lie strictly between 0 and 1"),
-    "sizes": rule(lambda v: isinstance(v, list) and len(v) >= 1 and all(map(whole(1), v)),
-                  "--sizes: layer widths must be whole numbers >= 1"),
+    "test_fraction": rule(
+        lambda v: positive(v) and v < 1, "--test-fraction: the test fraction must lie strictly between 0 and 1"
+    ),
+    "sizes": rule(
+        lambda v: isinstance(v, list) and len(v) >= 1 and all(map(whole(1), v)),
+        "--sizes: layer widths must be whole numbers >= 1",
+    ),
     "epochs": rule(whole(1), "--epochs: epochs must be a whole number >= 1"),
     "batch_size": rule(whole(1), "--batch-size: the mini-batch size must be a whole number >= 1"),
     "lr": rule(positive, "--lr: the learning rate eta must be a finite number > 0"),
@@ -81,8 +103,9 @@ CHECKS = {  # what each setting must be: the flag's own check, or the API's chec
     "warmup_epochs": lambda v: check_warmup_epochs(v, None),
     "plateau_factor": lambda v: check_plateau(v, PLATEAU_PATIENCE),
     "plateau_patience": lambda v: check_plateau(PLATEAU_FACTOR, v),
-    "validation_fraction": rule(lambda v: v == 0 or positive(v) and v < 1,
-                                "--validation-fraction: the validation fraction must lie in [0, 1)"),
+    "validation_fraction": rule(
+        lambda v: v == 0 or positive(v) and v < 1, "--validation-fraction: the validation fraction must lie in [0, 1)"
+    ),
     "patience": check_patience,
 }
 
@@ -98,8 +121,9 @@ def check_settings(settings: dict) -> None:
     if not isinstance(settings.get("run_id", ""), str):
         raise InputError(f"run_id must be a string, got {settings['run_id']!r}")
     changes = settings.get("lr_changes", [])
-    if not isinstance(changes, list) or not all(isinstance(c, list) and len(c) == 2 and whole(2)(c[0]) and
-                                                positive(c[1]) for c in changes):
+    if not isinstance(changes, list) or not all(
+        isinstance(c, list) and len(c) == 2 and whole(2)(c[0]) and positive(c[1]) for c in changes
+    ):
         raise InputError(f"lr_changes must be [epoch, lr] pairs, got {changes!r}")
 
 
@@ -127,8 +151,10 @@ def checkpoint_file(resume: Path) -> Path:
     if not resume.is_dir():
         return resume
     if not (resume / CHECKPOINT_NAME).is_file():
-        raise InputError(f"--resume {resume}: that run folder holds no {CHECKPOINT_NAME} (only a run started with "
-                         f"--checkpoint-every N can be resumed); start a new run")
+        raise InputError(
+            f"--resume {resume}: that run folder holds no {CHECKPOINT_NAME} (only a run started with "
+            f"--checkpoint-every N can be resumed); start a new run"
+        )
     return resume / CHECKPOINT_NAME
 
 
@@ -147,14 +173,21 @@ def settings_for(args):
     check_saved(args.resume, saved, net.sizes)
     for key, value in given.items():
         if key not in CHANGEABLE_ON_RESUME and key != "sizes" and not same_setting(key, value, saved[key]):
-            raise InputError(f"{flag(key)} {value} differs from the checkpoint's {saved[key]}: a resumed run keeps "
-                             f"the settings it was started with (only --epochs, --checkpoint-every, --lr, --device "
-                             f"and --out may change); drop {flag(key)} or start a new run")
+            raise InputError(
+                f"{flag(key)} {value} differs from the checkpoint's {saved[key]}: a resumed run keeps "
+                f"the settings it was started with (only --epochs, --checkpoint-every, --lr, --device "
+                f"and --out may change); drop {flag(key)} or start a new run"
+            )
     if saved["schedule"] == "cosine" and given.get("epochs", saved["epochs"]) != saved["epochs"]:
-        raise InputError(f"the cosine schedule spreads its decay over the run's {saved['epochs']} epochs, so a "
-                         f"resumed run keeps them: drop --epochs, or start a new run for a longer one")
-    settings = {"run_id": uuid.uuid4().hex, **saved,  # a checkpoint from before run ids gets one from now on
-                **{key: value for key, value in given.items() if key in CHANGEABLE_ON_RESUME}}
+        raise InputError(
+            f"the cosine schedule spreads its decay over the run's {saved['epochs']} epochs, so a "
+            f"resumed run keeps them: drop --epochs, or start a new run for a longer one"
+        )
+    settings = {
+        "run_id": uuid.uuid4().hex,
+        **saved,  # a checkpoint from before run ids gets one from now on
+        **{key: value for key, value in given.items() if key in CHANGEABLE_ON_RESUME},
+    }
     if settings["lr"] != saved["lr"]:
         settings["lr_changes"] = [*saved.get("lr_changes", []), [len(history) + 1, settings["lr"]]]
     check_settings(settings)
@@ -166,11 +199,13 @@ def check_saved(path, saved: dict, sizes) -> None:
     missing, unknown = sorted(set(CHECKS) - set(saved)), sorted(set(saved) - set(CHECKS) - set(OPTIONAL))
     try:
         if missing or unknown:
-            raise InputError(f"settings {', '.join(missing)} missing" if missing else
-                             f"unknown settings {', '.join(unknown)}")
+            raise InputError(
+                f"settings {', '.join(missing)} missing" if missing else f"unknown settings {', '.join(unknown)}"
+            )
         check_settings(saved)
         if saved["sizes"] != list(sizes):
             raise InputError(f"settings for sizes {saved['sizes']} beside a network of sizes {list(sizes)}")
     except InputError as exc:
-        raise ModelFileError(f"{path} is a damaged or foreign checkpoint ({exc}); resume from another one or "
-                             f"start a new run") from None
+        raise ModelFileError(
+            f"{path} is a damaged or foreign checkpoint ({exc}); resume from another one or start a new run"
+        ) from None

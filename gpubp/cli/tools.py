@@ -28,8 +28,10 @@ def check_width(net, x, what: str) -> None:
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != net.sizes[0]:
         width = x.shape[1] if x.ndim == 2 else f"shape {x.shape}"
-        raise InputError(f"the model takes {net.sizes[0]} features per sample but {what} has {width}: use data "
-                         f"shaped like the data the model was trained on")
+        raise InputError(
+            f"the model takes {net.sizes[0]} features per sample but {what} has {width}: use data "
+            f"shaped like the data the model was trained on"
+        )
 
 
 def check_output(path, force: bool, inputs=(), flag: str = "--out") -> None:
@@ -47,8 +49,9 @@ def check_output(path, force: bool, inputs=(), flag: str = "--out") -> None:
         except OSError:  # an input that cannot be compared cannot be the file at path either
             same = False
         if same:
-            raise InputError(f"{flag} {path} is the very file {source} that this command reads: write the output "
-                             f"to another file")
+            raise InputError(
+                f"{flag} {path} is the very file {source} that this command reads: write the output to another file"
+            )
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
         raise InputError(f"{flag} {path} is not a regular file (a device, pipe or socket): choose a file name")
     if not force:
@@ -101,11 +104,15 @@ def info(args) -> int:
     print(f"NumPy: {machine['numpy']}, BLAS: {machine['blas']}")
     print(f"GPU usable: {'yes' if machine['gpu_usable'] else 'no'} — {machine['gpu_reason']}")
     if machine["cupy"] is None:
-        print(f"CuPy: {machine['cupy_problem'].removeprefix('CuPy is ')}; pip install 'gpubp[gpu]' for CUDA 12 or "
-              f"'gpubp[gpu-cuda13]' for CUDA 13")
+        print(
+            f"CuPy: {machine['cupy_problem'].removeprefix('CuPy is ')}; pip install 'gpubp[gpu]' for CUDA 12 or "
+            f"'gpubp[gpu-cuda13]' for CUDA 13"
+        )
     else:
-        print(f"CuPy: {machine['cupy']}; CUDA runtime loaded: {machine['cuda_runtime']} (CuPy built with "
-              f"{machine['cuda_runtime_built']}); driver: {machine['cuda_driver']}")
+        print(
+            f"CuPy: {machine['cupy']}; CUDA runtime loaded: {machine['cuda_runtime']} (CuPy built with "
+            f"{machine['cuda_runtime_built']}); driver: {machine['cuda_driver']}"
+        )
         for index, gpu in enumerate(machine.get("gpus", [])):
             print(f"device {index}: {gpu}")
     print(f"CuPy kernel cache: {machine['cupy_kernel_cache']} (CUPY_CACHE_DIR; must be writable for CuPy to import)")
@@ -130,17 +137,22 @@ def gradcheck(args) -> int:
     sizes = list(args.sizes)
     # The drawn weights, the network's parameters, float64 inputs, targets and two workspaces of activations and
     # deltas per layer, before any of them is allocated.
-    check_memory(2 * parameter_bytes(sizes, "float64") + 8 * args.samples * (sizes[0] + 5 * sum(sizes[1:])),
-                 f"a gradient check of sizes {sizes} on {args.samples} samples", InputError)
+    check_memory(
+        2 * parameter_bytes(sizes, "float64") + 8 * args.samples * (sizes[0] + 5 * sum(sizes[1:])),
+        f"a gradient check of sizes {sizes} on {args.samples} samples",
+        InputError,
+    )
     weights = [rng.standard_normal((n_out, n_in)) / np.sqrt(n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     biases = [rng.standard_normal(n_out) for n_out in sizes[1:]]
     net = Network.from_parameters(sizes, weights, biases, cost=args.cost, dtype="float64", device=args.device)
     x = rng.random((args.samples, net.sizes[0]))
     y = rng.integers(0, net.sizes[-1], args.samples)
     checks = gradient_check(net, (x, y), relative_floor=GRADCHECK_FLOOR)
-    print(f"gradient check of sizes {list(net.sizes)}, {net.cost.name} cost, float64, {args.samples} samples, "
-          f"on {net.backend.name}; gradients under {GRADCHECK_FLOOR:g} of their layer's largest are compared at "
-          f"that scale")
+    print(
+        f"gradient check of sizes {list(net.sizes)}, {net.cost.name} cost, float64, {args.samples} samples, "
+        f"on {net.backend.name}; gradients under {GRADCHECK_FLOOR:g} of their layer's largest are compared at "
+        f"that scale"
+    )
     print(f"{'layer':>5}  {'weights':>10}  {'biases':>10}   (max relative error, backprop vs finite differences)")
     for check in checks:
         print(f"{check.layer:>5}  {check.weights_error:10.2e}  {check.biases_error:10.2e}")
@@ -152,8 +164,9 @@ def gradcheck(args) -> int:
 
 def bench(args) -> int:
     check_output(args.json, args.force, flag="--json")
-    record = run_benchmark(args.device, args.dtype, args.net, args.peers, args.repeats, args.warmup, args.tf32,
-                           args.optimizer)
+    record = run_benchmark(
+        args.device, args.dtype, args.net, args.peers, args.repeats, args.warmup, args.tf32, args.optimizer
+    )
     print()
     print(markdown_table(record))
     if args.json is not None:

@@ -25,16 +25,18 @@ from ..errors import DataError, GpubpError, InputError, ModelFileError, Training
 from ..model import Network, save
 from ..model.storage import read_npz
 from ..training import check_hyperparameters, save_checkpoint, train
-from ..training.sgd import check_training_methods, check_validation_fraction
 from ..training.report import MetricsLog, plot_learning_curve
+from ..training.sgd import check_training_methods, check_validation_fraction
 from .process import signals_deferred, stopped
 from .run_folder import claim, claim_new
 from .settings import CHECKPOINT_NAME, METHODS, checkpoint_file, flag, settings_for, to_store
 
-
 # A knob that only one choice reads: given beside another choice, it would be ignored, so it is refused.
-APPLIES_TO = {"momentum": ("optimizer", ("momentum", "nesterov")), "plateau_factor": ("schedule", ("plateau",)),
-              "plateau_patience": ("schedule", ("plateau",))}
+APPLIES_TO = {
+    "momentum": ("optimizer", ("momentum", "nesterov")),
+    "plateau_factor": ("schedule", ("plateau",)),
+    "plateau_patience": ("schedule", ("plateau",)),
+}
 
 
 def check_flags_apply(settings, args) -> None:
@@ -42,8 +44,9 @@ def check_flags_apply(settings, args) -> None:
     for key, (choice, readers) in APPLIES_TO.items():
         if getattr(args, key) is not None and settings[choice] not in readers:
             needed = " or ".join(f"{flag(choice)} {reader}" for reader in readers)
-            raise InputError(f"{flag(key)} applies to {needed}, not {settings[choice]}: add {needed}, or drop "
-                             f"{flag(key)}")
+            raise InputError(
+                f"{flag(key)} applies to {needed}, not {settings[choice]}: add {needed}, or drop {flag(key)}"
+            )
 
 
 def resolve_sizes(sizes, n_in: int, n_classes: int) -> list[int]:
@@ -52,9 +55,11 @@ def resolve_sizes(sizes, n_in: int, n_classes: int) -> list[int]:
         return list(sizes)
     if len(sizes) >= 3 and (sizes[0] == n_in or sizes[-1] == n_classes):
         text = ",".join(map(str, sizes))
-        raise InputError(f"--sizes {text} looks like all layer widths, but the data has {n_in} features per sample "
-                         f"and {n_classes} classes: write {n_in},{','.join(map(str, sizes[1:-1]))},{n_classes}, "
-                         f"or list only the hidden widths")
+        raise InputError(
+            f"--sizes {text} looks like all layer widths, but the data has {n_in} features per sample "
+            f"and {n_classes} classes: write {n_in},{','.join(map(str, sizes[1:-1]))},{n_classes}, "
+            f"or list only the hidden widths"
+        )
     return [n_in, *sizes, n_classes]
 
 
@@ -62,8 +67,7 @@ def describe_data(train_data, test_data):
     """``(n_in, n_classes)`` of a dataset, or a ``DataError`` if its arrays cannot be a training set."""
     x, y = np.asarray(train_data[0]), np.asarray(train_data[1])
     if x.ndim != 2 or x.shape[0] == 0:
-        raise DataError(f"the training features must be a non-empty 2-D array, one sample per row; got shape "
-                        f"{x.shape}")
+        raise DataError(f"the training features must be a non-empty 2-D array, one sample per row; got shape {x.shape}")
     return x.shape[1], check_classes(np.concatenate([y, np.asarray(test_data[1])]))
 
 
@@ -91,22 +95,31 @@ def claim_run_folder(args, epochs, resumed_run=None):
     out = args.out if args.out is not None else args.resume.parent
     folder = claim(out)
     continuing = args.resume is not None and out.resolve() == args.resume.parent.resolve()
-    if continuing and resumed_run is not None and (out / "model.npz").exists() and \
-            run_of(out / "model.npz") != resumed_run:
+    if (
+        continuing
+        and resumed_run is not None
+        and (out / "model.npz").exists()
+        and run_of(out / "model.npz") != resumed_run
+    ):
         folder.release()
-        raise InputError(f"{out / 'model.npz'} is not from the run of {args.resume}, and resuming would replace it: "
-                         f"resume into another folder with --out, or move that model away")
+        raise InputError(
+            f"{out / 'model.npz'} is not from the run of {args.resume}, and resuming would replace it: "
+            f"resume into another folder with --out, or move that model away"
+        )
     reached = epochs_reached(out) if continuing and (out / "model.npz").exists() else 0
     if reached > epochs and not args.force:
         folder.release()
-        raise InputError(f"{out} already holds this run's model after epoch {reached}, and resuming to epoch {epochs} "
-                         f"would replace it with an earlier one: pass --epochs {reached} or more, resume into another "
-                         f"folder with --out, or add --force to replace it")
+        raise InputError(
+            f"{out} already holds this run's model after epoch {reached}, and resuming to epoch {epochs} "
+            f"would replace it with an earlier one: pass --epochs {reached} or more, resume into another "
+            f"folder with --out, or add --force to replace it"
+        )
     earlier = [] if continuing else folder.run_files()
     if earlier and not args.force:
         folder.release()
-        raise InputError(f"{out} already holds a run ({', '.join(earlier)}): choose another --out, or add --force "
-                         f"to replace it")
+        raise InputError(
+            f"{out} already holds a run ({', '.join(earlier)}): choose another --out, or add --force to replace it"
+        )
     return folder, earlier
 
 
@@ -129,8 +142,9 @@ class Progress:
         if self.tqdm is None:
             return
         if self.bar is None:
-            self.bar = self.tqdm(total=total, desc=f"epoch {self.epoch}/{self.epochs}", unit="batch", leave=False,
-                                 dynamic_ncols=True)
+            self.bar = self.tqdm(
+                total=total, desc=f"epoch {self.epoch}/{self.epochs}", unit="batch", leave=False, dynamic_ncols=True
+            )
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -190,8 +204,9 @@ class RunFiles:
         if self.checkpoint is not None:
             path, epoch = self.checkpoint
             lr = "" if smaller_lr is None else f" --lr {smaller_lr:g}"
-            return f"the checkpoint of epoch {epoch} ({path}) is intact: gpubp train --resume {path}{lr} continues " \
-                   f"from it"
+            return (
+                f"the checkpoint of epoch {epoch} ({path}) is intact: gpubp train --resume {path}{lr} continues from it"
+            )
         hint = "" if self.settings["checkpoint_every"] else " (--checkpoint-every N writes one to resume from)"
         earlier = f"; the earlier run's files in {self.folder.path} are untouched" if self.earlier else ""
         return f"no model or checkpoint was written for this run{hint}{earlier}"
@@ -203,26 +218,38 @@ def run_on(args, comm) -> int:
         args.resume = checkpoint_file(args.resume)
     settings, resumed = settings_for(args)
     check_flags_apply(settings, args)
-    train_data, test_data = load_dataset(settings["data"], settings["data_dir"], settings["test_fraction"],
-                                         settings["header"])
+    train_data, test_data = load_dataset(
+        settings["data"], settings["data_dir"], settings["test_fraction"], settings["header"]
+    )
     n_in, n_classes = describe_data(train_data, test_data)
     if resumed is None:
         sizes = resolve_sizes(settings["sizes"], n_in, n_classes)
-        net = Network(sizes, cost=settings["cost"], dtype=settings["dtype"], device=args.device, seed=settings["seed"],
-                      init=settings["init"])
+        net = Network(
+            sizes,
+            cost=settings["cost"],
+            dtype=settings["dtype"],
+            device=args.device,
+            seed=settings["seed"],
+            init=settings["init"],
+        )
         history = []
     else:
         net, history, _ = resumed
         if args.sizes is not None and resolve_sizes(args.sizes, n_in, n_classes) != list(net.sizes):
-            raise InputError(f"--sizes differs from the checkpoint's {list(net.sizes)}: a resumed run keeps its "
-                             f"network; drop --sizes or start a new run")
+            raise InputError(
+                f"--sizes differs from the checkpoint's {list(net.sizes)}: a resumed run keeps its "
+                f"network; drop --sizes or start a new run"
+            )
         if settings["epochs"] <= len(history):
-            raise InputError(f"the checkpoint already holds {len(history)} epochs: pass --epochs greater than "
-                             f"{len(history)} to train further")
+            raise InputError(
+                f"the checkpoint already holds {len(history)} epochs: pass --epochs greater than "
+                f"{len(history)} to train further"
+            )
     settings["sizes"] = list(net.sizes)
     check_hyperparameters(settings["epochs"], settings["batch_size"], settings["lr"], len(train_data[1]))
-    check_training_methods(settings["epochs"], settings["batch_size"], len(train_data[1]),
-                           *(settings[key] for key in METHODS))
+    check_training_methods(
+        settings["epochs"], settings["batch_size"], len(train_data[1]), *(settings[key] for key in METHODS)
+    )
     held_out = check_validation_fraction(settings["validation_fraction"], len(train_data[1]), settings["batch_size"])
     data = (train_data, test_data, held_out)
     if not root:
@@ -244,50 +271,83 @@ def train_on(args, comm, settings, net, history, data, files) -> int:
     say(f"device: {backend.name} — {backend.device_name} ({backend.reason})")
     if comm.size > 1:
         say(f"data-parallel: {comm.size} processes over {comm.kind}, each a share of every mini-batch")
-    rule = settings["optimizer"] + (f" (μ = {settings['momentum']:g})" if settings["optimizer"] in
-                                    ("momentum", "nesterov") else "")
+    rule = settings["optimizer"] + (
+        f" (μ = {settings['momentum']:g})" if settings["optimizer"] in ("momentum", "nesterov") else ""
+    )
     l2 = f", L2 λ = {settings['l2']:g}" if settings["l2"] else ""
-    say(f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}, {net.init} init; {rule}{l2}, "
-        f"η = {settings['lr']:g}, batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}")
-    say(f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples"
-        + (f", {held_out} of them held out for validation" if held_out else ""))
+    say(
+        f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}, {net.init} init; {rule}{l2}, "
+        f"η = {settings['lr']:g}, batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}"
+    )
+    say(
+        f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples"
+        + (f", {held_out} of them held out for validation" if held_out else "")
+    )
     if settings["schedule"] != "constant" or settings["warmup_epochs"] or settings["patience"]:
-        say(f"methods: {settings['schedule']} schedule, {settings['warmup_epochs']} warm-up epochs"
-            + (f", plateau: η / {settings['plateau_factor']:g} after {settings['plateau_patience']} epochs"
-               if settings["schedule"] == "plateau" else "")
-            + (f", early stopping after {settings['patience']} epochs without improvement"
-               if settings["patience"] else ""))
+        say(
+            f"methods: {settings['schedule']} schedule, {settings['warmup_epochs']} warm-up epochs"
+            + (
+                f", plateau: η / {settings['plateau_factor']:g} after {settings['plateau_patience']} epochs"
+                if settings["schedule"] == "plateau"
+                else ""
+            )
+            + (
+                f", early stopping after {settings['patience']} epochs without improvement"
+                if settings["patience"]
+                else ""
+            )
+        )
     if history:
         changed = [f"η = {lr:g} from epoch {epoch}" for epoch, lr in settings.get("lr_changes", [])]
         say(f"resuming after epoch {len(history)} from {args.resume}" + (f" ({', '.join(changed)})" if changed else ""))
     if files is not None:
         say(f"run folder: {files.folder.path}")
-    progress = Progress(files is not None and not args.quiet and sys.stderr.isatty(), len(history) + 1,
-                        settings["epochs"])
+    progress = Progress(
+        files is not None and not args.quiet and sys.stderr.isatty(), len(history) + 1, settings["epochs"]
+    )
     steps = -(-(len(train_data[1]) - held_out) // settings["batch_size"])  # per epoch, for the all-reduce time
 
     def after_epoch(stats):
         progress.close()
-        allreduce = "" if stats.allreduce_seconds is None else \
-            f"  all-reduce {1e3 * stats.allreduce_seconds / steps:.2f} ms/step"
-        validation = "" if stats.validation_accuracy is None else \
-            f"validation cost {stats.validation_cost:.4f} accuracy {stats.validation_accuracy:.4f}  "
+        allreduce = (
+            ""
+            if stats.allreduce_seconds is None
+            else f"  all-reduce {1e3 * stats.allreduce_seconds / steps:.2f} ms/step"
+        )
+        validation = (
+            ""
+            if stats.validation_accuracy is None
+            else f"validation cost {stats.validation_cost:.4f} accuracy {stats.validation_accuracy:.4f}  "
+        )
         eta = f"η {stats.eta:.3g}  " if settings["schedule"] != "constant" or settings["warmup_epochs"] else ""
-        print(f"epoch {stats.epoch:3d}/{settings['epochs']}  cost {stats.training_cost:.4f}  {validation}"
-              f"test accuracy {stats.test_accuracy:.4f}  {eta}{stats.samples_per_s:,.0f} samples/s{allreduce}",
-              flush=True)
+        print(
+            f"epoch {stats.epoch:3d}/{settings['epochs']}  cost {stats.training_cost:.4f}  {validation}"
+            f"test accuracy {stats.test_accuracy:.4f}  {eta}{stats.samples_per_s:,.0f} samples/s{allreduce}",
+            flush=True,
+        )
         files.after_epoch(net, stats)
 
     try:
-        train(net, train_data, settings["epochs"], settings["batch_size"], settings["lr"], test_data=test_data,
-              optimizer=settings["optimizer"], momentum=settings["momentum"], lmbda=settings["l2"],
-              on_epoch=after_epoch if files is not None else None, on_progress=progress.step, history=history,
-              comm=comm, **{key: settings[key] for key in METHODS})
+        train(
+            net,
+            train_data,
+            settings["epochs"],
+            settings["batch_size"],
+            settings["lr"],
+            test_data=test_data,
+            optimizer=settings["optimizer"],
+            momentum=settings["momentum"],
+            lmbda=settings["l2"],
+            on_epoch=after_epoch if files is not None else None,
+            on_progress=progress.step,
+            history=history,
+            comm=comm,
+            **{key: settings[key] for key in METHODS},
+        )
         if files is None:
             return 0
         files.save_model(net)
-        no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", files.metrics.history,
-                                      net.best_epoch)
+        no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", files.metrics.history, net.best_epoch)
     except TrainingDiverged as exc:
         progress.close()
         raise GpubpError(f"{exc}; {files.state(settings['lr'] / 10)}" if files else str(exc)) from None
@@ -305,11 +365,17 @@ def train_on(args, comm, settings, net, history, data, files) -> int:
     if net.best_epoch is not None:
         kept = history[net.best_epoch - 1]
         ended = "stopped early" if final.epoch < settings["epochs"] else "finished"
-        print(f"{ended} after epoch {final.epoch}; the model is epoch {kept.epoch}'s, the best on validation "
-              f"(accuracy {kept.validation_accuracy:.4f})")
-    print(f"done: test accuracy {kept.test_accuracy:.4f} (best {max(h.test_accuracy for h in history):.4f}) "
-          f"after {final.epoch} epochs, {sum(h.seconds for h in history):.2f} s of training")
+        print(
+            f"{ended} after epoch {final.epoch}; the model is epoch {kept.epoch}'s, the best on validation "
+            f"(accuracy {kept.validation_accuracy:.4f})"
+        )
+    print(
+        f"done: test accuracy {kept.test_accuracy:.4f} (best {max(h.test_accuracy for h in history):.4f}) "
+        f"after {final.epoch} epochs, {sum(h.seconds for h in history):.2f} s of training"
+    )
     out = files.folder.path
-    print(f"wrote {files.model}, {out / 'metrics.jsonl'}"
-          + (f"; no plot: {no_plot}" if no_plot else f", {out / 'learning_curve.png'}"))
+    print(
+        f"wrote {files.model}, {out / 'metrics.jsonl'}"
+        + (f"; no plot: {no_plot}" if no_plot else f", {out / 'learning_curve.png'}")
+    )
     return 0

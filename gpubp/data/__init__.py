@@ -20,8 +20,7 @@ from .labels import check_classes
 from .tables import HEADER_CHOICES, features_from, load_csv, load_npz, read_arrays, read_csv
 
 
-def load_dataset(name: str = "digits", data_dir=None, test_fraction=None, header: str = "auto",
-                 download: bool = True):
+def load_dataset(name: str = "digits", data_dir=None, test_fraction=None, header: str = "auto", download: bool = True):
     """The training and test data for ``name`` (see the module docstring); ``header`` applies to a CSV file,
     ``download=False`` refuses to fetch a missing IDX dataset."""
     test_fraction = check_test_fraction(test_fraction)
@@ -36,8 +35,7 @@ def load_dataset(name: str = "digits", data_dir=None, test_fraction=None, header
     if suffix == ".npz":
         data, test = load_npz(name)
         return (data, test) if test is not None else split(*data, test_fraction)
-    raise DataError(f"unknown dataset {name!r}: use digits, {', '.join(known)}, or the path of a .csv or .npz "
-                    f"file")
+    raise DataError(f"unknown dataset {name!r}: use digits, {', '.join(known)}, or the path of a .csv or .npz file")
 
 
 def load_features(path, header: str = "auto"):
@@ -53,5 +51,14 @@ def load_features(path, header: str = "auto"):
     return features_from(table.values, str(path), table.lines), f"{len(table.values)} rows from {path}{skipped}"
 
 
-__all__ = ["DEFAULT_MNIST_DIR", "DEFAULT_TEST_FRACTION", "HEADER_CHOICES", "check_classes", "load_dataset",
-           "load_digits", "load_features", "load_mnist", "split"]
+__all__ = [
+    "DEFAULT_MNIST_DIR",
+    "DEFAULT_TEST_FRACTION",
+    "HEADER_CHOICES",
+    "check_classes",
+    "load_dataset",
+    "load_digits",
+    "load_features",
+    "load_mnist",
+    "split",
+]

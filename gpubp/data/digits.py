@@ -33,8 +33,10 @@ def split(x, y, test_fraction: float, seed: int = SPLIT_SEED):
     order = np.random.default_rng(seed).permutation(len(x))
     n_test = round(len(x) * test_fraction)
     if not 1 <= n_test < len(x):
-        raise DataError(f"a test fraction of {test_fraction} leaves {n_test} of {len(x)} samples for testing: "
-                        f"there must be at least one sample on each side")
+        raise DataError(
+            f"a test fraction of {test_fraction} leaves {n_test} of {len(x)} samples for testing: "
+            f"there must be at least one sample on each side"
+        )
     train, test = order[:-n_test], order[-n_test:]
     return (x[train], y[train]), (x[test], y[test])
 
@@ -44,8 +46,9 @@ def load_digits(test_fraction: float = DEFAULT_TEST_FRACTION):
     try:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:
-        raise GpubpError("the bundled digits dataset comes with scikit-learn: pip install 'gpubp[cli]' "
-                         "(or pip install scikit-learn)") from None
+        raise GpubpError(
+            "the bundled digits dataset comes with scikit-learn: pip install 'gpubp[cli]' (or pip install scikit-learn)"
+        ) from None
     digits = sklearn_digits()
     x = (digits.data / 16.0).astype(np.float32)
     return split(x, digits.target.astype(np.int64), test_fraction)

@@ -33,7 +33,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import DataError
 from .idx import find_file
-from .registry import Dataset, DataFile, check_url
+from .registry import DataFile, Dataset, check_url
 
 CACHE_ENV_VAR, MIRROR_ENV_VAR = "GPUBP_DATA", "GPUBP_DATA_MIRROR"
 DEFAULT_MNIST_DIR = Path("data") / "mnist"
@@ -109,8 +109,16 @@ class Progress:
         if self.tqdm is None:
             yield lambda n: None
             return
-        with self.tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, file=self.stream, leave=False,
-                       desc=url.rsplit("/", 1)[-1], dynamic_ncols=True) as bar:
+        with self.tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            file=self.stream,
+            leave=False,
+            desc=url.rsplit("/", 1)[-1],
+            dynamic_ncols=True,
+        ) as bar:
             yield bar.update
 
 
@@ -143,8 +151,9 @@ def download_to(url: str, file: DataFile, out, progress: Progress) -> None:
             try:
                 chunk = response.read1(CHUNK)  # what has arrived, so a stall shows where it stopped
             except (OSError, HTTPException) as exc:  # a reset, a timeout, a connection dropped mid-file
-                raise SourceFailed(f"the connection failed after {received:,} of {file.size:,} bytes "
-                                   f"({type(exc).__name__})") from None
+                raise SourceFailed(
+                    f"the connection failed after {received:,} of {file.size:,} bytes ({type(exc).__name__})"
+                ) from None
             if not chunk:
                 break
             received += len(chunk)
@@ -156,8 +165,10 @@ def download_to(url: str, file: DataFile, out, progress: Progress) -> None:
     if received < file.size:
         raise SourceFailed(f"the connection ended after {received:,} of {file.size:,} bytes")
     if digest.hexdigest() != expected:
-        raise SourceFailed(f"{algorithm} checksum mismatch (got {digest.hexdigest()}, expected {expected}): the "
-                           f"downloaded file was deleted")
+        raise SourceFailed(
+            f"{algorithm} checksum mismatch (got {digest.hexdigest()}, expected {expected}): the "
+            f"downloaded file was deleted"
+        )
 
 
 def fetch_file(dataset: Dataset, file: DataFile, folder: Path, progress: Progress) -> None:
@@ -184,9 +195,11 @@ def fetch_file(dataset: Dataset, file: DataFile, folder: Path, progress: Progres
         finally:
             Path(temporary).unlink(missing_ok=True)
     missing = [f.name for f in dataset.files if present(folder, f) is None]
-    raise DataError(f"cannot download {dataset.name}: every source of {file.name} failed "
-                    f"({'; '.join(text for text, _ in failures)}). Offline, get {', '.join(missing)} from "
-                    f"{' or '.join(dataset.urls)} and put them in {folder}, or pass --data-dir FOLDER with them")
+    raise DataError(
+        f"cannot download {dataset.name}: every source of {file.name} failed "
+        f"({'; '.join(text for text, _ in failures)}). Offline, get {', '.join(missing)} from "
+        f"{' or '.join(dataset.urls)} and put them in {folder}, or pass --data-dir FOLDER with them"
+    )
 
 
 @contextmanager
@@ -223,11 +236,14 @@ def ensure(dataset: Dataset, folder: Path, progress: Progress | None = None) -> 
             for file in missing:
                 fetch_file(dataset, file, folder, progress)
     except OSError as exc:
-        raise DataError(f"cannot write the {dataset.name} files into {folder} ({exc.strerror or exc}): make it a "
-                        f"writable folder, or set {CACHE_ENV_VAR} to one") from None
+        raise DataError(
+            f"cannot write the {dataset.name} files into {folder} ({exc.strerror or exc}): make it a "
+            f"writable folder, or set {CACHE_ENV_VAR} to one"
+        ) from None
     if missing:
-        progress.say(f"{dataset.name}: {len(missing)} files downloaded into {folder} in "
-                     f"{time.perf_counter() - started:.1f} s")
+        progress.say(
+            f"{dataset.name}: {len(missing)} files downloaded into {folder} in {time.perf_counter() - started:.1f} s"
+        )
     return folder
 
 
@@ -237,6 +253,8 @@ def locate(dataset: Dataset, data_dir=None, download: bool = True, progress: Pro
     if data_dir is not None or folder == DEFAULT_MNIST_DIR:
         return folder  # the user's own folder: read as it is, errors and all
     if not download and not all(present(folder, f) for f in dataset.files):
-        raise DataError(f"{dataset.name} is not downloaded into {folder}: pass download=True, or run "
-                        f"gpubp data fetch {dataset.name}")
+        raise DataError(
+            f"{dataset.name} is not downloaded into {folder}: pass download=True, or run "
+            f"gpubp data fetch {dataset.name}"
+        )
     return ensure(dataset, folder, progress)

@@ -37,8 +37,9 @@ def check_memory(nbytes: int, what: str, error=DataError) -> None:
     """Refuse, with the figure, to allocate ``nbytes`` for ``what`` when this machine has less memory than that."""
     total = machine_memory()
     if nbytes > total:
-        raise error(f"{what} would need {nbytes / 2**30:,.1f} GiB of memory but this machine has "
-                    f"{total / 2**30:,.1f} GiB")
+        raise error(
+            f"{what} would need {nbytes / 2**30:,.1f} GiB of memory but this machine has {total / 2**30:,.1f} GiB"
+        )
 
 
 @contextmanager
@@ -54,16 +55,18 @@ def opened(path, error=DataError, what: str = "file", hint: str = ""):
     if stat.S_ISDIR(mode):
         raise error(f"{what} {path} is a folder, not a file{hint}")
     if not stat.S_ISREG(mode):
-        raise error(f"{what} {path} is not a regular file (a pipe, socket or device): save the data to a file "
-                    f"first{hint}")
+        raise error(
+            f"{what} {path} is not a regular file (a pipe, socket or device): save the data to a file first{hint}"
+        )
     check_memory(path.stat().st_size, f"reading {path}", error)
     try:
         with path.open("rb") as f:
             yield f
     except (OSError, EOFError, zlib.error) as exc:
         detail = getattr(exc, "strerror", None) or exc
-        raise error(f"{what} {path} cannot be read ({detail}): check the file and its permissions, or copy it "
-                    f"again{hint}") from None
+        raise error(
+            f"{what} {path} cannot be read ({detail}): check the file and its permissions, or copy it again{hint}"
+        ) from None
 
 
 def read_bytes(path, error=DataError, what: str = "file", hint: str = "") -> bytes:
@@ -76,23 +79,40 @@ def read_npz(path, error=DataError, what: str = "NPZ file", hint: str = "") -> d
     """Every array in an ``.npz`` archive, as plain NumPy arrays; anything else raises ``error`` saying what it is."""
     raw = read_bytes(path, error, what, hint)
     if raw.startswith(NPY_MAGIC):
-        raise error(f"{path} is a single .npy array, not an .npz archive of named arrays: save it with "
-                    f"numpy.savez(path, X=X, y=y){hint}")
+        raise error(
+            f"{path} is a single .npy array, not an .npz archive of named arrays: save it with "
+            f"numpy.savez(path, X=X, y=y){hint}"
+        )
     if not raw.startswith(ZIP_MAGIC):
-        raise error(f"{path} is not a readable {what}: it is corrupt, truncated or not an .npz archive of plain "
-                    f"arrays (it does not start like a zip archive){hint}")
+        raise error(
+            f"{path} is not a readable {what}: it is corrupt, truncated or not an .npz archive of plain "
+            f"arrays (it does not start like a zip archive){hint}"
+        )
     try:
-        check_memory(sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(raw)).infolist()),
-                     f"unpacking {path}", error)
+        check_memory(
+            sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(raw)).infolist()), f"unpacking {path}", error
+        )
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
     except ValueError as exc:
         if "allow_pickle" in str(exc):
-            raise error(f"{path} holds an array of Python objects, which gpubp never loads (it would run code "
-                        f"from the file): save only numeric arrays{hint}") from None
+            raise error(
+                f"{path} holds an array of Python objects, which gpubp never loads (it would run code "
+                f"from the file): save only numeric arrays{hint}"
+            ) from None
         problem = exc
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, zlib.error, NotImplementedError, MemoryError,
-            UnicodeDecodeError) as exc:
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        KeyError,
+        zlib.error,
+        NotImplementedError,
+        MemoryError,
+        UnicodeDecodeError,
+    ) as exc:
         problem = exc
-    raise error(f"{path} is not a readable {what}: it is corrupt, truncated or not an .npz archive of plain "
-                f"arrays ({type(problem).__name__}: {str(problem)[:200]}){hint}")
+    raise error(
+        f"{path} is not a readable {what}: it is corrupt, truncated or not an .npz archive of plain "
+        f"arrays ({type(problem).__name__}: {str(problem)[:200]}){hint}"
+    )

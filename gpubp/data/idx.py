@@ -20,8 +20,10 @@ from .files import check_memory, opened
 from .labels import check_spread
 
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
-FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 def find_file(folder: Path, stem: str) -> Path:
@@ -31,8 +33,10 @@ def find_file(folder: Path, stem: str) -> Path:
             if candidate.exists():  # a folder or pipe of that name is reported as such when it is read
                 return candidate
     wanted = ", ".join(f"{s}[.gz]" for pair in FILES.values() for s in pair)
-    raise DataError(f"{folder} has no {stem} (nor {stem}.gz): an MNIST folder holds the four files {wanted}; "
-                    f"point --data-dir at the folder that has them")
+    raise DataError(
+        f"{folder} has no {stem} (nor {stem}.gz): an MNIST folder holds the four files {wanted}; "
+        f"point --data-dir at the folder that has them"
+    )
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
@@ -43,29 +47,39 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         head = f.read(4)
         found = int.from_bytes(head, "big") if len(head) == 4 else None
         if head[:2] == b"\0\0" and head[3:] == bytes([magic & 0xFF]) and head[2] != 0x08:
-            raise DataError(f"{path} holds IDX values of type code 0x{head[2]:02x}, not unsigned bytes (0x08): "
-                            f"gpubp reads MNIST's byte-valued IDX files")
+            raise DataError(
+                f"{path} holds IDX values of type code 0x{head[2]:02x}, not unsigned bytes (0x08): "
+                f"gpubp reads MNIST's byte-valued IDX files"
+            )
         if found != magic:
             shown = "no magic number" if found is None else f"magic number 0x{found:08x}"
-            raise DataError(f"{path} is not an IDX {kind} file ({shown}, expected 0x{magic:08x}): "
-                            f"check that images and labels are not swapped and the file is not damaged")
+            raise DataError(
+                f"{path} is not an IDX {kind} file ({shown}, expected 0x{magic:08x}): "
+                f"check that images and labels are not swapped and the file is not damaged"
+            )
         ndim = magic & 0xFF
         dims = f.read(4 * ndim)
         if len(dims) < 4 * ndim:
             raise DataError(f"{path} is truncated inside its header: download it again")
-        shape = tuple(int.from_bytes(dims[4 * d: 4 * d + 4], "big") for d in range(ndim))
+        shape = tuple(int.from_bytes(dims[4 * d : 4 * d + 4], "big") for d in range(ndim))
         if 0 in shape:
-            raise DataError(f"{path} claims {' × '.join(map(str, shape))} values, an empty {kind} set: it is "
-                            f"damaged; download it again")
+            raise DataError(
+                f"{path} claims {' × '.join(map(str, shape))} values, an empty {kind} set: it is "
+                f"damaged; download it again"
+            )
         count = math.prod(shape)  # Python ints: a crafted header cannot overflow into a small or negative count
         check_memory(count * (1 + np.dtype(np.float32).itemsize), f"the {count:,} values {path} claims", DataError)
         data = f.read(count + 1)
     if len(data) < count:
-        raise DataError(f"{path} is truncated: its header promises {'×'.join(map(str, shape))} values but only "
-                        f"{len(data)} bytes follow; download it again")
+        raise DataError(
+            f"{path} is truncated: its header promises {'×'.join(map(str, shape))} values but only "
+            f"{len(data)} bytes follow; download it again"
+        )
     if len(data) > count:
-        raise DataError(f"{path} has bytes after the {'×'.join(map(str, shape))} values its header promises: it is "
-                        f"damaged or not an MNIST file; download it again")
+        raise DataError(
+            f"{path} has bytes after the {'×'.join(map(str, shape))} values its header promises: it is "
+            f"damaged or not an MNIST file; download it again"
+        )
     return np.frombuffer(data, np.uint8, count=count).reshape(shape)
 
 
@@ -74,8 +88,10 @@ def load_split(folder: Path, split: str):
     images_path, labels_path = find_file(folder, images_stem), find_file(folder, labels_stem)
     images, labels = read_idx(images_path, IMAGES_MAGIC), read_idx(labels_path, LABELS_MAGIC)
     if len(images) != len(labels):
-        raise DataError(f"{images_path.name} holds {len(images)} images but {labels_path.name} holds "
-                        f"{len(labels)} labels: the two files must come from the same MNIST {split} set")
+        raise DataError(
+            f"{images_path.name} holds {len(images)} images but {labels_path.name} holds "
+            f"{len(labels)} labels: the two files must come from the same MNIST {split} set"
+        )
     check_spread(labels, str(labels_path))
     return (images.reshape(len(images), -1) / np.float32(255)).astype(np.float32), labels.astype(np.int64)
 
@@ -84,6 +100,8 @@ def load_mnist(data_dir):
     """MNIST's own split: 60,000 training and 10,000 test images of 784 features in [0, 1]."""
     folder = Path(data_dir)
     if not folder.is_dir():
-        raise DataError(f"MNIST folder {folder} does not exist: pass --data-dir FOLDER with the four IDX files "
-                        f"({', '.join(FILES['train'] + FILES['test'])}, raw or .gz)")
+        raise DataError(
+            f"MNIST folder {folder} does not exist: pass --data-dir FOLDER with the four IDX files "
+            f"({', '.join(FILES['train'] + FILES['test'])}, raw or .gz)"
+        )
     return load_split(folder, "train"), load_split(folder, "test")

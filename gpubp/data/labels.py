@@ -22,18 +22,21 @@ def labels_from(values, where: str, lines=None) -> np.ndarray:
     if values.ndim == 2 and values.shape[1] == 1:
         values = values.ravel()
     if values.dtype.kind not in "iuf" or values.ndim != 1:
-        raise DataError(f"{where}: labels must be a column of whole numbers, got {values.dtype} of shape "
-                        f"{values.shape}")
+        raise DataError(
+            f"{where}: labels must be a column of whole numbers, got {values.dtype} of shape {values.shape}"
+        )
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(values) | (values != np.round(values)) | (values < 0) | (values > MAX_LABEL)
     if bad.any():
         index = int(np.argmax(bad))
         row = index + 1 if lines is None else int(lines[index])
         value = values[index].item()
-        why = "is too large to be a class number" if np.isfinite(value) and value > MAX_LABEL \
-            else "is not a class number"
-        raise DataError(f"{where}: label {value!r} in row {row} {why} (labels must be whole numbers 0, 1, 2, …, one "
-                        f"per class)")
+        why = (
+            "is too large to be a class number" if np.isfinite(value) and value > MAX_LABEL else "is not a class number"
+        )
+        raise DataError(
+            f"{where}: label {value!r} in row {row} {why} (labels must be whole numbers 0, 1, 2, …, one per class)"
+        )
     return values.astype(np.int64)
 
 
@@ -46,10 +49,12 @@ def check_spread(labels, where: str = "the labels", lines=None, first_row: int =
     if classes - len(present) > max(10, len(present)):
         index = int(np.argmax(labels == present[-1]))
         row = int(lines[index]) if lines is not None else index + first_row
-        raise DataError(f"{where}: the largest label, {present[-1].item()} in row {row} ({counts[-1]} sample(s) in "
-                        f"all), would make an output layer of {classes} neurons, but only {len(present)} different "
-                        f"labels occur: labels must number the classes 0, 1, 2, …; fix the stray label or renumber "
-                        f"the classes, e.g. with numpy.unique(y, return_inverse=True)")
+        raise DataError(
+            f"{where}: the largest label, {present[-1].item()} in row {row} ({counts[-1]} sample(s) in "
+            f"all), would make an output layer of {classes} neurons, but only {len(present)} different "
+            f"labels occur: labels must number the classes 0, 1, 2, …; fix the stray label or renumber "
+            f"the classes, e.g. with numpy.unique(y, return_inverse=True)"
+        )
 
 
 def check_classes(labels) -> int:
@@ -57,8 +62,10 @@ def check_classes(labels) -> int:
     labels = np.asarray(labels)
     present = np.unique(labels)
     if len(present) < 2:
-        raise DataError(f"every one of the {len(labels)} samples has label {present[0].item()}: a classifier needs "
-                        f"at least two classes; add samples of the other classes, or check that the label is the "
-                        f"first column (CSV) or y (NPZ)")
+        raise DataError(
+            f"every one of the {len(labels)} samples has label {present[0].item()}: a classifier needs "
+            f"at least two classes; add samples of the other classes, or check that the label is the "
+            f"first column (CSV) or y (NPZ)"
+        )
     check_spread(labels)
     return int(present[-1]) + 1

@@ -59,33 +59,53 @@ def idx_set(name, urls, sums_and_sizes) -> Dataset:
     return Dataset(name, tuple(urls), files)
 
 
-BUILT_IN = {d.name: d for d in (
-    # MNIST, handwritten digits (LeCun, Cortes and Burges). Source: torchvision MNIST.mirrors and
-    # MNIST.resources; its first mirror, http://yann.lecun.com/exdb/mnist/, now refuses most clients (403), which
-    # is why torchvision added the S3 copy, tried first here.
-    idx_set("mnist", ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"],
-            [("md5:f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
-             ("md5:d53e105ee54ea40749a09fcbcd1e9432", 28881),
-             ("md5:9fb629c4189551a2d022fa330f9573f3", 1648877),
-             ("md5:ec29112dd5afa0611ce80d1b7f02629c", 4542)]),
-    # Fashion-MNIST, Zalando's article images (Xiao, Rasul and Vollgraf, 2017). Source: torchvision
-    # FashionMNIST.mirrors and .resources; the same MD5 sums are in the table "Get the Data" of the authors'
-    # README (github.com/zalandoresearch/fashion-mnist), which says the files are also in that repository under
-    # data/fashion: the https copy, tried first.
-    idx_set("fashion-mnist", ["https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
-                              "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
-            [("md5:8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26421880),
-             ("md5:25c81989df183df01b3e8a0aad5dffbe", 29515),
-             ("md5:bef4ecab320f06d8554ea6380940ec79", 4422102),
-             ("md5:bb300cfdad3c16e7a12a480ee83cd310", 5148)]),
-    # Kuzushiji-MNIST, cursive Japanese characters (Clanuwat et al., 2018). Source: torchvision KMNIST.mirrors
-    # and .resources; the authors' README (github.com/rois-codh/kmnist) links the same http URLs, no https copy.
-    idx_set("kmnist", ["http://codh.rois.ac.jp/kmnist/dataset/kmnist/"],
-            [("md5:bdb82020997e1d708af4cf47b453dcf7", 18165135),
-             ("md5:e144d726b3acfaa3e44228e80efcd344", 29497),
-             ("md5:5c965bf0a639b31b8f53240b1b52f4d7", 3041136),
-             ("md5:7320c461ea6c1c855c0b718fb2a4b134", 5120)]),
-)}
+BUILT_IN = {
+    d.name: d
+    for d in (
+        # MNIST, handwritten digits (LeCun, Cortes and Burges). Source: torchvision MNIST.mirrors and
+        # MNIST.resources; its first mirror, http://yann.lecun.com/exdb/mnist/, now refuses most clients (403), which
+        # is why torchvision added the S3 copy, tried first here.
+        idx_set(
+            "mnist",
+            ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"],
+            [
+                ("md5:f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
+                ("md5:d53e105ee54ea40749a09fcbcd1e9432", 28881),
+                ("md5:9fb629c4189551a2d022fa330f9573f3", 1648877),
+                ("md5:ec29112dd5afa0611ce80d1b7f02629c", 4542),
+            ],
+        ),
+        # Fashion-MNIST, Zalando's article images (Xiao, Rasul and Vollgraf, 2017). Source: torchvision
+        # FashionMNIST.mirrors and .resources; the same MD5 sums are in the table "Get the Data" of the authors'
+        # README (github.com/zalandoresearch/fashion-mnist), which says the files are also in that repository under
+        # data/fashion: the https copy, tried first.
+        idx_set(
+            "fashion-mnist",
+            [
+                "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+                "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            ],
+            [
+                ("md5:8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26421880),
+                ("md5:25c81989df183df01b3e8a0aad5dffbe", 29515),
+                ("md5:bef4ecab320f06d8554ea6380940ec79", 4422102),
+                ("md5:bb300cfdad3c16e7a12a480ee83cd310", 5148),
+            ],
+        ),
+        # Kuzushiji-MNIST, cursive Japanese characters (Clanuwat et al., 2018). Source: torchvision KMNIST.mirrors
+        # and .resources; the authors' README (github.com/rois-codh/kmnist) links the same http URLs, no https copy.
+        idx_set(
+            "kmnist",
+            ["http://codh.rois.ac.jp/kmnist/dataset/kmnist/"],
+            [
+                ("md5:bdb82020997e1d708af4cf47b453dcf7", 18165135),
+                ("md5:e144d726b3acfaa3e44228e80efcd344", 29497),
+                ("md5:5c965bf0a639b31b8f53240b1b52f4d7", 3041136),
+                ("md5:7320c461ea6c1c855c0b718fb2a4b134", 5120),
+            ],
+        ),
+    )
+}
 
 
 def check_url(url: str, where: str) -> str:
@@ -93,13 +113,18 @@ def check_url(url: str, where: str) -> str:
     query or fragment (a file name appended to those would land inside them)."""
     try:
         parts = urllib.parse.urlsplit(url)
-        usable = (parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-                  and not parts.query and not parts.fragment and not re.search(r"\s", url))
+        usable = (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and parts.port != 0
+            and not parts.query
+            and not parts.fragment
+            and not re.search(r"\s", url)
+        )
     except ValueError:  # an unclosed IPv6 bracket, a port that is not a number or out of range
         usable = False
     if not usable:
-        raise DataError(f"{where}: {url!r} is not an http:// or https:// base URL such as "
-                        f"https://example.org/mnist/")
+        raise DataError(f"{where}: {url!r} is not an http:// or https:// base URL such as https://example.org/mnist/")
     return url
 
 
@@ -124,18 +149,20 @@ def parse_entry(name, entry, where: str) -> Dataset:
         if not isinstance(files, dict):
             raise TypeError
     except (KeyError, TypeError):
-        raise DataError(f"{where}: needs \"urls\" (a list of base URLs) and \"files\" (an object mapping "
-                        f"{', '.join(IDX_NAMES)} to {{\"checksum\": ..., \"size\": ...}})") from None
+        raise DataError(
+            f'{where}: needs "urls" (a list of base URLs) and "files" (an object mapping '
+            f'{", ".join(IDX_NAMES)} to {{"checksum": ..., "size": ...}})'
+        ) from None
     for url in urls:
         check_url(url, where)
     if sorted(files) != sorted(IDX_NAMES):
-        raise DataError(f"{where}: \"files\" must name exactly {', '.join(IDX_NAMES)}; got {list(files)!r}")
+        raise DataError(f'{where}: "files" must name exactly {", ".join(IDX_NAMES)}; got {list(files)!r}')
     sums_and_sizes = []
     for file in IDX_NAMES:
         spec = files[file]
         size = spec.get("size") if isinstance(spec, dict) else None
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise DataError(f"{where}, file {file}: needs \"size\", its length in bytes (a whole number >= 1)")
+            raise DataError(f'{where}, file {file}: needs "size", its length in bytes (a whole number >= 1)')
         sums_and_sizes.append((check_checksum(spec.get("checksum"), f"{where}, file {file}"), size))
     return idx_set(name, [u if u.endswith("/") else u + "/" for u in urls], sums_and_sizes)
 

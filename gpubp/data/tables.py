@@ -33,8 +33,9 @@ from .files import check_memory, read_bytes, read_npz
 from .labels import check_spread, labels_from
 
 HEADER_CHOICES = ("auto", "yes", "no")
-NUMBER = re.compile(r"[ \t]*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf|infinity)[ \t]*",
-                    re.IGNORECASE | re.ASCII)
+NUMBER = re.compile(
+    r"[ \t]*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf|infinity)[ \t]*", re.IGNORECASE | re.ASCII
+)
 
 
 @dataclass
@@ -64,13 +65,18 @@ def _has_header(path, row: list, line: int, header) -> bool:
     numbers = [bool(NUMBER.fullmatch(cell)) for cell in row]
     if not any(numbers):
         return any(cell.strip(" \t") for cell in row)
-    names = [(column, cell) for column, (cell, number) in enumerate(zip(row, numbers), start=1)
-             if not number and cell.strip(" \t")]
+    names = [
+        (column, cell)
+        for column, (cell, number) in enumerate(zip(row, numbers), start=1)
+        if not number and cell.strip(" \t")
+    ]
     if names:
         column, cell = names[0]
-        raise DataError(f"{path}, row {line}: the first row mixes numbers and other cells (column {column}: "
-                        f"{cell.strip()!r}), so it is neither clearly a header nor data: pass --header yes if it is "
-                        f"a header, or fix that cell")
+        raise DataError(
+            f"{path}, row {line}: the first row mixes numbers and other cells (column {column}: "
+            f"{cell.strip()!r}), so it is neither clearly a header nor data: pass --header yes if it is "
+            f"a header, or fix that cell"
+        )
     return False
 
 
@@ -83,9 +89,11 @@ def read_csv(path, header: str = "auto") -> Table:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = len((raw[:exc.start] + b"x").splitlines())  # LF, CRLF and CR all end a line
-        raise DataError(f"{path}, row {line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text: save the file as UTF-8 "
-                        f"(or plain ASCII)") from None
+        line = len((raw[: exc.start] + b"x").splitlines())  # LF, CRLF and CR all end a line
+        raise DataError(
+            f"{path}, row {line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text: save the file as UTF-8 "
+            f"(or plain ASCII)"
+        ) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     rows, lines, names, width = [], [], None, None
     try:
@@ -99,19 +107,26 @@ def read_csv(path, header: str = "auto") -> Table:
             if width is None:
                 width = len(row)
             if len(row) != width:
-                raise DataError(f"{path}: row {line} has {len(row)} columns but the first data row has {width}; "
-                                f"every data row needs the same number of numeric columns")
+                raise DataError(
+                    f"{path}: row {line} has {len(row)} columns but the first data row has {width}; "
+                    f"every data row needs the same number of numeric columns"
+                )
             if not all(map(NUMBER.fullmatch, row)):
                 column, cell = next((c, cell) for c, cell in enumerate(row, start=1) if not NUMBER.fullmatch(cell))
-                raise DataError(f"{path}: row {line}, column {column}{_describe_cell(cell)}; every cell of a data "
-                                f"row must be a number such as 3, -0.5 or 1e-3")
+                raise DataError(
+                    f"{path}: row {line}, column {column}{_describe_cell(cell)}; every cell of a data "
+                    f"row must be a number such as 3, -0.5 or 1e-3"
+                )
             rows.append(np.fromiter(map(float, row), np.float64, count=width))
             lines.append(line)
     except csv.Error as exc:
         raise DataError(f"{path}, row {reader.line_num}: not valid CSV ({exc})") from None
     if not rows:
-        raise DataError(f"{path} has a header but no data rows" if names is not None else
-                        f"{path} has no rows: a CSV dataset needs one sample per row")
+        raise DataError(
+            f"{path} has a header but no data rows"
+            if names is not None
+            else f"{path} has no rows: a CSV dataset needs one sample per row"
+        )
     return Table(np.vstack(rows), np.array(lines), names)
 
 
@@ -120,27 +135,35 @@ def features_from(values, where: str, lines=None) -> np.ndarray:
     where (``lines``: the file line of each row, else rows are counted from 1)."""
     values = np.asarray(values)
     if values.dtype.kind == "c":
-        raise DataError(f"{where}: features are complex numbers; gpubp trains on real numbers: pass the real part, "
-                        f"the magnitude, or both as separate columns")
+        raise DataError(
+            f"{where}: features are complex numbers; gpubp trains on real numbers: pass the real part, "
+            f"the magnitude, or both as separate columns"
+        )
     if values.dtype.kind not in "biuf":
         raise DataError(f"{where}: features must be numbers, got an array of {values.dtype}")
     if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
-        raise DataError(f"{where}: features must be a non-empty 2-D array, one sample per row, got shape "
-                        f"{values.shape}; reshape it to (samples, features)")
+        raise DataError(
+            f"{where}: features must be a non-empty 2-D array, one sample per row, got shape "
+            f"{values.shape}; reshape it to (samples, features)"
+        )
     bad = ~np.isfinite(values)
     if bad.any():
         row, column = divmod(int(np.argmax(bad)), values.shape[1])
-        raise DataError(f"{where}: row {row + 1 if lines is None else int(lines[row])} holds "
-                        f"{values[row, column].item()} in feature column {column + 1}: features must be finite "
-                        f"numbers; remove or impute the missing or infinite values")
+        raise DataError(
+            f"{where}: row {row + 1 if lines is None else int(lines[row])} holds "
+            f"{values[row, column].item()} in feature column {column + 1}: features must be finite "
+            f"numbers; remove or impute the missing or infinite values"
+        )
     return values
 
 
 def paired(x, y, where: str, x_name: str = "X", y_name: str = "y") -> tuple:
     """``(x, y)`` if they hold one label per sample, else a ``DataError`` naming both lengths."""
     if len(x) != len(y):
-        raise DataError(f"{where}: {x_name} has {len(x)} samples but {y_name} has {len(y)} labels; each sample needs "
-                        f"exactly one label")
+        raise DataError(
+            f"{where}: {x_name} has {len(x)} samples but {y_name} has {len(y)} labels; each sample needs "
+            f"exactly one label"
+        )
     return x, y
 
 
@@ -148,8 +171,10 @@ def load_csv(path, header: str = "auto"):
     """``(X, y)`` from a CSV file whose first column is the label."""
     table = read_csv(path, header)
     if table.values.shape[1] < 2:
-        raise DataError(f"{path} has {table.values.shape[1]} column: a CSV dataset needs the label column and at "
-                        f"least one feature column")
+        raise DataError(
+            f"{path} has {table.values.shape[1]} column: a CSV dataset needs the label column and at "
+            f"least one feature column"
+        )
     labels = labels_from(table.values[:, 0], f"{path}, first column", table.lines)
     check_spread(labels, f"{path}, first column", table.lines)
     return features_from(table.values[:, 1:], str(path), table.lines), labels
@@ -160,8 +185,10 @@ def read_arrays(path, required) -> dict:
     arrays = read_npz(path, DataError, "NPZ file")
     missing = [name for name in required if name not in arrays]
     if missing:
-        raise DataError(f"{path} has no {' or '.join(missing)} array (it has: {', '.join(arrays) or 'nothing'}); "
-                        f"save features as X and labels as y, e.g. numpy.savez(path, X=X, y=y)")
+        raise DataError(
+            f"{path} has no {' or '.join(missing)} array (it has: {', '.join(arrays) or 'nothing'}); "
+            f"save features as X and labels as y, e.g. numpy.savez(path, X=X, y=y)"
+        )
     return arrays
 
 
@@ -171,15 +198,24 @@ def load_npz(path):
     data = paired(features_from(arrays["X"], f"{path}, X"), labels_from(arrays["y"], f"{path}, y"), str(path))
     if ("X_test" in arrays) != ("y_test" in arrays):
         given, other = ("X_test", "y_test") if "X_test" in arrays else ("y_test", "X_test")
-        raise DataError(f"{path} has {given} but no {other}: give both (a test split of its own) or neither (gpubp "
-                        f"then holds out a share of X and y)")
+        raise DataError(
+            f"{path} has {given} but no {other}: give both (a test split of its own) or neither (gpubp "
+            f"then holds out a share of X and y)"
+        )
     check_spread(data[1], f"{path}, y")
     if "X_test" not in arrays:
         return data, None
-    test = paired(features_from(arrays["X_test"], f"{path}, X_test"),
-                  labels_from(arrays["y_test"], f"{path}, y_test"), str(path), "X_test", "y_test")
+    test = paired(
+        features_from(arrays["X_test"], f"{path}, X_test"),
+        labels_from(arrays["y_test"], f"{path}, y_test"),
+        str(path),
+        "X_test",
+        "y_test",
+    )
     check_spread(np.concatenate([data[1], test[1]]), f"{path}, y_test", first_row=1 - len(data[1]))
     if test[0].shape[1] != data[0].shape[1]:
-        raise DataError(f"{path}: X has {data[0].shape[1]} features per sample but X_test has {test[0].shape[1]}: "
-                        f"the test samples must have the training samples' features")
+        raise DataError(
+            f"{path}: X has {data[0].shape[1]} features per sample but X_test has {test[0].shape[1]}: "
+            f"the test samples must have the training samples' features"
+        )
     return data, test

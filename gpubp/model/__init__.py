@@ -4,5 +4,14 @@ from .costs import COSTS, CrossEntropyCost, LogLikelihoodCost, QuadraticCost, ge
 from .network import Network
 from .storage import FORMAT_VERSION, load, save
 
-__all__ = ["COSTS", "CrossEntropyCost", "FORMAT_VERSION", "LogLikelihoodCost", "Network", "QuadraticCost", "get_cost",
-           "load", "save"]
+__all__ = [
+    "COSTS",
+    "CrossEntropyCost",
+    "FORMAT_VERSION",
+    "LogLikelihoodCost",
+    "Network",
+    "QuadraticCost",
+    "get_cost",
+    "load",
+    "save",
+]

@@ -33,8 +33,8 @@ class Layers:
         shapes, starts, offset = self.layout(sizes)
         self.n_weights = starts[len(shapes)]
         self.flat = xp.zeros(offset, dtype)
-        self.weights = [self.flat[s:s + r * c].reshape(r, c) for s, (r, c) in zip(starts, shapes)]
-        self.biases = [self.flat[s:s + r] for s, (r, _) in zip(starts[len(shapes):], shapes)]
+        self.weights = [self.flat[s : s + r * c].reshape(r, c) for s, (r, c) in zip(starts, shapes)]
+        self.biases = [self.flat[s : s + r] for s, (r, _) in zip(starts[len(shapes) :], shapes)]
 
     @classmethod
     def layout(cls, sizes):

@@ -83,8 +83,10 @@ class LogLikelihoodCost:
         """δ = a − y is the gradient only where every target row sums to 1: refuse other target matrices."""
         tolerance = float(np.sqrt(np.finfo(targets.dtype).eps))
         if not bool(xp.all(xp.abs(targets.sum(axis=1) - 1) <= tolerance)):
-            raise InputError(f"{what}: with the log-likelihood cost each row of the target matrix must sum to 1 "
-                             f"(a probability for each class, such as one-hot rows); pass class labels instead")
+            raise InputError(
+                f"{what}: with the log-likelihood cost each row of the target matrix must sum to 1 "
+                f"(a probability for each class, such as one-hot rows); pass class labels instead"
+            )
 
 
 COSTS = {cost.name: cost for cost in (QuadraticCost, CrossEntropyCost, LogLikelihoodCost)}

@@ -46,23 +46,25 @@ def finite_difference_gradient(net, data, h: float = 1e-3):
         return net.metrics(x, targets, labels)[0]
 
     params = biases + weights
+
+    def central(nudged, which, index, step):
+        """D(step) for one parameter: ``nudged`` is ``params`` with a copy of array ``which`` to nudge."""
+        value = params[which][index]
+        nudged[which][index] = value + step
+        up = cost_at(nudged)
+        nudged[which][index] = value - step
+        down = cost_at(nudged)
+        nudged[which][index] = value
+        return (up - down) / (2 * step)
+
     gradients = []
     try:
         for which, p in enumerate(params):
             grad = np.zeros_like(p)
             nudged = list(params)
             nudged[which] = p.copy()
-
-            def central(index, step):
-                nudged[which][index] = p[index] + step
-                up = cost_at(nudged)
-                nudged[which][index] = p[index] - step
-                down = cost_at(nudged)
-                nudged[which][index] = p[index]
-                return (up - down) / (2 * step)
-
             for index in np.ndindex(p.shape):
-                grad[index] = (4 * central(index, h / 2) - central(index, h)) / 3
+                grad[index] = (4 * central(nudged, which, index, h / 2) - central(nudged, which, index, h)) / 3
             gradients.append(grad)
     finally:
         net.set_parameters(weights, biases)
@@ -73,6 +75,11 @@ def gradient_check(net, data, h: float = 1e-3, relative_floor: float = 0.0) -> l
     """Backprop against finite differences, layer by layer."""
     nabla_b, nabla_w = net.backprop(*data)
     fd_b, fd_w = finite_difference_gradient(net, data, h)
-    return [LayerCheck(layer, max_relative_error(nabla_w[layer - 1], fd_w[layer - 1], relative_floor),
-                       max_relative_error(nabla_b[layer - 1], fd_b[layer - 1], relative_floor))
-            for layer in range(1, len(nabla_w) + 1)]
+    return [
+        LayerCheck(
+            layer,
+            max_relative_error(nabla_w[layer - 1], fd_w[layer - 1], relative_floor),
+            max_relative_error(nabla_b[layer - 1], fd_b[layer - 1], relative_floor),
+        )
+        for layer in range(1, len(nabla_w) + 1)
+    ]

@@ -34,8 +34,10 @@ def check_sizes(sizes) -> tuple[int, ...]:
     except (TypeError, ValueError, OverflowError):
         raise InputError(f"sizes must be a list of whole numbers such as [784, 30, 10], not {sizes!r}") from None
     if len(widths) < 2 or not exact or min(widths) < 1:
-        raise InputError(f"sizes must list at least two layer widths, each a whole number >= 1 "
-                         f"(input first, output last), such as [784, 30, 10]; got {list(sizes)!r}")
+        raise InputError(
+            f"sizes must list at least two layer widths, each a whole number >= 1 "
+            f"(input first, output last), such as [784, 30, 10]; got {list(sizes)!r}"
+        )
     return widths
 
 
@@ -69,8 +71,10 @@ def check_dtype(dtype) -> np.dtype:
 def check_init(init) -> str:
     name = init.strip().lower() if isinstance(init, str) else init
     if name not in INITS:
-        raise InputError(f"unknown init {init!r}: choose normal (N(0, 1), the lecture's) or scaled (weights "
-                         f"N(0, 1/n_in), network2's: faster learning in wide layers)")
+        raise InputError(
+            f"unknown init {init!r}: choose normal (N(0, 1), the lecture's) or scaled (weights "
+            f"N(0, 1/n_in), network2's: faster learning in wide layers)"
+        )
     return name
 
 
@@ -95,8 +99,9 @@ class Network:
         self.set_parameters(weights, biases)
 
     @classmethod
-    def from_parameters(cls, sizes, weights, biases, cost="quadratic", dtype="float32", device=None, seed=None,
-                        init="normal"):
+    def from_parameters(
+        cls, sizes, weights, biases, cost="quadratic", dtype="float32", device=None, seed=None, init="normal"
+    ):
         """A network with the given weights and biases (host arrays of the lecture's shapes) instead of random ones."""
         net = cls.__new__(cls)
         net._configure(sizes, cost, dtype, device, seed, init)
@@ -127,8 +132,10 @@ class Network:
         """Replace all weights and biases (host or device arrays of the lecture's shapes), copied to the device."""
         shapes_w, shapes_b = [tuple(w.shape) for w in self.weights], [tuple(b.shape) for b in self.biases]
         if [tuple(w.shape) for w in weights] != shapes_w or [tuple(b.shape) for b in biases] != shapes_b:
-            raise InputError(f"parameters do not fit sizes {list(self.sizes)}: weights must have shapes {shapes_w} "
-                             f"and biases {shapes_b}")
+            raise InputError(
+                f"parameters do not fit sizes {list(self.sizes)}: weights must have shapes {shapes_w} "
+                f"and biases {shapes_b}"
+            )
         # Both lists are converted before either is written, so a conversion error leaves the network as it was.
         converted = [self.backend.asarray(p, self.dtype) for p in list(weights) + list(biases)]
         for target, value in zip(self.weights + self.biases, converted):
@@ -162,17 +169,23 @@ class Network:
         if x_dev.ndim != 2 or x_dev.shape[0] == 0:
             raise InputError(f"{what}: X must be a non-empty 2-D array (one sample per row), got shape {x_dev.shape}")
         if x_dev.shape[1] != n_in:
-            raise InputError(f"{what} has {x_dev.shape[1]} features per sample but the network's input layer has "
-                             f"{n_in} neurons: make the first size {x_dev.shape[1]}")
+            raise InputError(
+                f"{what} has {x_dev.shape[1]} features per sample but the network's input layer has "
+                f"{n_in} neurons: make the first size {x_dev.shape[1]}"
+            )
         if not bool(xp.isfinite(x_dev).all()):
             row, column = divmod(int(xp.argmax(~xp.isfinite(x_dev.ravel()))), n_in)
             value = float((x if hasattr(x, "shape") else np.asarray(x))[row, column])  # as given, before casting
             if np.isfinite(value):
-                raise InputError(f"{what}: X holds {value:g} in column {column + 1}, beyond the range of "
-                                 f"{self.dtype.name} (±{np.finfo(self.dtype).max:.3g}): use dtype float64 (gpubp "
-                                 f"train --dtype float64) or scale the features")
-            raise InputError(f"{what}: X contains NaN or infinite values ({value} in column {column + 1}); remove "
-                             f"or impute them first")
+                raise InputError(
+                    f"{what}: X holds {value:g} in column {column + 1}, beyond the range of "
+                    f"{self.dtype.name} (±{np.finfo(self.dtype).max:.3g}): use dtype float64 (gpubp "
+                    f"train --dtype float64) or scale the features"
+                )
+            raise InputError(
+                f"{what}: X contains NaN or infinite values ({value} in column {column + 1}); remove "
+                f"or impute them first"
+            )
         return x_dev
 
     def prepare(self, data, what="data"):
@@ -194,16 +207,20 @@ class Network:
         if y.ndim == 2 and y.shape[1] == 1 and n_out != 1:
             y = y.ravel()  # a column vector of labels, as scikit-learn and pandas often give them
         if y.dtype.kind not in "iubf" or y.shape[:1] != x.shape[:1]:
-            raise InputError(f"{what}: y must hold one numeric label per row of X ({x.shape[0]} rows), "
-                             f"got {y.dtype} of shape {y.shape}")
+            raise InputError(
+                f"{what}: y must hold one numeric label per row of X ({x.shape[0]} rows), "
+                f"got {y.dtype} of shape {y.shape}"
+            )
         if y.ndim == 1:
             if y.dtype.kind == "f" and not bool(xp.all(xp.isfinite(y) & (y == xp.floor(y)))):
                 raise InputError(f"{what}: labels must be whole numbers (class indices 0..{n_out - 1})")
             low, high = y.min().item(), y.max().item()  # before any cast, so that 1e20 is shown as 1e20
             if low < 0 or high >= n_out:
-                raise InputError(f"{what}: labels must lie in 0..{n_out - 1} for a network with {n_out} outputs, "
-                                 f"found {_number(low)}..{_number(high)}: make the last size {_number(high + 1)} or "
-                                 f"fix the labels")
+                raise InputError(
+                    f"{what}: labels must lie in 0..{n_out - 1} for a network with {n_out} outputs, "
+                    f"found {_number(low)}..{_number(high)}: make the last size {_number(high + 1)} or "
+                    f"fix the labels"
+                )
             labels = y.astype(np.int64)
             targets = xp.zeros((x.shape[0], n_out), self.dtype)
             targets[xp.arange(x.shape[0]), labels] = 1  # one-hot, (n, n_out)
@@ -214,8 +231,7 @@ class Network:
             self.cost.check_targets(xp, targets, what)
             labels = xp.argmax(targets, axis=1)
         else:
-            raise InputError(f"{what}: y must be n class labels or an (n, {n_out}) target matrix, "
-                             f"got shape {y.shape}")
+            raise InputError(f"{what}: y must be n class labels or an (n, {n_out}) target matrix, got shape {y.shape}")
         return x, targets, labels
 
     # ----- the lecture's algorithm -------------------------------------------------------------------------------
@@ -292,7 +308,7 @@ class Network:
         xp = self.backend.xp
         chunks = []
         for start in range(0, x.shape[0], rows_per_chunk):
-            part = x[start:start + rows_per_chunk]
+            part = x[start : start + rows_per_chunk]
             buffers = [None] + [xp.empty((part.shape[0], n), self.dtype) for n in self.sizes[1:]]
             chunks.append(self._forward(part, buffers))
         return chunks[0] if len(chunks) == 1 else xp.concatenate(chunks)
@@ -330,5 +346,7 @@ class Network:
         return train(self, training_data, epochs, mini_batch_size, eta, test_data=test_data, **options)
 
     def __repr__(self) -> str:
-        return (f"Network(sizes={list(self.sizes)}, cost={self.cost.name!r}, dtype={self.dtype.name!r}, "
-                f"device={self.backend.name!r}, init={self.init!r})")
+        return (
+            f"Network(sizes={list(self.sizes)}, cost={self.cost.name!r}, dtype={self.dtype.name!r}, "
+            f"device={self.backend.name!r}, init={self.init!r})"
+        )

@@ -41,8 +41,9 @@ def atomic_write(path, write, error=GpubpError) -> None:
         mode = stat.S_IMODE(os.stat(path).st_mode) if path.exists() else 0o666 & ~current_umask()
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise error(f"cannot write {path}: {exc.strerror or exc}; check that its folder exists and is "
-                    f"writable") from None
+        raise error(
+            f"cannot write {path}: {exc.strerror or exc}; check that its folder exists and is writable"
+        ) from None
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), mode)  # mkstemp makes 0600 files, private to this user whatever the umask
@@ -78,10 +79,17 @@ def save(net: Network, path, extra: dict | None = None) -> None:
     """
     weights, biases = net.parameters()
     if not all(np.isfinite(p).all() for p in weights + biases):  # load would refuse the file: never write it
-        raise InputError(f"the network holds NaN or infinite weights (its training diverged), so it is not saved "
-                         f"and {path} is left as it was: re-train with a smaller learning rate")
-    arrays = {"gpubp_format": np.int64(FORMAT_VERSION), "sizes": np.array(net.sizes, np.int64),
-              "cost": np.array(net.cost.name), "dtype": np.array(net.dtype.name), "init": np.array(net.init)}
+        raise InputError(
+            f"the network holds NaN or infinite weights (its training diverged), so it is not saved "
+            f"and {path} is left as it was: re-train with a smaller learning rate"
+        )
+    arrays = {
+        "gpubp_format": np.int64(FORMAT_VERSION),
+        "sizes": np.array(net.sizes, np.int64),
+        "cost": np.array(net.cost.name),
+        "dtype": np.array(net.dtype.name),
+        "init": np.array(net.init),
+    }
     for l, (w, b) in enumerate(zip(weights, biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = w, b
     arrays.update(extra or {})
@@ -101,11 +109,15 @@ def read(path, device=None) -> tuple[Network, dict]:
         raise ModelFileError(f"{path} is an .npz file but not a gpubp model (it has no gpubp_format entry)")
     version = arrays["gpubp_format"]
     if version.shape != () or version.dtype.kind not in "iu" or version < 1:
-        raise ModelFileError(f"{path} is a damaged gpubp model (its format version {version.tolist()!r} is not a whole "
-                             f"number >= 1); re-save or re-train the model")
+        raise ModelFileError(
+            f"{path} is a damaged gpubp model (its format version {version.tolist()!r} is not a whole "
+            f"number >= 1); re-save or re-train the model"
+        )
     if version > FORMAT_VERSION:
-        raise ModelFileError(f"{path} was written by a newer gpubp (model format {version}; this gpubp reads up "
-                             f"to {FORMAT_VERSION}): upgrade gpubp with pip install -U gpubp")
+        raise ModelFileError(
+            f"{path} was written by a newer gpubp (model format {version}; this gpubp reads up "
+            f"to {FORMAT_VERSION}): upgrade gpubp with pip install -U gpubp"
+        )
     get_backend(device)  # a missing GPU is the user's machine, not a damaged file: let its own error through
     try:
         sizes = check_sizes(arrays["sizes"].tolist())
@@ -117,14 +129,23 @@ def read(path, device=None) -> tuple[Network, dict]:
             raise ModelFileError(f"its arrays' shapes {found} disagree with its sizes {list(sizes)}")
         if any(p.dtype.kind not in "iuf" for p in weights + biases):
             raise ModelFileError("its weights are not real numbers")
-        net = Network.from_parameters(sizes, weights, biases, cost=str(arrays["cost"]), dtype=str(arrays["dtype"]),
-                                      device=device, init=str(arrays["init"]) if version >= 2 else "normal")
+        net = Network.from_parameters(
+            sizes,
+            weights,
+            biases,
+            cost=str(arrays["cost"]),
+            dtype=str(arrays["dtype"]),
+            device=device,
+            init=str(arrays["init"]) if version >= 2 else "normal",
+        )
         extra = {name: array for name, array in arrays.items() if name not in model_entries(count)}
     except (GpubpError, KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} is a damaged gpubp model ({exc}); re-save or re-train the model") from None
     if not net.is_finite():
-        raise ModelFileError(f"{path} holds NaN or infinite weights: it was saved from a diverged run; "
-                             f"re-train with a smaller learning rate")
+        raise ModelFileError(
+            f"{path} holds NaN or infinite weights: it was saved from a diverged run; "
+            f"re-train with a smaller learning rate"
+        )
     return net, extra
 
 

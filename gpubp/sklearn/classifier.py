@@ -80,11 +80,33 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     to the threads that pay off for its size (see ``threads.py``), never more than the caller allows.
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), cost="log-likelihood", optimizer="adam", learning_rate_init=0.01,
-                 batch_size="auto", max_iter=200, momentum=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-8, lmbda=0.0,
-                 init="scaled", schedule="constant", warmup_epochs=0, plateau_factor=None, plateau_patience=None,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, dtype="float32", device=None,
-                 random_state=None, verbose=False, warm_start=False):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        cost="log-likelihood",
+        optimizer="adam",
+        learning_rate_init=0.01,
+        batch_size="auto",
+        max_iter=200,
+        momentum=0.9,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        lmbda=0.0,
+        init="scaled",
+        schedule="constant",
+        warmup_epochs=0,
+        plateau_factor=None,
+        plateau_patience=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        dtype="float32",
+        device=None,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.cost = cost
         self.optimizer = optimizer
@@ -123,8 +145,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         if classes is None and not fitted:
             raise ValueError("classes must be passed on the first call to partial_fit: every label y will hold")
         if classes is not None and fitted and not np.array_equal(unique_labels(classes), self.classes_):
-            raise ValueError(f"classes={classes!r} differs from the classes_ this estimator was first given, "
-                             f"{self.classes_!r}")
+            raise ValueError(
+                f"classes={classes!r} differs from the classes_ this estimator was first given, {self.classes_!r}"
+            )
         return self._train(X, y, incremental=True, fresh=not fitted, classes=classes)
 
     def _train(self, X, y, incremental: bool, fresh: bool, classes=None):
@@ -138,8 +161,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             X, y = check_data(self, X, y, reset=fresh)
             labels = self.classes_ if not fresh else unique_labels(classes) if classes is not None else labels_of(y)
             if len(labels) < 2:
-                raise ValueError(f"{type(self).__name__} needs at least 2 classes to tell apart, got 1 class "
-                                 f"({labels[0]!r}) in y")
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 classes to tell apart, got 1 class ({labels[0]!r}) in y"
+                )
             codes = encode(y, labels)
             net, history = (self._new_network(X.shape[1], len(labels)), []) if fresh else (self._net(), self._history)
             if not (fresh or incremental):
@@ -152,8 +176,15 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             report = self._report if self.verbose else None
             training = True
             with blas_threads_for(net, batch):
-                history = net.SGD((X, codes), len(history) + epochs, batch, self.learning_rate_init,
-                                  history=history, on_epoch=report, **options)
+                history = net.SGD(
+                    (X, codes),
+                    len(history) + epochs,
+                    batch,
+                    self.learning_rate_init,
+                    history=history,
+                    on_epoch=report,
+                    **options,
+                )
         except BaseException:
             if fresh or training:
                 for name in [name for name in vars(self) if name.endswith("_") or name in ("_network", "_history")]:
@@ -167,8 +198,14 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         hidden = self.hidden_layer_sizes
         hidden = [hidden] if isinstance(hidden, Integral) else list(hidden)
         init = {} if self.init == "normal" else {"init": self.init}
-        return Network([n_features, *hidden, n_classes], cost=self.cost, dtype=self.dtype,
-                       device=self.device, seed=self._seed(), **init)
+        return Network(
+            [n_features, *hidden, n_classes],
+            cost=self.cost,
+            dtype=self.dtype,
+            device=self.device,
+            seed=self._seed(),
+            **init,
+        )
 
     def _seed(self):
         """An int ``random_state`` is gpubp's seed itself; a RandomState draws one; None leaves it to the OS."""
@@ -179,14 +216,20 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     def _training_options(self, incremental: bool) -> dict:
         """The keywords of ``Network.SGD`` whose values differ from gpubp's defaults (which leave them off)."""
         if self.schedule == "plateau" and not (self.early_stopping and not incremental):
-            raise ValueError("schedule='plateau' divides the learning rate when the validation accuracy stalls: it "
-                             "needs fit with early_stopping=True, which holds out validation_fraction of the data")
+            raise ValueError(
+                "schedule='plateau' divides the learning rate when the validation accuracy stalls: it "
+                "needs fit with early_stopping=True, which holds out validation_fraction of the data"
+            )
         if self.schedule == "cosine" and incremental:
-            raise ValueError("schedule='cosine' decays the learning rate to 0 by the last of max_iter epochs, which "
-                             "partial_fit cannot know: use fit, or schedule='constant'")
+            raise ValueError(
+                "schedule='cosine' decays the learning rate to 0 by the last of max_iter epochs, which "
+                "partial_fit cannot know: use fit, or schedule='constant'"
+            )
         if self.warmup_epochs and incremental:
-            raise ValueError("warmup_epochs needs a run of more epochs than the warm-up, and each partial_fit is a "
-                             "run of one: use fit, or warmup_epochs=0")
+            raise ValueError(
+                "warmup_epochs needs a run of more epochs than the warm-up, and each partial_fit is a "
+                "run of one: use fit, or warmup_epochs=0"
+            )
         options = {}
         if self.optimizer != "sgd":
             options["optimizer"] = self.optimizer
@@ -216,7 +259,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             return min(200, n_train)
         batch = _whole_number("batch_size", self.batch_size)
         if batch > n_train:
-            warnings.warn(f"batch_size {batch} is larger than the {n_train} training samples: using {n_train}")
+            warnings.warn(
+                f"batch_size {batch} is larger than the {n_train} training samples: using {n_train}", stacklevel=4
+            )
         return min(batch, n_train)
 
     def _report(self, stats) -> None:
@@ -275,8 +320,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     def _net(self) -> Network:
         if getattr(self, "_network", None) is None:  # unpickled: rebuild on this machine's device
             sizes = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
-            net = Network.from_parameters(sizes, [c.T for c in self.coefs_], self.intercepts_, device=self.device,
-                                          **self._network_settings)
+            net = Network.from_parameters(
+                sizes, [c.T for c in self.coefs_], self.intercepts_, device=self.device, **self._network_settings
+            )
             net.rng.bit_generator.state = self._rng_state
             if hasattr(self, "_optimizer_state"):
                 from ..training.optimizers import Optimizer

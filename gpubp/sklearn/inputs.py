@@ -33,8 +33,10 @@ def check_data(estimator, X, y="no_validation", reset=False):
         estimator.n_features_in_ = X.shape[1]
         estimator.__dict__.pop("feature_names_in_", None)
     elif X.shape[1] != estimator.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
-                         f"{estimator.n_features_in_} features as input")
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input"
+        )
     if isinstance(y, str):
         return X
     if not on_gpu(y):
@@ -85,6 +87,8 @@ def encode(y, classes: np.ndarray):
         found = False
     if not found:
         unknown = [label for label in labels_of(y).tolist() if label not in classes.tolist()]
-        raise ValueError(f"y has labels {unknown} that are not in classes_ {classes.tolist()}: pass every "
-                         f"label in classes= on the first partial_fit, or fit afresh")
+        raise ValueError(
+            f"y has labels {unknown} that are not in classes_ {classes.tolist()}: pass every "
+            f"label in classes= on the first partial_fit, or fit afresh"
+        )
     return codes

@@ -19,8 +19,8 @@ from dataclasses import fields
 import numpy as np
 
 from ..errors import GpubpError, ModelFileError
-from ..model.storage import read, save
 from ..model.buffers import flat_buffer
+from ..model.storage import read, save
 from .optimizers import Optimizer
 from .sgd import EpochStats, TrainingState
 
@@ -50,8 +50,10 @@ def load_checkpoint(path, device=None):
     """
     net, extra = read(path, device)
     if not all(name in extra for name in STATE_ENTRIES):
-        raise ModelFileError(f"{path} is a gpubp model but not a checkpoint: --resume takes the checkpoint.npz "
-                             f"that --checkpoint-every writes into the run's folder")
+        raise ModelFileError(
+            f"{path} is a gpubp model but not a checkpoint: --resume takes the checkpoint.npz "
+            f"that --checkpoint-every writes into the run's folder"
+        )
     try:
         rng_state, rows, settings = (json.loads(str(extra[name])) for name in STATE_ENTRIES)
         net.rng.bit_generator.state = rng_state
@@ -59,18 +61,19 @@ def load_checkpoint(path, device=None):
         if not isinstance(settings, dict):
             raise TypeError(f"its settings are a JSON {type(settings).__name__}, not an object")
         if OPTIMIZER_ENTRY in extra:
-            state = {name[len(OPTIMIZER_STATE):]: array for name, array in extra.items()
-                     if name.startswith(OPTIMIZER_STATE)}
-            net.optimizer = Optimizer.restore(json.loads(str(extra[OPTIMIZER_ENTRY])), state, net.backend,
-                                              net._parameters.flat)
+            state = {
+                name[len(OPTIMIZER_STATE) :]: array for name, array in extra.items() if name.startswith(OPTIMIZER_STATE)
+            }
+            net.optimizer = Optimizer.restore(
+                json.loads(str(extra[OPTIMIZER_ENTRY])), state, net.backend, net._parameters.flat
+            )
         if TRAINING_STATE in extra:
             best = extra.get(BEST_PARAMETERS)
             if best is not None:
                 best = flat_buffer("best weights", best, net.backend, net._parameters.flat)
             net.training_state = TrainingState.from_json(json.loads(str(extra[TRAINING_STATE])), best)
     except (GpubpError, TypeError, ValueError, KeyError, OverflowError) as exc:
-        raise ModelFileError(f"{path} is a damaged checkpoint ({exc}); resume from an earlier one or retrain") \
-            from None
+        raise ModelFileError(f"{path} is a damaged checkpoint ({exc}); resume from an earlier one or retrain") from None
     return net, history, settings
 
 

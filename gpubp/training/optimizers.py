@@ -21,13 +21,16 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-
 from ..errors import InputError
 from ..model.buffers import flat_buffer
 
 RULES = ("sgd", "momentum", "nesterov", "adam")
-STATE_BUFFERS = {"sgd": (), "momentum": ("velocity",), "nesterov": ("momentum_buffer",),
-                 "adam": ("first_moment", "second_moment")}
+STATE_BUFFERS = {
+    "sgd": (),
+    "momentum": ("velocity",),
+    "nesterov": ("momentum_buffer",),
+    "adam": ("first_moment", "second_moment"),
+}
 
 
 def _real(value) -> bool:
@@ -105,17 +108,34 @@ class Optimizer:
         else:
             beta1, beta2 = self.betas
             # torch.optim.Adam's bias corrections, in its order of operations, on the host: no device sync.
-            step_size = eta / (1 - beta1 ** self.steps)
-            correction2 = (1 - beta2 ** self.steps) ** 0.5
-            ops.adam(gradient, n_weights, decay, 1 - beta1, beta2, 1 - beta2, step_size, correction2, self.eps,
-                     params, *self.state)
+            step_size = eta / (1 - beta1**self.steps)
+            correction2 = (1 - beta2**self.steps) ** 0.5
+            ops.adam(
+                gradient,
+                n_weights,
+                decay,
+                1 - beta1,
+                beta2,
+                1 - beta2,
+                step_size,
+                correction2,
+                self.eps,
+                params,
+                *self.state,
+            )
 
     # ----- checkpoints ------------------------------------------------------------------------------------------
 
     def settings(self) -> dict:
         """The rule, its hyperparameters and step count, JSON-ready."""
-        return {"rule": self.rule, "momentum": self.momentum, "betas": list(self.betas), "eps": self.eps,
-                "weight_decay": self.weight_decay, "steps": self.steps}
+        return {
+            "rule": self.rule,
+            "momentum": self.momentum,
+            "betas": list(self.betas),
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+            "steps": self.steps,
+        }
 
     def state_arrays(self, backend) -> dict:
         """The state buffers as host arrays, named after what they hold."""
@@ -125,14 +145,17 @@ class Optimizer:
     def restore(cls, settings: dict, arrays: dict, backend, params) -> Optimizer:
         """The optimizer that ``settings()`` and ``state_arrays()`` describe, its state on ``backend`` laid out
         like the flat parameter buffer ``params``; a ``ValueError`` says what does not fit."""
-        optimizer = cls(settings["rule"], settings["momentum"], tuple(settings["betas"]), settings["eps"],
-                        settings["weight_decay"])
+        optimizer = cls(
+            settings["rule"], settings["momentum"], tuple(settings["betas"]), settings["eps"], settings["weight_decay"]
+        )
         optimizer.steps = int(settings["steps"])
         if optimizer.steps < 0:
             raise ValueError(f"the optimizer's step count is {optimizer.steps}")
         if optimizer.steps:
-            optimizer.state = [flat_buffer(f"the optimizer's {name}", arrays[name], backend, params)
-                               for name in STATE_BUFFERS[optimizer.rule]]
+            optimizer.state = [
+                flat_buffer(f"the optimizer's {name}", arrays[name], backend, params)
+                for name in STATE_BUFFERS[optimizer.rule]
+            ]
         return optimizer
 
 

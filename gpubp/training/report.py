@@ -37,8 +37,9 @@ class MetricsLog:
                 self.file.write(json.dumps(stats.as_dict()) + "\n")
                 self.file.flush()
         except OSError as exc:
-            raise GpubpError(f"cannot write {self.path}: {exc.strerror or exc}; free some space or choose "
-                             f"another --out") from None
+            raise GpubpError(
+                f"cannot write {self.path}: {exc.strerror or exc}; free some space or choose another --out"
+            ) from None
 
     def sync(self) -> None:
         if self.file is not None:
@@ -68,10 +69,13 @@ def plot_learning_curve(path, history, best_epoch=None) -> str | None:
         epochs = [h.epoch for h in history]
         fig, (cost_axis, accuracy_axis, eta_axis) = plt.subplots(1, 3, figsize=(14, 4))
         colors = {"training": "tab:blue", "test": "tab:orange", "validation": "tab:green"}
-        for axis, field, label in [(cost_axis, "training_cost", "training"), (cost_axis, "test_cost", "test"),
-                                   (cost_axis, "validation_cost", "validation"),
-                                   (accuracy_axis, "test_accuracy", "test"),
-                                   (accuracy_axis, "validation_accuracy", "validation")]:
+        for axis, field, label in [
+            (cost_axis, "training_cost", "training"),
+            (cost_axis, "test_cost", "test"),
+            (cost_axis, "validation_cost", "validation"),
+            (accuracy_axis, "test_accuracy", "test"),
+            (accuracy_axis, "validation_accuracy", "validation"),
+        ]:
             if getattr(history[0], field) is not None:
                 axis.plot(epochs, [getattr(h, field) for h in history], label=label, color=colors[label])
         eta_axis.plot(epochs, [h.eta for h in history], color="tab:gray")

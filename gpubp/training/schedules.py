@@ -47,8 +47,10 @@ def check_warmup_epochs(warmup_epochs, epochs) -> None:
     if not _whole(warmup_epochs) or warmup_epochs < 0:
         raise InputError(f"the warm-up must be a whole number of epochs >= 0 (0: none), got {warmup_epochs!r}")
     if warmup_epochs and _whole(epochs) and warmup_epochs >= epochs:
-        raise InputError(f"a warm-up of {warmup_epochs} epochs leaves no epoch at full η in a run of {epochs} "
-                         f"epochs: choose fewer warm-up epochs than epochs")
+        raise InputError(
+            f"a warm-up of {warmup_epochs} epochs leaves no epoch at full η in a run of {epochs} "
+            f"epochs: choose fewer warm-up epochs than epochs"
+        )
 
 
 def check_plateau(factor, patience) -> None:

@@ -31,8 +31,15 @@ import numpy as np
 from ..distributed import LocalCommunicator
 from ..errors import InputError, TrainingDiverged
 from .optimizers import prepare_optimizer
-from .schedules import (PLATEAU_FACTOR, PLATEAU_PATIENCE, Plateau, Schedule, check_plateau, check_schedule,
-                        check_warmup_epochs)
+from .schedules import (
+    PLATEAU_FACTOR,
+    PLATEAU_PATIENCE,
+    Plateau,
+    Schedule,
+    check_plateau,
+    check_schedule,
+    check_warmup_epochs,
+)
 
 VALIDATION_SEED = 1729  # the hold-out is a property of the data, not of the run: one fixed generator for it
 
@@ -87,8 +94,10 @@ def check_hyperparameters(epochs, mini_batch_size, eta, n_samples: int) -> None:
     if isinstance(mini_batch_size, bool) or not isinstance(mini_batch_size, Integral) or mini_batch_size < 1:
         raise InputError(f"the mini-batch size must be a whole number >= 1, got {mini_batch_size!r}")
     if mini_batch_size > n_samples:
-        raise InputError(f"the mini-batch size {mini_batch_size} is larger than the training set "
-                         f"({n_samples} samples): choose at most {n_samples}")
+        raise InputError(
+            f"the mini-batch size {mini_batch_size} is larger than the training set "
+            f"({n_samples} samples): choose at most {n_samples}"
+        )
     if isinstance(eta, bool) or not isinstance(eta, Real) or not math.isfinite(eta) or eta <= 0:
         raise InputError(f"the learning rate eta must be a finite number > 0, got {eta!r}")
 
@@ -99,22 +108,36 @@ def check_validation_fraction(fraction, n_samples: int, mini_batch_size) -> int:
         raise InputError(f"the validation fraction must lie in [0, 1) (0: no validation data), got {fraction!r}")
     held_out = round(n_samples * fraction)
     if fraction and held_out < 1:
-        raise InputError(f"a validation fraction of {fraction:g} holds out no sample of {n_samples}: choose at "
-                         f"least {1 / n_samples:.2g}")
+        raise InputError(
+            f"a validation fraction of {fraction:g} holds out no sample of {n_samples}: choose at "
+            f"least {1 / n_samples:.2g}"
+        )
     if n_samples - held_out < mini_batch_size:
-        raise InputError(f"a validation fraction of {fraction:g} leaves {n_samples - held_out} training samples, "
-                         f"fewer than one mini-batch of {mini_batch_size}: hold out less or use smaller batches")
+        raise InputError(
+            f"a validation fraction of {fraction:g} leaves {n_samples - held_out} training samples, "
+            f"fewer than one mini-batch of {mini_batch_size}: hold out less or use smaller batches"
+        )
     return held_out
 
 
 def check_patience(patience) -> None:
     if patience is not None and (isinstance(patience, bool) or not isinstance(patience, Integral) or patience < 1):
-        raise InputError(f"patience must be a whole number of epochs >= 1 (or None: no early stopping), "
-                         f"got {patience!r}")
+        raise InputError(
+            f"patience must be a whole number of epochs >= 1 (or None: no early stopping), got {patience!r}"
+        )
 
 
-def check_training_methods(epochs, mini_batch_size, n_samples, schedule, warmup_epochs, plateau_factor,
-                           plateau_patience, validation_fraction, patience) -> str:
+def check_training_methods(
+    epochs,
+    mini_batch_size,
+    n_samples,
+    schedule,
+    warmup_epochs,
+    plateau_factor,
+    plateau_patience,
+    validation_fraction,
+    patience,
+) -> str:
     """Each knob of the schedule, validation and early stopping checked; returns the schedule's name."""
     schedule = check_schedule(schedule)
     check_warmup_epochs(warmup_epochs, epochs)
@@ -123,8 +146,10 @@ def check_training_methods(epochs, mini_batch_size, n_samples, schedule, warmup_
     check_patience(patience)
     for needed, what in ((schedule == "plateau", "the plateau schedule"), (patience is not None, "patience")):
         if needed and not held_out:
-            raise InputError(f"{what} watches the validation accuracy, but there is no validation data: "
-                             f"hold some out with a validation fraction such as 0.1")
+            raise InputError(
+                f"{what} watches the validation accuracy, but there is no validation data: "
+                f"hold some out with a validation fraction such as 0.1"
+            )
     return schedule
 
 
@@ -135,10 +160,31 @@ def validation_split(n_samples: int, fraction: float) -> tuple[np.ndarray, np.nd
     return np.sort(order[held_out:]), np.sort(order[:held_out])
 
 
-def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, *, optimizer="sgd", momentum=0.9,
-          betas=(0.9, 0.999), eps=1e-8, lmbda=0.0, schedule="constant", warmup_epochs=0,
-          plateau_factor=PLATEAU_FACTOR, plateau_patience=PLATEAU_PATIENCE, validation_fraction=0.0, patience=None,
-          monitor_training_cost=True, on_epoch=None, on_progress=None, history=(), comm=None) -> list[EpochStats]:
+def train(
+    net,
+    training_data,
+    epochs,
+    mini_batch_size,
+    eta,
+    test_data=None,
+    *,
+    optimizer="sgd",
+    momentum=0.9,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    lmbda=0.0,
+    schedule="constant",
+    warmup_epochs=0,
+    plateau_factor=PLATEAU_FACTOR,
+    plateau_patience=PLATEAU_PATIENCE,
+    validation_fraction=0.0,
+    patience=None,
+    monitor_training_cost=True,
+    on_epoch=None,
+    on_progress=None,
+    history=(),
+    comm=None,
+) -> list[EpochStats]:
     """Train ``net`` in place up to epoch ``epochs``; return one ``EpochStats`` per epoch.
 
     ``training_data`` and ``test_data`` are ``(X, y)`` pairs (see ``Network.prepare``); the caller's arrays are
@@ -164,8 +210,17 @@ def train(net, training_data, epochs, mini_batch_size, eta, test_data=None, *, o
     comm = comm or LocalCommunicator()
     x, y, labels = net.prepare(training_data, "training data")
     check_hyperparameters(epochs, mini_batch_size, eta, x.shape[0])
-    schedule = check_training_methods(epochs, mini_batch_size, x.shape[0], schedule, warmup_epochs, plateau_factor,
-                                      plateau_patience, validation_fraction, patience)
+    schedule = check_training_methods(
+        epochs,
+        mini_batch_size,
+        x.shape[0],
+        schedule,
+        warmup_epochs,
+        plateau_factor,
+        plateau_patience,
+        validation_fraction,
+        patience,
+    )
     xp, validation = net.backend.xp, None
     if validation_fraction:
         rows, held_out = (net.backend.asarray(r) for r in validation_split(x.shape[0], validation_fraction))
@@ -216,9 +271,11 @@ def _training_state(net, history, schedule: str, eta: float, patience) -> Traini
     """The network's state where ``history`` continues its training, else a fresh one; set on ``net``."""
     state = net.training_state if history and net.training_state is not None else TrainingState()
     if patience is not None and state.stale_epochs >= patience:
-        raise InputError(f"this run stopped early after epoch {history[-1].epoch}: validation accuracy had not "
-                         f"improved for {patience} epochs since epoch {state.best_epoch}; start a new run to train "
-                         f"longer")
+        raise InputError(
+            f"this run stopped early after epoch {history[-1].epoch}: validation accuracy had not "
+            f"improved for {patience} epochs since epoch {state.best_epoch}; start a new run to train "
+            f"longer"
+        )
     if state.restored:
         _swap_best(net, state)  # continue from the last epoch's weights, as an uninterrupted run would
     if schedule != "plateau":
@@ -265,7 +322,7 @@ def _epoch(net, x, y, x_epoch, y_epoch, mini_batch_size, etas, on_progress, comm
     for step, (k, eta) in enumerate(zip(range(0, n, mini_batch_size), etas), start=1):
         rows = min(mini_batch_size, n - k)
         first, last = comm.shard(rows)  # this process's rows of the mini-batch
-        net.update_mini_batch(x_epoch[k + first:k + last], y_epoch[k + first:k + last], eta, rows, comm)
+        net.update_mini_batch(x_epoch[k + first : k + last], y_epoch[k + first : k + last], eta, rows, comm)
         if on_progress is not None and (step % progress_every == 0 or step == steps):
             on_progress(step, steps)
     backend.synchronize()

@@ -39,10 +39,18 @@ FAILURES = {
     "nvrtc": ("kernel", DynamicLibNotFoundError('Failure finding "libnvrtc.so": No such file')),
     "headers": ("kernel", CompileException('catastrophic error: cannot open source file "cuda_fp16.h"')),
     "nvrtc-arch": ("kernel", CompileException("nvrtc: error: invalid value for --gpu-architecture (-arch)\n")),
-    "arch": ("kernel", cuda.runtime.CUDARuntimeError("cudaErrorNoKernelImageForDevice: no kernel image is "
-                                                     "available for execution on the device")),
-    "ptx": ("kernel", CUDADriverError("CUDA_ERROR_UNSUPPORTED_PTX_VERSION: the provided PTX was compiled with an\n"
-                                      "unsupported toolchain.")),
+    "arch": (
+        "kernel",
+        cuda.runtime.CUDARuntimeError(
+            "cudaErrorNoKernelImageForDevice: no kernel image is available for execution on the device"
+        ),
+    ),
+    "ptx": (
+        "kernel",
+        CUDADriverError(
+            "CUDA_ERROR_UNSUPPORTED_PTX_VERSION: the provided PTX was compiled with an\nunsupported toolchain."
+        ),
+    ),
     "cublas": ("gemm", ImportError('Failure finding "libcublas.so": No such file')),
     "wrong": ("kernel", None),
 }

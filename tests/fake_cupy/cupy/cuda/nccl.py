@@ -5,5 +5,7 @@ import warnings
 
 available = os.environ.get("FAKE_CUPY_FAILURE") != "nccl"
 if not available:
-    warnings.warn("\nnccl library could not be loaded.\n\nReason: ImportError (libnccl.so.2: cannot open shared "
-                  "object file)\n")
+    warnings.warn(
+        "\nnccl library could not be loaded.\n\nReason: ImportError (libnccl.so.2: cannot open shared object file)\n",
+        stacklevel=2,
+    )
