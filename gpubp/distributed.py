@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 import warnings
 
+from .backend import find_gpus, get_backend, resolve_device
 from .errors import DeviceUnavailableError, InputError
 
 KINDS = ("none", "mpi", "nccl")
@@ -120,8 +121,9 @@ def import_mpi():
         from mpi4py import MPI
     except ImportError as exc:
         raise InputError(
-            f"data-parallel training over MPI needs mpi4py ({exc}): pip install 'gpubp[mpi]', "
-            f"then start with mpiexec -n N gpubp train --distributed mpi"
+            f"{{distributed='mpi'}} needs mpi4py ({exc}): pip install 'gpubp[mpi]', then start N processes with "
+            f"mpiexec -n N",
+            "distributed",
         ) from None
     return MPI
 
@@ -134,9 +136,9 @@ def import_nccl():
         from cupy.cuda import nccl
     if not nccl.available:
         raise DeviceUnavailableError(
-            "--distributed nccl needs NCCL, which CuPy could not load: pip install "
-            "'gpubp[nccl]' (CUDA 12) or 'gpubp[nccl-cuda13]' (CUDA 13), or use "
-            "--distributed mpi"
+            "{distributed='nccl'} needs NCCL, which CuPy could not load: pip install 'gpubp[nccl]' (CUDA 12) or "
+            "'gpubp[nccl-cuda13]' (CUDA 13), or use {distributed='mpi'}",
+            "distributed",
         )
     return nccl
 
@@ -147,17 +149,16 @@ def get_communicator(kind: str = "none", device=None):
     Call it before the first network: where there are GPUs, it gives each process of a node its own, and the
     backend it builds for that GPU is the one the network gets (``get_backend`` keeps it).
     """
-    from .backend import find_gpus, get_backend, resolve_device
-
     if kind not in KINDS:
-        raise InputError(f"unknown --distributed {kind!r}: choose one of {', '.join(KINDS)}")
+        raise InputError(f"unknown {{distributed}} {kind!r}: choose one of {', '.join(KINDS)}", "distributed")
     if kind == "none":
         return LocalCommunicator()
     choice = resolve_device(device)  # the argument, else $GPUBP_DEVICE: decided once, here
     cupy, why = find_gpus() if choice != "cpu" else (None, "the CPU was requested")
     if kind == "nccl" and cupy is None:
         raise DeviceUnavailableError(
-            f"--distributed nccl needs one CUDA GPU per process and CuPy: {why}; use --distributed mpi on CPUs"
+            f"{{distributed='nccl'}} needs one CUDA GPU per process and CuPy: {why}; use {{distributed='mpi'}} on CPUs",
+            "distributed",
         )
     nccl = import_nccl() if kind == "nccl" else None
     if cupy is not None:  # before the backend exists: it stays on the current GPU
@@ -167,6 +168,8 @@ def get_communicator(kind: str = "none", device=None):
         return MpiCommunicator(backend)
     if backend.name != "gpu":
         raise DeviceUnavailableError(
-            f"--distributed nccl needs one CUDA GPU per process: {backend.reason}; use --distributed mpi on CPUs"
+            f"{{distributed='nccl'}} needs one CUDA GPU per process: {backend.reason}; use {{distributed='mpi'}} on "
+            f"CPUs",
+            "distributed",
         )
     return NcclCommunicator(backend, nccl)

@@ -130,7 +130,7 @@ def kill_after_a_checkpoint(train, cwd):
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed: make it longer"
     assert not (cwd / "killed" / "model.npz").exists()
-    killed_after = len(gpubp.training.load_checkpoint(checkpoint, device="cpu")[1])
+    killed_after = len(gpubp.training.load_checkpoint(checkpoint, device="cpu")[0].history)
     assert 1 <= killed_after < 60
     return checkpoint, killed_after
 
@@ -193,5 +193,5 @@ def test_divergence_after_good_epochs_keeps_their_checkpoint(tmp_path, monkeypat
     assert "training diverged in epoch 3" in message and "the checkpoint of epoch 2" in message
     from gpubp.training import load_checkpoint
 
-    _, history, _ = load_checkpoint(tmp_path / "run" / "checkpoint.npz", device="cpu")
+    history = load_checkpoint(tmp_path / "run" / "checkpoint.npz", device="cpu")[0].history
     assert [h.epoch for h in history] == [1, 2] and not (tmp_path / "run" / "model.npz").exists()

@@ -143,22 +143,46 @@ CASES = {
     "sizes contradict input": (["train", "--sizes", "784,30,10"], "the data has 64 features per sample"),
     "sizes contradict output": (["train", "--sizes", "64,30,5"], "and 10 classes: write 64,30,10"),
     "sizes not numbers": (["train", "--sizes", "thirty"], "argument --sizes: takes comma-separated"),
-    "batch size zero": (["train", "--batch-size", "0"], "mini-batch size must be a whole number >= 1"),
+    "batch size zero": (
+        ["train", "--batch-size", "0"],
+        "--batch-size (the mini-batch size) must be a whole number >= 1, got 0",
+    ),
     "batch size too large": (["train", "--batch-size", "5000"], "larger than the training set (1438 samples)"),
-    "learning rate zero": (["train", "--lr", "0"], "learning rate eta must be a finite number > 0"),
-    "learning rate negative": (["train", "--lr", "-1"], "learning rate eta must be a finite number > 0"),
+    "learning rate zero": (["train", "--lr", "0"], "--lr (the learning rate η) must be a finite number > 0"),
+    "learning rate negative": (["train", "--lr", "-1"], "--lr (the learning rate η) must be a finite number > 0"),
     "epochs zero": (["train", "--epochs", "0"], "epochs must be a whole number >= 1"),
-    "test fraction": (["train", "--test-fraction", "1.5"], "test fraction must lie strictly between 0 and 1"),
-    "checkpoint every": (["train", "--checkpoint-every", "-1"], "--checkpoint-every must be a whole number >= 0"),
-    "unknown cost": (["train", "--cost", "hinge"], "argument --cost: invalid choice: 'hinge'"),
-    "unknown dtype": (["train", "--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
+    "test fraction": (
+        ["train", "--test-fraction", "1.5"],
+        "--test-fraction (the test fraction) must be a finite number in (0, 1), got 1.5",
+    ),
+    "checkpoint every": (
+        ["train", "--checkpoint-every", "-1"],
+        "--checkpoint-every (the checkpoint interval) must be a whole number >= 0",
+    ),
+    "unknown cost": (
+        ["train", "--cost", "hinge"],
+        "--cost (the cost) must be one of quadratic, cross-entropy, log-likelihood, got 'hinge'",
+    ),
+    "unknown dtype": (
+        ["train", "--dtype", "float16"],
+        "--dtype (the dtype) must be one of float32, float64, got 'float16'",
+    ),
     "unknown device": (["train", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
-    "unknown optimizer": (["train", "--optimizer", "rmsprop"], "unknown optimizer 'rmsprop': choose one of sgd,"),
-    "momentum of 1": (["train", "--optimizer", "momentum", "--momentum", "1"], "momentum μ must be a number in [0, 1)"),
-    "momentum NaN": (["train", "--optimizer", "nesterov", "--momentum", "nan"], "momentum μ must be a number in"),
+    "unknown optimizer": (
+        ["train", "--optimizer", "rmsprop"],
+        "--optimizer (the update rule) must be one of sgd, momentum, nesterov, adam, got 'rmsprop'",
+    ),
+    "momentum of 1": (
+        ["train", "--optimizer", "momentum", "--momentum", "1"],
+        "--momentum (momentum μ) must be a finite number in [0, 1)",
+    ),
+    "momentum NaN": (
+        ["train", "--optimizer", "nesterov", "--momentum", "nan"],
+        "--momentum (momentum μ) must be a finite number in",
+    ),
     "momentum without its rule": (
         ["train", "--momentum", "0.5"],
-        "--momentum applies to --optimizer momentum or --optimizer nesterov, not sgd",
+        "--momentum applies to --optimizer momentum or nesterov, not sgd",
     ),
     "plateau factor without its schedule": (
         ["train", "--plateau-factor", "3"],
@@ -169,9 +193,12 @@ CASES = {
         "--plateau-patience applies to --schedule plateau, not cosine",
     ),
     "momentum not a number": (["train", "--momentum", "high"], "argument --momentum: invalid float value"),
-    "negative L2": (["train", "--l2", "-1"], "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
-    "infinite L2": (["train", "--l2", "inf"], "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
-    "unknown init": (["train", "--init", "xavier"], "unknown init 'xavier': choose normal"),
+    "negative L2": (["train", "--l2", "-1"], "--l2 (the L2 strength λ) must be a finite number >= 0"),
+    "infinite L2": (["train", "--l2", "inf"], "--l2 (the L2 strength λ) must be a finite number >= 0"),
+    "unknown init": (
+        ["train", "--init", "xavier"],
+        "--init (the initialization) must be one of normal, scaled, got 'xavier'",
+    ),
     "resume with another optimizer": (
         ["train", "--resume", "run/checkpoint.npz", "--optimizer", "adam"],
         "--optimizer adam differs from the checkpoint's sgd",
@@ -213,7 +240,7 @@ CASES = {
     ),
     "CSV header choice": (
         ["predict", "run/model.npz", "good.csv", "--header", "maybe"],
-        "argument --header: invalid choice",
+        "--header (the CSV header rule) must be one of auto, yes, no, got 'maybe'",
     ),
     # item 2: --out and --json never replace an input, nor any file without --force
     "predict --out the model": (
@@ -276,22 +303,25 @@ CASES = {
     ),
     "evaluate test fraction 0": (
         ["evaluate", "run/model.npz", "--test-fraction", "0"],
-        "test fraction must lie strictly between 0 and 1, got 0.0",
+        "--test-fraction (the test fraction) must be a finite number in (0, 1), got 0.0",
     ),
-    "train negative seed": (["train", "--seed", "-1"], "the seed must be a whole number >= 0"),
-    "gradcheck negative seed": (["gradcheck", "--seed", "-1"], "the seed must be a whole number >= 0"),
+    "train negative seed": (["train", "--seed", "-1"], "--seed (the seed) must be a whole number >= 0"),
+    "gradcheck negative seed": (["gradcheck", "--seed", "-1"], "--seed (the seed) must be a whole number >= 0"),
     "gradcheck too many samples": (["gradcheck", "--samples", "10000000000"], "GiB of memory but this machine has"),
     "gradcheck huge sizes": (["gradcheck", "--sizes", "5,100000,100000"], "GiB of memory but this machine has"),
     "gradcheck negative tolerance": (["gradcheck", "--tolerance", "-1"], "--tolerance must be a finite number > 0"),
     "gradcheck NaN tolerance": (["gradcheck", "--tolerance", "nan"], "--tolerance must be a finite number > 0"),
-    "unknown schedule": (["train", "--schedule", "step"], "argument --schedule: invalid choice: 'step'"),
+    "unknown schedule": (
+        ["train", "--schedule", "step"],
+        "--schedule (the learning-rate schedule) must be one of constant, plateau, cosine, got 'step'",
+    ),
     "negative patience": (
         ["train", "--patience", "-1", "--validation-fraction", "0.1"],
-        "patience must be a whole number of epochs >= 1",
+        "--patience (the early-stopping patience in epochs) must be a whole number >= 1",
     ),
     "zero patience": (
         ["train", "--patience", "0", "--validation-fraction", "0.1"],
-        "patience must be a whole number of epochs >= 1",
+        "--patience (the early-stopping patience in epochs) must be a whole number >= 1",
     ),
     "patience not a number": (["train", "--patience", "three"], "argument --patience: invalid int value"),
     "patience without validation": (
@@ -300,26 +330,41 @@ CASES = {
     ),
     "plateau without validation": (
         ["train", "--schedule", "plateau"],
-        "the plateau schedule watches the validation accuracy",
+        "--schedule plateau watches the validation accuracy",
     ),
-    "validation fraction one": (["train", "--validation-fraction", "1"], "validation fraction must lie in [0, 1)"),
+    "validation fraction one": (
+        ["train", "--validation-fraction", "1"],
+        "--validation-fraction (the validation fraction) must be a finite number in [0, 1)",
+    ),
     "validation fraction negative": (
         ["train", "--validation-fraction", "-0.2"],
-        "validation fraction must lie in [0, 1)",
+        "--validation-fraction (the validation fraction) must be a finite number in [0, 1)",
     ),
-    "validation fraction nan": (["train", "--validation-fraction", "nan"], "validation fraction must lie in [0, 1)"),
+    "validation fraction nan": (
+        ["train", "--validation-fraction", "nan"],
+        "--validation-fraction (the validation fraction) must be a finite number in [0, 1)",
+    ),
     "validation fraction too small": (["train", "--validation-fraction", "0.0001"], "holds out no sample of 1438"),
     "validation leaves no batch": (
         ["train", "--validation-fraction", "0.995"],
         "leaves 7 training samples, fewer than one mini-batch of 10",
     ),
-    "warm-up longer than the run": (["train", "--warmup-epochs", "30"], "leaves no epoch at full η in a run of 30"),
-    "negative warm-up": (["train", "--warmup-epochs", "-1"], "warm-up must be a whole number of epochs >= 0"),
+    "warm-up longer than the run": (
+        ["train", "--warmup-epochs", "30"],
+        "--warmup-epochs 30 leaves no epoch at full η in a run of --epochs 30",
+    ),
+    "negative warm-up": (
+        ["train", "--warmup-epochs", "-1"],
+        "--warmup-epochs (the warm-up in epochs) must be a whole number >= 0",
+    ),
     "plateau factor below one": (
         ["train", "--schedule", "plateau", "--validation-fraction", "0.1", "--plateau-factor", "0.5"],
-        "plateau factor divides η",
+        "--plateau-factor (the plateau factor that divides η) must be a finite number > 1",
     ),
-    "plateau patience zero": (["train", "--plateau-patience", "0"], "plateau patience must be a whole number"),
+    "plateau patience zero": (
+        ["train", "--plateau-patience", "0"],
+        "--plateau-patience (the plateau patience in epochs) must be a whole number >= 1",
+    ),
     "resume with another schedule": (
         ["train", "--resume", "run/checkpoint.npz", "--schedule", "cosine"],
         "--schedule cosine differs from the checkpoint's constant",

@@ -157,7 +157,7 @@ def test_labels_that_leave_a_few_classes_empty_are_fine():
 
 @pytest.mark.parametrize("seed", [-1, 1.5, True, "1", 2.0])
 def test_a_bad_seed_is_an_input_error(seed):
-    with pytest.raises(gpubp.InputError, match="seed must be a whole number >= 0"):
+    with pytest.raises(gpubp.InputError, match=r"seed \(the seed\) must be a whole number >= 0"):
         gpubp.Network([3, 2], device="cpu", seed=seed)
 
 
@@ -216,7 +216,9 @@ def test_api_messages_show_values_as_given():
 def test_the_test_fraction_is_checked_wherever_it_is_used(fraction, tmp_path):
     np.savez(tmp_path / "d.npz", X=np.zeros((10, 2)), y=np.arange(10) % 2)
     for name in ("digits", str(tmp_path / "d.npz")):
-        with pytest.raises(gpubp.DataError, match="test fraction must lie strictly between 0 and 1"):
+        with pytest.raises(
+            gpubp.InputError, match=r"test_fraction \(the test fraction\) must be a finite number in \(0, 1\)"
+        ):
             load_dataset(name, test_fraction=fraction)
 
 

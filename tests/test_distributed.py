@@ -125,7 +125,9 @@ def test_an_error_ends_every_rank_with_its_message(tmp_path):
     start = time.monotonic()
     result = mpiexec((2, None, ["train", "--distributed", "mpi", "--lr", "0", "--quiet"]), cwd=tmp_path, timeout=120)
     assert result.returncode != 0 and time.monotonic() - start < 120
-    assert "error on rank" in result.stderr and "learning rate eta must be a finite number > 0" in result.stderr
+    assert (
+        "error on rank" in result.stderr and "--lr (the learning rate η) must be a finite number > 0" in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 

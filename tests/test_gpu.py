@@ -8,7 +8,7 @@ from test_kernels import POINTWISE, edge_inputs, row_inputs, update_inputs
 import gpubp
 from gpubp.backend import KERNELS
 from gpubp.backend.numpy_ops import NumpyOps
-from gpubp.training.optimizers import RULES
+from gpubp.training.config import RULES
 
 from cli_helpers import gpubp as run_gpubp
 from conftest import random_problem
@@ -103,13 +103,13 @@ def test_early_stopping_with_a_schedule_keeps_the_same_epoch_on_both_devices(cup
         net = gpubp.Network((20, 16, 5), cost="log-likelihood", dtype="float64", device=device, seed=4)
         histories.append(net.SGD((x, labels), 30, 10, 0.5, **options))
         nets.append(net)
-    assert nets[0].best_epoch == nets[1].best_epoch and len(histories[0]) == len(histories[1])
+    assert histories[0].best_epoch == histories[1].best_epoch and len(histories[0]) == len(histories[1])
     for ours, reference in zip(*(n.parameters()[0] for n in (nets[1], nets[0]))):
         assert_close(ours, reference, "float64")
-    save_checkpoint(tmp_path / "c.npz", nets[1], histories[1], {})
-    restored, _, _ = load_checkpoint(tmp_path / "c.npz", device="gpu")
+    save_checkpoint(tmp_path / "c.npz", histories[1].trainer, {})
+    restored, _ = load_checkpoint(tmp_path / "c.npz", device="gpu")
     assert np.array_equal(
-        cupy.asnumpy(restored.training_state.best_parameters), cupy.asnumpy(nets[1].training_state.best_parameters)
+        cupy.asnumpy(restored.state.best_parameters), cupy.asnumpy(histories[1].trainer.state.best_parameters)
     )
 
 

@@ -134,19 +134,21 @@ def test_softmax_is_right_and_stable_at_the_edges():
         assert np.allclose(out.sum(axis=1), 1, rtol=0, atol=2 * np.finfo(dtype).eps)
 
 
-def test_sigmoid_is_right_and_stable_at_the_edges():
+def test_sigmoid_and_its_derivative_are_right_and_stable_at_the_edges():
+    """σ (bias_sigmoid with b = 0) is exact to rounding and never overflows; σ′ as BP2 computes it from a = σ(z)
+    (hidden_delta with an incoming gradient of 1) is a(1 − a), 1/4 at 0 and 0 where σ saturates."""
     ops = NumpyOps()
     for dtype in (np.float32, np.float64):
-        z = np.array([-1000, -20, -1e-8, 0, 1e-8, 20, 1000], dtype)
-        out = np.empty_like(z)
+        z = np.array([[-1000, -20, -1e-8, 0, 1e-8, 20, 1000]], dtype)
+        a, prime = np.empty_like(z), np.empty_like(z)
         with np.errstate(all="raise"):
-            ops.sigmoid(z, out)
+            ops.bias_sigmoid(z, np.zeros(z.shape[1], dtype), a)
+            ops.hidden_delta(np.ones_like(z), a, prime)
         exact = 1 / (1 + np.exp(-z.astype(np.longdouble)))
-        assert np.all(np.abs(out - exact) <= 2 * np.finfo(dtype).eps)
-        assert out[0] == 0 and out[-1] == 1 and out[3] == 0.5
-        with np.errstate(all="raise"):
-            ops.sigmoid_prime(z, out)
-        assert out[3] == 0.25 and out[0] == 0 and out[-1] == 0
+        assert np.all(np.abs(a - exact) <= 2 * np.finfo(dtype).eps)
+        assert a[0, 0] == 0 and a[0, -1] == 1 and a[0, 3] == 0.5
+        assert np.all(np.abs(prime - exact * (1 - exact)) <= 2 * np.finfo(dtype).eps)
+        assert prime[0, 3] == 0.25 and prime[0, 0] == 0 and prime[0, -1] == 0
 
 
 @pytest.mark.parametrize("dtype", list(C_TYPES))

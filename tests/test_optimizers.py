@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gpubp
-from gpubp.training.optimizers import RULES, check_betas, check_eps, check_lmbda, check_momentum
+from gpubp.training import TrainingConfig
+from gpubp.training.config import RULES
 
 import reference
 from conftest import random_problem
@@ -160,12 +161,12 @@ def test_a_continued_history_continues_the_state(rule):
     nets = [gpubp.Network(sizes, dtype="float64", device="cpu", seed=1) for _ in range(3)]
     nets[0].SGD((x, labels), 4, 8, ETA[rule], optimizer=rule)
     history = nets[1].SGD((x, labels), 2, 8, ETA[rule], optimizer=rule)
-    nets[1].SGD((x, labels), 4, 8, ETA[rule], optimizer=rule, history=history)
+    continued = nets[1].SGD((x, labels), 4, 8, ETA[rule], optimizer=rule, history=history)
     assert all(np.array_equal(a, b) for a, b in zip(nets[0].parameters()[0], nets[1].parameters()[0]))
-    assert nets[1].optimizer.steps == 20 and nets[1].optimizer.rule == rule
+    assert continued is history and continued.trainer.optimizer.steps == 20 and continued.trainer.optimizer.rule == rule
     nets[2].SGD((x, labels), 2, 8, ETA[rule], optimizer=rule)
-    nets[2].SGD((x, labels), 2, 8, ETA[rule], optimizer=rule)  # a new run: fresh state
-    assert nets[2].optimizer.steps == 10
+    again = nets[2].SGD((x, labels), 2, 8, ETA[rule], optimizer=rule)  # a new run: fresh state
+    assert again.trainer.optimizer.steps == 10
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -178,10 +179,13 @@ def test_a_checkpoint_resumes_every_rule_exactly(rule, tmp_path):
     whole.SGD((x, labels), 4, 8, ETA[rule], optimizer=rule, lmbda=1.0)
     first = gpubp.Network(sizes, device="cpu", seed=1)
     history = first.SGD((x, labels), 2, 8, ETA[rule], optimizer=rule, lmbda=1.0)
-    save_checkpoint(tmp_path / "checkpoint.npz", first, history, {})
-    resumed, restored, _ = load_checkpoint(tmp_path / "checkpoint.npz", device="cpu")
-    assert resumed.optimizer.settings() == first.optimizer.settings()
-    resumed.SGD((x, labels), 4, 8, ETA[rule], optimizer=rule, lmbda=1.0, history=restored)
+    save_checkpoint(tmp_path / "checkpoint.npz", history.trainer, {})
+    trainer, _ = load_checkpoint(tmp_path / "checkpoint.npz", device="cpu", network=gpubp.Network)
+    resumed, rule_then = trainer.net, history.trainer.optimizer
+    assert trainer.config == history.trainer.config
+    assert (trainer.optimizer.hyperparameters(), trainer.optimizer.steps) == (rule_then.hyperparameters(), 10)
+    assert trainer.optimizer.weight_decay == rule_then.weight_decay
+    resumed.SGD((x, labels), 4, 8, ETA[rule], optimizer=rule, lmbda=1.0, history=trainer.history)
     for a, b in zip(resumed.parameters()[0] + resumed.parameters()[1], whole.parameters()[0] + whole.parameters()[1]):
         assert np.array_equal(a, b)
 
@@ -194,7 +198,7 @@ def test_a_checkpoint_with_damaged_optimizer_state_is_refused(state, tmp_path):
     net = gpubp.Network((6, 5, 3), device="cpu", seed=1)
     history = net.SGD((x, labels), 1, 8, 0.5, optimizer="adam")
     path = tmp_path / "checkpoint.npz"
-    save_checkpoint(path, net, history, {})
+    save_checkpoint(path, history.trainer, {})
     with np.load(path) as npz:
         arrays = {name: npz[name] for name in npz.files}
     arrays["optimizer_second_moment"] = (
@@ -221,45 +225,60 @@ def test_scaled_init_divides_the_same_draws_by_the_square_root_of_the_fan_in():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop': choose one of sgd, momentum, nesterov, adam"),
-        (dict(optimizer=None), "unknown optimizer None"),
-        (dict(momentum=1.0), "momentum μ must be a number in [0, 1)"),
-        (dict(momentum=-0.1), "momentum μ must be a number in [0, 1)"),
-        (dict(momentum=float("nan")), "momentum μ must be a number in [0, 1)"),
-        (dict(momentum=True), "momentum μ must be a number in [0, 1)"),
-        (dict(momentum="0.9"), "momentum μ must be a number in [0, 1)"),
-        (dict(lmbda=-1.0), "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
-        (dict(lmbda=float("inf")), "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
-        (dict(lmbda=None), "the L2 strength λ (lmbda, --l2) must be a finite number >= 0"),
-        (dict(betas=(0.9, 1.0)), "Adam's betas must each be a number in [0, 1)"),
-        (dict(betas=(-0.1, 0.999)), "Adam's betas must each be a number in [0, 1)"),
-        (dict(betas=0.9), "Adam's betas must be a pair"),
-        (dict(betas=(0.9, 0.99, 0.9)), "Adam's betas must be a pair"),
-        (dict(eps=0.0), "Adam's eps must be a finite number > 0"),
-        (dict(eps=float("nan")), "Adam's eps must be a finite number > 0"),
+        (dict(optimizer="rmsprop"), "optimizer (the update rule) must be one of sgd, momentum, nesterov, adam, got"),
+        (dict(optimizer=None), "optimizer (the update rule) must be one of sgd, momentum, nesterov, adam, got None"),
+        (dict(momentum=1.0), "momentum (momentum μ) must be a finite number in [0, 1), got 1.0"),
+        (dict(momentum=-0.1), "momentum (momentum μ) must be a finite number in [0, 1)"),
+        (dict(momentum=float("nan")), "momentum (momentum μ) must be a finite number in [0, 1)"),
+        (dict(momentum=True), "momentum (momentum μ) must be a finite number in [0, 1)"),
+        (dict(momentum="0.9"), "momentum (momentum μ) must be a finite number in [0, 1)"),
+        (dict(lmbda=-1.0), "lmbda (the L2 strength λ) must be a finite number >= 0"),
+        (dict(lmbda=float("inf")), "lmbda (the L2 strength λ) must be a finite number >= 0"),
+        (dict(lmbda=None), "lmbda (the L2 strength λ) must be a finite number >= 0"),
+        (dict(betas=(0.9, 1.0)), "betas (Adam's betas) must be a pair (β1, β2) of numbers in [0, 1)"),
+        (dict(betas=(-0.1, 0.999)), "betas (Adam's betas) must be a pair (β1, β2) of numbers in [0, 1)"),
+        (dict(betas=0.9), "betas (Adam's betas) must be a pair (β1, β2) of numbers in [0, 1)"),
+        (dict(betas=(0.9, 0.99, 0.9)), "betas (Adam's betas) must be a pair (β1, β2) of numbers in [0, 1)"),
+        (dict(eps=0.0), "eps (Adam's ε) must be a finite number > 0"),
+        (dict(eps=float("nan")), "eps (Adam's ε) must be a finite number > 0"),
+        # The bug class of issue #17: a name is normalized once, so "Momentum" is the momentum rule everywhere ...
+        (dict(optimizer="Momentum", momentum=0.5, eps=1e-3), "eps applies to optimizer adam, not momentum"),
+        # ... and a knob that the chosen rule does not read is refused, never ignored.
+        (dict(momentum=0.5), "momentum applies to optimizer momentum or nesterov, not sgd"),
+        (dict(optimizer="adam", momentum=0.5), "momentum applies to optimizer momentum or nesterov, not adam"),
+        (dict(optimizer="nesterov", betas=(0.8, 0.9)), "betas applies to optimizer adam, not nesterov"),
     ],
 )
 def test_bad_optimizer_knobs_are_refused_and_change_nothing(kwargs, message):
     x, labels = random_problem((4, 3), m=20)
     net = gpubp.Network((4, 3), device="cpu", seed=0)
-    before, optimizer = net.parameters(), net.optimizer
+    history = net.SGD((x, labels), 1, 5, 0.1)
+    before, rule = net.parameters(), history.trainer.optimizer
     with pytest.raises(gpubp.InputError) as info:
-        net.SGD((x, labels), 1, 5, 0.1, **kwargs)
+        net.SGD((x, labels), 2, 5, 0.1, history=history, **kwargs)
     assert message in str(info.value)
-    assert net.optimizer is optimizer
+    assert history.trainer.optimizer is rule and rule.steps == 4 and len(history) == 1
     assert all(np.array_equal(a, b) for a, b in zip(before[0], net.parameters()[0]))
+
+
+def test_a_rule_name_in_any_case_is_that_rule_everywhere():
+    x, labels = random_problem((4, 3), m=20)
+    net = gpubp.Network((4, 3), device="cpu", seed=0)
+    history = net.SGD((x, labels), 1, 5, 0.1, optimizer=" Momentum ", momentum=0.5)
+    assert history.trainer.config.optimizer == "momentum" and history.trainer.optimizer.momentum == 0.5
 
 
 @pytest.mark.parametrize("init", ["xavier", "", None, 1])
 def test_an_unknown_init_is_refused(init):
-    with pytest.raises(gpubp.InputError, match="unknown init"):
+    with pytest.raises(gpubp.InputError, match=r"init \(the initialization\) must be one of normal, scaled, got"):
         gpubp.Network((4, 3), init=init)
 
 
-def accepts(check, value) -> bool:
+def accepts(knob, value) -> bool:
+    """Whether the knob's one check (the declaration's, which every face of gpubp uses) takes ``value``."""
     try:
-        check(value)
-    except gpubp.InputError:
+        TrainingConfig.check_one(knob, value)
+    except gpubp.SettingError:
         return False
     return True
 
@@ -269,7 +288,7 @@ def test_each_knobs_check_accepts_exactly_its_range(value):
     """μ in [0, 1), λ >= 0 and finite, ε > 0 and finite, each β in [0, 1): nothing else passes, nothing in
     range is refused (booleans and strings are not numbers here)."""
     number = not isinstance(value, (bool, str)) and value is not None and math.isfinite(value)
-    assert accepts(check_momentum, value) == (number and 0 <= value < 1)
-    assert accepts(check_lmbda, value) == (number and value >= 0)
-    assert accepts(check_eps, value) == (number and value > 0)
-    assert accepts(check_betas, (value, 0.999)) == (number and 0 <= value < 1)
+    assert accepts("momentum", value) == (number and 0 <= value < 1)
+    assert accepts("lmbda", value) == (number and value >= 0)
+    assert accepts("eps", value) == (number and value > 0)
+    assert accepts("betas", (value, 0.999)) == (number and 0 <= value < 1)

@@ -15,7 +15,7 @@ import pytest
 
 import gpubp
 from gpubp.cli.run_folder import claim
-from gpubp.cli.settings import ADDED_LATER
+from gpubp.cli.settings import ADDED_LATER, key
 from gpubp.errors import InputError
 from gpubp.model.storage import atomic_write, current_umask
 
@@ -252,7 +252,7 @@ def test_a_damaged_checkpoint_is_one_line(tmp_path, checkpoint_arrays, case):
 
 
 def test_a_checkpoint_from_before_run_ids_and_later_settings_still_resumes(tmp_path, checkpoint_arrays):
-    later = {"run_id", *ADDED_LATER}
+    later = {"run_id", "lr_changes", *map(key, ADDED_LATER)}  # as stored: under their flags' names
     settings = {k: v for k, v in entry(checkpoint_arrays, "checkpoint_settings").items() if k not in later}
     (tmp_path / "run").mkdir()
     np.savez(
@@ -260,7 +260,7 @@ def test_a_checkpoint_from_before_run_ids_and_later_settings_still_resumes(tmp_p
         **{**checkpoint_arrays, "checkpoint_settings": np.array(json.dumps(settings))},
     )
     ok(run("train", "--resume", "run", "--epochs", 3, "--quiet", cwd=tmp_path))
-    run_id = gpubp.training.load_checkpoint(tmp_path / "run" / "checkpoint.npz", device="cpu")[2]["run_id"]
+    run_id = gpubp.training.load_checkpoint(tmp_path / "run" / "checkpoint.npz", device="cpu")[1]["run_id"]
     with np.load(tmp_path / "run" / "model.npz") as model:
         assert str(model["run_id"]) == run_id and len(run_id) == 32
 
@@ -341,7 +341,7 @@ def test_divergence_names_the_command_that_resumes_with_a_smaller_lr(tmp_path, m
     out = capsys.readouterr().out
     assert "resuming after epoch 2" in out and "η = 0.3 from epoch 3" in out
     assert epochs_in(tmp_path / "run") == [1, 2, 3, 4, 5]
-    settings = gpubp.training.load_checkpoint(tmp_path / "run" / "checkpoint.npz", device="cpu")[2]
+    settings = gpubp.training.load_checkpoint(tmp_path / "run" / "checkpoint.npz", device="cpu")[1]
     assert settings["lr"] == 0.3 and settings["lr_changes"] == [[3, 0.3]]
 
 
@@ -372,7 +372,7 @@ def test_a_signal_ends_the_run_saying_which_checkpoint_is_intact(tmp_path, signu
     assert len(lines) == 1 and "the checkpoint of epoch" in lines[0] and "--resume run/checkpoint.npz" in lines[0]
     assert ("stopped by SIGTERM" if signum == signal.SIGTERM else "interrupted") in lines[0]
     assert not list((tmp_path / "run").glob(".*.tmp"))
-    kept = len(gpubp.training.load_checkpoint(checkpoint, device="cpu")[1])
+    kept = len(gpubp.training.load_checkpoint(checkpoint, device="cpu")[0].history)
     assert f"of epoch {kept} " in lines[0]
 
 

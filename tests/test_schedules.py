@@ -5,7 +5,8 @@ import math
 import pytest
 
 import gpubp
-from gpubp.training.schedules import Plateau, Schedule, check_plateau, check_schedule, check_warmup_epochs
+from gpubp.training import TrainingConfig
+from gpubp.training.schedules import Plateau, Schedule
 
 
 def run_etas(schedule: Schedule, epochs: int) -> list[float]:
@@ -79,20 +80,38 @@ def test_plateau_equals_torch_reduce_on_plateau():
     assert plateau.scale < 1 / 3
 
 
+def plateau(**knobs):
+    return TrainingConfig(schedule="plateau", validation_fraction=0.1, **knobs)
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: check_schedule("step"), "unknown schedule 'step': choose one of constant, plateau, cosine"),
-        (lambda: check_schedule(None), "unknown schedule None"),
-        (lambda: check_warmup_epochs(-1, 10), "warm-up must be a whole number of epochs >= 0"),
-        (lambda: check_warmup_epochs(1.5, 10), "warm-up must be a whole number of epochs >= 0"),
-        (lambda: check_warmup_epochs(True, 10), "warm-up must be a whole number of epochs >= 0"),
-        (lambda: check_warmup_epochs(10, 10), "leaves no epoch at full η in a run of 10 epochs"),
-        (lambda: check_plateau(1.0, 5), "plateau factor divides η, so it must be a finite number > 1"),
-        (lambda: check_plateau(float("inf"), 5), "plateau factor divides η"),
-        (lambda: check_plateau(0.5, 5), "plateau factor divides η"),
-        (lambda: check_plateau(2.0, 0), "plateau patience must be a whole number of epochs >= 1"),
-        (lambda: check_plateau(2.0, 2.5), "plateau patience must be a whole number of epochs >= 1"),
+        (
+            lambda: TrainingConfig(schedule="step"),
+            "schedule (the learning-rate schedule) must be one of constant, plateau, cosine, got 'step'",
+        ),  # fmt: skip
+        (lambda: TrainingConfig(schedule=None), "must be one of constant, plateau, cosine, got None"),
+        (lambda: TrainingConfig(warmup_epochs=-1), "warmup_epochs (the warm-up in epochs) must be a whole number >= 0"),
+        (
+            lambda: TrainingConfig(warmup_epochs=1.5),
+            "warmup_epochs (the warm-up in epochs) must be a whole number >= 0",
+        ),
+        (lambda: TrainingConfig(warmup_epochs=True), "warmup_epochs (the warm-up in epochs) must be a whole number"),
+        (lambda: TrainingConfig(epochs=10, warmup_epochs=10), "leaves no epoch at full η in a run of epochs=10"),
+        (
+            lambda: plateau(plateau_factor=1.0),
+            "plateau_factor (the plateau factor that divides η) must be a finite number > 1",
+        ),  # fmt: skip
+        (lambda: plateau(plateau_factor=float("inf")), "plateau factor that divides η"),
+        (lambda: plateau(plateau_factor=0.5), "plateau factor that divides η"),
+        (
+            lambda: plateau(plateau_patience=0),
+            "plateau_patience (the plateau patience in epochs) must be a whole number >= 1",
+        ),  # fmt: skip
+        (lambda: plateau(plateau_patience=2.5), "the plateau patience in epochs) must be a whole number >= 1"),
+        (lambda: TrainingConfig(plateau_factor=3.0), "plateau_factor applies to schedule plateau, not constant"),
+        (lambda: TrainingConfig(schedule="plateau"), "schedule plateau watches the validation accuracy"),
     ],
 )
 def test_bad_schedule_knobs_are_refused(call, message):
@@ -102,6 +121,6 @@ def test_bad_schedule_knobs_are_refused(call, message):
 
 
 def test_schedule_names_are_forgiving_about_case_and_spaces():
-    assert check_schedule(" Cosine ") == "cosine"
-    check_warmup_epochs(0, 1)
-    check_plateau(1.5, 1)
+    assert TrainingConfig(schedule=" Cosine ").schedule == "cosine"
+    TrainingConfig(epochs=1, warmup_epochs=0)
+    plateau(plateau_factor=1.5, plateau_patience=1)

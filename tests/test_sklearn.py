@@ -237,16 +237,18 @@ def test_an_int_random_state_is_gpubps_seed(digits):
     assert not np.array_equal(small(random_state=8).fit(x, y).coefs_[0], small().fit(x, y).coefs_[0])
 
 
-def test_only_knobs_that_differ_from_gpubps_defaults_reach_sgd(digits, monkeypatch):
-    """With gpubp's default-off settings no new keyword reaches SGD (so today's gpubp trains); others reach it."""
+def test_the_parameters_map_onto_gpubps_training_configuration(digits, monkeypatch):
+    """Each parameter becomes its TrainingConfig knob; a knob the chosen rule or schedule does not read stays at its
+    default (as MLPClassifier ignores momentum under Adam), and the hold-out and patience come only with early
+    stopping."""
     x, y = digits
     seen = []
 
-    def spy(net, data, epochs, batch, eta, **options):
-        seen.append({k: v for k, v in options.items() if k not in ("history", "on_epoch")})
+    def spy(trainer, config, data, test_data=None, **options):
+        seen.append(config)
         raise KeyboardInterrupt  # recorded; no need to train
 
-    monkeypatch.setattr(gpubp.Network, "SGD", spy)
+    monkeypatch.setattr(gpubp.Trainer, "train", spy)
     for clf in (
         small(),
         small(
@@ -255,33 +257,53 @@ def test_only_knobs_that_differ_from_gpubps_defaults_reach_sgd(digits, monkeypat
             lmbda=0.1,
             schedule="plateau",
             warmup_epochs=2,
-            plateau_factor=0.5,
+            plateau_factor=1.5,
             plateau_patience=3,
             early_stopping=True,
             validation_fraction=0.2,
             n_iter_no_change=4,
         ),
-        small(optimizer="adam", beta_1=0.8, epsilon=1e-6, momentum=0.5),
-        small(optimizer="momentum"),
+        small(optimizer="adam", beta_1=0.8, epsilon=1e-6, momentum=0.5, plateau_factor=3.0),
+        small(optimizer="Momentum"),
     ):
         with pytest.raises(KeyboardInterrupt):
             clf.fit(x, y)
+    base = gpubp.TrainingConfig(epochs=5, mini_batch_size=10, eta=0.5)
     assert seen == [
-        {},
-        {
-            "optimizer": "nesterov",
-            "momentum": 0.5,
-            "lmbda": 0.1,
-            "schedule": "plateau",
-            "warmup_epochs": 2,
-            "plateau_factor": 0.5,
-            "plateau_patience": 3,
-            "validation_fraction": 0.2,
-            "patience": 4,
-        },
-        {"optimizer": "adam", "betas": (0.8, 0.999), "eps": 1e-6},  # momentum belongs to other rules
-        {"optimizer": "momentum"},
+        base,
+        base.replace(
+            optimizer="nesterov",
+            momentum=0.5,
+            lmbda=0.1,
+            schedule="plateau",
+            warmup_epochs=2,
+            plateau_factor=1.5,
+            plateau_patience=3,
+            validation_fraction=0.2,
+            patience=4,
+        ),
+        base.replace(optimizer="adam", betas=(0.8, 0.999), eps=1e-6),  # momentum belongs to other rules
+        base.replace(optimizer="momentum"),
     ]
+
+
+def test_a_bad_parameter_is_a_value_error_in_the_estimators_words(digits):
+    x, y = digits
+    cases = [
+        (dict(learning_rate_init=-1.0), "learning_rate_init (the learning rate η) must be a finite number > 0"),
+        (dict(batch_size=0), "batch_size (the mini-batch size) must be a whole number >= 1, got 0"),
+        (dict(max_iter=0), "max_iter must be a whole number >= 1, got 0"),
+        (dict(n_iter_no_change=0, early_stopping=True), "n_iter_no_change (the early-stopping patience in epochs)"),
+        (dict(validation_fraction=1.0, early_stopping=True), "validation_fraction (the validation fraction) must be"),
+        (dict(optimizer="adam", beta_1=1.5), "(beta_1, beta_2) (Adam's betas) must be a pair"),
+        (dict(cost="hinge"), "cost (the cost) must be one of quadratic, cross-entropy, log-likelihood"),
+        (dict(dtype="float16"), "dtype (the dtype) must be one of float32, float64"),
+    ]
+    for params, message in cases:
+        with pytest.raises(ValueError) as info:
+            small(**params).fit(x, y)
+        assert message in str(info.value), params
+        assert "--" not in str(info.value)  # never the command line's words
 
 
 def test_schedules_that_need_what_the_call_lacks_are_refused(digits):
@@ -380,14 +402,20 @@ def test_blas_threads_follow_the_size_and_never_exceed_what_the_caller_allows():
 
 
 class ThreadRecorder(NetworkClassifier):
-    """Records the BLAS threads in force while it trains (verbose calls _report after every epoch)."""
+    """Records the BLAS threads its process allowed before it trained and those in force while it trained (verbose
+    calls _report after every epoch)."""
+
+    def fit(self, X, y):
+        self.blas_threads_allowed_ = max(blas_thread_counts())
+        return super().fit(X, y)
 
     def _report(self, stats):
         self.blas_threads_seen_ = max(blas_thread_counts())
 
 
 def test_grid_search_workers_share_the_cores_instead_of_oversubscribing(digits):
-    """joblib's workers start with cpu_count // n_jobs BLAS threads, and a fit never raises its worker's cap."""
+    """joblib's workers start with cpu_count // n_jobs BLAS threads (unless the user set OPENBLAS_NUM_THREADS,
+    which joblib then keeps), and a fit never raises its worker's cap."""
     import os
 
     x, y = digits
@@ -398,9 +426,17 @@ def test_grid_search_workers_share_the_cores_instead_of_oversubscribing(digits):
         {"learning_rate_init": [0.1, 1.0]},
         cv=2,
         n_jobs=2,
-        scoring=lambda clf, x, y: clf.blas_threads_seen_,
+        scoring={
+            "seen": lambda clf, x, y: clf.blas_threads_seen_,
+            "allowed": lambda clf, x, y: clf.blas_threads_allowed_,
+        },
+        refit=False,
     ).fit(x[:600], y[:600])
-    assert search.cv_results_["mean_test_score"].max() <= max(os.cpu_count() // 2, 1)
+    results = search.cv_results_
+    for split in ("split0", "split1"):
+        assert np.all(results[f"{split}_test_seen"] <= results[f"{split}_test_allowed"])
+    if "OPENBLAS_NUM_THREADS" not in os.environ:
+        assert results["mean_test_allowed"].max() <= max(os.cpu_count() // 2, 1)
 
 
 class FakeDeviceArray(np.ndarray):

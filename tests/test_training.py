@@ -117,10 +117,10 @@ def test_one_matrix_product_per_layer_whatever_the_batch_size(monkeypatch):
 @pytest.mark.parametrize(
     "knobs, message",
     [
-        ((1, 0, 1.0), "mini-batch size must be a whole number >= 1"),
-        ((1, 41, 1.0), "larger than the training set (40 samples)"),
-        ((1, 5, 0.0), "learning rate eta must be a finite number > 0"),
-        ((1, 5, float("nan")), "learning rate eta must be a finite number > 0"),
+        ((1, 0, 1.0), "mini_batch_size (the mini-batch size) must be a whole number >= 1"),
+        ((1, 41, 1.0), "mini_batch_size=41 is larger than the training set (40 samples)"),
+        ((1, 5, 0.0), "eta (the learning rate η) must be a finite number > 0"),
+        ((1, 5, float("nan")), "eta (the learning rate η) must be a finite number > 0"),
         ((0, 5, 1.0), "epochs must be a whole number >= 1"),
         ((1.5, 5, 1.0), "epochs must be a whole number >= 1"),
     ],
@@ -164,8 +164,8 @@ def test_bad_data_is_refused_with_the_fix(data, message):
         (dict(sizes=[4, 0, 3]), "at least two layer widths"),
         (dict(sizes=[4, 2.5, 3]), "at least two layer widths"),
         (dict(sizes="abc"), "whole numbers"),
-        (dict(sizes=[4, 3], cost="hinge"), "unknown cost 'hinge'"),
-        (dict(sizes=[4, 3], dtype="float16"), "unknown dtype 'float16'"),
+        (dict(sizes=[4, 3], cost="hinge"), "cost (the cost) must be one of quadratic, cross-entropy, log-likelihood"),
+        (dict(sizes=[4, 3], dtype="float16"), "dtype (the dtype) must be one of float32, float64, got 'float16'"),
         (dict(sizes=[4, 3], device="tpu"), "unknown device 'tpu'"),
     ],
 )
@@ -193,9 +193,10 @@ def test_resuming_from_a_checkpoint_matches_an_uninterrupted_run(digits, tmp_pat
     whole.SGD(train, 4, 10, 3.0)
     first = gpubp.Network([64, 12, 10], device="cpu", seed=5)
     history = first.SGD(train, 2, 10, 3.0, test_data=test)
-    save_checkpoint(tmp_path / "checkpoint.npz", first, history, {"lr": 3.0})
-    resumed, restored, settings = load_checkpoint(tmp_path / "checkpoint.npz", device="cpu")
-    assert restored == history and settings == {"lr": 3.0}
+    save_checkpoint(tmp_path / "checkpoint.npz", history.trainer, {"lr": 3.0})
+    trainer, settings = load_checkpoint(tmp_path / "checkpoint.npz", device="cpu", network=gpubp.Network)
+    resumed, restored = trainer.net, trainer.history
+    assert restored == history and settings == {"lr": 3.0} and restored.trainer is trainer
     assert len(resumed.SGD(train, 4, 10, 3.0, history=restored)) == 4
     for a, b in zip(resumed.parameters()[0] + resumed.parameters()[1], whole.parameters()[0] + whole.parameters()[1]):
         assert np.array_equal(a, b)

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 import gpubp
 from gpubp.data import load_digits
-from gpubp.training import load_checkpoint, save_checkpoint
-from gpubp.training.sgd import check_validation_fraction, validation_split
+from gpubp.training import Trainer, TrainingConfig, load_checkpoint, save_checkpoint
+from gpubp.training.config import validation_split
 
 from conftest import random_problem
 
@@ -46,7 +46,7 @@ def test_training_uses_exactly_the_other_rows_and_scores_the_held_out_ones(digit
     assert history[-1].validation_accuracy == with_split.evaluate((x[held_out], y[held_out])) / len(held_out)
     assert history[-1].validation_cost == pytest.approx(with_split.total_cost((x[held_out], y[held_out])), rel=1e-6)
     assert history[-1].training_cost == pytest.approx(with_split.total_cost((x[rows], y[rows])), rel=1e-6)
-    assert with_split.best_epoch is None  # no patience: the network keeps its last weights
+    assert history.best_epoch is None  # no patience: the network keeps its last weights
 
 
 @pytest.mark.parametrize("optimizer, eta", [("sgd", 0.5), ("adam", 0.01)])
@@ -55,10 +55,10 @@ def test_l2_counts_only_the_samples_trained_on(digits, optimizer, eta):
     (x, y), _ = digits
     rows, _ = validation_split(len(y), 0.25)
     with_split = gpubp.Network([64, 16, 10], device="cpu", seed=3)
-    with_split.SGD((x, y), 2, 10, eta, validation_fraction=0.25, optimizer=optimizer, lmbda=5.0)
+    history = with_split.SGD((x, y), 2, 10, eta, validation_fraction=0.25, optimizer=optimizer, lmbda=5.0)
     alone = gpubp.Network([64, 16, 10], device="cpu", seed=3)
     alone.SGD((x[rows], y[rows]), 2, 10, eta, optimizer=optimizer, lmbda=5.0)
-    assert with_split.optimizer.weight_decay == 5.0 / len(rows)
+    assert history.trainer.optimizer.weight_decay == 5.0 / len(rows)
     assert same_weights(with_split, alone)
 
 
@@ -76,7 +76,7 @@ def test_early_stopping_keeps_the_best_epochs_weights(digits):
     accuracies = [h.validation_accuracy for h in history]
     best = int(np.argmax(accuracies)) + 1  # the first epoch with the best accuracy
     assert len(history) < 60 and len(history) == best + 3, "expected an early stop on the digits"
-    assert net.best_epoch == best
+    assert history.best_epoch == best
     _, held_out = validation_split(len(y), 0.2)
     assert net.evaluate((x[held_out], y[held_out])) / len(held_out) == accuracies[best - 1]
     shorter = gpubp.Network([64, 30, 10], device="cpu", seed=0)
@@ -106,42 +106,47 @@ def test_continuing_after_the_best_weights_were_restored_is_exact(
         lmbda=1.0,
     )
     whole = gpubp.Network([64, 12, 10], cost="log-likelihood", device="cpu", seed=2)
-    whole.SGD(train, 8, 20, eta, **options)
+    whole_history = whole.SGD(train, 8, 20, eta, **options)
     parts = gpubp.Network([64, 12, 10], cost="log-likelihood", device="cpu", seed=2)
     history = parts.SGD(train, split, 20, eta, **options)
-    assert parts.training_state.restored and parts.best_epoch < split, "nothing restored: the test would prove little"
+    assert history.trainer.state.restored and history.best_epoch < split, (
+        "nothing restored: the test would prove little"
+    )
     if via_checkpoint:
-        save_checkpoint(tmp_path / "checkpoint.npz", parts, history, {})
-        parts, history, _ = load_checkpoint(tmp_path / "checkpoint.npz", device="cpu")
+        save_checkpoint(tmp_path / "checkpoint.npz", history.trainer, {})
+        history = load_checkpoint(tmp_path / "checkpoint.npz", device="cpu", network=gpubp.Network)[0].history
+        parts = history.trainer.net
     parts.SGD(train, 8, 20, eta, history=history, **options)
-    assert same_weights(whole, parts) and whole.best_epoch == parts.best_epoch
-    assert whole.training_state.plateau == parts.training_state.plateau
-    assert whole.optimizer.steps == parts.optimizer.steps
+    assert same_weights(whole, parts) and whole_history.best_epoch == history.best_epoch
+    assert whole_history.trainer.state.plateau == history.trainer.state.plateau
+    assert whole_history.trainer.optimizer.steps == history.trainer.optimizer.steps
 
 
 @pytest.mark.parametrize("schedule", ["plateau", "cosine"])
 def test_checkpoint_resume_with_a_schedule_and_early_stopping_is_exact(digits, tmp_path, schedule):
     train, test = digits
-    options = dict(validation_fraction=0.2, patience=40, schedule=schedule, plateau_patience=1, warmup_epochs=2)
+    options = dict(validation_fraction=0.2, patience=40, schedule=schedule, warmup_epochs=2)
+    if schedule == "plateau":
+        options["plateau_patience"] = 1  # the cosine schedule would refuse it: it never reads it
     whole = gpubp.Network([64, 20, 10], device="cpu", seed=4)
     whole_history = whole.SGD(train, 9, 10, 2.0, test_data=test, **options)
     if schedule == "plateau":
-        assert whole.training_state.plateau.scale < 1, "the plateau never fired: the test would prove little"
-    first = gpubp.Network([64, 20, 10], device="cpu", seed=4)
-
-    done = []
+        assert whole_history.trainer.state.plateau.scale < 1, "the plateau never fired: the test would prove little"
+    first = Trainer(gpubp.Network([64, 20, 10], device="cpu", seed=4))
 
     def checkpoint_then_die(stats):  # what gpubp train does after every epoch, then a kill after epoch 5
-        done.append(stats)
-        save_checkpoint(tmp_path / "checkpoint.npz", first, done, {})
+        save_checkpoint(tmp_path / "checkpoint.npz", first, {})
         if stats.epoch == 5:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        first.SGD(train, 9, 10, 2.0, test_data=test, on_epoch=checkpoint_then_die, **options)
-    resumed, _, _ = load_checkpoint(tmp_path / "checkpoint.npz", device="cpu")
-    resumed_history = resumed.SGD(train, 9, 10, 2.0, test_data=test, history=whole_history[:5], **options)
-    assert same_weights(whole, resumed) and resumed.best_epoch == whole.best_epoch
+        config = TrainingConfig(epochs=9, mini_batch_size=10, eta=2.0, **options)
+        first.train(config, train, test, on_epoch=checkpoint_then_die)
+    trainer, _ = load_checkpoint(tmp_path / "checkpoint.npz", device="cpu", network=gpubp.Network)
+    assert len(trainer.history) == 5 and trainer.config == config
+    resumed = trainer.net
+    resumed_history = resumed.SGD(train, 9, 10, 2.0, test_data=test, history=trainer.history, **options)
+    assert same_weights(whole, resumed) and resumed_history.best_epoch == whole_history.best_epoch
     assert [h.eta for h in resumed_history] == [h.eta for h in whole_history]
     assert [h.validation_accuracy for h in resumed_history] == [h.validation_accuracy for h in whole_history]
 
@@ -150,32 +155,42 @@ def test_old_checkpoints_without_training_state_still_resume(digits, tmp_path):
     train, _ = digits
     net = gpubp.Network([64, 10], device="cpu", seed=0)
     history = net.SGD(train, 1, 50, 0.5)
-    save_checkpoint(tmp_path / "c.npz", net, history, {})
+    save_checkpoint(tmp_path / "c.npz", history.trainer, {})
     with np.load(tmp_path / "c.npz") as npz:
-        arrays = {k: v for k, v in npz.items() if not k.startswith("checkpoint_training")}
-    np.savez(tmp_path / "old.npz", **arrays)
-    resumed, restored, _ = load_checkpoint(tmp_path / "old.npz", device="cpu")
-    assert resumed.training_state is None and len(resumed.SGD(train, 2, 50, 0.5, history=restored)) == 2
+        arrays = {k: v for k, v in npz.items() if k != "checkpoint_run" and not k.startswith("optimizer_")}
+    np.savez(tmp_path / "old.npz", **arrays)  # as written before the optimizer and the training state were saved
+    trainer, _ = load_checkpoint(tmp_path / "old.npz", device="cpu", network=gpubp.Network)
+    assert trainer.optimizer is None and trainer.config is None and trainer.state.best_epoch is None
+    assert len(trainer.net.SGD(train, 2, 50, 0.5, history=trainer.history)) == 2
 
 
 @pytest.mark.parametrize(
     "options, message",
     [
-        (dict(validation_fraction=1.0), "validation fraction must lie in [0, 1)"),
-        (dict(validation_fraction=-0.1), "validation fraction must lie in [0, 1)"),
-        (dict(validation_fraction=float("nan")), "validation fraction must lie in [0, 1)"),
-        (dict(validation_fraction="0.2"), "validation fraction must lie in [0, 1)"),
-        (dict(validation_fraction=0.001), "holds out no sample of 40"),
+        (
+            dict(validation_fraction=1.0),
+            "validation_fraction (the validation fraction) must be a finite number in [0, 1)",
+        ),
+        (
+            dict(validation_fraction=-0.1),
+            "validation_fraction (the validation fraction) must be a finite number in [0, 1)",
+        ),
+        (dict(validation_fraction=float("nan")), "the validation fraction) must be a finite number in [0, 1)"),
+        (dict(validation_fraction="0.2"), "the validation fraction) must be a finite number in [0, 1)"),
+        (dict(validation_fraction=0.001), "validation_fraction=0.001 holds out no sample of 40"),
         (dict(validation_fraction=0.9), "leaves 4 training samples, fewer than one mini-batch of 5"),
-        (dict(patience=-1, validation_fraction=0.2), "patience must be a whole number of epochs >= 1"),
-        (dict(patience=0, validation_fraction=0.2), "patience must be a whole number of epochs >= 1"),
-        (dict(patience=2.5, validation_fraction=0.2), "patience must be a whole number of epochs >= 1"),
+        (
+            dict(patience=-1, validation_fraction=0.2),
+            "patience (the early-stopping patience in epochs) must be a whole",
+        ),
+        (dict(patience=0, validation_fraction=0.2), "patience in epochs) must be a whole number >= 1 (or None"),
+        (dict(patience=2.5, validation_fraction=0.2), "patience in epochs) must be a whole number >= 1 (or None"),
         (dict(patience=3), "patience watches the validation accuracy, but there is no validation data"),
-        (dict(schedule="plateau"), "the plateau schedule watches the validation accuracy"),
-        (dict(schedule="exponential"), "unknown schedule 'exponential'"),
-        (dict(warmup_epochs=3), "a warm-up of 3 epochs leaves no epoch at full η in a run of 3 epochs"),
-        (dict(plateau_factor=1.0), "plateau factor divides η"),
-        (dict(plateau_patience=0), "plateau patience must be a whole number"),
+        (dict(schedule="plateau"), "schedule plateau watches the validation accuracy"),
+        (dict(schedule="exponential"), "must be one of constant, plateau, cosine, got 'exponential'"),
+        (dict(warmup_epochs=3), "warmup_epochs=3 leaves no epoch at full η in a run of epochs=3"),
+        (dict(plateau_factor=1.0), "the plateau factor that divides η"),
+        (dict(plateau_patience=0), "the plateau patience in epochs) must be a whole number"),
     ],
 )
 def test_bad_method_knobs_are_refused_before_training(options, message):
@@ -196,7 +211,7 @@ def test_bad_method_knobs_are_refused_before_training(options, message):
 )
 def test_any_accepted_fraction_gives_a_disjoint_split_with_a_full_batch(n, batch, fraction):
     try:
-        held_out = check_validation_fraction(fraction, n, batch)
+        held_out = TrainingConfig(mini_batch_size=batch, validation_fraction=fraction).rows(n)[1]
     except gpubp.InputError:
         assert not 0 <= fraction < 1 or (fraction and round(n * fraction) < 1) or n - round(n * fraction) < batch
         return

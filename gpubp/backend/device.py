@@ -26,7 +26,7 @@ DEVICE_ENV_VAR = "GPUBP_DEVICE"
 GPU_INSTALL_HINT = (
     "install CuPy for your CUDA driver with pip install 'gpubp[gpu]' (CUDA 12, driver >= 525) or "
     "pip install 'gpubp[gpu-cuda13]' (CUDA 13, driver >= 580), check that nvidia-smi lists a GPU, "
-    "or train on the CPU with device='cpu'"
+    "or train on the CPU with {device='cpu'}"
 )
 
 
@@ -227,7 +227,7 @@ def _backend(choice: str):
     if cupy is not None:
         return GpuBackend(cupy, why)
     if choice == "gpu":
-        raise DeviceUnavailableError(f"a GPU was requested but none can be used: {why}; {GPU_INSTALL_HINT}")
+        raise DeviceUnavailableError(f"a GPU was requested but none can be used: {why}; {GPU_INSTALL_HINT}", "device")
     return CpuBackend(f"no GPU: {why}")
 
 

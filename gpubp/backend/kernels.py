@@ -1,7 +1,8 @@
 """The elementwise and row-wise kernels of backprop, written once as CUDA C bodies and once as NumPy ufunc sequences.
 
-Every elementwise step of training lives here: σ, σ′, the fused bias-add + σ that follows each GEMM, the output
-δ of each cost (BP1), the hidden δ (BP2), and the update rules (sgd, momentum, nesterov, adam), each one pass
+Every elementwise step of training lives here: the fused bias-add + σ that follows each GEMM, the output δ of
+each cost (BP1) and the hidden δ (BP2), both with σ′ = a(1 − a) from the activation the forward pass kept, and
+the update rules (sgd, momentum, nesterov, adam), each one pass
 over the flat parameter buffer; so does the one row-wise step, the softmax output layer. ``KERNELS`` holds each
 step's C body; ``CupyOps`` turns them into ``cupy.ElementwiseKernel`` objects (the softmax into a
 ``cupy.RawKernel``) named ``gpubp_<step>`` (one pass over memory each), and ``NumpyOps`` (in ``numpy_ops.py``)
@@ -41,22 +42,20 @@ class RowKernelSpec:
     body: str
 
 
-# Literals are written T(…) so that float32 kernels never compute in double precision.
+# Literals are written T(…) so that float32 kernels never compute in double precision. σ′ is written in terms of
+# the activation a = σ(z), which the forward pass kept: σ′(z) = a(1 − a), no second σ.
 _SIGMA = "T(0.5) * tanh(T(0.5) * {z}) + T(0.5)"
+_SIGMA_PRIME = "{a} * (T(1) - {a})"
 
 KERNELS: dict[str, KernelSpec | RowKernelSpec] = {
-    # a = σ(z)
-    "sigmoid": KernelSpec("T z", "T a", "a = " + _SIGMA.format(z="z")),
-    # σ′(z) = σ(z)(1 − σ(z))
-    "sigmoid_prime": KernelSpec("T z", "T sp", "T s = " + _SIGMA.format(z="z") + "; sp = s * (T(1) - s)"),
     # a = σ(z + b): the bias-add after the GEMM and σ in one pass (b broadcasts over the batch rows)
     "bias_sigmoid": KernelSpec("T z, T b", "T a", "a = " + _SIGMA.format(z="(z + b)")),
     # BP1, quadratic cost: δ = s·(a − y) ⊙ σ′(z), with σ′(z) = a(1 − a)
-    "quadratic_delta": KernelSpec("T a, T y, T scale", "T d", "d = scale * (a - y) * a * (T(1) - a)"),
+    "quadratic_delta": KernelSpec("T a, T y, T scale", "T d", "d = scale * (a - y) * " + _SIGMA_PRIME.format(a="a")),
     # BP1, cross-entropy cost: σ′ cancels, δ = s·(a − y)
     "cross_entropy_delta": KernelSpec("T a, T y, T scale", "T d", "d = scale * (a - y)"),
     # BP2: δ = (δ_next W) ⊙ σ′(z), with σ′(z) = a(1 − a); g is the GEMM result δ_next W
-    "hidden_delta": KernelSpec("T g, T a", "T d", "d = g * a * (T(1) - a)"),
+    "hidden_delta": KernelSpec("T g, T a", "T d", "d = g * " + _SIGMA_PRIME.format(a="a")),
     # a = softmax(z + b) over each row: subtracting the row's largest entry first keeps every exp in (0, 1], so it
     # never overflows (z = ±1000 included) and the largest term is exactly 1, so the sum is never 0. z may be a.
     "bias_softmax": RowKernelSpec(
@@ -160,12 +159,6 @@ class CupyOps:
         blocks = min(-(-rows // ROW_THREADS), 65535)  # the loop inside strides over any rows beyond the grid
         self._row_kernels[name, arrays[-1].dtype]((blocks,), (ROW_THREADS,), (np.int64(rows), np.int64(cols), *arrays))
         return arrays[-1]
-
-    def sigmoid(self, z, out):
-        return self._kernels["sigmoid"](z, out)
-
-    def sigmoid_prime(self, z, out):
-        return self._kernels["sigmoid_prime"](z, out)
 
     def bias_sigmoid(self, z, b, out):
         return self._kernels["bias_sigmoid"](z, b, out)

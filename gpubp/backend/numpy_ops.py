@@ -97,21 +97,12 @@ class NumpyOps:
         return self._scratch_like(a[:, :1])
 
     @_row_blocked
-    def sigmoid(self, z, out):
-        np.multiply(z, 0.5, out=out)
+    def bias_sigmoid(self, z, b, out):
+        np.add(z, b, out=out)
+        np.multiply(out, 0.5, out=out)
         np.tanh(out, out=out)
         np.multiply(out, 0.5, out=out)
         return np.add(out, 0.5, out=out)
-
-    @_row_blocked
-    def sigmoid_prime(self, z, out):
-        self.sigmoid(z, out)
-        return np.multiply(out, self._one_minus(out), out=out)
-
-    @_row_blocked
-    def bias_sigmoid(self, z, b, out):
-        np.add(z, b, out=out)
-        return self.sigmoid(out, out)
 
     @_row_blocked
     def quadratic_delta(self, a, y, scale, out):

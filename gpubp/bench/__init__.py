@@ -19,9 +19,10 @@ import numpy as np
 
 from ..backend import get_backend
 from ..backend.machine import describe_machine
+from ..config import SettingError
 from ..errors import InputError
-from ..model import Network
-from ..training.optimizers import check_optimizer
+from ..network import Network
+from ..training.config import TrainingConfig
 from . import peers
 
 # (sizes, batch size, samples per epoch)
@@ -105,10 +106,12 @@ def run_benchmark(
 ) -> dict:
     """Measure the grid; ``log`` gets a line per result as it comes. Returns the JSON-ready record."""
     if repeats < 1 or warmup < 0:
-        raise InputError(f"--repeats must be >= 1 and --warmup >= 0, got {repeats} and {warmup}")
+        raise SettingError(
+            f"{{repeats}} must be >= 1 and {{warmup}} >= 0, got {repeats} and {warmup}", "repeats", "warmup"
+        )
     backend = get_backend(device)
     if tf32 and (backend.name != "gpu" or dtype != "float32"):
-        raise InputError("--tf32 applies to float32 on a GPU (TensorFloat-32 GEMMs); drop it here")
+        raise SettingError("{tf32} applies to float32 on a GPU (TensorFloat-32 GEMMs); drop it here", "tf32")
     if tf32:
         # CuPy reads CUPY_TF32 once, at the first float32 GEMM of the process (gemm_gflops, below: the GPU probe's
         # GEMM is float64): a fresh process is needed to compare strict float32 with TF32, as gpubp bench is.
@@ -116,7 +119,7 @@ def run_benchmark(
     unknown = set(peer_names or []) - set(PEERS)
     if unknown:
         raise InputError(f"unknown peer {', '.join(sorted(unknown))}: choose from {', '.join(PEERS)}")
-    optimizer = check_optimizer(optimizer)
+    optimizer = TrainingConfig(optimizer=optimizer).optimizer
     runnable = available_peers(backend)
     missing = [p for p in peer_names or [] if p not in runnable]
     if "sklearn" in missing:

@@ -7,8 +7,8 @@ PyTorch with the lecture's equations written by hand (``torch_manual``), PyTorch
 ``torch_autograd``), Nielsen's ``network.py`` algorithm, one sample at a time (``per_sample_loop``, sgd only), and
 scikit-learn's ``MLPClassifier`` with the same layers, logistic units and plain SGD (``sklearn``, sgd only, on the
 CPU whatever the device). Both PyTorch peers step with ``torch.optim`` for the rules other than sgd (the manual one
-computes its gradient by hand, then hands it to the optimizer), with gpubp's hyperparameters: μ = 0.9, Adam's
-defaults. The GEMM rate of the device is the hardware's side of the comparison.
+computes its gradient by hand, then hands it to the optimizer), with gpubp's default hyperparameters
+(``TrainingConfig``'s μ, Adam's betas and ε). The GEMM rate of the device is the hardware's side of the comparison.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
+from ..training.config import TrainingConfig
 
 
 def timed_epochs(run_epoch, synchronize, epochs: int) -> list[float]:
@@ -56,11 +58,9 @@ def torch_optimizer(params, rule: str, eta: float):
     import torch
 
     if rule == "adam":
-        return torch.optim.Adam(params, lr=eta, betas=(0.9, 0.999), eps=1e-8)
-    return torch.optim.SGD(params, lr=eta, momentum=0.0 if rule == "sgd" else MOMENTUM, nesterov=rule == "nesterov")
-
-
-MOMENTUM = 0.9
+        return torch.optim.Adam(params, lr=eta, betas=TrainingConfig.betas, eps=TrainingConfig.eps)
+    momentum = 0.0 if rule == "sgd" else TrainingConfig.momentum
+    return torch.optim.SGD(params, lr=eta, momentum=momentum, nesterov=rule == "nesterov")
 
 
 def torch_manual(backend, weights, biases, x, y, batch, eta, epochs, seed=0, rule="sgd") -> list[float]:

@@ -15,14 +15,11 @@ from pathlib import Path
 
 from .. import __version__
 from ..backend import DEVICES
-from ..data import HEADER_CHOICES
 from ..distributed import KINDS
 from ..errors import GpubpError
-from ..model import COSTS
-from ..model.network import DTYPES
-from ..training.schedules import PLATEAU_FACTOR, PLATEAU_PATIENCE, SCHEDULES
 from . import data, tools, train
 from .process import command_process, report_warnings, stopped
+from .settings import add_flags, in_flags
 
 EXIT_USAGE = 2
 
@@ -77,39 +74,6 @@ def device_argument(parser) -> None:
     )
 
 
-def data_arguments(parser, default) -> None:
-    parser.add_argument(
-        "--data",
-        default=default,
-        help="digits (bundled); mnist, fashion-mnist or kmnist (downloaded on first use, see gpubp "
-        "data); or a .csv / .npz file (default: digits)",
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="folder with the dataset's four IDX files, raw or .gz, used instead of the cache "
-        "(default: data/mnist for mnist if it exists, else the cache: gpubp data path NAME)",
-    )
-    parser.add_argument(
-        "--test-fraction",
-        type=float,
-        default=None,
-        help="share held out for testing where the data has no test set of its own (default: 0.2)",
-    )
-    header_argument(parser)
-
-
-def header_argument(parser) -> None:
-    parser.add_argument(
-        "--header",
-        choices=HEADER_CHOICES,
-        default=None,
-        help="whether a CSV file's first row is a header: yes, no, or auto (the default): a header iff "
-        "none of its cells is a number",
-    )
-
-
 def build_parser() -> Parser:
     parser = Parser(
         prog="gpubp",
@@ -124,7 +88,6 @@ def build_parser() -> Parser:
         description="Train a network by mini-batch SGD and write the model, metrics and "
         "learning curve into a run folder.",
     )
-    data_arguments(t, None)
     t.add_argument(
         "--sizes",
         type=sizes_argument,
@@ -132,114 +95,15 @@ def build_parser() -> Parser:
         help="hidden layer widths such as 30 or 100,30; or all widths, input first and output last, "
         "such as 64,30,10 (default: 30; input and output widths come from the data)",
     )
-    t.add_argument("--epochs", type=int, default=None, help="train up to this epoch (default: 30)")
-    t.add_argument("--batch-size", type=int, default=None, help="samples per mini-batch (default: 10)")
-    t.add_argument("--lr", type=float, default=None, help="learning rate η (default: 3.0)")
-    t.add_argument(
-        "--cost",
-        choices=list(COSTS),
-        default=None,
-        help="cost function (default: quadratic); cross-entropy learns faster from saturated outputs; "
-        "log-likelihood makes the output layer a softmax, the outputs class probabilities",
-    )
-    t.add_argument(
-        "--optimizer",
-        default=None,
-        metavar="sgd|momentum|nesterov|adam",
-        help="update rule: sgd (the lecture's); momentum or nesterov (μ = --momentum), which keep "
-        "learning at large batch sizes and through long shallow valleys; adam (per-weight step "
-        "sizes, little tuning; use a small --lr such as 0.01) (default: sgd)",
-    )
-    t.add_argument(
-        "--momentum",
-        type=float,
-        default=None,
-        metavar="μ",
-        help="momentum μ in [0, 1) for --optimizer momentum or nesterov; higher carries further (default: 0.9)",
-    )
-    t.add_argument(
-        "--l2",
-        type=float,
-        default=None,
-        metavar="λ",
-        help="L2 regularization λ >= 0 (network2's: w ← (1 − ηλ/n)w − η∇, biases not decayed; "
-        "PyTorch's weight_decay = λ/n): use it when test accuracy trails training accuracy "
-        "(default: 0, none)",
-    )
-    t.add_argument(
-        "--init",
-        default=None,
-        metavar="normal|scaled",
-        help="initial weights: normal, N(0, 1), the lecture's; or scaled, N(0, 1/n_in), network2's, "
-        "for wide layers, whose sigmoids normal saturates (default: normal)",
-    )
-    t.add_argument("--dtype", choices=DTYPES, default=None, help="floating-point precision (default: float32)")
-    t.add_argument(
-        "--schedule",
-        choices=SCHEDULES,
-        default=None,
-        help="how η changes (default: constant); plateau divides it by --plateau-factor when validation "
-        "accuracy stalls (needs --validation-fraction); cosine decays it to 0 by the last epoch",
-    )
-    t.add_argument(
-        "--warmup-epochs",
-        type=int,
-        default=None,
-        metavar="K",
-        help="raise η linearly from near 0 over the first K epochs, step by step (default: 0); for "
-        "large batches and large η, which diverge or stall without it",
-    )
-    t.add_argument(
-        "--plateau-factor",
-        type=float,
-        default=None,
-        metavar="D",
-        help=f"the plateau schedule divides η by D > 1 (default: {PLATEAU_FACTOR:g}, Nielsen's halving); "
-        f"larger D settles faster but may stop learning early",
-    )
-    t.add_argument(
-        "--plateau-patience",
-        type=int,
-        default=None,
-        metavar="P",
-        help=f"the plateau schedule lowers η after P epochs without better validation accuracy "
-        f"(default: {PLATEAU_PATIENCE}); raise it when validation accuracy is noisy",
-    )
-    t.add_argument(
-        "--validation-fraction",
-        type=float,
-        default=None,
-        metavar="F",
-        help="hold out this share of the training data, the same rows in every run, and report its "
-        "cost and accuracy each epoch (default: 0, none); to choose epochs and η without "
-        "looking at the test set",
-    )
-    t.add_argument(
-        "--patience",
-        type=int,
-        default=None,
-        metavar="N",
-        help="stop when validation accuracy has not improved for N epochs and keep the best epoch's "
-        "weights (default: none); to stop before overfitting without guessing --epochs",
-    )
+    add_flags(t, "data", "network", "training", "run")
     device_argument(t)
-    t.add_argument(
-        "--seed", type=int, default=None, help="seed for the initial weights and the shuffle order (default: 0)"
-    )
-    t.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=None,
-        metavar="N",
-        help="write checkpoint.npz (the full training state) every N epochs (default: 0, never)",
-    )
     t.add_argument(
         "--resume",
         type=path_argument,
         default=None,
         metavar="CHECKPOINT",
-        help="continue a run from its checkpoint.npz (or the run folder holding it), with the settings "
-        "it was started with; only --epochs, --checkpoint-every and --lr may change",
+        help="continue a run from its checkpoint.npz (or the run folder holding it), with the settings it was "
+        "started with; only --epochs, --checkpoint-every, --lr, --device and --out may change",
     )
     t.add_argument(
         "--out",
@@ -262,11 +126,11 @@ def build_parser() -> Parser:
         help="data-parallel training: start N processes with mpiexec -n N gpubp train --distributed "
         "mpi (CPUs or GPUs, over MPI) or nccl (one GPU per process) (default: none)",
     )
-    t.set_defaults(run=train.run)
+    t.set_defaults(run=train.train_command)
 
     e = commands.add_parser("evaluate", help="accuracy, cost and confusion matrix of a model on a dataset")
     e.add_argument("model", type=Path, help="a model.npz (or checkpoint.npz) written by gpubp")
-    data_arguments(e, "digits")
+    add_flags(e, "data")
     e.add_argument(
         "--split",
         choices=["test", "train", "all"],
@@ -281,7 +145,7 @@ def build_parser() -> Parser:
     p.add_argument("file", type=Path, help="inputs: a .csv of feature columns (no label column) or an .npz with X")
     p.add_argument("--out", type=Path, default=None, help="write the labels to this file (default: stdout)")
     p.add_argument("--force", action="store_true", help="let --out replace an existing file (never the inputs)")
-    header_argument(p)
+    add_flags(p, "data", only=("header",))
     device_argument(p)
     p.set_defaults(run=tools.predict)
 
@@ -297,7 +161,7 @@ def build_parser() -> Parser:
         "weights on the same device, and the device's GEMM rate.",
     )
     device_argument(b)
-    b.add_argument("--dtype", choices=DTYPES, default="float32", help="precision (default: float32)")
+    add_flags(b, "network", only=("dtype",))
     b.add_argument(
         "--net",
         type=net_argument,
@@ -315,13 +179,7 @@ def build_parser() -> Parser:
     )
     b.add_argument("--repeats", type=int, default=5, help="timed epochs per measurement (default: 5)")
     b.add_argument("--warmup", type=int, default=1, help="untimed epochs first (default: 1)")
-    b.add_argument(
-        "--optimizer",
-        default="sgd",
-        metavar="RULE",
-        help="update rule of gpubp and of the PyTorch peers (torch.optim's same rule): sgd, momentum, "
-        "nesterov or adam; the per-sample loop runs with sgd only (default: sgd)",
-    )
+    add_flags(b, "training", only=("optimizer",))  # the PyTorch peers step with torch.optim's same rule
     b.add_argument("--tf32", action="store_true", help="let float32 GEMMs on the GPU use TensorFloat-32")
     b.add_argument("--json", type=Path, default=None, help="also write the full record to this JSON file")
     b.add_argument("--force", action="store_true", help="let --json replace an existing file")
@@ -329,9 +187,8 @@ def build_parser() -> Parser:
 
     g = commands.add_parser("gradcheck", help="check backprop against finite differences on a random network")
     g.add_argument("--sizes", type=sizes_argument, default=[5, 4, 3], help="all layer widths (default: 5,4,3)")
-    g.add_argument("--cost", choices=list(COSTS), default="quadratic", help="cost function (default: quadratic)")
+    add_flags(g, "network", only=("cost", "seed"))
     g.add_argument("--samples", type=int, default=8, help="random input rows (default: 8)")
-    g.add_argument("--seed", type=int, default=0, help="seed for the network and the inputs (default: 0)")
     g.add_argument(
         "--tolerance",
         type=float,
@@ -368,7 +225,7 @@ def main(argv=None) -> int:
         try:
             status = args.run(args) or 0
         except GpubpError as exc:
-            print(f"gpubp {args.command}: error: {exc}", file=sys.stderr)
+            print(f"gpubp {args.command}: error: {in_flags(exc)}", file=sys.stderr)
             return EXIT_USAGE
         except KeyboardInterrupt as exc:
             stop = stopped(exc)

@@ -1,147 +1,193 @@
-"""The settings of a training run — the defaults, the flags given, a checkpoint's — and the one check they all pass.
+"""The settings of a training run, as flags and as a checkpoint stores them, derived from the knobs' declarations.
 
-A run's settings are stored in its checkpoint, so ``--resume`` continues with exactly the run that was started.
-Data paths are stored absolute (``to_store``), so a run resumes from any working folder, and compared resolved,
-so the same file spelled another way is the same file. A checkpoint's settings pass the same checks as the
-flags: a damaged or foreign one is a ``ModelFileError`` naming the bad setting, never a traceback. On resume only
-``--epochs``, ``--checkpoint-every`` and ``--lr`` may change; a changed ``--lr`` (the advice after a divergence)
-is recorded in ``lr_changes`` as ``[first epoch, η]`` pairs. Each run gets a random ``run_id``, stored in its
-checkpoint and its model, so that a resume can tell the model beside a checkpoint is of the same run before it
-replaces it.
+A run's settings are its ``DataConfig``, ``NetworkConfig``, ``TrainingConfig`` and ``RunConfig`` (the
+checkpoints), plus the layer sizes, a random ``run_id`` and the record of ``--lr`` changes. Every flag of
+``gpubp train`` that sets a knob is built from its declaration (``add_flags``): its name, metavar, help and
+"(default …)"; the value is checked by the configuration alone, and a message names the flag (``flag_name``).
+
+A checkpoint stores the settings as one JSON object whose keys are the flags' names (``batch_size`` for
+``--batch-size``), so ``--resume`` continues with exactly the run that was started. Data paths are stored
+absolute (``to_store``), so a run resumes from any working folder, and compared resolved, so the same file spelled
+another way is the same file. A checkpoint's settings pass the same checks as the flags: a damaged or foreign one
+is a ``ModelFileError`` naming the bad setting, never a traceback. On resume only ``--epochs``,
+``--checkpoint-every`` and ``--lr`` may change (and ``--device`` and ``--out``, which are not settings); a changed
+``--lr`` (the advice after a divergence) is recorded in ``lr_changes`` as ``[first epoch, η]`` pairs. The
+``run_id``, stored in the checkpoint and the model, tells a resume whether the model beside a checkpoint is of the
+same run before it replaces it.
 """
 
 from __future__ import annotations
 
-import math
+import argparse
+import dataclasses
 import os
 import uuid
-from numbers import Integral, Real
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data import DEFAULT_MNIST_DIR, HEADER_CHOICES, registry
-from ..errors import InputError, ModelFileError
-from ..model import COSTS
-from ..model.network import DTYPES, check_init
+from ..config import Config, knob, whole
+from ..data import DEFAULT_MNIST_DIR, DataConfig, registry
+from ..errors import GpubpError, InputError, ModelFileError
+from ..model.config import NetworkConfig
 from ..training import load_checkpoint
-from ..training.optimizers import check_lmbda, check_momentum, check_optimizer
-from ..training.schedules import PLATEAU_FACTOR, PLATEAU_PATIENCE, check_plateau, check_schedule, check_warmup_epochs
-from ..training.sgd import check_patience
+from ..training.config import TrainingConfig
 
-DEFAULTS = {
-    "data": "digits",
-    "data_dir": None,
-    "test_fraction": 0.2,
-    "sizes": [30],
-    "epochs": 30,
-    "batch_size": 10,
-    "lr": 3.0,
-    "cost": "quadratic",
-    "dtype": "float32",
-    "seed": 0,
-    "checkpoint_every": 0,
-    "header": "auto",
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "l2": 0.0,
-    "init": "normal",
-    "schedule": "constant",
-    "warmup_epochs": 0,
-    "plateau_factor": PLATEAU_FACTOR,
-    "plateau_patience": PLATEAU_PATIENCE,
-    "validation_fraction": 0.0,
-    "patience": None,
-}
-METHODS = ("schedule", "warmup_epochs", "plateau_factor", "plateau_patience", "validation_fraction", "patience")
-CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every", "lr")
+
+@dataclass(frozen=True)
+class RunConfig(Config):
+    """What a run of ``gpubp train`` writes beside its model."""
+
+    checkpoint_every: int = knob(
+        0,
+        whole(0),
+        "write checkpoint.npz (the full training state) every N epochs; 0: never",
+        what="the checkpoint interval",
+        flag="--checkpoint-every",
+        metavar="N",
+    )
+
+
+CONFIGS = {"data": DataConfig, "network": NetworkConfig, "training": TrainingConfig, "run": RunConfig}
+KNOBS = {name: (part, declared) for part, cls in CONFIGS.items() for name, declared in cls.knobs().items()}
+CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every", "eta")
+# Stored settings that checkpoints written before them lack, with the value every such run had.
+ADDED_LATER = ("header", "optimizer", "momentum", "betas", "eps", "lmbda", "init", "schedule", "warmup_epochs",
+               "plateau_factor", "plateau_patience", "validation_fraction", "patience")  # fmt: skip
 OPTIONAL = ("run_id", "lr_changes")  # settings that checkpoints of older gpubp versions lack
-# Settings added after checkpoints were first written, with the value every older run had.
-ADDED_LATER = {key: DEFAULTS[key] for key in ("header", "optimizer", "momentum", "l2", "init", *METHODS)}
 CHECKPOINT_NAME = "checkpoint.npz"
+HIDDEN_DEFAULT = [30]
 
 
-def whole(minimum: int):
-    return lambda value: isinstance(value, Integral) and not isinstance(value, bool) and value >= minimum
+def key(name: str) -> str:
+    """The name under which a checkpoint stores knob ``name``: its flag's (``batch_size`` for ``--batch-size``)."""
+    return KNOBS[name][1].flag[2:].replace("-", "_")
 
 
-def rule(valid, message: str):
-    """A setting's check: an ``InputError`` with ``message`` unless ``valid(value)``."""
-
-    def check(value) -> None:
-        if not valid(value):
-            raise InputError(f"{message}, got {value!r}")
-
-    return check
+def flag_name(knob_name: str, value: str | None = None) -> str:
+    """A knob as the command line writes it: ``--lr``, ``--device cpu`` (for ``GpubpError.renamed``)."""
+    declared = KNOBS.get(knob_name)
+    flag = declared[1].flag if declared else "--" + knob_name.replace("_", "-")
+    return flag if value is None else f"{flag} {value.strip(chr(39))}"
 
 
-def positive(value) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+def in_flags(error: GpubpError) -> GpubpError:
+    """``error`` with the knobs it names written as flags."""
+    return error.renamed(flag_name)
 
 
-CHECKS = {  # what each setting must be: the flag's own check, or the API's check of that knob
-    "data": rule(lambda v: isinstance(v, str) and v != "", "--data must be digits, mnist or a .csv or .npz file"),
-    "data_dir": rule(lambda v: v is None or isinstance(v, str) and v != "", "--data-dir must be a folder"),
-    "test_fraction": rule(
-        lambda v: positive(v) and v < 1, "--test-fraction: the test fraction must lie strictly between 0 and 1"
-    ),
-    "sizes": rule(
-        lambda v: isinstance(v, list) and len(v) >= 1 and all(map(whole(1), v)),
-        "--sizes: layer widths must be whole numbers >= 1",
-    ),
-    "epochs": rule(whole(1), "--epochs: epochs must be a whole number >= 1"),
-    "batch_size": rule(whole(1), "--batch-size: the mini-batch size must be a whole number >= 1"),
-    "lr": rule(positive, "--lr: the learning rate eta must be a finite number > 0"),
-    "cost": rule(lambda v: v in COSTS, f"--cost must be {' or '.join(COSTS)}"),
-    "dtype": rule(lambda v: v in DTYPES, f"--dtype must be {' or '.join(DTYPES)}"),
-    "seed": rule(whole(0), "--seed: the seed must be a whole number >= 0"),
-    "checkpoint_every": rule(whole(0), "--checkpoint-every must be a whole number >= 0 (0: no checkpoints)"),
-    "header": rule(lambda v: v in HEADER_CHOICES, f"--header must be {' or '.join(HEADER_CHOICES)}"),
-    "optimizer": check_optimizer,
-    "momentum": check_momentum,
-    "l2": check_lmbda,
-    "init": check_init,
-    "schedule": check_schedule,
-    "warmup_epochs": lambda v: check_warmup_epochs(v, None),
-    "plateau_factor": lambda v: check_plateau(v, PLATEAU_PATIENCE),
-    "plateau_patience": lambda v: check_plateau(PLATEAU_FACTOR, v),
-    "validation_fraction": rule(
-        lambda v: v == 0 or positive(v) and v < 1, "--validation-fraction: the validation fraction must lie in [0, 1)"
-    ),
-    "patience": check_patience,
-}
+def cli_default(name: str):
+    part, declared = KNOBS[name]
+    return declared.flag_default if declared.flag_default is not None else CONFIGS[part].defaults()[name]
 
 
-def flag(key: str) -> str:
-    return "--" + key.replace("_", "-")
+# ----- flags -------------------------------------------------------------------------------------------------------
 
 
-def check_settings(settings: dict) -> None:
-    """An ``InputError`` naming the first setting that no flag could have given."""
-    for key, check in CHECKS.items():
-        check(settings[key])
-    if not isinstance(settings.get("run_id", ""), str):
-        raise InputError(f"run_id must be a string, got {settings['run_id']!r}")
-    changes = settings.get("lr_changes", [])
-    if not isinstance(changes, list) or not all(
-        isinstance(c, list) and len(c) == 2 and whole(2)(c[0]) and positive(c[1]) for c in changes
-    ):
-        raise InputError(f"lr_changes must be [epoch, lr] pairs, got {changes!r}")
+def describe_default(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, tuple):
+        return ",".join(map(describe_default, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def to_store(settings: dict) -> dict:
-    """``settings`` as a checkpoint stores them: the data file and folder (MNIST's default too) absolute."""
-    settings = dict(settings)
-    if settings["data"] != "digits" and settings["data"] not in registry.datasets():
-        settings["data"] = os.path.abspath(settings["data"])
-    # MNIST's ./data/mnist is relative to where the run started; the cache (the other source) is not.
-    if settings["data"] == "mnist" and settings["data_dir"] is None and DEFAULT_MNIST_DIR.is_dir():
-        settings["data_dir"] = str(DEFAULT_MNIST_DIR)
-    if settings["data_dir"] is not None:
-        settings["data_dir"] = os.path.abspath(settings["data_dir"])
-    return settings
+def pair(text: str) -> tuple[float, float]:
+    try:
+        first, second = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"takes two numbers separated by a comma, such as 0.9,0.999, not {text!r}"
+        ) from None
+    return first, second
 
 
-def same_setting(key: str, given, saved) -> bool:
-    if key in ("data", "data_dir") and isinstance(given, str) and isinstance(saved, str):
+PARSERS = {"int": int, "float": float, "str": str, "int | None": int, "str | None": str, "tuple[float, float]": pair}
+
+
+def add_flags(parser, *parts: str, only=None) -> None:
+    """A flag for every knob (or those named in ``only``) of the named parts of the settings, each from its
+    declaration; a flag not given leaves its knob ``None`` in the parsed arguments."""
+    for part in parts:
+        for f in dataclasses.fields(CONFIGS[part]):
+            if only is not None and f.name not in only:
+                continue
+            declared = f.metadata["knob"]
+            parser.add_argument(
+                declared.flag,
+                dest=f.name,
+                type=PARSERS[f.type],
+                default=None,
+                metavar=declared.metavar,
+                help=f"{declared.help} (default: {describe_default(cli_default(f.name))})",
+            )
+
+
+# ----- a run's settings --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunSettings:
+    """Everything a run of ``gpubp train`` was started with; ``sizes`` are the flag's (hidden widths, or all)."""
+
+    data: DataConfig
+    network: NetworkConfig
+    training: TrainingConfig
+    run: RunConfig
+    sizes: list[int] = field(default_factory=lambda: list(HIDDEN_DEFAULT))
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    lr_changes: list = field(default_factory=list)
+
+    @classmethod
+    def build(cls, values: dict, sizes, run_id: str | None = None, lr_changes=()) -> RunSettings:
+        """The settings of knob values ``values`` (the others at their command-line defaults)."""
+        parts = {part: config(**{n: values.get(n, cli_default(n)) for n in config.knobs()})
+                 for part, config in CONFIGS.items()}  # fmt: skip
+        return cls(**parts, sizes=list(sizes), run_id=run_id or uuid.uuid4().hex, lr_changes=list(lr_changes))
+
+    def values(self) -> dict:
+        return {name: getattr(getattr(self, part), name) for name, (part, _) in KNOBS.items()}
+
+    def to_store(self) -> dict:
+        """The settings as a checkpoint stores them: keyed by flag, the data file and folder (MNIST's default too)
+        absolute."""
+        stored = {key(name): list(v) if isinstance(v, tuple) else v for name, v in self.values().items()}
+        if stored["data"] != "digits" and stored["data"] not in registry.datasets():
+            stored["data"] = os.path.abspath(stored["data"])
+        # MNIST's ./data/mnist is relative to where the run started; the cache (the other source) is not.
+        if stored["data"] == "mnist" and stored["data_dir"] is None and DEFAULT_MNIST_DIR.is_dir():
+            stored["data_dir"] = str(DEFAULT_MNIST_DIR)
+        if stored["data_dir"] is not None:
+            stored["data_dir"] = os.path.abspath(stored["data_dir"])
+        return {**stored, "sizes": self.sizes, "run_id": self.run_id, "lr_changes": self.lr_changes}
+
+    @classmethod
+    def from_store(cls, stored: dict) -> RunSettings:
+        """What ``to_store`` wrote; an ``InputError`` naming the first setting no flag could have given."""
+        if not isinstance(stored.get("run_id", ""), str):
+            raise InputError(f"run_id must be a string, got {stored['run_id']!r}")
+        changes, eta = stored.get("lr_changes", []), TrainingConfig.knobs()["eta"].check
+        if not isinstance(changes, list) or not all(
+            isinstance(c, list) and len(c) == 2 and whole(2).accepts(c[0]) and eta.accepts(c[1]) for c in changes
+        ):
+            raise InputError(f"lr_changes must be [epoch, lr] pairs, got {changes!r}")
+        names = {key(name): name for name in KNOBS}
+        later = {key(name) for name in ADDED_LATER}
+        unknown = sorted(set(stored) - set(names) - {"sizes", *OPTIONAL})
+        missing = sorted(set(names) - set(stored) - later) + ([] if "sizes" in stored else ["sizes"])
+        if missing or unknown:
+            raise InputError(f"settings {', '.join(missing)} missing" if missing else f"unknown settings {unknown}")
+        values = {names[k]: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in names}
+        for name, value in values.items():  # a flag with a value by default never leaves a setting empty
+            if value is None and cli_default(name) is not None:
+                raise InputError(f"{key(name)} is null, which no flag gives")
+        sizes = stored["sizes"]
+        if not isinstance(sizes, list) or not sizes or not all(whole(1).accepts(s) for s in sizes):
+            raise InputError(f"sizes must be layer widths, whole numbers >= 1, got {sizes!r}")
+        return cls.build(values, sizes, stored.get("run_id"), changes)
+
+
+def same_setting(name: str, given, saved) -> bool:
+    if name in ("data", "data_dir") and isinstance(given, str) and isinstance(saved, str):
         return Path(given).resolve() == Path(saved).resolve()
     return given == saved
 
@@ -158,54 +204,44 @@ def checkpoint_file(resume: Path) -> Path:
     return resume / CHECKPOINT_NAME
 
 
+def given_values(args, *parts: str) -> dict:
+    """The knobs (of the named parts of the settings, or all) whose flags were given, with their values."""
+    names = [name for name, (part, _) in KNOBS.items() if not parts or part in parts]
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
 def settings_for(args):
-    """The run's settings — defaults, the checkpoint's, and the flags given — and, when resuming, the network,
-    history and run id (None before run ids) of the checkpoint."""
-    given = {key: getattr(args, key) for key in DEFAULTS if getattr(args, key) is not None}
-    if "data_dir" in given:
-        given["data_dir"] = str(given["data_dir"])
+    """The run's settings — defaults, the checkpoint's, and the flags given — and, when resuming, the trainer and
+    the run id (None before run ids) of the checkpoint."""
+    given = given_values(args)
     if args.resume is None:
-        settings = {**DEFAULTS, **given, "run_id": uuid.uuid4().hex}
-        check_settings(settings)
-        return settings, None
-    net, history, saved = load_checkpoint(args.resume, args.device)
-    saved = {**ADDED_LATER, **saved}
-    check_saved(args.resume, saved, net.sizes)
-    for key, value in given.items():
-        if key not in CHANGEABLE_ON_RESUME and key != "sizes" and not same_setting(key, value, saved[key]):
-            raise InputError(
-                f"{flag(key)} {value} differs from the checkpoint's {saved[key]}: a resumed run keeps "
-                f"the settings it was started with (only --epochs, --checkpoint-every, --lr, --device "
-                f"and --out may change); drop {flag(key)} or start a new run"
-            )
-    if saved["schedule"] == "cosine" and given.get("epochs", saved["epochs"]) != saved["epochs"]:
-        raise InputError(
-            f"the cosine schedule spreads its decay over the run's {saved['epochs']} epochs, so a "
-            f"resumed run keeps them: drop --epochs, or start a new run for a longer one"
-        )
-    settings = {
-        "run_id": uuid.uuid4().hex,
-        **saved,  # a checkpoint from before run ids gets one from now on
-        **{key: value for key, value in given.items() if key in CHANGEABLE_ON_RESUME},
-    }
-    if settings["lr"] != saved["lr"]:
-        settings["lr_changes"] = [*saved.get("lr_changes", []), [len(history) + 1, settings["lr"]]]
-    check_settings(settings)
-    return settings, (net, history, saved.get("run_id"))
-
-
-def check_saved(path, saved: dict, sizes) -> None:
-    """A ``ModelFileError`` unless ``saved`` is what ``gpubp train`` stores for a network of ``sizes``."""
-    missing, unknown = sorted(set(CHECKS) - set(saved)), sorted(set(saved) - set(CHECKS) - set(OPTIONAL))
+        return RunSettings.build(given, args.sizes or HIDDEN_DEFAULT), None
+    trainer, stored = load_checkpoint(args.resume, args.device)
     try:
-        if missing or unknown:
-            raise InputError(
-                f"settings {', '.join(missing)} missing" if missing else f"unknown settings {', '.join(unknown)}"
-            )
-        check_settings(saved)
-        if saved["sizes"] != list(sizes):
-            raise InputError(f"settings for sizes {saved['sizes']} beside a network of sizes {list(sizes)}")
-    except InputError as exc:
+        saved = RunSettings.from_store(stored)
+        if saved.sizes != list(trainer.net.sizes):
+            raise InputError(f"settings for sizes {saved.sizes} beside a network of sizes {list(trainer.net.sizes)}")
+    except GpubpError as exc:
         raise ModelFileError(
-            f"{path} is a damaged or foreign checkpoint ({exc}); resume from another one or start a new run"
+            f"{args.resume} is a damaged or foreign checkpoint ({exc}); resume from another one or start a new run"
         ) from None
+    values = saved.values()
+    for name, value in given.items():
+        if name not in CHANGEABLE_ON_RESUME and not same_setting(name, value, values[name]):
+            raise InputError(
+                f"{flag_name(name)} {value} differs from the checkpoint's {values[name]}: a resumed run keeps the "
+                f"settings it was started with (only --epochs, --checkpoint-every, --lr, --device and --out may "
+                f"change); drop {flag_name(name)} or start a new run"
+            )
+    if saved.training.schedule == "cosine" and given.get("epochs", saved.training.epochs) != saved.training.epochs:
+        raise InputError(
+            f"the cosine schedule spreads its decay over the run's {saved.training.epochs} epochs, so a resumed run "
+            f"keeps them: drop --epochs, or start a new run for a longer one"
+        )
+    changed = {name: value for name, value in given.items() if name in CHANGEABLE_ON_RESUME}
+    lr_changes = saved.lr_changes
+    if changed.get("eta", saved.training.eta) != saved.training.eta:
+        lr_changes = [*lr_changes, [len(trainer.history) + 1, changed["eta"]]]
+    # A checkpoint from before run ids gets one from now on.
+    settings = RunSettings.build({**values, **changed}, saved.sizes, stored.get("run_id"), lr_changes)
+    return settings, (trainer, stored.get("run_id"))

@@ -14,14 +14,17 @@ import numpy as np
 from ..backend import DEVICE_ENV_VAR, get_backend, resolve_device
 from ..backend.machine import describe_machine
 from ..bench import markdown_table, run_benchmark
-from ..data import load_dataset, load_features
+from ..data import DataConfig, load_dataset, load_features
 from ..data.files import check_memory
 from ..errors import InputError
-from ..model import Network, load
+from ..model.buffers import parameter_bytes
+from ..model.config import NetworkConfig
 from ..model.gradcheck import gradient_check
-from ..model.network import check_seed, parameter_bytes
+from ..model.inputs import prepare
 from ..model.storage import atomic_write
+from ..network import Network, load
 from ..training.report import confusion_matrix, format_confusion
+from .settings import cli_default, given_values
 
 
 def check_width(net, x, what: str) -> None:
@@ -60,14 +63,16 @@ def check_output(path, force: bool, inputs=(), flag: str = "--out") -> None:
 
 def evaluate(args) -> int:
     net = load(args.model, device=args.device)
-    train_data, test_data = load_dataset(args.data, args.data_dir, args.test_fraction, args.header)
+    data = DataConfig(**given_values(args, "data"))
+    args.data = data.data
+    train_data, test_data = load_dataset(data.data, data.data_dir, data.test_fraction, data.header)
     parts = {"test": [test_data], "train": [train_data], "all": [train_data, test_data]}[args.split]
     names = {"test": ["test"], "train": ["train"], "all": ["train", "test"]}[args.split]
     for part, name in zip(parts, names):  # each on its own: the test part may differ from the training part
         check_width(net, part[0], f"{args.data} ({name})")
     x = np.concatenate([np.asarray(p[0]) for p in parts])
     y = np.concatenate([np.asarray(p[1]) for p in parts])
-    x_dev, targets, labels = net.prepare((x, y), f"{args.data} ({args.split})")
+    x_dev, targets, labels = prepare(net, (x, y), f"{args.data} ({args.split})")
     cost, correct = net.metrics(x_dev, targets, labels)
     predicted = net.predict(x)
     print(f"model: {args.model} (sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name})")
@@ -82,7 +87,7 @@ def evaluate(args) -> int:
 def predict(args) -> int:
     check_output(args.out, args.force, [args.model, args.file])
     net = load(args.model, device=args.device)
-    x, source = load_features(args.file, args.header)
+    x, source = load_features(args.file, args.header or DataConfig.header)
     check_width(net, x, str(args.file))
     labels = net.predict(x)
     text = "".join(f"{label}\n" for label in labels)
@@ -133,7 +138,8 @@ def gradcheck(args) -> int:
         raise InputError(f"--samples must be at least 1, got {args.samples}")
     if not (math.isfinite(args.tolerance) and args.tolerance > 0):
         raise InputError(f"--tolerance must be a finite number > 0, such as 1e-6, got {args.tolerance}")
-    rng = np.random.default_rng(check_seed(args.seed))
+    config = NetworkConfig(**given_values(args, "network"), dtype="float64")
+    rng = np.random.default_rng(cli_default("seed") if config.seed is None else config.seed)
     sizes = list(args.sizes)
     # The drawn weights, the network's parameters, float64 inputs, targets and two workspaces of activations and
     # deltas per layer, before any of them is allocated.
@@ -144,7 +150,7 @@ def gradcheck(args) -> int:
     )
     weights = [rng.standard_normal((n_out, n_in)) / np.sqrt(n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     biases = [rng.standard_normal(n_out) for n_out in sizes[1:]]
-    net = Network.from_parameters(sizes, weights, biases, cost=args.cost, dtype="float64", device=args.device)
+    net = Network.from_parameters(sizes, weights, biases, cost=config.cost, dtype=config.dtype, device=args.device)
     x = rng.random((args.samples, net.sizes[0]))
     y = rng.integers(0, net.sizes[-1], args.samples)
     checks = gradient_check(net, (x, y), relative_floor=GRADCHECK_FLOOR)
@@ -164,9 +170,8 @@ def gradcheck(args) -> int:
 
 def bench(args) -> int:
     check_output(args.json, args.force, flag="--json")
-    record = run_benchmark(
-        args.device, args.dtype, args.net, args.peers, args.repeats, args.warmup, args.tf32, args.optimizer
-    )
+    dtype, optimizer = args.dtype or cli_default("dtype"), args.optimizer or cli_default("optimizer")
+    record = run_benchmark(args.device, dtype, args.net, args.peers, args.repeats, args.warmup, args.tf32, optimizer)
     print()
     print(markdown_table(record))
     if args.json is not None:

@@ -22,31 +22,24 @@ import numpy as np
 from ..data import check_classes, load_dataset
 from ..distributed import get_communicator
 from ..errors import DataError, GpubpError, InputError, ModelFileError, TrainingDiverged
-from ..model import Network, save
+from ..model import save
 from ..model.storage import read_npz
-from ..training import check_hyperparameters, save_checkpoint, train
+from ..network import Network
+from ..training import Trainer, save_checkpoint
 from ..training.report import MetricsLog, plot_learning_curve
-from ..training.sgd import check_training_methods, check_validation_fraction
 from .process import signals_deferred, stopped
 from .run_folder import claim, claim_new
-from .settings import CHECKPOINT_NAME, METHODS, checkpoint_file, flag, settings_for, to_store
-
-# A knob that only one choice reads: given beside another choice, it would be ignored, so it is refused.
-APPLIES_TO = {
-    "momentum": ("optimizer", ("momentum", "nesterov")),
-    "plateau_factor": ("schedule", ("plateau",)),
-    "plateau_patience": ("schedule", ("plateau",)),
-}
+from .settings import CHECKPOINT_NAME, CONFIGS, checkpoint_file, given_values, in_flags, settings_for
 
 
 def check_flags_apply(settings, args) -> None:
-    """An ``InputError`` for a flag given beside a choice that ignores it (``--momentum`` with sgd, say)."""
-    for key, (choice, readers) in APPLIES_TO.items():
-        if getattr(args, key) is not None and settings[choice] not in readers:
-            needed = " or ".join(f"{flag(choice)} {reader}" for reader in readers)
-            raise InputError(
-                f"{flag(key)} applies to {needed}, not {settings[choice]}: add {needed}, or drop {flag(key)}"
-            )
+    """A ``SettingError`` for a flag given beside a choice that ignores it (``--momentum`` with sgd, say), even
+    at the knob's default value, which the configuration alone would let pass."""
+    given = given_values(args)
+    for part, config in CONFIGS.items():
+        values = getattr(settings, part)
+        for name in config.ignored([n for n in given if n in config.knobs()], values.to_dict()):
+            raise config.not_read(name, values.to_dict())
 
 
 def resolve_sizes(sizes, n_in: int, n_classes: int) -> list[int]:
@@ -155,17 +148,18 @@ class Progress:
         self.epoch += 1
 
 
-def run(args) -> int:
-    """Train; in a data-parallel job, any process's failure ends every process, each with its message."""
+def train_command(args) -> int:
+    """``gpubp train``; in a data-parallel job, any process's failure ends every process, each with its message."""
     comm = get_communicator(args.distributed, args.device)
     try:
-        return run_on(args, comm)
+        return start_run(args, comm)
     except BaseException as exc:
         if comm.size == 1:
             raise
         if not isinstance(exc, GpubpError):
             traceback.print_exc()
-        print(f"gpubp train: error on rank {comm.rank} of {comm.size}: {exc}", file=sys.stderr, flush=True)
+        message = in_flags(exc) if isinstance(exc, GpubpError) else exc
+        print(f"gpubp train: error on rank {comm.rank} of {comm.size}: {message}", file=sys.stderr, flush=True)
         comm.abort(2 if isinstance(exc, GpubpError) else 1)
 
 
@@ -178,22 +172,22 @@ class RunFiles:
         self.checkpoint = (resumed_from, len(history)) if resumed_from is not None else None
         self.model = None
 
-    def after_epoch(self, net, stats) -> None:
+    def after_epoch(self, trainer, stats) -> None:
         with signals_deferred():  # a stop lands between epochs, with the files and self.checkpoint in step
             if self.earlier:  # --force: the earlier run goes once this one has an epoch of its own to show
                 self.folder.remove(self.earlier)
                 self.earlier = []
             self.metrics.append(stats)
-            every = self.settings["checkpoint_every"]
+            every = self.settings.run.checkpoint_every
             if every and stats.epoch % every == 0:
                 path = self.folder.path / CHECKPOINT_NAME
-                save_checkpoint(path, net, self.metrics.history, to_store(self.settings))
+                save_checkpoint(path, trainer, self.settings.to_store())
                 self.metrics.sync()
                 self.checkpoint = (path, stats.epoch)
 
     def save_model(self, net) -> None:
         path = self.folder.path / "model.npz"
-        save(net, path, {"run_id": np.array(self.settings["run_id"])})
+        save(net, path, {"run_id": np.array(self.settings.run_id)})
         self.metrics.close()
         self.model = path
 
@@ -207,105 +201,102 @@ class RunFiles:
             return (
                 f"the checkpoint of epoch {epoch} ({path}) is intact: gpubp train --resume {path}{lr} continues from it"
             )
-        hint = "" if self.settings["checkpoint_every"] else " (--checkpoint-every N writes one to resume from)"
+        hint = "" if self.settings.run.checkpoint_every else " (--checkpoint-every N writes one to resume from)"
         earlier = f"; the earlier run's files in {self.folder.path} are untouched" if self.earlier else ""
         return f"no model or checkpoint was written for this run{hint}{earlier}"
 
 
-def run_on(args, comm) -> int:
-    root = comm.rank == 0  # only rank 0 talks and writes
+def start_run(args, comm) -> int:
+    """Read the settings and the data, build the network (or take the checkpoint's), claim the run folder (rank
+    0 only: only rank 0 talks and writes), then train and report."""
     if args.resume is not None:
         args.resume = checkpoint_file(args.resume)
     settings, resumed = settings_for(args)
     check_flags_apply(settings, args)
-    train_data, test_data = load_dataset(
-        settings["data"], settings["data_dir"], settings["test_fraction"], settings["header"]
-    )
+    data = settings.data
+    train_data, test_data = load_dataset(data.data, data.data_dir, data.test_fraction, data.header)
     n_in, n_classes = describe_data(train_data, test_data)
     if resumed is None:
-        sizes = resolve_sizes(settings["sizes"], n_in, n_classes)
-        net = Network(
-            sizes,
-            cost=settings["cost"],
-            dtype=settings["dtype"],
-            device=args.device,
-            seed=settings["seed"],
-            init=settings["init"],
-        )
-        history = []
+        sizes = resolve_sizes(settings.sizes, n_in, n_classes)
+        net = Network(sizes, device=args.device, **settings.network.to_dict())
+        trainer = Trainer(net)
     else:
-        net, history, _ = resumed
-        if args.sizes is not None and resolve_sizes(args.sizes, n_in, n_classes) != list(net.sizes):
+        trainer = resumed[0]
+        if args.sizes is not None and resolve_sizes(args.sizes, n_in, n_classes) != list(trainer.net.sizes):
             raise InputError(
-                f"--sizes differs from the checkpoint's {list(net.sizes)}: a resumed run keeps its "
-                f"network; drop --sizes or start a new run"
+                f"--sizes differs from the checkpoint's {list(trainer.net.sizes)}: a resumed run keeps its network; "
+                f"drop --sizes or start a new run"
             )
-        if settings["epochs"] <= len(history):
+        if settings.training.epochs <= len(trainer.history):
             raise InputError(
-                f"the checkpoint already holds {len(history)} epochs: pass --epochs greater than "
-                f"{len(history)} to train further"
+                f"the checkpoint already holds {len(trainer.history)} epochs: pass --epochs greater than "
+                f"{len(trainer.history)} to train further"
             )
-    settings["sizes"] = list(net.sizes)
-    check_hyperparameters(settings["epochs"], settings["batch_size"], settings["lr"], len(train_data[1]))
-    check_training_methods(
-        settings["epochs"], settings["batch_size"], len(train_data[1]), *(settings[key] for key in METHODS)
-    )
-    held_out = check_validation_fraction(settings["validation_fraction"], len(train_data[1]), settings["batch_size"])
+    settings.sizes = list(trainer.net.sizes)
+    held_out = settings.training.rows(len(train_data[1]))[1]
     data = (train_data, test_data, held_out)
-    if not root:
-        return train_on(args, comm, settings, net, history, data, None)
-    folder, earlier = claim_run_folder(args, settings["epochs"], resumed[2] if resumed else None)
+    if comm.rank != 0:
+        return train_and_report(args, comm, settings, trainer, data, None)
+    folder, earlier = claim_run_folder(args, settings.training.epochs, resumed[1] if resumed else None)
     try:
-        files = RunFiles(folder, earlier, settings, history, args.resume if resumed else None)
-        return train_on(args, comm, settings, net, history, data, files)
+        files = RunFiles(folder, earlier, settings, trainer.history, args.resume if resumed else None)
+        return train_and_report(args, comm, settings, trainer, data, files)
     finally:
         folder.release()
 
 
-def train_on(args, comm, settings, net, history, data, files) -> int:
-    """Train from ``history`` to the last epoch; rank 0 (with ``files``) reports and writes as it goes. ``data`` is
-    the training and test data and how many training rows are held out for validation."""
-    train_data, test_data, held_out = data
-    say = print if files is not None else (lambda *_, **__: None)
+def describe_run(args, comm, settings, trainer, train_data, test_data, held_out) -> list[str]:
+    """The lines a run starts with: the device, the network and its training, the data, the methods."""
+    net, training = trainer.net, settings.training
     backend = net.backend
-    say(f"device: {backend.name} — {backend.device_name} ({backend.reason})")
+    lines = [f"device: {backend.name} — {backend.device_name} ({backend.reason})"]
     if comm.size > 1:
-        say(f"data-parallel: {comm.size} processes over {comm.kind}, each a share of every mini-batch")
-    rule = settings["optimizer"] + (
-        f" (μ = {settings['momentum']:g})" if settings["optimizer"] in ("momentum", "nesterov") else ""
+        lines.append(f"data-parallel: {comm.size} processes over {comm.kind}, each a share of every mini-batch")
+    rule = training.optimizer + (
+        f" (μ = {training.momentum:g})" if training.optimizer in ("momentum", "nesterov") else ""
     )
-    l2 = f", L2 λ = {settings['l2']:g}" if settings["l2"] else ""
-    say(
+    l2 = f", L2 λ = {training.lmbda:g}" if training.lmbda else ""
+    lines.append(
         f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}, {net.init} init; {rule}{l2}, "
-        f"η = {settings['lr']:g}, batch {settings['batch_size']}, {settings['epochs']} epochs, seed {settings['seed']}"
+        f"η = {training.eta:g}, batch {training.mini_batch_size}, {training.epochs} epochs, seed "
+        f"{settings.network.seed}"
     )
-    say(
-        f"data: {settings['data']}, {len(train_data[1])} training and {len(test_data[1])} test samples"
+    lines.append(
+        f"data: {settings.data.data}, {len(train_data[1])} training and {len(test_data[1])} test samples"
         + (f", {held_out} of them held out for validation" if held_out else "")
     )
-    if settings["schedule"] != "constant" or settings["warmup_epochs"] or settings["patience"]:
-        say(
-            f"methods: {settings['schedule']} schedule, {settings['warmup_epochs']} warm-up epochs"
-            + (
-                f", plateau: η / {settings['plateau_factor']:g} after {settings['plateau_patience']} epochs"
-                if settings["schedule"] == "plateau"
-                else ""
-            )
-            + (
-                f", early stopping after {settings['patience']} epochs without improvement"
-                if settings["patience"]
-                else ""
-            )
+    if training.schedule != "constant" or training.warmup_epochs or training.patience:
+        plateau = (
+            f", plateau: η / {training.plateau_factor:g} after {training.plateau_patience} epochs"
+            if training.schedule == "plateau"
+            else ""
         )
-    if history:
-        changed = [f"η = {lr:g} from epoch {epoch}" for epoch, lr in settings.get("lr_changes", [])]
-        say(f"resuming after epoch {len(history)} from {args.resume}" + (f" ({', '.join(changed)})" if changed else ""))
+        stopping = f", early stopping after {training.patience} epochs without improvement" if training.patience else ""
+        lines.append(
+            f"methods: {training.schedule} schedule, {training.warmup_epochs} warm-up epochs{plateau}{stopping}"
+        )
+    if trainer.history:
+        changed = [f"η = {lr:g} from epoch {epoch}" for epoch, lr in settings.lr_changes]
+        lines.append(
+            f"resuming after epoch {len(trainer.history)} from {args.resume}"
+            + (f" ({', '.join(changed)})" if changed else "")
+        )
+    return lines
+
+
+def train_and_report(args, comm, settings, trainer, data, files) -> int:
+    """Train from the run's last epoch to ``--epochs``; rank 0 (with ``files``) reports and writes as it goes.
+    ``data`` is the training and test data and how many training rows are held out for validation."""
+    train_data, test_data, held_out = data
+    training = settings.training
     if files is not None:
-        say(f"run folder: {files.folder.path}")
+        for line in describe_run(args, comm, settings, trainer, train_data, test_data, held_out):
+            print(line)
+        print(f"run folder: {files.folder.path}")
     progress = Progress(
-        files is not None and not args.quiet and sys.stderr.isatty(), len(history) + 1, settings["epochs"]
+        files is not None and not args.quiet and sys.stderr.isatty(), len(trainer.history) + 1, training.epochs
     )
-    steps = -(-(len(train_data[1]) - held_out) // settings["batch_size"])  # per epoch, for the all-reduce time
+    steps = -(-(len(train_data[1]) - held_out) // training.mini_batch_size)  # per epoch, for the all-reduce time
 
     def after_epoch(stats):
         progress.close()
@@ -319,38 +310,30 @@ def train_on(args, comm, settings, net, history, data, files) -> int:
             if stats.validation_accuracy is None
             else f"validation cost {stats.validation_cost:.4f} accuracy {stats.validation_accuracy:.4f}  "
         )
-        eta = f"η {stats.eta:.3g}  " if settings["schedule"] != "constant" or settings["warmup_epochs"] else ""
+        eta = f"η {stats.eta:.3g}  " if training.schedule != "constant" or training.warmup_epochs else ""
         print(
-            f"epoch {stats.epoch:3d}/{settings['epochs']}  cost {stats.training_cost:.4f}  {validation}"
+            f"epoch {stats.epoch:3d}/{training.epochs}  cost {stats.training_cost:.4f}  {validation}"
             f"test accuracy {stats.test_accuracy:.4f}  {eta}{stats.samples_per_s:,.0f} samples/s{allreduce}",
             flush=True,
         )
-        files.after_epoch(net, stats)
+        files.after_epoch(trainer, stats)
 
     try:
-        train(
-            net,
+        history = trainer.train(
+            training,
             train_data,
-            settings["epochs"],
-            settings["batch_size"],
-            settings["lr"],
-            test_data=test_data,
-            optimizer=settings["optimizer"],
-            momentum=settings["momentum"],
-            lmbda=settings["l2"],
+            test_data,
             on_epoch=after_epoch if files is not None else None,
             on_progress=progress.step,
-            history=history,
             comm=comm,
-            **{key: settings[key] for key in METHODS},
         )
         if files is None:
             return 0
-        files.save_model(net)
-        no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", files.metrics.history, net.best_epoch)
+        files.save_model(trainer.net)
+        no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", history, history.best_epoch)
     except TrainingDiverged as exc:
         progress.close()
-        raise GpubpError(f"{exc}; {files.state(settings['lr'] / 10)}" if files else str(exc)) from None
+        raise GpubpError(f"{exc}; {files.state(training.eta / 10)}" if files else str(exc)) from None
     except KeyboardInterrupt as exc:
         progress.close()
         stop = stopped(exc)
@@ -360,11 +343,10 @@ def train_on(args, comm, settings, net, history, data, files) -> int:
     finally:
         if files is not None:
             files.metrics.close()
-    history = files.metrics.history
     final = kept = history[-1]
-    if net.best_epoch is not None:
-        kept = history[net.best_epoch - 1]
-        ended = "stopped early" if final.epoch < settings["epochs"] else "finished"
+    if history.best_epoch is not None:
+        kept = history[history.best_epoch - 1]
+        ended = "stopped early" if final.epoch < training.epochs else "finished"
         print(
             f"{ended} after epoch {final.epoch}; the model is epoch {kept.epoch}'s, the best on validation "
             f"(accuracy {kept.validation_accuracy:.4f})"

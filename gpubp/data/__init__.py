@@ -13,17 +13,24 @@ from pathlib import Path
 
 from ..errors import DataError
 from . import registry
-from .digits import DEFAULT_TEST_FRACTION, check_test_fraction, load_digits, split
+from .config import HEADER_CHOICES, DataConfig
+from .digits import load_digits, split
 from .download import DEFAULT_MNIST_DIR, locate
 from .idx import load_mnist
 from .labels import check_classes
-from .tables import HEADER_CHOICES, features_from, load_csv, load_npz, read_arrays, read_csv
+from .tables import features_from, load_csv, load_npz, read_arrays, read_csv
 
 
 def load_dataset(name: str = "digits", data_dir=None, test_fraction=None, header: str = "auto", download: bool = True):
     """The training and test data for ``name`` (see the module docstring); ``header`` applies to a CSV file,
     ``download=False`` refuses to fetch a missing IDX dataset."""
-    test_fraction = check_test_fraction(test_fraction)
+    config = DataConfig(
+        data=name,
+        data_dir=data_dir,
+        test_fraction=DataConfig.test_fraction if test_fraction is None else test_fraction,
+        header=header,
+    )
+    test_fraction = config.test_fraction
     if name == "digits":
         return load_digits(test_fraction)
     known = registry.datasets()
@@ -53,7 +60,7 @@ def load_features(path, header: str = "auto"):
 
 __all__ = [
     "DEFAULT_MNIST_DIR",
-    "DEFAULT_TEST_FRACTION",
+    "DataConfig",
     "HEADER_CHOICES",
     "check_classes",
     "load_dataset",

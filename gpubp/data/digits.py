@@ -9,27 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError, GpubpError
+from .config import DataConfig
 
 SPLIT_SEED = 0
-DEFAULT_TEST_FRACTION = 0.2
-
-
-def check_test_fraction(test_fraction) -> float:
-    """``test_fraction`` (``None``: the default 0.2) if it lies strictly between 0 and 1, else a ``DataError``."""
-    if test_fraction is None:
-        return DEFAULT_TEST_FRACTION
-    try:
-        valid = not isinstance(test_fraction, bool) and 0 < float(test_fraction) < 1
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise DataError(f"the test fraction must lie strictly between 0 and 1, got {test_fraction!r}")
-    return float(test_fraction)
 
 
 def split(x, y, test_fraction: float, seed: int = SPLIT_SEED):
     """Shuffle ``(x, y)`` with ``seed`` and hold out the last ``test_fraction`` of it: ``(train, test)``."""
-    test_fraction = check_test_fraction(test_fraction)
     order = np.random.default_rng(seed).permutation(len(x))
     n_test = round(len(x) * test_fraction)
     if not 1 <= n_test < len(x):
@@ -41,7 +27,7 @@ def split(x, y, test_fraction: float, seed: int = SPLIT_SEED):
     return (x[train], y[train]), (x[test], y[test])
 
 
-def load_digits(test_fraction: float = DEFAULT_TEST_FRACTION):
+def load_digits(test_fraction: float = DataConfig.test_fraction):
     """The digits as ``((X_train, y_train), (X_test, y_test))``: 1,438 training and 359 test images by default."""
     try:
         from sklearn.datasets import load_digits as sklearn_digits

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .config import DataConfig
 from .files import check_memory, read_bytes, read_npz
 from .labels import check_spread, labels_from
 
-HEADER_CHOICES = ("auto", "yes", "no")
 NUMBER = re.compile(
     r"[ \t]*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf|infinity)[ \t]*", re.IGNORECASE | re.ASCII
 )
@@ -57,9 +57,7 @@ def _describe_cell(cell: str) -> str:
 
 
 def _has_header(path, row: list, line: int, header) -> bool:
-    header = "auto" if header is None else header
-    if header not in HEADER_CHOICES:
-        raise DataError(f"header must be one of {', '.join(HEADER_CHOICES)}, got {header!r}")
+    header = DataConfig(header="auto" if header is None else header).header
     if header != "auto":
         return header == "yes"
     numbers = [bool(NUMBER.fullmatch(cell)) for cell in row]

@@ -1,5 +1,6 @@
-"""The model: the network (forward pass, backprop, SGD step), its costs, and saving and loading it."""
+"""The model: the network (forward pass, backprop, SGD step), its configuration and costs, saving and loading it."""
 
+from .config import NetworkConfig
 from .costs import COSTS, CrossEntropyCost, LogLikelihoodCost, QuadraticCost, get_cost
 from .network import Network
 from .storage import FORMAT_VERSION, load, save
@@ -10,6 +11,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LogLikelihoodCost",
     "Network",
+    "NetworkConfig",
     "QuadraticCost",
     "get_cost",
     "load",

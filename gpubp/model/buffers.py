@@ -17,8 +17,8 @@ class Workspace:
         self.deltas = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # δ^l, (m, n_l)
 
 
-class Layers:
-    """A weight matrix (n_(l+1), n_l) and a bias vector per layer, as views into one flat device buffer.
+class FlatParameters:
+    """One flat device buffer holding every layer's weight matrix (n_(l+1), n_l) and bias vector, and those views.
 
     The parameters, their gradient and the optimizer's state share this layout, so an update rule is one
     elementwise pass over flat buffers and one all-reduce of the gradient's buffer sums it across processes. All
@@ -50,6 +50,11 @@ class Layers:
     @classmethod
     def _aligned(cls, offset: int) -> int:
         return -(-offset // cls.ALIGN) * cls.ALIGN
+
+
+def parameter_bytes(sizes, dtype) -> int:
+    """Bytes of the flat parameter buffer and its gradient twin (alignment padding included)."""
+    return 2 * FlatParameters.layout(sizes)[2] * np.dtype(dtype).itemsize
 
 
 def flat_buffer(what: str, array, backend, params):

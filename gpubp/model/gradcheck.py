@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .inputs import prepare
+
 
 @dataclass
 class LayerCheck:
@@ -38,7 +40,7 @@ def max_relative_error(a: np.ndarray, b: np.ndarray, relative_floor: float = 0.0
 def finite_difference_gradient(net, data, h: float = 1e-3):
     """``(nabla_b, nabla_w)`` of the mean cost over ``data = (X, y)`` by extrapolated central differences."""
     weights, biases = net.parameters()
-    x, targets, labels = net.prepare(data, "gradient-check data")
+    x, targets, labels = prepare(net, data, "gradient-check data")
     count = len(weights)
 
     def cost_at(arrays):

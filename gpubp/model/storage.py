@@ -21,7 +21,8 @@ import numpy as np
 from ..backend import get_backend
 from ..data.files import read_npz
 from ..errors import GpubpError, InputError, ModelFileError
-from .network import Network, check_sizes
+from .inputs import check_sizes
+from .network import Network
 
 FORMAT_VERSION = 2  # 2 added init and the log-likelihood cost (a softmax output layer); version-1 files load
 
@@ -96,13 +97,14 @@ def save(net: Network, path, extra: dict | None = None) -> None:
     atomic_write(path, lambda f: np.savez(f, **arrays), ModelFileError)
 
 
-def load(path, device=None) -> Network:
-    """Read a network saved by ``save`` onto ``device`` (see ``gpubp.get_backend``)."""
-    return read(path, device)[0]
+def load(path, device=None, network=Network) -> Network:
+    """Read a network saved by ``save`` onto ``device`` (see ``gpubp.get_backend``), as a ``network``."""
+    return read(path, device, network)[0]
 
 
-def read(path, device=None) -> tuple[Network, dict]:
-    """The network in ``path`` and the ``extra`` arrays saved with it."""
+def read(path, device=None, network=Network) -> tuple[Network, dict]:
+    """The network in ``path``, as a ``network`` (``Network`` or a subclass), and the ``extra`` arrays saved with
+    it."""
     path = Path(path)
     arrays = read_npz(path, ModelFileError, "model file", "; give a model.npz or checkpoint.npz written by gpubp")
     if "gpubp_format" not in arrays:
@@ -129,7 +131,7 @@ def read(path, device=None) -> tuple[Network, dict]:
             raise ModelFileError(f"its arrays' shapes {found} disagree with its sizes {list(sizes)}")
         if any(p.dtype.kind not in "iuf" for p in weights + biases):
             raise ModelFileError("its weights are not real numbers")
-        net = Network.from_parameters(
+        net = network.from_parameters(
             sizes,
             weights,
             biases,

@@ -17,9 +17,30 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted
 
-from ..model import Network
+from ..config import is_whole
+from ..errors import GpubpError
+from ..model.config import NetworkConfig
+from ..network import Network
+from ..training import Trainer, TrainingConfig
+from ..training.checkpoint import restore_run
+from ..training.config import held_out_rows
 from .inputs import check_data, encode, labels_of, on_device
 from .threads import blas_threads_for
+
+# gpubp's knobs by the estimator's names for them, for messages; Adam's betas are two parameters here.
+ESTIMATOR_NAMES = {
+    name: declared.estimator
+    for config in (NetworkConfig, TrainingConfig)
+    for name, declared in config.knobs().items()
+    if declared.estimator
+}
+ESTIMATOR_NAMES["betas"] = "(beta_1, beta_2)"
+
+
+def estimator_name(knob: str, value: str | None) -> str:
+    """A knob as the estimator's parameters name it: ``batch_size``, ``batch_size=30`` (``GpubpError.renamed``)."""
+    name = ESTIMATOR_NAMES.get(knob, knob)
+    return name if value is None else f"{name}={value}"
 
 
 class NetworkClassifier(ClassifierMixin, BaseEstimator):
@@ -165,46 +186,42 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
                     f"{type(self).__name__} needs at least 2 classes to tell apart, got 1 class ({labels[0]!r}) in y"
                 )
             codes = encode(y, labels)
-            net, history = (self._new_network(X.shape[1], len(labels)), []) if fresh else (self._net(), self._history)
+            trainer = Trainer(self._new_network(X.shape[1], len(labels))) if fresh else self._fitted_trainer()
             if not (fresh or incremental):
-                net.training_state = None  # a warm-started fit: from the best weights, with a fresh patience
+                trainer.restart_early_stopping()  # a warm-started fit: from the best weights, with a fresh patience
+            net = trainer.net
             X, codes = on_device(net, X), on_device(net, codes)
-            options = self._training_options(incremental)
-            held_out = int(np.ceil(options.get("validation_fraction", 0) * X.shape[0]))
-            batch = self._batch_size(X.shape[0] - held_out)
-            epochs = 1 if incremental else _whole_number("max_iter", self.max_iter)
+            config = self._training_config(len(trainer.history), X.shape[0], incremental)
             report = self._report if self.verbose else None
             training = True
-            with blas_threads_for(net, batch):
-                history = net.SGD(
-                    (X, codes),
-                    len(history) + epochs,
-                    batch,
-                    self.learning_rate_init,
-                    history=history,
-                    on_epoch=report,
-                    **options,
-                )
+            with blas_threads_for(net, config.mini_batch_size):
+                trainer.train(config, (X, codes), on_epoch=report)
+        except GpubpError as exc:
+            self._forget(fresh or training)
+            raise exc.renamed(estimator_name) from None
         except BaseException:
-            if fresh or training:
-                for name in [name for name in vars(self) if name.endswith("_") or name in ("_network", "_history")]:
-                    delattr(self, name)
+            self._forget(fresh or training)
             raise
-        self.classes_, self._network, self._history = labels, net, history
-        self._set_fitted_attributes(net, validated="validation_fraction" in options)
+        self.classes_, self._trainer = labels, trainer
+        self._set_fitted_attributes(net, validated=config.validation_fraction > 0)
         return self
+
+    def _forget(self, unfit: bool) -> None:
+        """After a failed fit: unfit the estimator where it may hold a half-trained network."""
+        if unfit:
+            for name in [name for name in vars(self) if name.endswith("_") or name == "_trainer"]:
+                delattr(self, name)
 
     def _new_network(self, n_features: int, n_classes: int) -> Network:
         hidden = self.hidden_layer_sizes
         hidden = [hidden] if isinstance(hidden, Integral) else list(hidden)
-        init = {} if self.init == "normal" else {"init": self.init}
         return Network(
             [n_features, *hidden, n_classes],
             cost=self.cost,
             dtype=self.dtype,
             device=self.device,
             seed=self._seed(),
-            **init,
+            init=self.init,
         )
 
     def _seed(self):
@@ -213,8 +230,10 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             return self.random_state
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def _training_options(self, incremental: bool) -> dict:
-        """The keywords of ``Network.SGD`` whose values differ from gpubp's defaults (which leave them off)."""
+    def _training_config(self, epochs_done: int, n_samples: int, incremental: bool) -> TrainingConfig:
+        """The estimator's parameters as a ``TrainingConfig``, for ``n_samples`` rows: up to one more epoch
+        (``incremental``) or ``max_iter`` more. A knob goes in only where the chosen rule or schedule reads it (as
+        ``MLPClassifier`` ignores ``momentum`` under Adam), so that a grid over rules needs no other changes."""
         if self.schedule == "plateau" and not (self.early_stopping and not incremental):
             raise ValueError(
                 "schedule='plateau' divides the learning rate when the validation accuracy stalls: it "
@@ -230,39 +249,46 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
                 "warmup_epochs needs a run of more epochs than the warm-up, and each partial_fit is a "
                 "run of one: use fit, or warmup_epochs=0"
             )
-        options = {}
-        if self.optimizer != "sgd":
-            options["optimizer"] = self.optimizer
-        if self.optimizer in ("momentum", "nesterov") and self.momentum != 0.9:
-            options["momentum"] = self.momentum
-        if self.optimizer == "adam" and (self.beta_1, self.beta_2) != (0.9, 0.999):
-            options["betas"] = (self.beta_1, self.beta_2)
-        if self.optimizer == "adam" and self.epsilon != 1e-8:
-            options["eps"] = self.epsilon
-        if self.lmbda != 0:
-            options["lmbda"] = self.lmbda
-        if self.schedule != "constant":
-            options["schedule"] = self.schedule
-        if self.warmup_epochs != 0:
-            options["warmup_epochs"] = self.warmup_epochs
-        if self.plateau_factor is not None:
-            options["plateau_factor"] = self.plateau_factor
-        if self.plateau_patience is not None:
-            options["plateau_patience"] = self.plateau_patience
+        values = {
+            "optimizer": self.optimizer,
+            "momentum": self.momentum,
+            "betas": (self.beta_1, self.beta_2),
+            "eps": self.epsilon,
+            "lmbda": self.lmbda,
+            "schedule": self.schedule,
+            "warmup_epochs": self.warmup_epochs,
+            "plateau_factor": self.plateau_factor,
+            "plateau_patience": self.plateau_patience,
+        }
+        values = {name: value for name, value in values.items() if value is not None}  # None: gpubp's default
+        choosers = {chooser for chooser, _ in TrainingConfig.applies().values()}
+        defaults = TrainingConfig.defaults()
+        chosen = {name: TrainingConfig.check_one(name, values.get(name, defaults[name])) for name in choosers}
+        for name in TrainingConfig.ignored(list(values), chosen):
+            del values[name]
+        validation = {}
         if self.early_stopping and not incremental:
-            options["validation_fraction"] = self.validation_fraction
-            options["patience"] = self.n_iter_no_change
-        return options
+            validation = {"validation_fraction": self.validation_fraction, "patience": self.n_iter_no_change}
+        fraction = TrainingConfig.check_one("validation_fraction", validation.get("validation_fraction", 0.0))
+        held_out = held_out_rows(n_samples, fraction)
+        epochs = 1 if incremental else TrainingConfig.check_one("epochs", self.max_iter)
+        batch = self._batch_size(n_samples - held_out)
+        epochs += epochs_done
+        return TrainingConfig(epochs=epochs, mini_batch_size=batch, eta=self.learning_rate_init, **values, **validation)
 
-    def _batch_size(self, n_train: int) -> int:
+    def _batch_size(self, n_train: int):
+        """``batch_size`` for ``n_train`` training rows: ``min(200, n_train)`` for ``"auto"``, as ``MLPClassifier``;
+        a whole number larger than ``n_train`` is clipped to it, with a warning; anything else goes to the
+        configuration's check as it is."""
         if self.batch_size == "auto":
-            return min(200, n_train)
-        batch = _whole_number("batch_size", self.batch_size)
-        if batch > n_train:
+            return max(1, min(200, n_train))
+        if is_whole(self.batch_size) and self.batch_size > n_train >= 1:
             warnings.warn(
-                f"batch_size {batch} is larger than the {n_train} training samples: using {n_train}", stacklevel=4
+                f"batch_size {self.batch_size} is larger than the {n_train} training samples: using {n_train}",
+                stacklevel=5,
             )
-        return min(batch, n_train)
+            return n_train
+        return self.batch_size
 
     def _report(self, stats) -> None:
         line = f"Iteration {stats.epoch}, loss = {stats.training_cost:.8f}"
@@ -272,15 +298,16 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
 
     def _set_fitted_attributes(self, net: Network, validated: bool) -> None:
         weights, biases = net.parameters()
+        history = self._trainer.history
         self.coefs_ = [np.ascontiguousarray(w.T) for w in weights]  # (n_in, n_out), MLPClassifier's layout
         self.intercepts_ = biases
-        self.loss_curve_ = [stats.training_cost for stats in self._history]
-        self.n_iter_ = len(self._history)
+        self.loss_curve_ = [stats.training_cost for stats in history]
+        self.n_iter_ = len(history)
         self.n_layers_, self.n_outputs_ = net.num_layers, net.sizes[-1]
         self.out_activation_ = "softmax" if net.cost.name == "log-likelihood" else "logistic"
         self.validation_scores_ = self.best_validation_score_ = None
         if validated:
-            self.validation_scores_ = [stats.validation_accuracy for stats in self._history]
+            self.validation_scores_ = [stats.validation_accuracy for stats in history]
             self.best_validation_score_ = max(s for s in self.validation_scores_ if s is not None)
 
     # ----- prediction ----------------------------------------------------------------------------------------------
@@ -318,34 +345,35 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     # ----- inputs, state -------------------------------------------------------------------------------------------
 
     def _net(self) -> Network:
-        if getattr(self, "_network", None) is None:  # unpickled: rebuild on this machine's device
+        return self._fitted_trainer().net
+
+    def _fitted_trainer(self) -> Trainer:
+        """The fitted network's training run; after unpickling, rebuilt on ``device`` from what was pickled."""
+        if getattr(self, "_trainer", None) is None:
             sizes = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
             net = Network.from_parameters(
                 sizes, [c.T for c in self.coefs_], self.intercepts_, device=self.device, **self._network_settings
             )
             net.rng.bit_generator.state = self._rng_state
-            if hasattr(self, "_optimizer_state"):
-                from ..training.optimizers import Optimizer
-
-                settings, arrays = self._optimizer_state
-                net.optimizer = Optimizer.restore(settings, arrays, net.backend, net._parameters.flat)
-            self._network = net
-        return self._network
+            trainer = Trainer(net, self._history_rows)
+            if self._rule is not None:  # the update rule's state (velocity, moments): training on continues exactly
+                config, steps, weight_decay, arrays = self._rule
+                trainer.config = TrainingConfig.from_dict(config)
+                restore_run(trainer, trainer.config, {"steps": steps, "weight_decay": weight_decay}, arrays, None, None)
+            self._trainer = trainer
+        return self._trainer
 
     def __getstate__(self):
         """The estimator with host arrays only, so that a model fitted on a GPU unpickles on any machine."""
         state = super().__getstate__()
-        net = state.pop("_network", None)
-        if net is not None:  # coefs_ and intercepts_ already hold its parameters
-            state["_network_settings"] = {"cost": net.cost.name, "dtype": net.dtype.name}
+        trainer = state.pop("_trainer", None)
+        if trainer is not None:  # coefs_ and intercepts_ already hold its parameters
+            net, rule = trainer.net, trainer.optimizer
+            state["_network_settings"] = {"cost": net.cost.name, "dtype": net.dtype.name, "init": net.init}
             state["_rng_state"] = net.rng.bit_generator.state
-            optimizer = getattr(net, "optimizer", None)  # the update rule's state (velocity, moments), if any
-            if optimizer is not None:
-                state["_optimizer_state"] = optimizer.settings(), optimizer.state_arrays(net.backend)
+            state["_history_rows"] = list(trainer.history)
+            state["_rule"] = None
+            if rule is not None:
+                arrays = rule.state_arrays(net.backend)
+                state["_rule"] = (trainer.config.to_dict(), rule.steps, rule.weight_decay, arrays)
         return state
-
-
-def _whole_number(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-    return int(value)

@@ -12,21 +12,23 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from ..model.network import check_dtype
+from ..model.config import NetworkConfig
 
 
 def check_data(estimator, X, y="no_validation", reset=False):
     """``X`` (and ``y``) checked by scikit-learn's ``validate_data`` for ``estimator``, or kept on the GPU if it is
     there; ``reset`` records ``n_features_in_`` (and ``feature_names_in_``) instead of checking them."""
     if not (on_gpu(X) or on_gpu(y)):
-        checked = validate_data(estimator, X, y, reset=reset, dtype=check_dtype(estimator.dtype))
+        checked = validate_data(
+            estimator, X, y, reset=reset, dtype=np.dtype(NetworkConfig.check_one("dtype", estimator.dtype))
+        )
         if not isinstance(y, str):
             check_classification_targets(checked[1])
         return checked
     # A device array is used where it is; Network.prepare checks its values there, in one sync.
     X, y = (as_cupy(array) if on_gpu(array) else array for array in (X, y))
     if not on_gpu(X):
-        X = validate_data(estimator, X, reset=reset, dtype=check_dtype(estimator.dtype))
+        X = validate_data(estimator, X, reset=reset, dtype=np.dtype(NetworkConfig.check_one("dtype", estimator.dtype)))
     elif getattr(X, "ndim", None) != 2:
         raise ValueError(f"X must be a 2-D array (one sample per row), got shape {X.shape}")
     elif reset:

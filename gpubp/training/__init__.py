@@ -1,6 +1,8 @@
-"""Training: the mini-batch SGD loop, its per-epoch history, checkpoints, and reports of a run."""
+"""Training: the configuration of a run, the update rules and schedules, the run itself, checkpoints, reports."""
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .sgd import EpochStats, check_hyperparameters, train
+from .config import TrainingConfig
+from .history import EpochStats, History
+from .trainer import Trainer
 
-__all__ = ["EpochStats", "check_hyperparameters", "load_checkpoint", "save_checkpoint", "train"]
+__all__ = ["EpochStats", "History", "Trainer", "TrainingConfig", "load_checkpoint", "save_checkpoint"]

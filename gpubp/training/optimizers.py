@@ -18,13 +18,9 @@ the training-set size, the biases not decayed: it adds (λ/n)·w to the weights'
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
-from ..errors import InputError
 from ..model.buffers import flat_buffer
+from .config import TrainingConfig
 
-RULES = ("sgd", "momentum", "nesterov", "adam")
 STATE_BUFFERS = {
     "sgd": (),
     "momentum": ("velocity",),
@@ -33,57 +29,16 @@ STATE_BUFFERS = {
 }
 
 
-def _real(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
-
-
-def check_optimizer(rule) -> str:
-    name = rule.strip().lower() if isinstance(rule, str) else rule
-    if name not in RULES:
-        raise InputError(f"unknown optimizer {rule!r}: choose one of {', '.join(RULES)}")
-    return name
-
-
-def check_momentum(momentum) -> float:
-    if not _real(momentum) or not 0 <= momentum < 1:
-        raise InputError(f"momentum μ must be a number in [0, 1), such as 0.9; got {momentum!r}")
-    return float(momentum)
-
-
-def check_lmbda(lmbda) -> float:
-    if not _real(lmbda) or lmbda < 0:
-        raise InputError(f"the L2 strength λ (lmbda, --l2) must be a finite number >= 0 (0: none), got {lmbda!r}")
-    return float(lmbda)
-
-
-def check_betas(betas) -> tuple[float, float]:
-    try:
-        beta1, beta2 = betas
-    except (TypeError, ValueError):
-        raise InputError(f"Adam's betas must be a pair (β1, β2) such as (0.9, 0.999), got {betas!r}") from None
-    if not all(_real(b) and 0 <= b < 1 for b in (beta1, beta2)):
-        raise InputError(f"Adam's betas must each be a number in [0, 1), such as (0.9, 0.999); got {betas!r}")
-    return float(beta1), float(beta2)
-
-
-def check_eps(eps) -> float:
-    if not _real(eps) or eps <= 0:
-        raise InputError(f"Adam's eps must be a finite number > 0, such as 1e-8; got {eps!r}")
-    return float(eps)
-
-
 class Optimizer:
-    """An update rule, its hyperparameters and its state; ``net.optimizer`` holds the one a network trains with.
+    """The update rule ``config`` names, with its hyperparameters and its state.
 
-    ``weight_decay`` is λ/n. The state buffers are allocated on the first step, like the parameter buffer.
+    ``weight_decay`` is L2's λ/n, n the number of rows trained on. The state buffers are allocated on the first
+    step, like the parameter buffer.
     """
 
-    def __init__(self, rule="sgd", momentum=0.9, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        self.rule = check_optimizer(rule)
-        self.momentum = check_momentum(momentum)
-        self.betas = check_betas(betas)
-        self.eps = check_eps(eps)
-        self.weight_decay = check_lmbda(weight_decay)
+    def __init__(self, config: TrainingConfig, weight_decay: float):
+        self.rule, self.momentum, self.betas, self.eps = config.optimizer, config.momentum, config.betas, config.eps
+        self.weight_decay = weight_decay
         self.steps = 0
         self.state = []
 
@@ -126,45 +81,18 @@ class Optimizer:
 
     # ----- checkpoints ------------------------------------------------------------------------------------------
 
-    def settings(self) -> dict:
-        """The rule, its hyperparameters and step count, JSON-ready."""
-        return {
-            "rule": self.rule,
-            "momentum": self.momentum,
-            "betas": list(self.betas),
-            "eps": self.eps,
-            "weight_decay": self.weight_decay,
-            "steps": self.steps,
-        }
-
     def state_arrays(self, backend) -> dict:
         """The state buffers as host arrays, named after what they hold."""
         return {name: backend.to_host(buf) for name, buf in zip(STATE_BUFFERS[self.rule], self.state)}
 
-    @classmethod
-    def restore(cls, settings: dict, arrays: dict, backend, params) -> Optimizer:
-        """The optimizer that ``settings()`` and ``state_arrays()`` describe, its state on ``backend`` laid out
-        like the flat parameter buffer ``params``; a ``ValueError`` says what does not fit."""
-        optimizer = cls(
-            settings["rule"], settings["momentum"], tuple(settings["betas"]), settings["eps"], settings["weight_decay"]
-        )
-        optimizer.steps = int(settings["steps"])
-        if optimizer.steps < 0:
-            raise ValueError(f"the optimizer's step count is {optimizer.steps}")
-        if optimizer.steps:
-            optimizer.state = [
+    def restore(self, steps: int, arrays: dict, backend, params) -> None:
+        """Continue from a checkpoint: ``steps`` taken, the state buffers ``state_arrays`` wrote, on ``backend``
+        laid out like the flat parameter buffer ``params``; a ``ValueError`` says what does not fit."""
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"the optimizer's step count is {steps!r}")
+        self.steps = steps
+        if steps:
+            self.state = [
                 flat_buffer(f"the optimizer's {name}", arrays[name], backend, params)
-                for name in STATE_BUFFERS[optimizer.rule]
+                for name in STATE_BUFFERS[self.rule]
             ]
-        return optimizer
-
-
-def prepare_optimizer(net, rule, momentum, betas, eps, lmbda, n: int, continuing: bool) -> Optimizer:
-    """The optimizer ``train`` uses: the network's own where training continues a history with the same rule
-    and hyperparameters (its state carries on), else a fresh one. L2's λ becomes the decay λ/n."""
-    fresh = Optimizer(rule, momentum, betas, eps, check_lmbda(lmbda) / n)
-    current = net.optimizer
-    if continuing and current.hyperparameters() == fresh.hyperparameters():
-        current.weight_decay = fresh.weight_decay
-        return current
-    return fresh

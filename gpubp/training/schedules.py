@@ -22,42 +22,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
-
-from ..errors import InputError
-
-SCHEDULES = ("constant", "plateau", "cosine")
-PLATEAU_FACTOR = 2.0  # Nielsen halves η (chapter 3); scikit-learn's adaptive divides by 5, torch's plateau by 10
-PLATEAU_PATIENCE = 5  # epochs without improvement before η falls: short enough to matter in a 30-epoch run
-
-
-def _whole(value) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def check_schedule(schedule) -> str:
-    """The schedule's name, or an ``InputError`` listing the choices."""
-    name = schedule.strip().lower() if isinstance(schedule, str) else schedule
-    if name not in SCHEDULES:
-        raise InputError(f"unknown schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
-    return name
-
-
-def check_warmup_epochs(warmup_epochs, epochs) -> None:
-    if not _whole(warmup_epochs) or warmup_epochs < 0:
-        raise InputError(f"the warm-up must be a whole number of epochs >= 0 (0: none), got {warmup_epochs!r}")
-    if warmup_epochs and _whole(epochs) and warmup_epochs >= epochs:
-        raise InputError(
-            f"a warm-up of {warmup_epochs} epochs leaves no epoch at full η in a run of {epochs} "
-            f"epochs: choose fewer warm-up epochs than epochs"
-        )
-
-
-def check_plateau(factor, patience) -> None:
-    if isinstance(factor, bool) or not isinstance(factor, Real) or not math.isfinite(factor) or factor <= 1:
-        raise InputError(f"the plateau factor divides η, so it must be a finite number > 1, got {factor!r}")
-    if not _whole(patience) or patience < 1:
-        raise InputError(f"the plateau patience must be a whole number of epochs >= 1, got {patience!r}")
 
 
 @dataclass
@@ -78,7 +42,7 @@ class Schedule:
     """η for every step of a run of ``epochs`` epochs of ``steps`` steps each."""
 
     def __init__(self, name, eta, epochs, steps, warmup_epochs=0, plateau=None):
-        self.name, self.eta, self.epochs, self.steps = check_schedule(name), float(eta), epochs, steps
+        self.name, self.eta, self.epochs, self.steps = name, float(eta), epochs, steps
         self.warmup_steps = warmup_epochs * steps
         self.plateau = plateau  # a Plateau for the plateau schedule, else None
 

@@ -1,0 +1,79 @@
+"""``gpubp.Network``: the lecture's network (``gpubp.model``) with Nielsen's ``SGD``, which trains it.
+
+``SGD(training_data, epochs, mini_batch_size, eta, test_data=None, **knobs)`` takes every other knob of
+``TrainingConfig`` as a keyword; its signature and docstring are made from those declarations, so that
+``help(Network.SGD)`` lists each knob with its default and help, and a knob declared there is a keyword here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+
+from . import model
+from .training.config import TrainingConfig
+from .training.history import History
+from .training.trainer import Trainer
+
+POSITIONAL = ("epochs", "mini_batch_size", "eta")  # Nielsen's SGD(training_data, epochs, mini_batch_size, eta)
+RUN_OPTIONS = {
+    "monitor_training_cost": (True, "compute the training cost after every epoch (one more pass over the data)"),
+    "on_epoch": (None, "called with each epoch's EpochStats"),
+    "on_progress": (None, "called with (steps done, steps) about a hundred times an epoch"),
+    "history": ((), "a History this network's SGD returned, to continue that run exactly; or EpochStats rows"),
+    "comm": (None, "a communicator of gpubp.distributed, for data-parallel training"),
+}
+
+
+class Network(model.Network):
+    __doc__ = model.Network.__doc__ + "\n    ``SGD`` trains it by mini-batch stochastic gradient descent.\n"
+
+    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, **knobs) -> History:
+        options = {name: knobs.pop(name, default) for name, (default, _) in RUN_OPTIONS.items()}
+        unknown = sorted(set(knobs) - set(TrainingConfig.knobs()))
+        if unknown:
+            raise TypeError(f"SGD() got an unexpected keyword argument {unknown[0]!r}")
+        config = TrainingConfig(epochs=epochs, mini_batch_size=mini_batch_size, eta=eta, **knobs)
+        history = options.pop("history")
+        continued = getattr(history, "trainer", None)
+        trainer = continued if continued is not None and continued.net is self else Trainer(self, history)
+        return trainer.train(config, training_data, test_data, **options)
+
+
+def _sgd_signature() -> inspect.Signature:
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    parameters = [inspect.Parameter(name, positional) for name in ("self", "training_data", *POSITIONAL)]
+    parameters.append(inspect.Parameter("test_data", positional, default=None))
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    knobs = {name: default for name, default in TrainingConfig.defaults().items() if name not in POSITIONAL}
+    parameters += [inspect.Parameter(name, keyword, default=default) for name, default in knobs.items()]
+    parameters += [inspect.Parameter(name, keyword, default=default) for name, (default, _) in RUN_OPTIONS.items()]
+    return inspect.Signature(parameters, return_annotation=History)
+
+
+def _sgd_doc() -> str:
+    def entry(name, text):
+        return textwrap.fill(f"``{name}``: {text}.", 116, initial_indent="    ", subsequent_indent="        ")
+
+    knobs = "\n".join(entry(name, knob.help) for name, knob in TrainingConfig.knobs().items())
+    options = "\n".join(entry(name, text) for name, (_, text) in RUN_OPTIONS.items())
+    return f"""Mini-batch stochastic gradient descent: train up to epoch ``epochs``; return the ``History``.
+
+    ``training_data`` and ``test_data`` are ``(X, y)`` pairs: X (n, n_in), and y either n class labels or an
+    (n, n_out) target matrix. Each knob is a field of ``gpubp.training.config.TrainingConfig``:
+
+{knobs}
+
+    And how the run is watched and continued:
+
+{options}
+    """
+
+
+Network.SGD.__signature__ = _sgd_signature()
+Network.SGD.__doc__ = _sgd_doc()
+
+
+def load(path, device=None) -> Network:
+    """Read a network saved by ``gpubp.save`` onto ``device`` (see ``gpubp.get_backend``), ready to train on."""
+    return model.load(path, device, Network)

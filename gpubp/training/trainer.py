@@ -1,0 +1,242 @@
+"""A training run: epochs of shuffled mini-batches on the device, with a per-epoch history and early stopping.
+
+A ``Trainer`` holds everything a run carries besides the network's weights and generator: its configuration,
+the update rule's state (``Optimizer``), the schedule's and early stopping's state (``TrainingState``) and the
+``History``. ``Trainer.train`` continues wherever the run stands, so a run interrupted between epochs (a
+``partial_fit``, a checkpoint) and continued ends exactly where an uninterrupted one would.
+
+The training set is checked and copied to the device once. Each epoch draws its shuffle order on the host from
+the network's seeded generator (so CPU and GPU runs see the same order), gathers the rows into a second device
+buffer in that order, and steps through contiguous slices of it: no copy, no allocation and no host sync per
+step; the step sizes come from the schedule as a list of host floats. The clock stops (after a device sync)
+before the metrics the user asked for are computed, so ``seconds`` and ``samples_per_s`` measure training alone.
+
+With ``validation_fraction`` f > 0 a fixed share of the training rows (the same for every seed, run and resume;
+drawn by its own generator, so the shuffles are those of a run without it) is held out and scored after every
+epoch. With ``patience`` N, training stops once validation accuracy has not improved for N epochs, and the
+network ends with the weights of its best epoch (``History.best_epoch``), whether it stopped early or not. Those
+weights are kept as one device copy of the flat parameter buffer, taken whenever validation accuracy improves
+(a device-to-device copy of the parameters, not a host sync). They are the parameters alone: the update rule's
+state (velocity, moments) is never swapped, so it always belongs to the last epoch's weights, and a call that
+continues the run swaps those back and goes on exactly as an uninterrupted run would, while a new run from the
+best weights starts the rule afresh, as every new run does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..distributed import LocalCommunicator
+from ..errors import InputError, TrainingDiverged
+from ..model.inputs import prepare
+from .config import TrainingConfig, validation_split
+from .history import EpochStats, History, check_rows
+from .optimizers import Optimizer
+from .schedules import Plateau, Schedule
+
+
+@dataclass
+class TrainingState:
+    """What training carries from epoch to epoch besides the weights, the generator and the optimizer's buffers."""
+
+    plateau: Plateau | None = None  # the plateau schedule's η and counter
+    best_accuracy: float | None = None  # the best validation accuracy so far, reached in best_epoch
+    best_epoch: int | None = None
+    stale_epochs: int = 0  # epochs since best_epoch
+    best_parameters: object = field(default=None, repr=False)  # device copy of the flat parameters at best_epoch
+    restored: bool = False  # True: the network holds best_parameters, and best_parameters the last epoch's weights
+
+    def to_json(self) -> dict:
+        """Everything but ``best_parameters`` (an array, saved beside it) as JSON-ready values."""
+        values = {k: v for k, v in asdict(self).items() if k != "best_parameters"}
+        values["plateau"] = asdict(self.plateau) if self.plateau is not None else None
+        return values
+
+    @classmethod
+    def from_json(cls, values: dict, best_parameters=None) -> TrainingState:
+        plateau = Plateau(**values.pop("plateau")) if values.get("plateau") is not None else None
+        values.pop("plateau", None)
+        return cls(plateau=plateau, best_parameters=best_parameters, **values)
+
+
+class Trainer:
+    """One training run of ``net``: its configuration, update rule, schedule, early stopping and history.
+
+    ``history`` holds the epochs already trained where the run continues one of which nothing else is known (the
+    network's weights and generator must be those after its last epoch); the rule then starts afresh.
+    """
+
+    def __init__(self, net, history=()):
+        self.net = net
+        self.history = History(check_rows(history), trainer=self)
+        self.config: TrainingConfig | None = None
+        self.optimizer: Optimizer | None = None
+        self.state = TrainingState()
+
+    def restart_early_stopping(self) -> None:
+        """Continue from the weights the network holds (the best ones, after early stopping) with a fresh patience
+        count and best score, as a new run would, keeping the epoch count and the update rule's state."""
+        self.state = TrainingState()
+
+    def train(
+        self,
+        config: TrainingConfig,
+        training_data,
+        test_data=None,
+        *,
+        monitor_training_cost=True,
+        on_epoch=None,
+        on_progress=None,
+        comm=None,
+    ) -> History:
+        """Train the network in place up to epoch ``config.epochs``; return the history, one row per epoch.
+
+        ``training_data`` and ``test_data`` are ``(X, y)`` pairs (see ``model/inputs.py``); the caller's arrays are
+        never written to. ``on_epoch(stats)`` is called after each epoch, ``on_progress(steps_done, steps)`` about
+        a hundred times per epoch. Weights that become NaN or infinite raise ``TrainingDiverged`` at the end of
+        that epoch, before ``on_epoch``.
+
+        With a communicator (``gpubp.distributed``), this process trains on its share of every mini-batch and the
+        shares' gradients are summed: every process ends with the network one process would train. Only rank 0
+        computes the costs and accuracy (the others' ``EpochStats`` leave them ``None``); every process scores the
+        validation data, so that all of them take the same early-stopping and plateau decisions.
+        """
+        comm = comm or LocalCommunicator()
+        net, history = self.net, self.history
+        x, y, labels = prepare(net, training_data, "training data")
+        n, held_out = config.rows(x.shape[0])
+        if config.epochs <= len(history):
+            raise InputError(
+                f"the history already holds {len(history)} epochs, so training up to epoch {config.epochs} has "
+                f"nothing to do: ask for more epochs than {len(history)}"
+            )
+        xp, validation = net.backend.xp, None
+        if held_out:
+            rows, held = (net.backend.asarray(r) for r in validation_split(x.shape[0], config.validation_fraction))
+            validation = (xp.take(x, held, axis=0), xp.take(y, held, axis=0), xp.take(labels, held))
+            x, y, labels = xp.take(x, rows, axis=0), xp.take(y, rows, axis=0), xp.take(labels, rows)
+        test = prepare(net, test_data, "test data") if test_data is not None else None
+        state = self._continue_state(config)
+        # L2's n is the number of samples trained on: the training set after the validation hold-out
+        rule = self._optimizer_for(config, n)
+        x_epoch, y_epoch = xp.empty_like(x), xp.empty_like(y)
+        self.config, self.optimizer = config, rule  # only now: a run refused above leaves the trainer as it was
+        steps_per_epoch = -(-n // config.mini_batch_size)
+        steps = Schedule(
+            config.schedule, config.eta, config.epochs, steps_per_epoch, config.warmup_epochs, state.plateau
+        )
+        for epoch in range(len(history) + 1, config.epochs + 1):
+            communicated = comm.seconds
+            etas = steps.epoch_etas(epoch)
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is reported below, not warned about
+                seconds = self._epoch(x, y, x_epoch, y_epoch, config.mini_batch_size, etas, on_progress, comm)
+            if not net.is_finite():
+                raise TrainingDiverged(epoch, config.eta)
+            stats = EpochStats(epoch, seconds, n / seconds, eta=etas[-1])
+            if comm.size > 1:
+                stats.allreduce_seconds = comm.seconds - communicated
+            if comm.rank == 0 and monitor_training_cost:
+                stats.training_cost = net.metrics(x, y, labels)[0]
+            if comm.rank == 0 and test is not None:
+                stats.test_cost, correct = net.metrics(*test)
+                stats.test_accuracy = correct / test[0].shape[0]
+            if validation is not None:
+                stats.validation_cost, correct = net.metrics(*validation)
+                stats.validation_accuracy = correct / validation[0].shape[0]
+                improved = self._remember_if_best(epoch, stats.validation_accuracy)
+                if state.plateau is not None:
+                    state.plateau.end_epoch(improved, config.plateau_factor, config.plateau_patience)
+            history.append(stats)
+            if on_epoch is not None:
+                on_epoch(stats)
+            if config.patience is not None and state.stale_epochs >= config.patience:
+                break
+        if config.patience is not None and state.best_epoch != history[-1].epoch:
+            self._swap_best()  # the network ends with its best weights; the last ones are kept to continue
+        history.best_epoch = state.best_epoch if config.patience is not None else None
+        return history
+
+    def _continue_state(self, config: TrainingConfig) -> TrainingState:
+        """The run's state where it continues, else a fresh one; the network gets its last epoch's weights back."""
+        if not self.history:
+            self.state = TrainingState()
+        state = self.state
+        if config.patience is not None and state.stale_epochs >= config.patience:
+            raise InputError(
+                f"this run stopped early after epoch {self.history[-1].epoch}: validation accuracy had not improved "
+                f"for {config.patience} epochs since epoch {state.best_epoch}; start a new run to train longer"
+            )
+        if state.restored:
+            self._swap_best()  # continue from the last epoch's weights, as an uninterrupted run would
+        if config.schedule != "plateau":
+            state.plateau = None
+        elif state.plateau is None:
+            state.plateau = Plateau()
+        return state
+
+    def _optimizer_for(self, config: TrainingConfig, n: int) -> Optimizer:
+        """The run's own update rule where the run continues with the same rule and hyperparameters (its state
+        carries on), else a fresh one. L2's λ becomes the decay λ/n."""
+        fresh = Optimizer(config, config.lmbda / n)
+        current = self.optimizer
+        if self.history and current is not None and current.hyperparameters() == fresh.hyperparameters():
+            current.weight_decay = fresh.weight_decay
+            return current
+        return fresh
+
+    def _remember_if_best(self, epoch: int, accuracy: float) -> bool:
+        """Record the epoch's validation accuracy, and copy the weights if it is the best so far."""
+        state = self.state
+        if state.best_accuracy is not None and accuracy <= state.best_accuracy:
+            state.stale_epochs += 1
+            return False
+        state.best_accuracy, state.best_epoch, state.stale_epochs = accuracy, epoch, 0
+        flat = self.net.flat_parameters
+        if state.best_parameters is None:
+            state.best_parameters = self.net.backend.xp.empty_like(flat)
+        self.net.backend.xp.copyto(state.best_parameters, flat)  # one device copy, no host sync
+        return True
+
+    def _swap_best(self) -> None:
+        """Exchange the network's weights with the best ones (at the end of a run, or to continue after it)."""
+        flat, state = self.net.flat_parameters, self.state
+        last = flat.copy()
+        self.net.backend.xp.copyto(flat, state.best_parameters)
+        self.net.backend.xp.copyto(state.best_parameters, last)
+        state.restored = not state.restored
+
+    def _epoch(self, x, y, x_epoch, y_epoch, mini_batch_size, etas, on_progress, comm) -> float:
+        """One pass over the training set in a fresh shuffle order, step k with step size ``etas[k]``; returns its
+        duration in seconds.
+
+        In data-parallel training each step computes this process's share of the mini-batch of ``rows`` rows and
+        ``comm`` sums the shares' gradients (one all-reduce of the flat gradient), so that every process applies
+        the step of the whole mini-batch. A share may be empty; its process still takes part in the sum.
+        """
+        net, rule = self.net, self.optimizer
+        backend, n = net.backend, x.shape[0]
+        params, gradient, n_weights = net.flat_parameters, net.flat_gradient, net.n_weights
+        steps = -(-n // mini_batch_size)
+        progress_every = max(1, steps // 100)
+        backend.synchronize()
+        start = time.perf_counter()
+        order = backend.asarray(net.rng.permutation(n))
+        backend.take_rows(x, order, x_epoch)
+        backend.take_rows(y, order, y_epoch)
+        for step, (k, eta) in enumerate(zip(range(0, n, mini_batch_size), etas), start=1):
+            rows = min(mini_batch_size, n - k)
+            first, last = comm.shard(rows)  # this process's rows of the mini-batch
+            if last > first:
+                scale = rule.gradient_scale(eta, rows)  # η/m for sgd, else 1/m
+                net.compute_gradient(x_epoch[k + first : k + last], y_epoch[k + first : k + last], scale)
+            else:
+                gradient.fill(0)
+            comm.allreduce_sum(gradient)
+            rule.step(backend, params, gradient, n_weights, eta)  # one pass over every W and b
+            if on_progress is not None and (step % progress_every == 0 or step == steps):
+                on_progress(step, steps)
+        backend.synchronize()
+        return time.perf_counter() - start
