@@ -8,9 +8,8 @@ import pytest
 import gpubp
 from gpubp.backend import device
 
-from cli_helpers import command, environment
-from cli_helpers import gpubp as run_gpubp
-from conftest import FAKE_CUPY
+from helpers import FAKE_CUPY, command, environment
+from helpers import gpubp as run_gpubp
 
 
 @pytest.fixture
@@ -136,7 +135,7 @@ def test_info_tells_a_broken_cupy_from_a_missing_one(fake_cupy, tmp_path):
 
 def test_info_refuses_an_unknown_device_variable(tmp_path):
     env = environment()
-    env["GPUBP_DEVICE"] = "quantum"  # cli_helpers leaves the device to the command line: put it back
+    env["GPUBP_DEVICE"] = "quantum"  # helpers.environment leaves the device to the command line: put it back
     result = subprocess.run(command() + ["info"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [

@@ -15,7 +15,7 @@ import pytest
 from gpubp import get_backend
 from gpubp.bench import PEERS, available_peers, flops_per_sample, run_benchmark
 
-from cli_helpers import REPO, command, environment, gpubp
+from helpers import REPO, command, environment, gpubp
 
 
 def test_bench_command_writes_a_complete_record(tmp_path):

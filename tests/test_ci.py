@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from cli_helpers import REPO, environment
+from helpers import REPO, environment
 
 TESTS = """
 import pytest
@@ -51,7 +51,8 @@ def run_pytest(folder, ci):
 def suite(tmp_path, name, text):
     folder = tmp_path / name
     folder.mkdir()
-    shutil.copy(REPO / "tests" / "conftest.py", folder)
+    for helper in ("conftest.py", "helpers.py", "data_server.py"):  # conftest, what it imports, its plugin
+        shutil.copy(REPO / "tests" / helper, folder)
     (folder / "pytest.ini").write_text("[pytest]\nmarkers =\n    gpu: needs a CUDA GPU\n    cupy: needs CuPy\n")
     (folder / f"test_{name}.py").write_text(text)
     return folder
@@ -107,7 +108,7 @@ def test_a_test_that_leaves_the_stand_in_cupy_imported_fails_and_the_next_one_do
     folder = suite(
         tmp_path,
         "leak",
-        "import sys\n\nfrom conftest import FAKE_CUPY\n\n\ndef test_leaks():\n"
+        "import sys\n\nfrom helpers import FAKE_CUPY\n\n\ndef test_leaks():\n"
         "    sys.path.insert(0, str(FAKE_CUPY))\n    import cupy  # noqa: F401\n"
         "    sys.path.remove(str(FAKE_CUPY))\n\n\ndef test_after():\n"
         '    assert "cupy" not in sys.modules or "fake" not in sys.modules["cupy"].__version__\n',

@@ -11,8 +11,8 @@ import pytest
 import gpubp
 from gpubp.data import load_digits
 
-from cli_helpers import gpubp as run
-from cli_helpers import separable_data, start_gpubp, write_csv, write_mnist
+from helpers import gpubp as run
+from helpers import separable_data, start_gpubp, write_csv, write_mnist
 
 
 def ok(result):

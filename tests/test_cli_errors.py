@@ -8,7 +8,7 @@ import pytest
 
 from gpubp.backend import probe_gpu
 
-from cli_helpers import gpubp, idx_bytes, separable_data, write_csv, write_mnist
+from helpers import gpubp, idx_bytes, separable_data, write_csv, write_mnist
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from test_cli import kill_after_a_checkpoint, ok, weights_of
 import gpubp
 from gpubp.data import load_digits
 
-from cli_helpers import gpubp as run
+from helpers import gpubp as run
 
 
 def metrics_of(folder):

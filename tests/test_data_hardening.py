@@ -10,8 +10,8 @@ import gpubp
 from gpubp.data import check_classes, load_dataset
 from gpubp.data.tables import read_csv
 
-from cli_helpers import gpubp as run_gpubp
-from cli_helpers import separable_data
+from helpers import gpubp as run_gpubp
+from helpers import separable_data
 
 ROWS = separable_data(n=7, features=4)[0]
 

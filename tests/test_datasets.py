@@ -19,7 +19,6 @@ import pytest
 from gpubp.data import download, load_dataset, registry
 from gpubp.errors import DataError
 
-from cli_helpers import write_mnist
 from data_server import (
     GOOD,
     OTHER,
@@ -27,11 +26,11 @@ from data_server import (
     assert_one_line_error,
     cache_contents,
     dead_url,
-    gpubp,
     start,
     wait_for,
     write_registry,
 )
+from helpers import gpubp, write_mnist
 
 # --- the real registry ---------------------------------------------------------------------------------------
 

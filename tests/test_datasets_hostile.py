@@ -10,7 +10,8 @@ import pytest
 from gpubp.data import download, registry
 from gpubp.errors import DataError
 
-from data_server import GOOD, assert_one_line_error, gpubp, write_registry
+from data_server import GOOD, assert_one_line_error, write_registry
+from helpers import gpubp
 
 
 def registry_with(**changes):

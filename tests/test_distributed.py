@@ -18,9 +18,8 @@ import pytest
 import gpubp
 from gpubp.distributed import MpiCommunicator, NcclCommunicator
 
-from cli_helpers import command, environment
-from cli_helpers import gpubp as run
-from conftest import FAKE_CUPY, find_tool
+from helpers import FAKE_CUPY, command, environment, find_tool
+from helpers import gpubp as run
 
 MPIEXEC = find_tool("mpiexec")
 try:

@@ -26,7 +26,7 @@ from gpubp.cli import main
 from gpubp.data.idx import IMAGES_MAGIC, read_idx
 from gpubp.data.tables import load_npz, read_csv
 
-from cli_helpers import gpubp as run_gpubp
+from helpers import gpubp as run_gpubp
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])

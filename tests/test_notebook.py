@@ -2,7 +2,7 @@
 
 import pytest
 
-from cli_helpers import REPO
+from helpers import REPO
 
 nbformat = pytest.importorskip("nbformat", reason="the notebook test needs nbformat: pip install '.[test]'")
 NotebookClient = pytest.importorskip("nbclient", reason="the notebook test needs nbclient").NotebookClient

@@ -18,7 +18,7 @@ import gpubp
 from gpubp.training.optimizers import RULES, check_betas, check_eps, check_lmbda, check_momentum
 
 import reference
-from conftest import random_problem
+from helpers import random_problem
 
 torch = pytest.importorskip("torch", reason="the peer tests need PyTorch (the test extra installs it)")
 

@@ -19,8 +19,8 @@ from gpubp.cli.settings import ADDED_LATER
 from gpubp.errors import InputError
 from gpubp.model.storage import atomic_write, current_umask
 
-from cli_helpers import command, environment, separable_data, write_csv, write_mnist
-from cli_helpers import gpubp as run
+from helpers import command, environment, separable_data, write_csv, write_mnist
+from helpers import gpubp as run
 
 
 def ok(result):
