@@ -81,7 +81,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def server():
     """A server for one test, stopped at its end, or after two minutes whatever happens."""
     httpd = Server()
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever to look at its flag, which it does every poll_interval (0.5 s by default)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     watchdog = threading.Timer(120, httpd.shutdown)
     watchdog.daemon = True
