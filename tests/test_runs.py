@@ -1,6 +1,9 @@
-"""The life of a training run, through the real ``gpubp`` command: run folders claimed by one process, ``--force``
+"""The life of a training run, through the ``gpubp`` command: run folders claimed by one process, ``--force``
 replacing a whole run, file modes, folders that cannot be made, stdout closed early, damaged checkpoints, broken
-plotting, resuming from elsewhere or with a smaller η, SIGTERM, stale temporary files, warnings, and the help."""
+plotting, resuming from elsewhere or with a smaller η, SIGTERM, stale temporary files, warnings, and the help.
+
+The command runs in this process (``run``) except where the test needs processes of their own (``run_gpubp``,
+``start``): two runs at once, a closed stdout, a signal, a plotting library that fails as it is imported."""
 
 import json
 import os
@@ -19,39 +22,19 @@ from gpubp.cli.settings import ADDED_LATER
 from gpubp.errors import InputError
 from gpubp.model.storage import atomic_write, current_umask
 
-from helpers import command, environment, separable_data, write_csv, write_mnist
-from helpers import gpubp as run
-
-
-def ok(result):
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.stdout
-
-
-def one_line_error(result, message):
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("gpubp"), result.stderr
-    assert message in lines[0], lines[0]
-    return lines[0]
+from helpers import epochs_in, ok, one_line_error, run, separable_data, start_gpubp, write_csv, write_mnist
+from helpers import gpubp as run_gpubp
 
 
 def start(*args, cwd, **popen):
     """``gpubp ARGS`` in the background, its output captured unless ``popen`` says otherwise."""
-    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
-    return subprocess.Popen(
-        command() + [str(a) for a in args], cwd=cwd, env=environment(), stdin=subprocess.DEVNULL, **popen
-    )
-
-
-def epochs_in(folder: Path) -> list[int]:
-    return [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    return start_gpubp(*args, cwd=cwd, **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen})
 
 
 LONG = ["--sizes", "400", "--epochs", 15, "--quiet"]  # about a second of training: long enough to overlap
 
 
+@pytest.mark.slow  # processes at once
 def test_two_trainings_with_the_same_out_never_share_it(tmp_path):
     processes = [start("train", *LONG, "--out", "run", cwd=tmp_path) for _ in range(2)]
     results = [(p.wait(timeout=300), *p.communicate()) for p in processes]
@@ -62,6 +45,7 @@ def test_two_trainings_with_the_same_out_never_share_it(tmp_path):
     assert epochs_in(tmp_path / "run") == list(range(1, 16))
 
 
+@pytest.mark.slow  # processes at once
 def test_default_runs_started_in_the_same_second_get_a_folder_each(tmp_path):
     processes = [start("train", *LONG, cwd=tmp_path) for _ in range(3)]
     assert [p.wait(timeout=300) for p in processes] == [0, 0, 0], [p.communicate() for p in processes]
@@ -274,7 +258,7 @@ def test_a_failing_plotting_backend_skips_the_plot_and_says_why(tmp_path, monkey
         fake = tmp_path / "fake"
         (fake / "matplotlib").mkdir(parents=True)
         (fake / "matplotlib" / "__init__.py").write_text("raise RuntimeError('font cache is corrupt')\n")
-    out = ok(run("train", "--epochs", 1, "--out", "run", cwd=tmp_path, extra_path=fake))
+    out = ok(run_gpubp("train", "--epochs", 1, "--out", "run", cwd=tmp_path, extra_path=fake))
     assert "no plot: matplotlib failed (" in out and (tmp_path / "run" / "model.npz").is_file()
     assert not (tmp_path / "run" / "learning_curve.png").exists()
 
