@@ -26,6 +26,7 @@ def small_gemm(monkeypatch):
     monkeypatch.setitem(gpubp.bench.GEMM_SIZE, "cpu", 256)
 
 
+@pytest.mark.slow  # every peer, PyTorch's included, on two networks
 def test_bench_command_writes_a_complete_record(tmp_path):
     result = run(
         "bench",

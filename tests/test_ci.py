@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from helpers import REPO, environment
 
 TESTS = """
@@ -33,7 +35,7 @@ def test_fails_as_expected():
 """
 
 
-def run_pytest(folder, ci):
+def run_pytest(folder, ci):  # a second pytest, a second or two to start: the tests that call it are marked slow
     env = environment()
     env.pop("CI", None)
     if ci is not None:
@@ -58,6 +60,7 @@ def suite(tmp_path, name, text):
     return folder
 
 
+@pytest.mark.slow
 def test_in_ci_only_gpu_tests_may_skip(tmp_path):
     folder = suite(tmp_path, "skips", TESTS)
     result = run_pytest(folder, "true")
@@ -75,6 +78,7 @@ def test_in_ci_only_gpu_tests_may_skip(tmp_path):
         assert run_pytest(folder, ci).returncode == 0
 
 
+@pytest.mark.slow
 def test_in_ci_a_module_skipped_whole_fails_too(tmp_path):
     folder = suite(
         tmp_path,
@@ -88,6 +92,7 @@ def test_in_ci_a_module_skipped_whole_fails_too(tmp_path):
     assert run_pytest(folder, None).returncode == 5  # no test ran, and nothing failed
 
 
+@pytest.mark.slow
 def test_without_cupy_the_cupy_tests_are_deselected_and_said_to_be(tmp_path):
     folder = suite(
         tmp_path,
@@ -104,6 +109,7 @@ def test_without_cupy_the_cupy_tests_are_deselected_and_said_to_be(tmp_path):
         assert "2 passed" in result.stdout and "deselected" not in result.stdout
 
 
+@pytest.mark.slow
 def test_a_test_that_leaves_the_stand_in_cupy_imported_fails_and_the_next_one_does_not_see_it(tmp_path):
     folder = suite(
         tmp_path,

@@ -113,6 +113,7 @@ def test_csv_and_npz_datasets(tmp_path):
     assert len(ok(run("predict", "split/model.npz", "split.npz", cwd=tmp_path)).split()) == 100
 
 
+@pytest.mark.slow  # a process whose matplotlib fails as it is imported
 def test_a_run_without_matplotlib_succeeds_and_says_how_to_plot(tmp_path):
     fake = tmp_path / "fake"
     (fake / "matplotlib").mkdir(parents=True)

@@ -159,7 +159,7 @@ def test_an_out_that_cannot_be_created_is_refused_before_training(tmp_path, out)
     [
         ["train", "--epochs", 3, "--out", "run"],
         ["info"],
-        ["evaluate", "model/model.npz"],
+        pytest.param(["evaluate", "model/model.npz"], marks=pytest.mark.slow),  # as info and predict do
         ["predict", "model/model.npz", "x.npz"],
         ["train", "--help"],
     ],
@@ -249,6 +249,7 @@ def test_a_checkpoint_from_before_run_ids_and_later_settings_still_resumes(tmp_p
         assert str(model["run_id"]) == run_id and len(run_id) == 32
 
 
+@pytest.mark.slow  # a process whose matplotlib fails as it is imported
 @pytest.mark.parametrize("broken", ["backend", "import"])
 def test_a_failing_plotting_backend_skips_the_plot_and_says_why(tmp_path, monkeypatch, broken):
     fake = None
@@ -329,7 +330,7 @@ def test_divergence_names_the_command_that_resumes_with_a_smaller_lr(tmp_path, m
     assert settings["lr"] == 0.3 and settings["lr_changes"] == [[3, 0.3]]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_a_signal_ends_the_run_saying_which_checkpoint_is_intact(tmp_path, signum):
     process = start(
         "train",
