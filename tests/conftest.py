@@ -15,6 +15,7 @@ import pytest
 
 from gpubp.backend import probe_gpu
 
+import helpers
 from helpers import FAKE_CUPY, cupy_modules, fail_the_skip, forget_the_gpu, in_ci, restore_cupy, stand_in_modules
 
 # scikit-learn runs its array-API check of every estimator (NetworkClassifier's included) only with this set, and
@@ -22,6 +23,12 @@ from helpers import FAKE_CUPY, cupy_modules, fail_the_skip, forget_the_gpu, in_c
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 pytest_plugins = ["data_server"]  # its fixtures: server (a dataset server on 127.0.0.1) and env (its environment)
+
+
+def pytest_configure(config):
+    """``-m "not slow"`` is the fast loop: there the Hypothesis properties that run a command per example take fewer
+    examples (``helpers.examples``); the whole suite runs every one with its full count."""
+    helpers.FAST_LOOP = helpers.leaves_out_slow(config.getoption("markexpr"))
 
 
 @pytest.fixture

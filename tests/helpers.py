@@ -337,6 +337,29 @@ def stand_in_modules() -> list[str]:
     )
 
 
+# ----- the fast loop: pytest -m "not slow" ------------------------------------------------------------------------
+
+FAST_LOOP = False  # set by conftest.py's pytest_configure, before any test module is imported
+
+
+def leaves_out_slow(markexpr: str) -> bool:
+    """Whether ``pytest -m MARKEXPR`` deselects a test marked ``slow`` and nothing else, as ``-m "not slow"`` does."""
+    if not markexpr.strip():
+        return False
+    try:  # pytest's own reading of the expression (its module is private: fall back to the plain spelling)
+        from _pytest.mark.expression import Expression
+
+        return not Expression.compile(markexpr).evaluate(lambda name, **_: name == "slow")
+    except Exception:
+        return " ".join(markexpr.split()) == "not slow"
+
+
+def examples(n: int) -> int:
+    """Hypothesis's ``max_examples`` for a property whose every example runs a command: ``n`` in the whole suite (as
+    CI runs it), a fifth of it, at least 5, in the fast loop."""
+    return max(n // 5, 5) if FAST_LOOP else n
+
+
 # ----- CI's rule on skips -----------------------------------------------------------------------------------------
 
 

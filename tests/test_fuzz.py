@@ -4,8 +4,9 @@ Each generated file is built from known parts — rows of cells that are numbers
 a header or none, a byte-order mark, blank lines, quoting, line endings, arrays of given shapes and dtypes — so
 the test knows, without gpubp's parser, whether the file is valid and how many data rows it has. For every file
 gpubp either reads exactly those rows (exit 0, one label per row), or refuses it with one line (exit 2, no
-traceback); either way no file that existed before changes. In-process cases are cheap and get many examples;
-the installed script in a subprocess gets a few (marked slow), so that the whole file stays within a minute.
+traceback); either way no file that existed before changes. In-process cases are cheap and get many examples (a
+fifth of them for the commands in the fast loop, ``pytest -m "not slow"``); the installed script in a subprocess
+gets a few (marked slow), so that the whole file stays within a minute.
 """
 
 import contextlib
@@ -25,8 +26,8 @@ import gpubp
 from gpubp.data.idx import IMAGES_MAGIC, read_idx
 from gpubp.data.tables import load_npz, read_csv
 
+from helpers import examples, run
 from helpers import gpubp as run_gpubp
-from helpers import run
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -350,14 +351,14 @@ def rows_of(table):
     return None if table is None else len(table)
 
 
-@settings(FAST, max_examples=50)  # each accepted file trains and plots
+@settings(FAST, max_examples=examples(50))  # each accepted file trains and plots
 @given(csv_files(labels=True))
 def test_train_in_process_trains_on_every_data_row_or_refuses_in_one_line(file):
     raw, expected = file
     fuzz_command(raw, TRAIN, samples_trained, in_process, rows_of(expected))
 
 
-@settings(FAST, max_examples=60)
+@settings(FAST, max_examples=examples(60))
 @given(csv_files(width=3), st.sampled_from([[], [], ["--out", "out.txt"], ["--out", "labels.txt"]]))
 def test_predict_in_process_labels_every_data_row_or_refuses_in_one_line(model, file, out):
     raw, expected = file
@@ -365,7 +366,7 @@ def test_predict_in_process_labels_every_data_row_or_refuses_in_one_line(model, 
     fuzz_command(raw, args, labels_predicted, in_process, rows_of(expected))
 
 
-@settings(FAST, max_examples=40)
+@settings(FAST, max_examples=examples(40))
 @given(npz_arrays())
 def test_train_in_process_on_npz_pairs_every_sample_or_refuses_in_one_line(case):
     arrays, expected = case
