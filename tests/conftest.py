@@ -1,5 +1,6 @@
-"""Shared test machinery: the GPU backend (skipped, with the reason, where none is usable), a stand-in CuPy that fails
-as CuPy fails, tools looked up beside this Python, float64 reference problems, and CI's rule on skips.
+"""The suite's fixtures and hooks (plain helpers live in helpers.py): the GPU backend (skipped, with the reason,
+where none is usable), a stand-in CuPy that fails as CuPy fails, the deselection of CuPy-only tests where CuPy is
+missing, and CI's rule on skips.
 
 Under CI (``CI`` set to anything but ``0``/``false``, as CI services and ``.ci/run`` do) a test that skips fails
 with its reason unless it is marked ``gpu``: CI installs every tool the tests use, so any other skip hides a test
@@ -8,21 +9,26 @@ that never ran.
 
 import importlib.util
 import os
-import shutil
 import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-from gpubp.backend import device, probe_gpu
+from gpubp.backend import probe_gpu
+
+import helpers
+from helpers import FAKE_CUPY, cupy_modules, fail_the_skip, forget_the_gpu, in_ci, restore_cupy, stand_in_modules
 
 # scikit-learn runs its array-API check of every estimator (NetworkClassifier's included) only with this set, and
 # SciPy reads it once, when first imported: here, before any test module imports either.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-FAKE_CUPY = Path(__file__).parent / "fake_cupy"
 pytest_plugins = ["data_server"]  # its fixtures: server (a dataset server on 127.0.0.1) and env (its environment)
+
+
+def pytest_configure(config):
+    """``-m "not slow"`` is the fast loop: there the Hypothesis properties that run a command per example take fewer
+    examples (``helpers.examples``); the whole suite runs every one with its full count."""
+    helpers.FAST_LOOP = helpers.leaves_out_slow(config.getoption("markexpr"))
 
 
 @pytest.fixture
@@ -32,34 +38,6 @@ def cupy():
     if module is None:
         pytest.skip(f"no usable GPU: {why}")
     return module
-
-
-def forget_the_gpu():
-    """Clear gpubp's cached answers about CuPy and the GPU, so that the next request asks again."""
-    for cached in (device.load_cupy, device.find_gpus, device.probe_gpu, device._backend):
-        cached.cache_clear()
-
-
-def cupy_modules() -> dict:
-    """The ``cupy`` modules this process has imported, by name: CuPy's own, the stand-in's, or none."""
-    return {name: module for name, module in sys.modules.items() if name == "cupy" or name.startswith("cupy.")}
-
-
-def restore_cupy(modules: dict) -> None:
-    """Put back exactly the ``cupy`` modules of ``modules`` and forget every cached answer about the GPU."""
-    for name in cupy_modules():
-        del sys.modules[name]
-    sys.modules.update(modules)
-    forget_the_gpu()
-
-
-def stand_in_modules() -> list[str]:
-    """The names of the imported ``cupy`` modules that are the stand-in's (tests/fake_cupy), not CuPy's."""
-    return sorted(
-        name
-        for name, module in cupy_modules().items()
-        if Path(getattr(module, "__file__", None) or "").is_relative_to(FAKE_CUPY)
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -78,10 +56,10 @@ def no_stand_in_outlives_its_test():
 @pytest.fixture
 def fake_cupy(monkeypatch):
     """``install(failure)``: make ``import cupy`` give the stand-in of tests/fake_cupy, failing as ``failure`` names
-    (see its docstring; ``""`` for a healthy GPU), in this process and in the ``gpubp`` subprocesses of
-    ``cli_helpers`` (pass ``extra_path=FAKE_CUPY``); returns the stand-in module. Afterwards the stand-in's modules
-    are gone from ``sys.modules``, CuPy's own (where this process had imported it) are back, and every cached
-    answer about the GPU is forgotten, so no later test sees the stand-in."""
+    (see its docstring; ``""`` for a healthy GPU), in this process (``helpers.run`` included) and in the
+    subprocesses of ``helpers.gpubp`` (pass ``extra_path=FAKE_CUPY``); returns the stand-in module. Afterwards the
+    stand-in's modules are gone from ``sys.modules``, CuPy's own (where this process had imported it) are back, and
+    every cached answer about the GPU is forgotten, so no later test sees the stand-in."""
     real = cupy_modules()
 
     def install(failure: str):
@@ -98,29 +76,6 @@ def fake_cupy(monkeypatch):
 
     yield install
     restore_cupy(real)
-
-
-def find_tool(name: str):
-    """The path of the program ``name``: beside this Python first (a virtual environment's scripts need not be on
-    PATH, as when .ci/run runs .venv/bin/python), then on PATH; ``None`` where neither has it."""
-    return shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-
-
-def random_problem(sizes, m, seed=0, dtype=np.float64):
-    """``m`` random input rows for ``sizes`` and their integer labels."""
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((m, sizes[0])).astype(dtype), rng.integers(0, sizes[-1], m)
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def fail_the_skip(report) -> None:
-    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-    reason = reason.removeprefix("Skipped: ")
-    report.outcome = "failed"
-    report.longrepr = f"skipped in CI, where only tests marked gpu may skip: {reason}"
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,6 +1,7 @@
 """A dataset server for the download tests: generated IDX files under the real names, served from 127.0.0.1 by a
-thread of the test process, a registry file describing them (GPUBP_DATA_REGISTRY), and ways to run gpubp
-against them with a cache of the test's own."""
+thread of the test process, a registry file describing them (GPUBP_DATA_REGISTRY), the environment of a gpubp
+run against them with a cache of the test's own (``helpers.run(..., env=env)`` in this process, or
+``helpers.gpubp`` and ``start`` here in a process of its own), and what to check of the cache afterwards."""
 
 import gzip
 import hashlib
@@ -15,7 +16,7 @@ import pytest
 
 from gpubp.data import download, registry
 
-from cli_helpers import command, environment, idx_bytes
+from helpers import environment, idx_bytes, start_gpubp
 
 
 def generated_files(n_train=60, n_test=20, seed=0):
@@ -80,7 +81,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def server():
     """A server for one test, stopped at its end, or after two minutes whatever happens."""
     httpd = Server()
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever to look at its flag, which it does every poll_interval (0.5 s by default)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     watchdog = threading.Timer(120, httpd.shutdown)
     watchdog.daemon = True
@@ -122,18 +124,6 @@ def env(tmp_path):
     return values
 
 
-def gpubp(*args, env, cwd, timeout=120):
-    return subprocess.run(
-        command() + [str(a) for a in args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def cache_contents(tmp_path, name="testset"):
     """Every file in the dataset's cache folder but the lock file."""
     folder = tmp_path / "cache" / name
@@ -155,16 +145,10 @@ def assert_one_line_error(result, *fragments):
     return lines[0]
 
 
-def start(*args, env, cwd, log):
+def start(*args, env, cwd, log) -> subprocess.Popen:
+    """``gpubp ARGS`` in a process of its own, in the background, its stderr written to the file ``log``."""
     with open(log, "w") as stderr:
-        return subprocess.Popen(
-            command() + [str(a) for a in args],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
+        return start_gpubp(*args, env=env, cwd=cwd, stderr=stderr)
 
 
 def wait_for(condition, what, seconds=60):

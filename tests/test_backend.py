@@ -8,9 +8,7 @@ import pytest
 import gpubp
 from gpubp.backend import device
 
-from cli_helpers import command, environment
-from cli_helpers import gpubp as run_gpubp
-from conftest import FAKE_CUPY
+from helpers import environment, run
 
 
 @pytest.fixture
@@ -118,7 +116,7 @@ def test_a_gpu_that_compiles_and_runs_is_used_and_probed_once(fake_cupy):
 
 def test_info_names_the_reason_and_both_runtime_versions(fake_cupy, tmp_path):
     fake_cupy("nvrtc")
-    result = run_gpubp("info", cwd=tmp_path, extra_path=FAKE_CUPY)
+    result = run("info", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"GPU usable: no — {PROBE_FAILURES['nvrtc']}" in result.stdout
     assert "CuPy: 14.2.0+fake; CUDA runtime loaded: 12.8 (CuPy built with 12.9); driver: 12.8" in result.stdout
@@ -128,7 +126,7 @@ def test_info_names_the_reason_and_both_runtime_versions(fake_cupy, tmp_path):
 
 def test_info_tells_a_broken_cupy_from_a_missing_one(fake_cupy, tmp_path):
     fake_cupy("import")
-    result = run_gpubp("info", cwd=tmp_path, extra_path=FAKE_CUPY)
+    result = run("info", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "CuPy: installed but failed to import (ImportError: libcudart.so.12" in result.stdout
     assert "not installed" not in result.stdout
@@ -136,8 +134,8 @@ def test_info_tells_a_broken_cupy_from_a_missing_one(fake_cupy, tmp_path):
 
 def test_info_refuses_an_unknown_device_variable(tmp_path):
     env = environment()
-    env["GPUBP_DEVICE"] = "quantum"  # cli_helpers leaves the device to the command line: put it back
-    result = subprocess.run(command() + ["info"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    env["GPUBP_DEVICE"] = "quantum"  # helpers.environment leaves the device to the command line: put it back
+    result = run("info", cwd=tmp_path, env=env)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [
         "gpubp info: error: unknown device 'quantum': choose one of auto, cpu, gpu (as an argument or in $GPUBP_DEVICE)"

@@ -8,7 +8,9 @@ import shutil
 import subprocess
 import sys
 
-from cli_helpers import REPO, environment
+import pytest
+
+from helpers import REPO, environment
 
 TESTS = """
 import pytest
@@ -33,7 +35,7 @@ def test_fails_as_expected():
 """
 
 
-def run_pytest(folder, ci):
+def run_pytest(folder, ci):  # a second pytest, a second or two to start: the tests that call it are marked slow
     env = environment()
     env.pop("CI", None)
     if ci is not None:
@@ -51,14 +53,14 @@ def run_pytest(folder, ci):
 def suite(tmp_path, name, text):
     folder = tmp_path / name
     folder.mkdir()
-    shutil.copy(REPO / "tests" / "conftest.py", folder)
-    for helper in ("data_server.py", "cli_helpers.py"):  # conftest loads data_server, which imports cli_helpers
+    for helper in ("conftest.py", "helpers.py", "data_server.py"):  # conftest, what it imports, its plugin
         shutil.copy(REPO / "tests" / helper, folder)
     (folder / "pytest.ini").write_text("[pytest]\nmarkers =\n    gpu: needs a CUDA GPU\n    cupy: needs CuPy\n")
     (folder / f"test_{name}.py").write_text(text)
     return folder
 
 
+@pytest.mark.slow
 def test_in_ci_only_gpu_tests_may_skip(tmp_path):
     folder = suite(tmp_path, "skips", TESTS)
     result = run_pytest(folder, "true")
@@ -76,6 +78,7 @@ def test_in_ci_only_gpu_tests_may_skip(tmp_path):
         assert run_pytest(folder, ci).returncode == 0
 
 
+@pytest.mark.slow
 def test_in_ci_a_module_skipped_whole_fails_too(tmp_path):
     folder = suite(
         tmp_path,
@@ -89,6 +92,7 @@ def test_in_ci_a_module_skipped_whole_fails_too(tmp_path):
     assert run_pytest(folder, None).returncode == 5  # no test ran, and nothing failed
 
 
+@pytest.mark.slow
 def test_without_cupy_the_cupy_tests_are_deselected_and_said_to_be(tmp_path):
     folder = suite(
         tmp_path,
@@ -105,11 +109,12 @@ def test_without_cupy_the_cupy_tests_are_deselected_and_said_to_be(tmp_path):
         assert "2 passed" in result.stdout and "deselected" not in result.stdout
 
 
+@pytest.mark.slow
 def test_a_test_that_leaves_the_stand_in_cupy_imported_fails_and_the_next_one_does_not_see_it(tmp_path):
     folder = suite(
         tmp_path,
         "leak",
-        "import sys\n\nfrom conftest import FAKE_CUPY\n\n\ndef test_leaks():\n"
+        "import sys\n\nfrom helpers import FAKE_CUPY\n\n\ndef test_leaks():\n"
         "    sys.path.insert(0, str(FAKE_CUPY))\n    import cupy  # noqa: F401\n"
         "    sys.path.remove(str(FAKE_CUPY))\n\n\ndef test_after():\n"
         '    assert "cupy" not in sys.modules or "fake" not in sys.modules["cupy"].__version__\n',

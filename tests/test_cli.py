@@ -1,9 +1,10 @@
-"""The gpubp command end to end, in subprocesses: train → evaluate → predict → info → gradcheck, every data format,
-runs without matplotlib, checkpoints that survive kill -9 and resume to identical weights, and divergence."""
+"""The gpubp command end to end: train → evaluate → predict → info → gradcheck, every data format, runs without
+matplotlib, checkpoints that survive kill -9 and resume to identical weights, and divergence.
+
+The command runs in this process (``run``); the installed script runs in a process of its own (``run_gpubp``) for
+its exit statuses, without matplotlib, and killed with SIGKILL."""
 
 import json
-import signal
-import time
 
 import numpy as np
 import pytest
@@ -11,14 +12,8 @@ import pytest
 import gpubp
 from gpubp.data import load_digits
 
-from cli_helpers import gpubp as run
-from cli_helpers import separable_data, start_gpubp, write_csv, write_mnist
-
-
-def ok(result):
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    return result.stdout
+from helpers import gpubp as run_gpubp
+from helpers import kill_after_a_checkpoint, ok, run, separable_data, weights_of, write_csv, write_mnist
 
 
 def test_train_evaluate_predict_info_gradcheck_on_digits(tmp_path):
@@ -60,6 +55,20 @@ def test_train_evaluate_predict_info_gradcheck_on_digits(tmp_path):
     assert "ok: largest relative error" in check and len([l for l in check.splitlines() if l.strip()[:1] in "12"]) == 2
     strict = run("gradcheck", "--sizes", "4,3,2", "--tolerance", "1e-30", cwd=tmp_path)
     assert strict.returncode == 1 and "FAILED: largest relative error" in strict.stdout
+
+
+def test_the_gpubp_script_exits_0_1_and_2_with_no_traceback(tmp_path):
+    """The installed script, in a process of its own: success, a failed check, a user's error."""
+    assert "ok: largest relative error" in ok(run_gpubp("gradcheck", "--sizes", "4,3,2", cwd=tmp_path))
+    strict = run_gpubp("gradcheck", "--sizes", "4,3,2", "--tolerance", "1e-30", cwd=tmp_path)
+    assert strict.returncode == 1 and "FAILED: largest relative error" in strict.stdout
+    assert "Traceback" not in strict.stderr
+    refused = run_gpubp("train", "--lr", "0", cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stdout == "" and "Traceback" not in refused.stderr
+    assert refused.stderr.splitlines() == [
+        "gpubp train: error: --lr (the learning rate η) must be a finite number > 0, got 0.0"
+    ]
+    assert run_gpubp("--version", cwd=tmp_path).stdout == f"gpubp {gpubp.__version__}\n"
 
 
 def test_default_run_folder_is_new_each_time(tmp_path):
@@ -104,37 +113,17 @@ def test_csv_and_npz_datasets(tmp_path):
     assert len(ok(run("predict", "split/model.npz", "split.npz", cwd=tmp_path)).split()) == 100
 
 
+@pytest.mark.slow  # a process whose matplotlib fails as it is imported
 def test_a_run_without_matplotlib_succeeds_and_says_how_to_plot(tmp_path):
     fake = tmp_path / "fake"
     (fake / "matplotlib").mkdir(parents=True)
     (fake / "matplotlib" / "__init__.py").write_text("raise ImportError('matplotlib is not installed')\n")
-    out = ok(run("train", "--epochs", 1, "--out", "run", cwd=tmp_path, extra_path=fake))
+    out = ok(run_gpubp("train", "--epochs", 1, "--out", "run", cwd=tmp_path, extra_path=fake))
     assert "no plot: install matplotlib for the learning-curve plot: pip install 'gpubp[plot]'" in out
     assert (tmp_path / "run" / "model.npz").is_file() and not (tmp_path / "run" / "learning_curve.png").exists()
 
 
-def weights_of(path):
-    weights, biases = gpubp.load(path, device="cpu").parameters()
-    return weights + biases
-
-
-def kill_after_a_checkpoint(train, cwd):
-    """Start ``gpubp TRAIN --out killed`` and SIGKILL it once its first checkpoint is written; returns the
-    checkpoint's path and how many epochs it holds (at least one, fewer than the run's 60)."""
-    process = start_gpubp(*train, "--out", "killed", cwd=cwd)
-    checkpoint = cwd / "killed" / "checkpoint.npz"
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed: make it longer"
-    assert not (cwd / "killed" / "model.npz").exists()
-    killed_after = len(gpubp.training.load_checkpoint(checkpoint, device="cpu")[0].history)
-    assert 1 <= killed_after < 60
-    return checkpoint, killed_after
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "method",
     [
@@ -148,11 +137,11 @@ def test_kill_9_after_a_checkpoint_then_resume_gives_identical_weights(tmp_path,
     """A run killed with SIGKILL and resumed from its checkpoint ends with the uninterrupted run's weights, with
     every update rule: its state (velocity, Adam's moments and step count) is in the checkpoint."""
     train = ["train", "--sizes", "800", "--epochs", 60, "--checkpoint-every", 1, "--quiet", *method]  # about 2 s
-    ok(run(*train, "--out", "whole", cwd=tmp_path))
+    ok(run_gpubp(*train, "--out", "whole", cwd=tmp_path))
 
     checkpoint, killed_after = kill_after_a_checkpoint(train, tmp_path)
 
-    out = ok(run("train", "--resume", checkpoint, "--quiet", cwd=tmp_path))
+    out = ok(run_gpubp("train", "--resume", checkpoint, "--quiet", cwd=tmp_path))
     assert f"resuming after epoch {killed_after}" in out
     resumed, whole = weights_of(tmp_path / "killed" / "model.npz"), weights_of(tmp_path / "whole" / "model.npz")
     assert all(np.array_equal(a, b) for a, b in zip(resumed, whole))

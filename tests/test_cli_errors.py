@@ -1,5 +1,8 @@
 """Bad input to the gpubp command: one line on stderr naming the problem and the fix, exit status 2, no traceback,
-and nothing already written damaged (each case runs beside an earlier run whose files must stay byte-identical)."""
+and nothing already written damaged (each case runs beside an earlier run whose files must stay byte-identical).
+
+Each case runs through ``gpubp.cli.main`` in this process (``helpers.run``, where a traceback fails the test as an
+exception); a few also run as the installed ``gpubp`` script, in a process of its own."""
 
 import os
 
@@ -8,16 +11,16 @@ import pytest
 
 from gpubp.backend import probe_gpu
 
-from cli_helpers import gpubp, idx_bytes, separable_data, write_csv, write_mnist
+from helpers import gpubp, idx_bytes, run, separable_data, write_csv, write_mnist
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """A folder with an earlier run (model, checkpoint, metrics, plot) and data files, good and bad."""
     root = tmp_path_factory.mktemp("cli-errors")
-    result = gpubp("train", "--epochs", 1, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=root)
+    result = run("train", "--epochs", 1, "--checkpoint-every", 1, "--out", "run", "--quiet", cwd=root)
     assert result.returncode == 0, result.stderr
-    result = gpubp(
+    result = run(
         "train", "--epochs", 2, "--checkpoint-every", 1, "--schedule", "cosine", "--out", "cosine", "--quiet", cwd=root
     )
     assert result.returncode == 0, result.stderr
@@ -376,8 +379,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_one_clear_line_and_loses_nothing(workspace, case):
+def assert_one_clear_line_and_nothing_lost(workspace, case, gpubp):
     args, message = CASES[case]
     before = snapshot(workspace)
     result = gpubp(*args, cwd=workspace)
@@ -390,10 +392,22 @@ def test_bad_input_is_one_clear_line_and_loses_nothing(workspace, case):
     assert snapshot(workspace) == before
 
 
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_clear_line_and_loses_nothing(workspace, case):
+    assert_one_clear_line_and_nothing_lost(workspace, case, run)
+
+
+# The installed script, in a process of its own: a usage error (argparse), a data file's error (GpubpError), and a
+# model file's error, each is exit status 2 and one line with no traceback there too.
+@pytest.mark.parametrize("case", ["sizes not numbers", "CSV ragged rows", "model corrupt"])
+def test_the_gpubp_script_gives_the_same_line_and_status(workspace, case):
+    assert_one_clear_line_and_nothing_lost(workspace, case, gpubp)
+
+
 def test_gpu_without_a_gpu_names_the_extra_to_install(workspace):
     if probe_gpu()[0] is not None:
         pytest.skip("this machine has a usable GPU")
-    result = gpubp("train", "--device", "gpu", "--epochs", 1, cwd=workspace)
+    result = run("train", "--device", "gpu", "--epochs", 1, cwd=workspace)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "a GPU was requested but none can be used" in result.stderr and "gpubp[gpu]" in result.stderr

@@ -1,22 +1,18 @@
-"""``gpubp train`` with the output layers, schedules, validation and early stopping, end to end in subprocesses:
-the best model is the one saved, log-likelihood models evaluate and predict, and kill -9 with a schedule and a
-validation split resumes to identical weights, for sgd, nesterov (with L2) and adam."""
+"""``gpubp train`` with the output layers, schedules, validation and early stopping, end to end (in this process,
+``run``): the best model is the one saved, log-likelihood models evaluate and predict, and kill -9 with a schedule
+and a validation split resumes to identical weights, for sgd, nesterov (with L2) and adam (processes of their
+own, ``run_gpubp``)."""
 
-import json
 import re
 
 import numpy as np
 import pytest
-from test_cli import kill_after_a_checkpoint, ok, weights_of
 
 import gpubp
 from gpubp.data import load_digits
 
-from cli_helpers import gpubp as run
-
-
-def metrics_of(folder):
-    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+from helpers import gpubp as run_gpubp
+from helpers import kill_after_a_checkpoint, metrics_of, ok, run, weights_of
 
 
 def test_a_changed_lr_on_resume_applies_under_the_plateau_schedule(tmp_path):
@@ -122,6 +118,7 @@ RULES = {
 }  # η and the rule's flags
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", list(RULES))
 @pytest.mark.parametrize("schedule", ["plateau", "cosine"])
 def test_kill_9_with_a_schedule_and_validation_then_resume_gives_identical_weights(tmp_path, schedule, rule):
@@ -147,7 +144,7 @@ def test_kill_9_with_a_schedule_and_validation_then_resume_gives_identical_weigh
         *RULES[rule][1],
         *(["--plateau-patience", 2] if schedule == "plateau" else []),
     ]
-    whole_out = ok(run(*train, "--out", "whole", cwd=tmp_path))
+    whole_out = ok(run_gpubp(*train, "--out", "whole", cwd=tmp_path))
     if schedule == "plateau":
         assert metrics_of(tmp_path / "whole")[-1]["eta"] < RULES[rule][0], (
             "the plateau never fired: make the run longer"
@@ -155,7 +152,7 @@ def test_kill_9_with_a_schedule_and_validation_then_resume_gives_identical_weigh
 
     checkpoint, killed_after = kill_after_a_checkpoint(train, tmp_path)
 
-    out = ok(run("train", "--resume", checkpoint, "--quiet", cwd=tmp_path))
+    out = ok(run_gpubp("train", "--resume", checkpoint, "--quiet", cwd=tmp_path))
     assert f"resuming after epoch {killed_after}" in out
     resumed, whole = weights_of(tmp_path / "killed" / "model.npz"), weights_of(tmp_path / "whole" / "model.npz")
     assert all(np.array_equal(a, b) for a, b in zip(resumed, whole))

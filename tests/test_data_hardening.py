@@ -10,8 +10,7 @@ import gpubp
 from gpubp.data import check_classes, load_dataset
 from gpubp.data.tables import read_csv
 
-from cli_helpers import gpubp as run_gpubp
-from cli_helpers import separable_data
+from helpers import run, separable_data
 
 ROWS = separable_data(n=7, features=4)[0]
 
@@ -45,7 +44,7 @@ def model(tmp_path_factory):
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_predict_prints_one_label_per_data_row_and_says_how_many(model, tmp_path, variant):
     (tmp_path / "rows.csv").write_bytes(VARIANTS[variant])
-    result = run_gpubp("predict", model, "rows.csv", cwd=tmp_path)
+    result = run("predict", model, "rows.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     expected = gpubp.load(model, device="cpu").predict(np.round(ROWS, 4))
     assert result.stdout.split() == [str(label) for label in expected]
@@ -57,7 +56,7 @@ def test_train_keeps_the_first_row_of_a_file_that_starts_with_a_byte_order_mark(
     x, y = separable_data(n=40, features=4)
     text = "".join(",".join([str(label)] + [f"{v:.4f}" for v in row]) + "\n" for row, label in zip(x, y))
     (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
-    result = run_gpubp("train", "--data", "bom.csv", "--epochs", 1, "--out", "run", "--quiet", cwd=tmp_path)
+    result = run("train", "--data", "bom.csv", "--epochs", 1, "--out", "run", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "data: bom.csv, 32 training and 8 test samples" in result.stdout
 

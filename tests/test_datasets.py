@@ -1,7 +1,8 @@
 """Datasets downloaded on first use, with no internet: a server on 127.0.0.1 started here serves generated IDX
 files under the real file names, and a registry file (GPUBP_DATA_REGISTRY) gives their checksums and sizes.
 
-Each case runs the real ``gpubp`` command (or the Python API) against that server and checks what it printed and
+Each case runs the ``gpubp`` command (in this process, or in processes of its own where two run at once or one is
+killed; or the Python API) against that server and checks what it printed and
 what it left in the cache: only whole, verified files under data-file names, and nothing else.
 """
 
@@ -19,7 +20,6 @@ import pytest
 from gpubp.data import download, load_dataset, registry
 from gpubp.errors import DataError
 
-from cli_helpers import write_mnist
 from data_server import (
     GOOD,
     OTHER,
@@ -27,11 +27,11 @@ from data_server import (
     assert_one_line_error,
     cache_contents,
     dead_url,
-    gpubp,
     start,
     wait_for,
     write_registry,
 )
+from helpers import run, write_mnist
 
 # --- the real registry ---------------------------------------------------------------------------------------
 
@@ -82,7 +82,7 @@ def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
 def test_first_use_downloads_verifies_and_reports_progress_then_uses_the_cache(server, env, tmp_path):
     server.serve("good", GOOD)
     write_registry(tmp_path / "registry.json", [f"{server.base}/good/"])
-    result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    result = run("data", "fetch", "testset", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for name, data in GOOD.items():  # stderr is not a terminal: a plain line as each file starts and ends
         assert f"downloading {server.base}/good/{name} ({len(data):,} bytes)" in result.stderr
@@ -94,13 +94,13 @@ def test_first_use_downloads_verifies_and_reports_progress_then_uses_the_cache(s
     os.umask(umask)
     assert all((tmp_path / "cache" / "testset" / name).stat().st_mode & 0o777 == 0o666 & ~umask for name in GOOD)
 
-    listed = gpubp("data", "list", env=env, cwd=tmp_path).stdout
+    listed = run("data", "list", env=env, cwd=tmp_path).stdout
     assert re.search(r"^testset +cached +0\.\d MB +" + re.escape(str(tmp_path / "cache" / "testset")), listed, re.M)
     assert re.search(r"^mnist +not downloaded +11\.6 MB", listed, re.M)
-    path = gpubp("data", "path", "testset", env=env, cwd=tmp_path)
+    path = run("data", "path", "testset", env=env, cwd=tmp_path)
     assert path.stdout == f"{tmp_path / 'cache' / 'testset'}\n" and path.stderr == ""
 
-    trained = gpubp("train", "--data", "testset", "--epochs", 1, "--out", "run", "--quiet", env=env, cwd=tmp_path)
+    trained = run("train", "--data", "testset", "--epochs", 1, "--out", "run", "--quiet", env=env, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     assert "data: testset, 60 training and 20 test samples" in trained.stdout
     assert "downloading" not in trained.stderr and len(server.requests) == 4  # files already there are used
@@ -109,11 +109,11 @@ def test_first_use_downloads_verifies_and_reports_progress_then_uses_the_cache(s
 def test_train_and_evaluate_download_on_first_use(server, env, tmp_path):
     server.serve("good", GOOD)
     write_registry(tmp_path / "registry.json", [f"{server.base}/good/"])
-    trained = gpubp("train", "--data", "testset", "--epochs", 1, "--out", "run", "--quiet", env=env, cwd=tmp_path)
+    trained = run("train", "--data", "testset", "--epochs", 1, "--out", "run", "--quiet", env=env, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     assert "downloading" in trained.stderr and "60 training and 20 test samples" in trained.stdout
     env[download.CACHE_ENV_VAR] = str(tmp_path / "other-cache")
-    evaluated = gpubp("evaluate", "run/model.npz", "--data", "testset", env=env, cwd=tmp_path)
+    evaluated = run("evaluate", "run/model.npz", "--data", "testset", env=env, cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     assert "data: testset, test split, 20 samples" in evaluated.stdout
     assert sorted(p.name for p in (tmp_path / "other-cache" / "testset").iterdir()) == sorted([*GOOD, ".lock"])
@@ -142,7 +142,7 @@ def test_the_python_api_downloads_with_a_tqdm_bar(server, monkeypatch, tmp_path)
 def test_a_404_from_the_first_mirror_then_the_second(server, env, tmp_path):
     server.serve("good", GOOD)
     write_registry(tmp_path / "registry.json", [f"{server.base}/gone/", f"{server.base}/good/"])
-    result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    result = run("data", "fetch", "testset", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"failed: {server.base}/gone/train-images-idx3-ubyte.gz: HTTP 404" in result.stderr
     assert_cached(tmp_path)
@@ -151,7 +151,7 @@ def test_a_404_from_the_first_mirror_then_the_second(server, env, tmp_path):
 def test_a_checksum_mismatch_is_an_error_and_caches_nothing(server, env, tmp_path):
     server.serve("tampered", OTHER)
     write_registry(tmp_path / "registry.json", [f"{server.base}/tampered/"])
-    result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    result = run("data", "fetch", "testset", env=env, cwd=tmp_path)
     assert result.returncode == 2
     expected = hashlib.sha256(GOOD["train-images-idx3-ubyte.gz"]).hexdigest()
     assert (
@@ -168,7 +168,7 @@ def test_a_mirror_cannot_skip_verification(server, env, tmp_path):
     server.serve("tampered", OTHER)
     write_registry(tmp_path / "registry.json", [dead_url(), f"{server.base}/good/"])
     env[download.MIRROR_ENV_VAR] = f"{server.base}/tampered"
-    result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    result = run("data", "fetch", "testset", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("checksum mismatch") == 2  # the images; the labels of both are arange(n) % 10
     assert_cached(tmp_path)
@@ -179,7 +179,7 @@ def test_a_mirror_serves_when_the_registry_urls_are_unreachable(server, env, tmp
     server.serve("internal/mirror", GOOD)
     write_registry(tmp_path / "registry.json", [dead_url()])
     env[download.MIRROR_ENV_VAR] = f"{server.base}/internal/mirror/"
-    assert gpubp("data", "fetch", "testset", env=env, cwd=tmp_path).returncode == 0
+    assert run("data", "fetch", "testset", env=env, cwd=tmp_path).returncode == 0
     assert_cached(tmp_path)
 
 
@@ -190,13 +190,13 @@ def test_a_dropped_connection_caches_nothing_and_a_retry_succeeds(server, env, t
     whole = GOOD[name] + extra
     server.routes[f"/flaky/{name}"] = ("drop", whole, len(whole) // 2 if not extra else len(whole))
     write_registry(tmp_path / "registry.json", [f"{server.base}/flaky/"])
-    result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    result = run("data", "fetch", "testset", env=env, cwd=tmp_path)
     assert result.returncode == 2
     reason = "sent more than the expected" if extra else f"after {len(whole) // 2:,} of {len(whole):,} bytes"
     assert reason in result.stderr.splitlines()[-1], result.stderr
     assert cache_contents(tmp_path) == ["train-images-idx3-ubyte.gz"]  # the file before it, whole and verified
     server.routes[f"/flaky/{name}"] = GOOD[name]
-    retry = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    retry = run("data", "fetch", "testset", env=env, cwd=tmp_path)
     assert retry.returncode == 0, retry.stderr
     assert "train-images-idx3-ubyte.gz" not in retry.stderr  # kept, not fetched again
     assert_cached(tmp_path)
@@ -205,7 +205,7 @@ def test_a_dropped_connection_caches_nothing_and_a_retry_succeeds(server, env, t
 def test_no_server_at_all_gives_the_offline_message(env, tmp_path):
     base = dead_url()
     write_registry(tmp_path / "registry.json", [base])
-    result = gpubp("train", "--data", "testset", env=env, cwd=tmp_path)
+    result = run("train", "--data", "testset", env=env, cwd=tmp_path)
     line = assert_one_line_error(
         result,
         "gpubp train: error: cannot download testset",
@@ -286,7 +286,7 @@ def test_a_killed_download_leaves_no_data_file_and_the_next_run_cleans_up(server
     assert [p.name for p in folder.iterdir() if not p.name.startswith(".")] == []  # only the hidden .part
     assert len(list(folder.glob(".train-images-idx3-ubyte.gz.*.part"))) == 1
     (folder / ".notes.part").write_text("a hidden file of the user's, not gpubp's to delete")
-    result = gpubp("data", "fetch", "testset", env=env, cwd=tmp_path)
+    result = run("data", "fetch", "testset", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert cache_contents(tmp_path) == sorted([*GOOD, ".notes.part"])  # gpubp's leftover .part is gone
     assert all((folder / name).read_bytes() == data for name, data in GOOD.items())
@@ -300,11 +300,11 @@ def test_existing_folders_come_before_the_cache_and_are_never_written(env, tmp_p
     env[download.MIRROR_ENV_VAR] = dead_url()  # any download attempt would fail loudly
     write_registry(tmp_path / "registry.json", [dead_url()])
     write_mnist(tmp_path / "data" / "mnist", n_train=30)
-    own = gpubp("train", "--data", "mnist", "--epochs", 1, "--out", "a", "--quiet", env=env, cwd=tmp_path)
+    own = run("train", "--data", "mnist", "--epochs", 1, "--out", "a", "--quiet", env=env, cwd=tmp_path)
     assert own.returncode == 0 and "mnist, 30 training and 20 test samples" in own.stdout, own.stderr
-    assert gpubp("data", "path", "mnist", env=env, cwd=tmp_path).stdout == "data/mnist\n"
+    assert run("data", "path", "mnist", env=env, cwd=tmp_path).stdout == "data/mnist\n"
     write_mnist(tmp_path / "mine", n_train=40, gz=True)
-    given = gpubp(
+    given = run(
         "train",
         "--data",
         "testset",
@@ -320,12 +320,12 @@ def test_existing_folders_come_before_the_cache_and_are_never_written(env, tmp_p
     )
     assert given.returncode == 0 and "testset, 40 training and 20 test samples" in given.stdout, given.stderr
     write_mnist(tmp_path / "cache" / "testset", n_train=50)  # put there by hand, raw: used as they are
-    cached = gpubp("train", "--data", "testset", "--epochs", 1, "--out", "c", "--quiet", env=env, cwd=tmp_path)
+    cached = run("train", "--data", "testset", "--epochs", 1, "--out", "c", "--quiet", env=env, cwd=tmp_path)
     assert cached.returncode == 0 and "testset, 50 training and 20 test samples" in cached.stdout, cached.stderr
     assert not (tmp_path / "cache" / "mnist").exists() and not (tmp_path / "cache" / "testset" / ".lock").exists()
-    fetched = gpubp("data", "fetch", "mnist", env=env, cwd=tmp_path)
+    fetched = run("data", "fetch", "mnist", env=env, cwd=tmp_path)
     assert fetched.stdout == "mnist: 4 files in data/mnist (./data/mnist is read before the cache)\n", fetched.stderr
     (tmp_path / "data" / "mnist" / "t10k-labels-idx1-ubyte").unlink()
     assert_one_line_error(
-        gpubp("data", "fetch", "mnist", env=env, cwd=tmp_path), "data/mnist exists but lacks t10k-labels-idx1-ubyte"
+        run("data", "fetch", "mnist", env=env, cwd=tmp_path), "data/mnist exists but lacks t10k-labels-idx1-ubyte"
     )

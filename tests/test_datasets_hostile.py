@@ -10,7 +10,8 @@ import pytest
 from gpubp.data import download, registry
 from gpubp.errors import DataError
 
-from data_server import GOOD, assert_one_line_error, gpubp, write_registry
+from data_server import GOOD, assert_one_line_error, write_registry
+from helpers import run
 
 
 def registry_with(**changes):
@@ -100,7 +101,7 @@ def test_hostile_settings_get_one_line_and_exit_2(env, tmp_path, case):
     env.update({key: value.format(tmp=tmp_path) for key, value in settings.items()})
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     for args in (["data", "fetch", "testset"], ["train", "--data", "testset"]):
-        assert_one_line_error(gpubp(*args, env=env, cwd=tmp_path), message.format(tmp=tmp_path))
+        assert_one_line_error(run(*args, env=env, cwd=tmp_path), message.format(tmp=tmp_path))
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 

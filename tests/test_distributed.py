@@ -18,9 +18,8 @@ import pytest
 import gpubp
 from gpubp.distributed import MpiCommunicator, NcclCommunicator
 
-from cli_helpers import command, environment
-from cli_helpers import gpubp as run
-from conftest import FAKE_CUPY, find_tool
+from helpers import FAKE_CUPY, command, environment, find_tool
+from helpers import gpubp as run
 
 MPIEXEC = find_tool("mpiexec")
 try:
@@ -50,6 +49,7 @@ def parameters(path):
     return weights + biases
 
 
+@pytest.mark.slow
 @needs_mpiexec
 @pytest.mark.parametrize("rule", [[], ["--optimizer", "adam", "--lr", 0.01, "--l2", 1]])
 def test_data_parallel_early_stopping_and_plateau_decide_as_one_process(tmp_path, rule):
@@ -84,6 +84,7 @@ def test_data_parallel_early_stopping_and_plateau_decide_as_one_process(tmp_path
         assert np.max(np.abs(ours - reference)) <= 1e-12 * np.max(np.abs(reference))
 
 
+@pytest.mark.slow
 @needs_mpiexec
 @pytest.mark.parametrize(
     "ranks, method",
@@ -104,6 +105,7 @@ def test_data_parallel_weights_equal_one_process(tmp_path, ranks, method):
         assert np.max(np.abs(ours - reference)) <= 1e-12 * np.max(np.abs(reference))
 
 
+@pytest.mark.slow
 @needs_mpiexec
 def test_only_rank_0_writes(tmp_path):
     (tmp_path / "rank0").mkdir()
@@ -120,6 +122,7 @@ def test_only_rank_0_writes(tmp_path):
     assert list((tmp_path / "others").iterdir()) == []
 
 
+@pytest.mark.slow
 @needs_mpiexec
 def test_an_error_ends_every_rank_with_its_message(tmp_path):
     start = time.monotonic()
@@ -145,6 +148,7 @@ def rank_pids(marker: str, rank: int) -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 @needs_mpiexec
 def test_a_killed_rank_ends_the_job_within_bounded_time(tmp_path):
     marker = f"killed-{os.getpid()}"

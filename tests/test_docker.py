@@ -8,8 +8,7 @@ import subprocess
 
 import pytest
 
-from cli_helpers import REPO
-from conftest import find_tool
+from helpers import REPO, find_tool
 
 DOCKERFILES = [REPO / "docker" / "Dockerfile", REPO / "docker" / "Dockerfile.gpu"]
 

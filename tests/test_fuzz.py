@@ -4,8 +4,9 @@ Each generated file is built from known parts — rows of cells that are numbers
 a header or none, a byte-order mark, blank lines, quoting, line endings, arrays of given shapes and dtypes — so
 the test knows, without gpubp's parser, whether the file is valid and how many data rows it has. For every file
 gpubp either reads exactly those rows (exit 0, one label per row), or refuses it with one line (exit 2, no
-traceback); either way no file that existed before changes. In-process cases are cheap and get many examples;
-the real command in a subprocess gets a few, so that the whole file stays within a minute.
+traceback); either way no file that existed before changes. In-process cases are cheap and get many examples (a
+fifth of them for the commands in the fast loop, ``pytest -m "not slow"``); the installed script in a subprocess
+gets a few (marked slow), so that the whole file stays within a minute.
 """
 
 import contextlib
@@ -22,11 +23,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import gpubp
-from gpubp.cli import main
 from gpubp.data.idx import IMAGES_MAGIC, read_idx
 from gpubp.data.tables import load_npz, read_csv
 
-from cli_helpers import gpubp as run_gpubp
+from helpers import examples, run
+from helpers import gpubp as run_gpubp
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -283,19 +284,6 @@ def snapshot(folder):
     return {p: (p.read_bytes(), p.stat().st_mode) for p in Path(folder).rglob("*") if p.is_file()}
 
 
-def run_in_process(args, cwd):
-    """``gpubp ARGS`` through ``main`` (no subprocess): the exit status, stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    here = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = main([str(a) for a in args])
-    finally:
-        os.chdir(here)
-    return status, out.getvalue(), err.getvalue()
-
-
 def check_outcome(status, stdout, stderr, expected_rows, count):
     """Exit 0 with ``expected_rows`` read (``count()`` says how many were), or exit 2 with one line."""
     assert "Traceback" not in stderr
@@ -349,7 +337,9 @@ def fuzz_command(file, args, what, run, expected_rows, name="data.csv"):
 
 
 def in_process(args, cwd):
-    return run_in_process(args, cwd)
+    """``gpubp ARGS`` through ``main`` (no subprocess; a traceback is an exception): status, stdout and stderr."""
+    result = run(*args, cwd=cwd)
+    return result.returncode, result.stdout, result.stderr
 
 
 def in_subprocess(args, cwd):
@@ -361,14 +351,14 @@ def rows_of(table):
     return None if table is None else len(table)
 
 
-@settings(FAST, max_examples=50)  # each accepted file trains and plots
+@settings(FAST, max_examples=examples(50))  # each accepted file trains and plots
 @given(csv_files(labels=True))
 def test_train_in_process_trains_on_every_data_row_or_refuses_in_one_line(file):
     raw, expected = file
     fuzz_command(raw, TRAIN, samples_trained, in_process, rows_of(expected))
 
 
-@settings(FAST, max_examples=60)
+@settings(FAST, max_examples=examples(60))
 @given(csv_files(width=3), st.sampled_from([[], [], ["--out", "out.txt"], ["--out", "labels.txt"]]))
 def test_predict_in_process_labels_every_data_row_or_refuses_in_one_line(model, file, out):
     raw, expected = file
@@ -376,7 +366,7 @@ def test_predict_in_process_labels_every_data_row_or_refuses_in_one_line(model, 
     fuzz_command(raw, args, labels_predicted, in_process, rows_of(expected))
 
 
-@settings(FAST, max_examples=40)
+@settings(FAST, max_examples=examples(40))
 @given(npz_arrays())
 def test_train_in_process_on_npz_pairs_every_sample_or_refuses_in_one_line(case):
     arrays, expected = case
@@ -388,6 +378,7 @@ def test_train_in_process_on_npz_pairs_every_sample_or_refuses_in_one_line(case)
     fuzz_command(file.getvalue(), args, samples_trained, in_process, expected, name="data.npz")
 
 
+@pytest.mark.slow
 @SLOW
 @given(csv_files(labels=True))
 def test_the_gpubp_command_trains_on_every_data_row_or_refuses_in_one_line(file):
@@ -395,6 +386,7 @@ def test_the_gpubp_command_trains_on_every_data_row_or_refuses_in_one_line(file)
     fuzz_command(raw, TRAIN, samples_trained, in_subprocess, rows_of(expected))
 
 
+@pytest.mark.slow
 @SLOW
 @given(csv_files(width=3))
 def test_the_gpubp_command_labels_every_data_row_or_refuses_in_one_line(model, file):

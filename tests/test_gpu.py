@@ -10,8 +10,8 @@ from gpubp.backend import KERNELS
 from gpubp.backend.numpy_ops import NumpyOps
 from gpubp.training.config import RULES
 
-from cli_helpers import gpubp as run_gpubp
-from conftest import random_problem
+from helpers import gpubp as run_gpubp
+from helpers import random_problem
 from kernel_sources import ROW_WISE
 
 pytestmark = pytest.mark.gpu

@@ -6,7 +6,7 @@ import pytest
 import gpubp
 from gpubp.model.gradcheck import finite_difference_gradient, gradient_check, max_relative_error
 
-from conftest import random_problem
+from helpers import random_problem
 from reference import mean_cost, mean_gradient
 
 ARCHITECTURES = [(4, 3, 2), (5, 7, 4, 3), (6, 8, 7, 5, 4)]  # the last has three hidden layers

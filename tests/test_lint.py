@@ -4,8 +4,7 @@ import subprocess
 
 import pytest
 
-from cli_helpers import REPO
-from conftest import find_tool
+from helpers import REPO, find_tool
 
 
 @pytest.mark.parametrize("check", [["check"], ["format", "--check"]], ids=["lint", "format"])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cli_helpers import REPO
+from helpers import REPO
 
 nbformat = pytest.importorskip("nbformat", reason="the notebook test needs nbformat: pip install '.[test]'")
 NotebookClient = pytest.importorskip("nbclient", reason="the notebook test needs nbclient").NotebookClient
@@ -10,6 +10,7 @@ NotebookClient = pytest.importorskip("nbclient", reason="the notebook test needs
 NOTEBOOK = REPO / "notebooks" / "backprop.ipynb"
 
 
+@pytest.mark.slow  # a Jupyter kernel, and the lecture's 30 epochs
 def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # the kernel imports this checkout's gpubp
     notebook = nbformat.read(NOTEBOOK, as_version=4)

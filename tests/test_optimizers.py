@@ -19,7 +19,7 @@ from gpubp.training import TrainingConfig
 from gpubp.training.config import RULES
 
 import reference
-from conftest import random_problem
+from helpers import random_problem
 
 torch = pytest.importorskip("torch", reason="the peer tests need PyTorch (the test extra installs it)")
 

@@ -1,6 +1,9 @@
-"""The life of a training run, through the real ``gpubp`` command: run folders claimed by one process, ``--force``
+"""The life of a training run, through the ``gpubp`` command: run folders claimed by one process, ``--force``
 replacing a whole run, file modes, folders that cannot be made, stdout closed early, damaged checkpoints, broken
-plotting, resuming from elsewhere or with a smaller η, SIGTERM, stale temporary files, warnings, and the help."""
+plotting, resuming from elsewhere or with a smaller η, SIGTERM, stale temporary files, warnings, and the help.
+
+The command runs in this process (``run``) except where the test needs processes of their own (``run_gpubp``,
+``start``): two runs at once, a closed stdout, a signal, a plotting library that fails as it is imported."""
 
 import json
 import os
@@ -19,39 +22,19 @@ from gpubp.cli.settings import ADDED_LATER, key
 from gpubp.errors import InputError
 from gpubp.model.storage import atomic_write, current_umask
 
-from cli_helpers import command, environment, separable_data, write_csv, write_mnist
-from cli_helpers import gpubp as run
-
-
-def ok(result):
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.stdout
-
-
-def one_line_error(result, message):
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("gpubp"), result.stderr
-    assert message in lines[0], lines[0]
-    return lines[0]
+from helpers import epochs_in, ok, one_line_error, run, separable_data, start_gpubp, write_csv, write_mnist
+from helpers import gpubp as run_gpubp
 
 
 def start(*args, cwd, **popen):
     """``gpubp ARGS`` in the background, its output captured unless ``popen`` says otherwise."""
-    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
-    return subprocess.Popen(
-        command() + [str(a) for a in args], cwd=cwd, env=environment(), stdin=subprocess.DEVNULL, **popen
-    )
-
-
-def epochs_in(folder: Path) -> list[int]:
-    return [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    return start_gpubp(*args, cwd=cwd, **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen})
 
 
 LONG = ["--sizes", "400", "--epochs", 15, "--quiet"]  # about a second of training: long enough to overlap
 
 
+@pytest.mark.slow  # processes at once
 def test_two_trainings_with_the_same_out_never_share_it(tmp_path):
     processes = [start("train", *LONG, "--out", "run", cwd=tmp_path) for _ in range(2)]
     results = [(p.wait(timeout=300), *p.communicate()) for p in processes]
@@ -62,6 +45,7 @@ def test_two_trainings_with_the_same_out_never_share_it(tmp_path):
     assert epochs_in(tmp_path / "run") == list(range(1, 16))
 
 
+@pytest.mark.slow  # processes at once
 def test_default_runs_started_in_the_same_second_get_a_folder_each(tmp_path):
     processes = [start("train", *LONG, cwd=tmp_path) for _ in range(3)]
     assert [p.wait(timeout=300) for p in processes] == [0, 0, 0], [p.communicate() for p in processes]
@@ -175,7 +159,7 @@ def test_an_out_that_cannot_be_created_is_refused_before_training(tmp_path, out)
     [
         ["train", "--epochs", 3, "--out", "run"],
         ["info"],
-        ["evaluate", "model/model.npz"],
+        pytest.param(["evaluate", "model/model.npz"], marks=pytest.mark.slow),  # as info and predict do
         ["predict", "model/model.npz", "x.npz"],
         ["train", "--help"],
     ],
@@ -265,6 +249,7 @@ def test_a_checkpoint_from_before_run_ids_and_later_settings_still_resumes(tmp_p
         assert str(model["run_id"]) == run_id and len(run_id) == 32
 
 
+@pytest.mark.slow  # a process whose matplotlib fails as it is imported
 @pytest.mark.parametrize("broken", ["backend", "import"])
 def test_a_failing_plotting_backend_skips_the_plot_and_says_why(tmp_path, monkeypatch, broken):
     fake = None
@@ -274,7 +259,7 @@ def test_a_failing_plotting_backend_skips_the_plot_and_says_why(tmp_path, monkey
         fake = tmp_path / "fake"
         (fake / "matplotlib").mkdir(parents=True)
         (fake / "matplotlib" / "__init__.py").write_text("raise RuntimeError('font cache is corrupt')\n")
-    out = ok(run("train", "--epochs", 1, "--out", "run", cwd=tmp_path, extra_path=fake))
+    out = ok(run_gpubp("train", "--epochs", 1, "--out", "run", cwd=tmp_path, extra_path=fake))
     assert "no plot: matplotlib failed (" in out and (tmp_path / "run" / "model.npz").is_file()
     assert not (tmp_path / "run" / "learning_curve.png").exists()
 
@@ -345,7 +330,7 @@ def test_divergence_names_the_command_that_resumes_with_a_smaller_lr(tmp_path, m
     assert settings["lr"] == 0.3 and settings["lr_changes"] == [[3, 0.3]]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_a_signal_ends_the_run_saying_which_checkpoint_is_intact(tmp_path, signum):
     process = start(
         "train",

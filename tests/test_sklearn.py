@@ -89,6 +89,7 @@ def test_cross_val_score(digits):
     assert scores.shape == (3,) and scores.min() > 0.8
 
 
+@pytest.mark.slow  # joblib worker processes
 def test_grid_search_in_two_processes_gives_the_same_result(digits):
     x, y = digits
     grid = {"learning_rate_init": [0.1, 1.0]}
@@ -413,6 +414,7 @@ class ThreadRecorder(NetworkClassifier):
         self.blas_threads_seen_ = max(blas_thread_counts())
 
 
+@pytest.mark.slow  # joblib worker processes
 def test_grid_search_workers_share_the_cores_instead_of_oversubscribing(digits):
     """joblib's workers start with cpu_count // n_jobs BLAS threads (unless the user set OPENBLAS_NUM_THREADS,
     which joblib then keeps), and a fit never raises its worker's cap."""
@@ -491,6 +493,7 @@ def run_readme_example(code, capsys) -> list[float]:
     return [float(line.rsplit(" ", 1)[1]) for line in capsys.readouterr().out.splitlines()]
 
 
+@pytest.mark.slow  # the README example: two fits on the digits
 def test_readme_example_runs_with_todays_training_settings(capsys):
     code = readme_example()
     assert code.count("NetworkClassifier(hidden_layer_sizes") == 1
@@ -502,6 +505,7 @@ def test_readme_example_runs_with_todays_training_settings(capsys):
     assert len(accuracies) == 2 and all(0 <= a <= 1 for a in accuracies)
 
 
+@pytest.mark.slow  # accuracy on real data
 def test_readme_example_reaches_mlpclassifiers_accuracy(capsys):
     accuracies = run_readme_example(readme_example(), capsys)
     assert min(accuracies) >= 0.95

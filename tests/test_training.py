@@ -7,7 +7,7 @@ import pytest
 import gpubp
 from gpubp.data import load_digits
 
-from conftest import random_problem
+from helpers import random_problem
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from gpubp.data import load_digits
 from gpubp.training import Trainer, TrainingConfig, load_checkpoint, save_checkpoint
 from gpubp.training.config import validation_split
 
-from conftest import random_problem
+from helpers import random_problem
 
 
 @pytest.fixture(scope="module")
