@@ -52,6 +52,8 @@ def suite(tmp_path, name, text):
     folder = tmp_path / name
     folder.mkdir()
     shutil.copy(REPO / "tests" / "conftest.py", folder)
+    for helper in ("data_server.py", "cli_helpers.py"):  # conftest loads data_server, which imports cli_helpers
+        shutil.copy(REPO / "tests" / helper, folder)
     (folder / "pytest.ini").write_text("[pytest]\nmarkers =\n    gpu: needs a CUDA GPU\n    cupy: needs CuPy\n")
     (folder / f"test_{name}.py").write_text(text)
     return folder
