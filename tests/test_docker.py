@@ -1,4 +1,4 @@
-"""The container files: both Dockerfiles pass hadolint and keep the promises the README makes for them.
+"""The container files: both Dockerfiles pass hadolint and keep the promises docs/gpu-and-containers.md makes for them.
 
 The CPU image is built and run for real by docker/ci.sh (from .ci/run); the GPU image is linted, not built.
 """

@@ -1,6 +1,6 @@
 """Property-based fuzzing (Hypothesis) of the CSV, NPZ and IDX readers and of ``gpubp train`` / ``gpubp predict``.
 
-Each generated file is built from known parts — rows of cells that are numbers by the README's rule or are not,
+Each generated file is built from known parts — rows of cells that are numbers by docs/data.md's rule or are not,
 a header or none, a byte-order mark, blank lines, quoting, line endings, arrays of given shapes and dtypes — so
 the test knows, without gpubp's parser, whether the file is valid and how many data rows it has. For every file
 gpubp either reads exactly those rows (exit 0, one label per row), or refuses it with one line (exit 2, no
@@ -126,7 +126,7 @@ def is_blank(row):
 
 
 def expected_table(rows):
-    """What the README's CSV rules say these generated rows are: their values, or None where gpubp must refuse."""
+    """What docs/data.md's CSV rules say these generated rows are: their values, or None where gpubp must refuse."""
     rows = [row for row in rows if not is_blank(row)]
     if not rows:
         return None

@@ -1,9 +1,10 @@
-"""The ``gpubp`` command line: ``train``, ``evaluate``, ``predict``, ``info`` and ``gradcheck``.
+"""The ``gpubp`` command line: ``train``, ``evaluate``, ``predict``, ``info``, ``bench``, ``gradcheck`` and ``data``.
 
-This module only builds the argument parser and turns errors into exit codes; each command lives in
-``train.py`` or ``tools.py``. Every problem a user can fix — a bad flag, a missing or malformed data file, a
-model file that is not gpubp's, a GPU that is not there — is printed as one line on stderr and exits with
-status 2, with no traceback; a bug in gpubp still shows its traceback.
+This module only builds the argument parser and turns errors into exit codes; each command lives in ``train.py``,
+``tools.py`` or ``data.py``, and every knob's flag comes from its declaration (``settings.py``). Every problem a
+user can fix — a bad flag, a missing or malformed data file, a model file that is not gpubp's, a GPU that is not
+there — is printed as one line on stderr, naming knobs as flags, and exits with status 2, with no traceback; a bug
+in gpubp still shows its traceback.
 """
 
 from __future__ import annotations
@@ -211,10 +212,12 @@ def build_parser() -> Parser:
         run=data.data_list
     )
     f = actions.add_parser("fetch", help="download datasets (only the files not already there)")
-    f.add_argument("names", nargs="+", metavar="NAME", help="mnist, fashion-mnist, kmnist")
+    f.add_argument(
+        "names", nargs="+", metavar="NAME", help="mnist, fashion-mnist, kmnist, or one of $GPUBP_DATA_REGISTRY"
+    )
     f.set_defaults(run=data.data_fetch)
     w = actions.add_parser("path", help="the folder that holds, or will hold, a dataset's files")
-    w.add_argument("name", metavar="NAME", help="mnist, fashion-mnist, kmnist")
+    w.add_argument("name", metavar="NAME", help="mnist, fashion-mnist, kmnist, or one of $GPUBP_DATA_REGISTRY")
     w.set_defaults(run=data.data_path)
     return parser
 

@@ -22,7 +22,12 @@ class DataConfig(Config):
 
     data: str = knob(
         "digits",
-        Rule("digits, mnist, fashion-mnist, kmnist or the path of a .csv or .npz file", named, str),
+        Rule(
+            "a dataset's name (digits, mnist, fashion-mnist, kmnist, or one of $GPUBP_DATA_REGISTRY) or the path "
+            "of a .csv or .npz file",
+            named,
+            str,
+        ),
         "digits (bundled); mnist, fashion-mnist or kmnist (downloaded on first use, see gpubp data); or a .csv / .npz "
         "file",
         what="the dataset",

@@ -1,9 +1,10 @@
-"""``NetworkClassifier``: a scikit-learn classifier whose model is a ``gpubp.Network`` trained by ``Network.SGD``.
+"""``NetworkClassifier``: a scikit-learn classifier whose model is a ``gpubp.Network`` trained by a ``gpubp.Trainer``.
 
 The estimator only translates: scikit-learn's conventions (any class labels, feature names, ``fit`` /
 ``partial_fit`` / ``warm_start``, ``random_state``, fitted attributes in ``MLPClassifier``'s shapes, pickling) on
-one side, ``Network(...)`` and ``Network.SGD(...)`` on the other. Each training knob is handed to gpubp only when
-it differs from gpubp's own default, so gpubp validates every value and says what is wrong in its own words.
+one side, gpubp's ``NetworkConfig`` and ``TrainingConfig`` on the other. Its parameters are mapped onto those
+knobs at ``fit`` (scikit-learn's rule: ``__init__`` only stores them), where the knobs' own declarations check
+them; a bad value is a ``ValueError`` naming the estimator's parameter (``batch_size``, ``learning_rate_init``).
 """
 
 from __future__ import annotations
