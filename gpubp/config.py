@@ -172,7 +172,13 @@ class Config:
     def ignored(cls, given, values: Mapping[str, Any]) -> list[str]:
         """The knobs of ``given`` that the choices in ``values`` do not read (a flag given for nothing)."""
         applies = cls.applies()
-        return [name for name in given if name in applies and values[applies[name][0]] not in applies[name][1]]
+
+        def read(name) -> bool:  # a chooser may hold one choice or several (one per layer, say)
+            chooser, readers = applies[name]
+            chosen = values[chooser] if isinstance(values[chooser], tuple) else (values[chooser],)
+            return any(c in readers for c in chosen)
+
+        return [name for name in given if name in applies and not read(name)]
 
     @classmethod
     def not_read(cls, name: str, values: Mapping[str, Any]) -> SettingError:

@@ -7,8 +7,11 @@ with its reason unless it is marked ``gpu``: CI installs every tool the tests us
 that never ran.
 """
 
+import ctypes
 import importlib.util
 import os
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -16,6 +19,7 @@ import pytest
 from gpubp.backend import probe_gpu
 
 import helpers
+import kernel_sources
 from helpers import FAKE_CUPY, cupy_modules, fail_the_skip, forget_the_gpu, in_ci, restore_cupy, stand_in_modules
 
 # scikit-learn runs its array-API check of every estimator (NetworkClassifier's included) only with this set, and
@@ -117,3 +121,22 @@ def pytest_terminal_summary(terminalreporter, config):
             f"{count} tests marked cupy were deselected: they need CuPy installed (no GPU), "
             f"which this environment lacks; .ci/run runs them in a second environment"
         )
+
+
+@pytest.fixture(scope="session")
+def host_kernels(tmp_path_factory):
+    """Every kernel body of gpubp/backend/kernels.py built by g++ as host C++ (tests/kernel_sources.py), loaded."""
+    gpp = shutil.which("g++")
+    if gpp is None:
+        pytest.skip("g++ is not installed")
+    folder = tmp_path_factory.mktemp("kernels")
+    source, library = folder / "kernels.cpp", folder / "kernels.so"
+    source.write_text(kernel_sources.host_source())
+    # -ffp-contract=off: NumPy rounds after every operation, so the host build must not fuse a*b+c either.
+    subprocess.run(
+        [gpp, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(library), str(source)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return ctypes.CDLL(str(library))

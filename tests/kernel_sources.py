@@ -15,7 +15,7 @@ ELEMENTWISE = {name: spec for name, spec in KERNELS.items() if isinstance(spec, 
 ROW_WISE = {name: spec for name, spec in KERNELS.items() if isinstance(spec, RowKernelSpec)}
 
 C_TYPES = {"float32": "float", "float64": "double"}
-OTHER_TYPES = {"int64": "long long"}
+OTHER_TYPES = {"int64": "long long", "uint64": "unsigned long long"}
 
 
 def params(text: str) -> list[tuple[str, str]]:
@@ -46,7 +46,7 @@ def _arguments(spec, c_type: str) -> str:
 
 def host_source() -> str:
     """C++ for g++: ``gpubp_<name>_<float|double>(long n, inputs…, outputs…)`` for every kernel."""
-    parts = ["#include <cmath>", "using std::tanh; using std::exp; using std::log; using std::sqrt;"]
+    parts = ["#include <cmath>", "using std::tanh; using std::exp; using std::log; using std::sqrt; using std::fmax;"]
     for name, spec in ELEMENTWISE.items():
         for c_type in C_TYPES.values():
             parts.append(

@@ -200,7 +200,8 @@ CASES = {
     "infinite L2": (["train", "--l2", "inf"], "--l2 (the L2 strength λ) must be a finite number >= 0"),
     "unknown init": (
         ["train", "--init", "xavier"],
-        "--init (the initialization) must be one of normal, scaled, got 'xavier'",
+        "--init (the initialization) must be one of normal, scaled, he, glorot (or None: each activation's own), got "
+        "'xavier'",
     ),
     "resume with another optimizer": (
         ["train", "--resume", "run/checkpoint.npz", "--optimizer", "adam"],

@@ -20,10 +20,11 @@ from gpubp.backend import KERNELS
 from gpubp.backend.kernels import UPDATE_KERNELS, row_kernel_source
 from gpubp.backend.numpy_ops import NumpyOps
 
-from kernel_sources import C_TYPES, ELEMENTWISE, ROW_WISE, cuda_source, host_source, param_names
+from kernel_sources import C_TYPES, ELEMENTWISE, ROW_WISE, cuda_source, param_names
 
 EDGE_VALUES = [0.0, 1e-8, -1e-8, 20.0, -20.0, 1000.0, -1000.0, 0.5, 1.0, 0.25, 3.0]
-POINTWISE = [name for name in ELEMENTWISE if name not in UPDATE_KERNELS]
+# dropout's inputs are counters and thresholds, not numbers of T: it has tests of its own (test_dropout.py)
+POINTWISE = [name for name in ELEMENTWISE if name not in UPDATE_KERNELS and name != "dropout"]
 # Each rule's scalars as Optimizer.step passes them: L2 on (sgd's keep = 1 − ηλ/n), μ = 0.9, η = 0.5, Adam at t = 3.
 UPDATE_SCALARS = {
     "sgd": [0.995],
@@ -52,24 +53,6 @@ def update_inputs(name, dtype, size=1000, n_weights=637, seed=0):
 def test_every_kernel_has_a_numpy_twin():
     assert set(UPDATE_SCALARS) == set(UPDATE_KERNELS)
     assert set(KERNELS) == {name for name in dir(NumpyOps) if not name.startswith("_")} - {"xp", "sum_rows"}
-
-
-@pytest.fixture(scope="module")
-def host_kernels(tmp_path_factory):
-    gpp = shutil.which("g++")
-    if gpp is None:
-        pytest.skip("g++ is not installed")
-    folder = tmp_path_factory.mktemp("kernels")
-    source, library = folder / "kernels.cpp", folder / "kernels.so"
-    source.write_text(host_source())
-    # -ffp-contract=off: NumPy rounds after every operation, so the host build must not fuse a*b+c either.
-    subprocess.run(
-        [gpp, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(library), str(source)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return ctypes.CDLL(str(library))
 
 
 def edge_inputs(count: int, dtype):
@@ -143,7 +126,7 @@ def test_sigmoid_and_its_derivative_are_right_and_stable_at_the_edges():
         a, prime = np.empty_like(z), np.empty_like(z)
         with np.errstate(all="raise"):
             ops.bias_sigmoid(z, np.zeros(z.shape[1], dtype), a)
-            ops.hidden_delta(np.ones_like(z), a, prime)
+            ops.sigmoid_delta(np.ones_like(z), a, prime)
         exact = 1 / (1 + np.exp(-z.astype(np.longdouble)))
         assert np.all(np.abs(a - exact) <= 2 * np.finfo(dtype).eps)
         assert a[0, 0] == 0 and a[0, -1] == 1 and a[0, 3] == 0.5
@@ -214,11 +197,10 @@ def test_cache_blocking_changes_no_bit(name, monkeypatch):
 
     rng = np.random.default_rng(0)
     shape = (1000, 300)  # 1.2 MB in float32: several blocks, the last one short
-    inputs = [rng.standard_normal(shape).astype(np.float32) for _ in param_names(KERNELS[name].in_params)]
-    if "T b" in KERNELS[name].in_params:
-        inputs[1] = inputs[1][0]  # the bias is one row, broadcast over the batch
-    if "scale" in KERNELS[name].in_params:
-        inputs[-1] = 0.3
+    names = param_names(KERNELS[name].in_params)
+    inputs = [rng.standard_normal(shape).astype(np.float32) for _ in names]
+    given = {"b": inputs[names.index("b")][0] if "b" in names else None, "scale": 0.3, "slope": 0.05}
+    inputs = [given[p] if p in given else array for p, array in zip(names, inputs)]  # a bias row, the scalars
     blocked, whole = np.empty(shape, np.float32), np.empty(shape, np.float32)
     getattr(NumpyOps(), name)(*inputs, blocked)
     monkeypatch.setattr(numpy_ops, "BLOCK_BYTES", 1 << 40)
@@ -240,20 +222,21 @@ def test_cache_blocking_of_update_rules_changes_no_bit(name, monkeypatch):
 
 
 def cupy_kernel_source(cupy, name: str, dtype) -> str:
-    """The exact CUDA source CuPy generates for one of gpubp's kernels: arrays 1-D, ``scale`` and the update
-    rules' inputs other than ``g`` scalars.
+    """The exact CUDA source CuPy generates for one of gpubp's kernels: arrays 1-D; ``scale``, leaky ReLU's
+    ``slope``, dropout's counters and the update rules' inputs other than ``g`` scalars.
 
     This uses CuPy's code generator (``cupy._core._kernel``), which is not public API: the test that calls it
     skips, saying so, where CuPy's internals have changed.
     """
     from cupy._core import _carray, _kernel, _scalar
 
-    from gpubp.backend.kernels import CupyOps
+    from gpubp.backend.cupy_ops import CupyOps
 
     ndarray_kind, indexer_kind, scalar_kind = 1, 2, 3  # CuPy's _ArgKind enum
-    kernel = CupyOps(cupy)._kernels[name]
+    kernel = getattr(CupyOps(cupy), name)
     inputs = len(param_names(KERNELS[name].in_params))
-    scalars = {"scale"} | set(param_names(KERNELS[name].in_params)[1:] if name in UPDATE_KERNELS else ())
+    scalars = {"scale", "slope", "key", "start", "threshold"}
+    scalars |= set(param_names(KERNELS[name].in_params)[1:] if name in UPDATE_KERNELS else ())
     infos = [
         _kernel._ArgInfo(scalar_kind, _scalar.CScalar, dtype if p.ctype == "T" else p.dtype, 0, True, True)
         if k < inputs and p.name in scalars
@@ -281,7 +264,7 @@ def test_the_source_cupy_generates_compiles(tmp_path, dtype):
     except (AttributeError, AssertionError, TypeError, ImportError) as exc:
         pytest.skip(f"CuPy's internal code generator is not the one this test knows ({exc!r})")
     for name, text in zip(ELEMENTWISE, sources):
-        if name in UPDATE_KERNELS:  # ``i < n_weights`` needs i to be the flat index: a 1-D indexer set to i
+        if name in UPDATE_KERNELS or name == "dropout":  # ``i`` must be the flat index: a 1-D indexer set to i
             assert "CUPY_FOR(i, _ind.size())" in text and "_ind.set(i);" in text and "CIndexer<1, 1>" in text
     source = tmp_path / "cupy_kernels.cu"
     sources += [row_kernel_source(name, C_TYPES[dtype]) for name in ROW_WISE]  # RawKernels: the source as given

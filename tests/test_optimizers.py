@@ -1,9 +1,9 @@
 """The update rules against torch.optim, L2 against its cost's gradient, sgd against the lecture's per-sample loop,
 and the knobs.
 
-PyTorch is the independent reference: a network built by hand from torch.sigmoid layers, the same cost averaged
-over the mini-batch, torch.optim's SGD (plain, momentum, Nesterov) and Adam, from the same weights through the
-same mini-batches, λ given as weight_decay = λ/n on the weights only.
+PyTorch is the independent reference (tests/torch_reference.py): torch.nn layers with sigmoid units, the same cost
+averaged over the mini-batch, torch.optim's SGD (plain, momentum, Nesterov) and Adam, from the same weights
+through the same mini-batches, λ given as weight_decay = λ/n on the weights only.
 """
 
 import copy
@@ -21,34 +21,9 @@ from gpubp.training.config import RULES
 import reference
 from helpers import random_problem
 
-torch = pytest.importorskip("torch", reason="the peer tests need PyTorch (the test extra installs it)")
+torch_reference = pytest.importorskip("torch_reference", reason="the peer tests need PyTorch")
 
 ETA = {"sgd": 0.5, "momentum": 0.5, "nesterov": 0.5, "adam": 0.01}
-
-
-def torch_train(weights, biases, batches, rule, eta, weight_decay, cost):
-    """torch.optim's rule over ``batches`` of (x, one-hot y), from the given float64 weights; returns them."""
-    ws = [torch.tensor(w, requires_grad=True) for w in weights]
-    bs = [torch.tensor(b, requires_grad=True) for b in biases]
-    groups = [{"params": ws, "weight_decay": weight_decay}, {"params": bs, "weight_decay": 0.0}]
-    optimizer = {
-        "sgd": lambda: torch.optim.SGD(groups, lr=eta),
-        "momentum": lambda: torch.optim.SGD(groups, lr=eta, momentum=0.9),
-        "nesterov": lambda: torch.optim.SGD(groups, lr=eta, momentum=0.9, nesterov=True),
-        "adam": lambda: torch.optim.Adam(groups, lr=eta, betas=(0.9, 0.999), eps=1e-8),
-    }[rule]()
-    for x, y in batches:
-        a, y = torch.from_numpy(x), torch.from_numpy(y)
-        for w, b in zip(ws, bs):
-            a = torch.sigmoid(a @ w.T + b)
-        if cost == "quadratic":
-            per_sample = 0.5 * ((a - y) ** 2).sum(dim=1)
-        else:
-            per_sample = -(y * torch.log(a) + (1 - y) * torch.log(1 - a)).sum(dim=1)
-        optimizer.zero_grad()
-        per_sample.mean().backward()  # the lecture's C = (1/m) Σ_x C_x, so that lr = η
-        optimizer.step()
-    return [w.detach().numpy() for w in ws], [b.detach().numpy() for b in bs]
 
 
 @pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
@@ -59,18 +34,14 @@ def test_fifty_steps_match_torch_optim(rule, lmbda, cost):
     x, labels = random_problem(sizes, m=n, seed=7)
     net = gpubp.Network(sizes, cost=cost, dtype="float64", device="cpu", seed=8)
     weights, biases = net.parameters()
-    shuffles = np.random.default_rng()
-    shuffles.bit_generator.state = net.rng.bit_generator.state  # the orders SGD will draw
-    y = np.eye(sizes[-1])[labels]
-    batches = []
-    for _ in range(5):
-        order = shuffles.permutation(n)
-        batches += [(x[order[k : k + batch]], y[order[k : k + batch]]) for k in range(0, n, batch)]
+    batches = torch_reference.shuffled_batches(net, x, np.eye(sizes[-1])[labels], 5, batch)
     assert len(batches) == 50
 
     net.SGD((x, labels), 5, batch, ETA[rule], optimizer=rule, lmbda=lmbda, monitor_training_cost=False)
     ours = net.parameters()
-    theirs = torch_train(weights, biases, batches, rule, ETA[rule], lmbda / n, cost)
+    theirs = torch_reference.train(
+        weights, biases, batches, rule, ETA[rule], lmbda / n, cost, activations=["sigmoid"] * 2
+    )
     for mine, torchs, before in zip(ours[0] + ours[1], theirs[0] + theirs[1], weights + biases):
         assert np.max(np.abs(mine - before)) > 1e-3  # the rule moved them
         np.testing.assert_allclose(mine, torchs, rtol=1e-10, atol=0)
@@ -268,9 +239,11 @@ def test_a_rule_name_in_any_case_is_that_rule_everywhere():
     assert history.trainer.config.optimizer == "momentum" and history.trainer.optimizer.momentum == 0.5
 
 
-@pytest.mark.parametrize("init", ["xavier", "", None, 1])
+@pytest.mark.parametrize("init", ["xavier", "", 1, True])
 def test_an_unknown_init_is_refused(init):
-    with pytest.raises(gpubp.InputError, match=r"init \(the initialization\) must be one of normal, scaled, got"):
+    with pytest.raises(
+        gpubp.InputError, match=r"init \(the initialization\) must be one of normal, scaled, he, glorot"
+    ):
         gpubp.Network((4, 3), init=init)
 
 

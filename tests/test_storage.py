@@ -55,13 +55,18 @@ def test_save_into_a_missing_folder_or_onto_a_folder_says_so(trained, tmp_path):
 
 
 def test_init_is_saved_and_version_1_files_still_load(tmp_path):
-    """Format 2 records the initializer; a format-1 file (before init existed: always normal) loads unchanged."""
+    """Format 2 records the initializer, format 3 the units; a format-1 file (before init existed: always normal, σ
+    units) loads unchanged, and so does a format-2 file."""
     net = gpubp.Network((6, 5, 3), dtype="float64", device="cpu", seed=4, init="scaled")
     gpubp.save(net, tmp_path / "scaled.npz")
     assert gpubp.load(tmp_path / "scaled.npz", device="cpu").init == "scaled"
     with np.load(tmp_path / "scaled.npz") as npz:
-        assert int(npz["gpubp_format"]) == gpubp.model.FORMAT_VERSION == 2
-        version_1 = {name: npz[name] for name in npz.files if name != "init"}
+        assert int(npz["gpubp_format"]) == gpubp.model.FORMAT_VERSION == 3
+        version_2 = {name: npz[name] for name in npz.files if name != "units"}
+        version_1 = {name: npz[name] for name in version_2 if name != "init"}
+    np.savez(tmp_path / "two.npz", **{**version_2, "gpubp_format": np.int64(2)})
+    two = gpubp.load(tmp_path / "two.npz", device="cpu")
+    assert (two.init, two.activations, two.output) == ("scaled", ("sigmoid",), "sigmoid")
     np.savez(tmp_path / "old.npz", **{**version_1, "gpubp_format": np.int64(1)})
     old = gpubp.load(tmp_path / "old.npz", device="cpu")
     assert old.init == "normal" and old.sizes == net.sizes

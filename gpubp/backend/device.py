@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from ..errors import DeviceUnavailableError, InputError
-from .kernels import CupyOps
+from .cupy_ops import CupyOps
 from .numpy_ops import NumpyOps
 
 DEVICES = ("auto", "cpu", "gpu")

@@ -1,23 +1,25 @@
-"""The elementwise and row-wise kernels of backprop, written once as CUDA C bodies and once as NumPy ufunc sequences.
+"""Every elementwise and row-wise kernel of training, as the one table of CUDA C bodies (``KERNELS``).
 
-Every elementwise step of training lives here: the fused bias-add + σ that follows each GEMM, the output δ of
-each cost (BP1) and the hidden δ (BP2), both with σ′ = a(1 − a) from the activation the forward pass kept, and
-the update rules (sgd, momentum, nesterov, adam), each one pass
-over the flat parameter buffer; so does the one row-wise step, the softmax output layer. ``KERNELS`` holds each
-step's C body; ``CupyOps`` turns them into ``cupy.ElementwiseKernel`` objects (the softmax into a
-``cupy.RawKernel``) named ``gpubp_<step>`` (one pass over memory each), and ``NumpyOps`` (in ``numpy_ops.py``)
-performs the same arithmetic, in the same order, with in-place NumPy ufuncs, so a CPU run and a GPU run agree to
-rounding. σ is computed as ``0.5·tanh(0.5·z) + 0.5``: it equals 1/(1+e^−z), never overflows on either device and
-raises no warning at z = ±1000. The tests compile every body with g++ (against ``NumpyOps``) and with nvcc.
-``sum_rows`` (BP3's sum over the batch) is a reduction, not an elementwise kernel: each backend uses its library's.
+The steps: after each GEMM, the fused bias-add and activation of a hidden layer (``bias_<activation>``) or of the
+output layer (σ, softmax, identity); BP1's output δ of each cost and output pair; BP2's hidden δ, the incoming
+``Wᵀδ`` times the activation's derivative f′ written in terms of the activation a = f(z) the forward pass kept
+(σ′ = a(1 − a), tanh′ = 1 − a², ReLU′ = [a > 0]), so no z is stored and nothing is recomputed; dropout's mask; and
+the update rules (sgd, momentum, nesterov, adam), each one pass over the flat parameter buffer. ``cupy_ops.py``
+compiles each entry as a ``cupy.ElementwiseKernel`` (the softmax as a ``cupy.RawKernel``) named
+``gpubp_<step>``, one pass over memory each, and ``numpy_ops.py`` performs the same arithmetic, in the same order,
+with in-place NumPy ufuncs, so a CPU run and a GPU run agree to rounding. The tests compile every body with g++
+(against ``NumpyOps``), with nvcc, and as CuPy generates it.
+
+Literals are written ``T(…)`` so that float32 kernels never compute in double precision. σ is computed as
+``0.5·tanh(0.5·z) + 0.5``: it equals 1/(1+e^−z), never overflows on either device and raises no warning at
+z = ±1000. ReLU is ``fmax(x, 0)`` and leaky ReLU ``fmax(x, slope·x)`` (0 < slope < 1), the same functions on both
+devices, which also agree on NaN. ``sum_rows`` (BP3's sum over the batch) is a reduction, not an elementwise
+kernel: each backend uses its library's.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-
-import numpy as np
 
 
 @dataclass(frozen=True)
@@ -42,20 +44,64 @@ class RowKernelSpec:
     body: str
 
 
-# Literals are written T(…) so that float32 kernels never compute in double precision. σ′ is written in terms of
-# the activation a = σ(z), which the forward pass kept: σ′(z) = a(1 − a), no second σ.
-_SIGMA = "T(0.5) * tanh(T(0.5) * {z}) + T(0.5)"
-_SIGMA_PRIME = "{a} * (T(1) - {a})"
+@dataclass(frozen=True)
+class Activation:
+    """A unit's activation f, in C of ``{x}``, and its derivative f′ in C of the activation ``{a}`` = f(x) (None
+    where f′ = 1, and BP2 has nothing to multiply); ``slope``: whether both read the kernel's ``slope``. f′ is
+    written so that ``g * f′`` multiplies left to right as the NumPy twin does (σ′: (g·a)·(1 − a))."""
+
+    f: str
+    prime: str | None
+    slope: bool = False
+
+
+ACTIVATIONS = {
+    "sigmoid": Activation("T(0.5) * tanh(T(0.5) * {x}) + T(0.5)", "{a} * (T(1) - {a})"),
+    "tanh": Activation("tanh({x})", "(T(1) - {a} * {a})"),
+    "relu": Activation("fmax({x}, T(0))", "({a} > T(0) ? T(1) : T(0))"),
+    # slope in (0, 1): then f(x) > 0 exactly where x > 0, so f′ reads the sign from a
+    "leaky_relu": Activation("fmax({x}, slope * {x})", "({a} > T(0) ? T(1) : slope)", slope=True),
+    "identity": Activation("{x}", None),
+}
+OUTPUTS = ("sigmoid", "softmax", "identity")  # the output layer's activations (costs.py pairs them with costs)
+
+
+def forward_kernel(name: str) -> KernelSpec:
+    """a = f(z + b): the bias-add after the GEMM and the activation in one pass (b broadcasts over the rows)."""
+    activation = ACTIVATIONS[name]
+    inputs = "T z, T b, T slope" if activation.slope else "T z, T b"
+    return KernelSpec(inputs, "T a", "T x = z + b; a = " + activation.f.format(x="x"))
+
+
+def delta_kernel(name: str) -> KernelSpec:
+    """BP2: δ = g ⊙ f′(z), with f′ from a = f(z); g is the GEMM result δ_next W (and may be d)."""
+    activation = ACTIVATIONS[name]
+    inputs = "T g, T a, T slope" if activation.slope else "T g, T a"
+    return KernelSpec(inputs, "T d", "d = g * " + activation.prime.format(a="a"))
+
 
 KERNELS: dict[str, KernelSpec | RowKernelSpec] = {
-    # a = σ(z + b): the bias-add after the GEMM and σ in one pass (b broadcasts over the batch rows)
-    "bias_sigmoid": KernelSpec("T z, T b", "T a", "a = " + _SIGMA.format(z="(z + b)")),
-    # BP1, quadratic cost: δ = s·(a − y) ⊙ σ′(z), with σ′(z) = a(1 − a)
-    "quadratic_delta": KernelSpec("T a, T y, T scale", "T d", "d = scale * (a - y) * " + _SIGMA_PRIME.format(a="a")),
-    # BP1, cross-entropy cost: σ′ cancels, δ = s·(a − y)
-    "cross_entropy_delta": KernelSpec("T a, T y, T scale", "T d", "d = scale * (a - y)"),
-    # BP2: δ = (δ_next W) ⊙ σ′(z), with σ′(z) = a(1 − a); g is the GEMM result δ_next W
-    "hidden_delta": KernelSpec("T g, T a", "T d", "d = g * " + _SIGMA_PRIME.format(a="a")),
+    **{f"bias_{name}": forward_kernel(name) for name in ACTIVATIONS},
+    **{f"{name}_delta": delta_kernel(name) for name, activation in ACTIVATIONS.items() if activation.prime},
+    # BP1 with a sigmoid output and the quadratic cost: δ = s·(a − y) ⊙ σ′(z), σ′ = a(1 − a). The scale s is a
+    # number (η/m or 1/m) or one per row, (m, 1), for sample weights.
+    "quadratic_delta": KernelSpec(
+        "T a, T y, T scale", "T d", "d = scale * (a - y) * " + ACTIVATIONS["sigmoid"].prime.format(a="a")
+    ),
+    # BP1 where the output's derivative cancels against the cost's (cross-entropy with σ, log-likelihood with
+    # softmax) or is 1 (the quadratic cost with an identity output): δ = s·(a − y)
+    "error_delta": KernelSpec("T a, T y, T scale", "T d", "d = scale * (a - y)"),
+    # Inverted dropout: keep element i with probability 1 − p, scaled by 1/(1 − p), else 0. Its mask is a hash of
+    # the element's counter start + i (SplitMix64's finalizer of key + counter·φ, φ = 2^64/golden ratio): the
+    # same on every device, and the same for the forward pass and BP2, with no mask stored. An element is dropped
+    # when the hash's top 53 bits fall below threshold = round(p·2^53).
+    "dropout": KernelSpec(
+        "T x, uint64 key, uint64 start, uint64 threshold, T scale",
+        "T y",
+        "unsigned long long h = key + (start + (unsigned long long)i) * 0x9E3779B97F4A7C15ull; "
+        "h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull; h = (h ^ (h >> 27)) * 0x94D049BB133111EBull; "
+        "h = h ^ (h >> 31); y = (h >> 11) >= threshold ? x * scale : T(0)",
+    ),
     # a = softmax(z + b) over each row: subtracting the row's largest entry first keeps every exp in (0, 1], so it
     # never overflows (z = ±1000 included) and the largest term is exactly 1, so the sum is never 0. z may be a.
     "bias_softmax": RowKernelSpec(
@@ -123,68 +169,3 @@ def row_kernel_parameters(spec: RowKernelSpec, c_type: str) -> str:
     pointers = [f"const {c_type} *{p.split()[-1]}" for p in spec.in_params.split(",")]
     pointers += [f"{c_type} *{p.split()[-1]}" for p in spec.out_params.split(",")]
     return ", ".join(["long long rows", "long long cols", *pointers])
-
-
-class CupyOps:
-    """The kernels for CuPy arrays: one ``cupy.ElementwiseKernel`` per elementwise entry of ``KERNELS`` and one
-    ``cupy.RawKernel`` per dtype for each row-wise entry, built once.
-
-    CuPy compiles each kernel on its first call for a given dtype and caches the binary on disk.
-
-    The softmax is a ``RawKernel`` with one thread per row, not a ``ReductionKernel`` or CuPy functions. The output
-    layer is narrow (10 classes is typical), so a thread reads its row from L1 three times and writes it once, in
-    one launch. A ``ReductionKernel`` needs two reductions (max, sum) and two elementwise passes, and CuPy
-    functions (max, subtract, exp, sum, divide) five launches and temporaries; at batch 10, where a whole step
-    takes tens of microseconds, every launch (about 5 µs) counts. One thread per row underuses the GPU only
-    where the batch is small and the output layer wide, and then the layer is cheap next to its GEMM.
-    """
-
-    def __init__(self, cupy) -> None:
-        self.xp = cupy
-        self._kernels = {
-            name: cupy.ElementwiseKernel(spec.in_params, spec.out_params, spec.body, name=f"gpubp_{name}")
-            for name, spec in KERNELS.items()
-            if isinstance(spec, KernelSpec)
-        }
-        self._row_kernels = {
-            (name, np.dtype(dtype)): cupy.RawKernel(row_kernel_source(name, c_type), f"gpubp_{name}_{c_type}")
-            for name, spec in KERNELS.items()
-            if isinstance(spec, RowKernelSpec)
-            for dtype, c_type in (("float32", "float"), ("float64", "double"))
-        }
-
-    def _run_rows(self, name, *arrays):
-        """Launch row-wise kernel ``name`` over C-contiguous (rows, cols) arrays (the last one is the output)."""
-        rows, cols = arrays[-1].shape
-        blocks = min(-(-rows // ROW_THREADS), 65535)  # the loop inside strides over any rows beyond the grid
-        self._row_kernels[name, arrays[-1].dtype]((blocks,), (ROW_THREADS,), (np.int64(rows), np.int64(cols), *arrays))
-        return arrays[-1]
-
-    def bias_sigmoid(self, z, b, out):
-        return self._kernels["bias_sigmoid"](z, b, out)
-
-    def quadratic_delta(self, a, y, scale, out):
-        return self._kernels["quadratic_delta"](a, y, a.dtype.type(scale), out)
-
-    def cross_entropy_delta(self, a, y, scale, out):
-        return self._kernels["cross_entropy_delta"](a, y, a.dtype.type(scale), out)
-
-    def hidden_delta(self, g, a, out):
-        return self._kernels["hidden_delta"](g, a, out)
-
-    def bias_softmax(self, z, b, out):
-        return self._run_rows("bias_softmax", z, b, out)
-
-    def sum_rows(self, a, out):
-        return self.xp.sum(a, axis=0, out=out)
-
-    def _update(self, name, g, n_weights, *scalars_then_state):
-        as_t = g.dtype.type  # a scalar of another type would not bind to T
-        args = [a if isinstance(a, self.xp.ndarray) else as_t(a) for a in scalars_then_state]
-        return self._kernels[name](g, int(n_weights), *args)
-
-    # ops.sgd(g, n_weights, keep, p), ops.momentum(g, n_weights, decay, mu, eta, p, v), …: KERNELS' parameters
-    sgd = functools.partialmethod(_update, "sgd")
-    momentum = functools.partialmethod(_update, "momentum")
-    nesterov = functools.partialmethod(_update, "nesterov")
-    adam = functools.partialmethod(_update, "adam")

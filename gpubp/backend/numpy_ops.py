@@ -67,6 +67,13 @@ def _flat_blocked(unregularized):
 
 
 BLOCK_BYTES = 256 * 1024  # per array; a step touches three or four, which then fit a 1–2 MB L2 cache
+# SplitMix64's constants (kernels.py's dropout): φ = 2^64 / golden ratio, and the finalizer's two multipliers.
+GOLDEN, MIX_1, MIX_2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _as_dtype(scale, out: np.ndarray):
+    """A scale as the kernel's ``T scale`` takes it: a number cast to the output's dtype, or a (rows, 1) array."""
+    return scale if isinstance(scale, np.ndarray) else out.dtype.type(scale)
 
 
 class NumpyOps:
@@ -96,6 +103,16 @@ class NumpyOps:
         """A scratch (rows, 1) column for a per-row reduction of ``a``."""
         return self._scratch_like(a[:, :1])
 
+    def _mask_like(self, a: np.ndarray) -> np.ndarray:
+        """A scratch boolean array of ``a``'s shape."""
+        key = ("mask", a.shape)
+        buf = self._scratch.get(key)
+        if buf is None:
+            buf = self._scratch[key] = np.empty(a.shape, bool)
+        return buf
+
+    # ----- a = f(z + b), each activation's forward kernel ----------------------------------------------------------
+
     @_row_blocked
     def bias_sigmoid(self, z, b, out):
         np.add(z, b, out=out)
@@ -105,21 +122,94 @@ class NumpyOps:
         return np.add(out, 0.5, out=out)
 
     @_row_blocked
+    def bias_tanh(self, z, b, out):
+        np.add(z, b, out=out)
+        return np.tanh(out, out=out)
+
+    @_row_blocked
+    def bias_relu(self, z, b, out):
+        np.add(z, b, out=out)
+        return np.fmax(out, 0, out=out)
+
+    @_row_blocked
+    def bias_leaky_relu(self, z, b, slope, out):
+        np.add(z, b, out=out)
+        scaled = np.multiply(out, out.dtype.type(slope), out=self._scratch_like(out))
+        return np.fmax(out, scaled, out=out)
+
+    @_row_blocked
+    def bias_identity(self, z, b, out):
+        return np.add(z, b, out=out)
+
+    # ----- BP2: δ = g ⊙ f′, f′ from the activation a ---------------------------------------------------------------
+
+    @_row_blocked
+    def sigmoid_delta(self, g, a, out):
+        np.multiply(g, a, out=out)
+        return np.multiply(out, self._one_minus(a), out=out)
+
+    @_row_blocked
+    def tanh_delta(self, g, a, out):
+        prime = np.multiply(a, a, out=self._scratch_like(a))
+        np.subtract(1, prime, out=prime)
+        return np.multiply(g, prime, out=out)
+
+    @_row_blocked
+    def relu_delta(self, g, a, out):
+        return np.multiply(g, np.greater(a, 0, out=self._mask_like(a)), out=out)  # g·1 or g·0, as the kernel
+
+    @_row_blocked
+    def leaky_relu_delta(self, g, a, slope, out):
+        prime = self._scratch_like(a)
+        np.copyto(prime, slope)  # a number, or one slope per element (the tests' edge values)
+        np.copyto(prime, 1, where=np.greater(a, 0, out=self._mask_like(a)))
+        return np.multiply(g, prime, out=out)
+
+    # ----- BP1 -----------------------------------------------------------------------------------------------------
+
+    @_row_blocked
     def quadratic_delta(self, a, y, scale, out):
         np.subtract(a, y, out=out)
-        np.multiply(out.dtype.type(scale), out, out=out)
+        np.multiply(_as_dtype(scale, out), out, out=out)
         np.multiply(out, a, out=out)
         return np.multiply(out, self._one_minus(a), out=out)
 
     @_row_blocked
-    def cross_entropy_delta(self, a, y, scale, out):
+    def error_delta(self, a, y, scale, out):
         np.subtract(a, y, out=out)
-        return np.multiply(out.dtype.type(scale), out, out=out)
+        return np.multiply(_as_dtype(scale, out), out, out=out)
 
-    @_row_blocked
-    def hidden_delta(self, g, a, out):
-        np.multiply(g, a, out=out)
-        return np.multiply(out, self._one_minus(a), out=out)
+    # ----- dropout -------------------------------------------------------------------------------------------------
+
+    def dropout(self, x, key, start, threshold, scale, out):
+        """The kernel's hash of each element's counter, in uint64 arithmetic (which wraps modulo 2^64 as C's
+        does), a cache-sized block of the flattened arrays at a time."""
+        flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+        block = max(1, BLOCK_BYTES // 8)
+        for low in range(0, flat_x.size, block):
+            high = min(low + block, flat_x.size)
+            h = self._scratch_like(self._counters(high - low), 1)
+            np.add(self._counters(high - low), np.uint64((int(start) + low) % 2**64), out=h)
+            np.multiply(h, GOLDEN, out=h)
+            np.add(h, np.uint64(key), out=h)
+            shifted = self._scratch_like(h, 2)
+            for shift, factor in ((30, MIX_1), (27, MIX_2), (31, None)):
+                np.bitwise_xor(h, np.right_shift(h, np.uint64(shift), out=shifted), out=h)
+                if factor is not None:
+                    np.multiply(h, factor, out=h)
+            np.right_shift(h, np.uint64(11), out=h)
+            part = flat_out[low:high]
+            np.multiply(flat_x[low:high], out.dtype.type(scale), out=part)
+            np.copyto(part, 0, where=np.less(h, np.uint64(threshold), out=self._mask_like(h)))
+        return out
+
+    def _counters(self, count: int) -> np.ndarray:
+        """0, 1, …, count − 1 as uint64, cached."""
+        key = ("counters", count)
+        buf = self._scratch.get(key)
+        if buf is None:
+            buf = self._scratch[key] = np.arange(count, dtype=np.uint64)
+        return buf
 
     def _l2_gradient(self, g, decay, p):
         """∇ + decay·w, in scratch; g itself where there is no decay (g + 0·w is g, bit for bit)."""

@@ -101,7 +101,30 @@ def pair(text: str) -> tuple[float, float]:
     return first, second
 
 
-PARSERS = {"int": int, "float": float, "str": str, "int | None": int, "str | None": str, "tuple[float, float]": pair}
+def one_or_list(parse):
+    """``P`` as one value, ``P,P,…`` as a tuple of them (one per hidden layer)."""
+
+    def parsed(text: str):
+        parts = [part.strip() for part in text.split(",")]
+        try:
+            values = tuple(parse(part) for part in parts)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"takes one value or a comma-separated list, not {text!r}") from None
+        return values[0] if len(values) == 1 else values
+
+    return parsed
+
+
+PARSERS = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "int | None": int,
+    "str | None": str,
+    "tuple[float, float]": pair,
+    "float | tuple[float, ...]": one_or_list(float),
+    "str | tuple[str, ...]": one_or_list(str),
+}
 
 
 def add_flags(parser, *parts: str, only=None) -> None:

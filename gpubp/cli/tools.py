@@ -73,7 +73,7 @@ def evaluate(args) -> int:
     x = np.concatenate([np.asarray(p[0]) for p in parts])
     y = np.concatenate([np.asarray(p[1]) for p in parts])
     x_dev, targets, labels = prepare(net, (x, y), f"{args.data} ({args.split})")
-    cost, correct = net.metrics(x_dev, targets, labels)
+    cost, correct, _ = net.metrics(x_dev, targets, labels)
     predicted = net.predict(x)
     print(f"model: {args.model} (sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name})")
     print(f"data: {args.data}, {args.split} split, {len(y)} samples")

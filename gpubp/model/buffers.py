@@ -15,6 +15,15 @@ class Workspace:
     def __init__(self, xp, sizes, m, dtype):
         self.activations = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # a^l, (m, n_l); [0] is the input
         self.deltas = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # δ^l, (m, n_l)
+        self.dropped = None  # under dropout: each hidden layer's masked activations (allocated on first use)
+
+    def fed(self, xp, x, dropout) -> list:
+        """What each layer is fed under ``dropout``: the input ``x``, then each hidden layer's masked activations
+        where it drops units, its activations themselves where it does not."""
+        if self.dropped is None:
+            self.dropped = [None] + [xp.empty_like(a) for a in self.activations[1:]]
+        hidden = range(1, len(self.activations) - 1)
+        return [x, *(self.dropped[l] if dropout.drops(l - 1) else self.activations[l] for l in hidden), None]
 
 
 class FlatParameters:

@@ -1,10 +1,12 @@
-"""Cost functions as objects: the output layer's activation, a value for monitoring and the output δ (BP1).
+"""Output layers and costs: which output activations each cost goes with, BP1's kernel for each pair, and C's value.
 
 Every cost satisfies the lecture's two assumptions: the cost is an average over training examples,
-C = (1/n) Σ_x C_x, and each C_x depends on the output activations a^L only. ``activation`` computes a^L from the
-output layer's weighted input (σ for quadratic and cross-entropy, softmax for log-likelihood: the cost decides,
-because δ^L depends on the pair), ``value`` returns Σ_x C_x over the rows it is given (a device scalar; the caller
-divides by n once), ``delta`` writes s·∂C_x/∂z^L for every row through one fused kernel.
+C = (1/n) Σ_x C_x, and each C_x depends on the output activations a^L only. The output layer's activation is σ
+(``sigmoid``), a softmax (``softmax``) or none (``identity``, for regression); ``outputs`` lists, for each cost,
+the outputs it makes sense with and the fused kernel that writes BP1's δ^L = s·∂C_x/∂z^L for that pair (the
+first is the cost's default output), ``value`` returns Σ_x C_x over the rows it is given, or Σ_x w_x C_x with
+sample weights (a device scalar; the caller divides by n, or Σ w, once), and ``check_targets`` refuses targets for
+which δ would not be C's gradient.
 """
 
 from __future__ import annotations
@@ -18,41 +20,35 @@ class QuadraticCost:
     """The lecture's cost, C_x = ½‖y − a^L‖²; its δ is (a − y) ⊙ σ′(z^L)."""
 
     name = "quadratic"
-
-    @staticmethod
-    def activation(ops, z, b, out):
-        return ops.bias_sigmoid(z, b, out)  # a^L = σ(z^L + b^L)
+    # σ outputs: δ = (a − y) ⊙ σ′; identity outputs (regression, the lecture's cost on unbounded outputs): δ = a − y
+    outputs = {"sigmoid": "quadratic_delta", "identity": "error_delta"}
 
     @staticmethod
     def check_targets(xp, targets, what):
         """Any finite target matrix is fine: δ is the gradient of C_x for every y."""
 
     @staticmethod
-    def value(xp, a, y):
+    def value(xp, a, y, weights=None):
         diff = a - y
-        return 0.5 * xp.vdot(diff, diff)
-
-    @staticmethod
-    def delta(ops, a, y, scale, out):
-        return ops.quadratic_delta(a, y, scale, out)
+        return 0.5 * (xp.vdot(diff, diff) if weights is None else xp.vdot(weights, (diff * diff).sum(axis=1)))
 
 
 class CrossEntropyCost:
     """C_x = −Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)]; σ′ cancels, so its δ is a − y (no learning slowdown)."""
 
     name = "cross-entropy"
-    activation, check_targets = QuadraticCost.activation, QuadraticCost.check_targets
+    outputs = {"sigmoid": "error_delta"}
+    check_targets = QuadraticCost.check_targets
 
     @staticmethod
-    def value(xp, a, y):
+    def value(xp, a, y, weights=None):
         # A saturated output can round a or 1 − a to 0; clipping the logs at the smallest normal number keeps
         # the cost finite (about 87 per such output in float32) instead of nan or inf.
         tiny = np.finfo(a.dtype).tiny
-        return -(xp.vdot(y, xp.log(xp.maximum(a, tiny))) + xp.vdot(1 - y, xp.log(xp.maximum(1 - a, tiny))))
-
-    @staticmethod
-    def delta(ops, a, y, scale, out):
-        return ops.cross_entropy_delta(a, y, scale, out)
+        log_a, log_1a = xp.log(xp.maximum(a, tiny)), xp.log(xp.maximum(1 - a, tiny))
+        if weights is None:
+            return -(xp.vdot(y, log_a) + xp.vdot(1 - y, log_1a))
+        return -xp.vdot(weights, (y * log_a + (1 - y) * log_1a).sum(axis=1))
 
 
 class LogLikelihoodCost:
@@ -64,19 +60,13 @@ class LogLikelihoodCost:
     """
 
     name = "log-likelihood"
+    outputs = {"softmax": "error_delta"}  # a^L = softmax(z^L + b^L), row by row
 
     @staticmethod
-    def activation(ops, z, b, out):
-        return ops.bias_softmax(z, b, out)  # a^L = softmax(z^L + b^L), row by row
-
-    @staticmethod
-    def value(xp, a, y):
+    def value(xp, a, y, weights=None):
         tiny = np.finfo(a.dtype).tiny  # as for cross-entropy: a saturated softmax can round a_y to 0
-        return -xp.vdot(y, xp.log(xp.maximum(a, tiny)))
-
-    @staticmethod
-    def delta(ops, a, y, scale, out):
-        return ops.cross_entropy_delta(a, y, scale, out)
+        logs = xp.log(xp.maximum(a, tiny))
+        return -(xp.vdot(y, logs) if weights is None else xp.vdot(weights, (y * logs).sum(axis=1)))
 
     @staticmethod
     def check_targets(xp, targets, what):
@@ -90,6 +80,7 @@ class LogLikelihoodCost:
 
 
 COSTS = {cost.name: cost for cost in (QuadraticCost, CrossEntropyCost, LogLikelihoodCost)}
+OUTPUTS = {"sigmoid": "bias_sigmoid", "softmax": "bias_softmax", "identity": "bias_identity"}  # a^L's kernels
 
 
 def get_cost(cost):

@@ -77,8 +77,9 @@ def prepare_inputs(net, x, what="data"):
 def prepare(net, data, what="data"):
     """Check ``(X, y)`` against ``net`` and move it to its device once: ``(X, Y, labels)``.
 
-    ``X`` is (n, n_in); ``y`` is either n integer class labels in [0, n_out) or an (n, n_out) target matrix.
-    Returns X and the (n, n_out) targets Y in the network's dtype, and the integer labels (for accuracy).
+    ``X`` is (n, n_in); ``y`` is either n integer class labels in [0, n_out) or an (n, n_out) target matrix; for a
+    regression network (identity outputs), real targets, (n, n_out), or (n,) for one output. Returns X and the
+    (n, n_out) targets Y in the network's dtype, and the integer labels (for accuracy; None for regression).
     """
     xp, n_out = net.backend.xp, net.sizes[-1]
     try:
@@ -90,6 +91,8 @@ def prepare(net, data, what="data"):
         y = net.backend.asarray(y)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{what}: y could not be read as an array of labels ({exc})") from None
+    if net.regression:
+        return x, regression_targets(net, y, x.shape[0], what), None
     if y.ndim == 2 and y.shape[1] == 1 and n_out != 1:
         y = y.ravel()  # a column vector of labels, as scikit-learn and pandas often give them
     if y.dtype.kind not in "iubf" or y.shape[:1] != x.shape[:1]:
@@ -117,3 +120,49 @@ def prepare(net, data, what="data"):
     else:
         raise InputError(f"{what}: y must be n class labels or an (n, {n_out}) target matrix, got shape {y.shape}")
     return x, targets, labels
+
+
+def regression_targets(net, y, rows: int, what: str):
+    """Real-valued targets for an identity output layer: (rows, n_out), or (rows,) for one output."""
+    n_out = net.sizes[-1]
+    if y.dtype.kind not in "iuf":
+        raise InputError(f"{what}: regression targets must be real numbers, got {y.dtype}")
+    if y.ndim == 1 and n_out == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape != (rows, n_out):
+        raise InputError(
+            f"{what}: y must hold {n_out} real target{'s' if n_out > 1 else ''} per row of X ({rows} rows), as an "
+            f"array of shape ({rows}, {n_out}){' or (' + str(rows) + ',)' if n_out == 1 else ''}, got shape {y.shape}"
+        )
+    with np.errstate(over="ignore"):
+        targets = net.backend.xp.ascontiguousarray(y, dtype=net.dtype)
+    if not bool(net.backend.xp.isfinite(targets).all()):
+        raise InputError(
+            f"{what}: targets contain NaN, infinite values or values beyond {net.dtype.name}'s range: remove or impute "
+            f"them, or scale the targets"
+        )
+    return targets
+
+
+def prepare_weights(weights, rows: int, what: str = "sample_weight") -> np.ndarray:
+    """Sample weights as a host float64 array: one finite number >= 0 per row, not all 0, or an ``InputError``.
+
+    They stay on the host: a training run works out each epoch's per-row factors there (``training/epoch.py``).
+    """
+    if hasattr(weights, "__cuda_array_interface__"):
+        weights = weights.get()  # a CuPy array: n numbers, one copy
+    try:
+        weights = np.asarray(weights)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{what} could not be read as {rows} numbers ({exc})") from None
+    if weights.dtype.kind not in "biuf" or weights.shape != (rows,):
+        raise InputError(f"{what} must hold one number per training row ({rows}), got {weights.dtype} of shape "
+                         f"{weights.shape}")  # fmt: skip
+    weights = weights.astype(np.float64)
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(f"{what}: row {row} has weight {weights[row].item()!r}; weights must be finite numbers >= 0")
+    if not weights.any():
+        raise InputError(f"{what} is 0 for every row, so nothing would be learned: give some rows a positive weight")
+    return weights

@@ -13,25 +13,40 @@ Nielsen's ``SGD`` on top of it.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..backend import get_backend
+from ..backend.kernels import ACTIVATIONS
 from ..data.files import check_memory
 from ..errors import InputError
+from . import initializers
 from .buffers import FlatParameters, Workspace, parameter_bytes
 from .config import NetworkConfig
-from .costs import get_cost
+from .costs import OUTPUTS, get_cost
 from .inputs import check_sizes, prepare, prepare_inputs
 
 
-class Network:
-    """A fully-connected sigmoid network: its parameters, backpropagation, the lecture's SGD step, and inference.
+class Metrics(NamedTuple):
+    """What a network's outputs score on data: the mean cost, the rows classified right (None for regression),
+    and R² (regression only)."""
 
-    ``Network([784, 30, 10])`` draws weights and biases from N(0, 1), as in the lecture (``init="normal"``), from
-    a ``numpy.random.Generator`` seeded by ``seed`` on the host, so that the same seed gives the same network on
-    every device. ``init="scaled"`` divides each weight by √n_in (network2's initializer), so that a neuron's
-    z starts near N(0, 1) however wide the layer below. The same generator later draws each epoch's shuffle order.
-    ``cost``, ``dtype``, ``init`` and ``seed`` are ``NetworkConfig``'s knobs (``model/config.py``).
+    cost: float
+    correct: int | None
+    r2: float | None
+
+
+class Network:
+    """A fully-connected network: its parameters, backpropagation, the lecture's SGD step, and inference.
+
+    ``Network([784, 30, 10])`` is the lecture's: σ units, weights and biases drawn from N(0, 1), from a
+    ``numpy.random.Generator`` seeded by ``seed`` on the host, so that the same seed gives the same network on every
+    device; the same generator later draws each epoch's shuffle order. ``activation`` makes the hidden units tanh,
+    ReLU, leaky ReLU (``leaky_slope``) or identity, one for all hidden layers or a list with one per hidden layer;
+    ``output`` makes the output layer σ, a softmax or identity (regression), within what ``cost`` allows; ``init``
+    picks how the weights are drawn (``initializers.py``; by default what suits each activation). All of them are
+    ``NetworkConfig``'s knobs (``model/config.py``).
     """
 
     def __init__(
@@ -42,13 +57,13 @@ class Network:
         device=None,
         seed=NetworkConfig.seed,
         init=NetworkConfig.init,
+        activation=NetworkConfig.activation,
+        output=NetworkConfig.output,
+        leaky_slope=NetworkConfig.leaky_slope,
     ):
-        self._configure(sizes, NetworkConfig(cost=cost, dtype=dtype, init=init, seed=seed), device)
-        biases = [self.rng.standard_normal(n) for n in self.sizes[1:]]
-        weights = [self.rng.standard_normal((n_out, n_in)) for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:])]
-        if self.init == "scaled":
-            weights = [w / np.sqrt(w.shape[1]) for w in weights]
-        self.set_parameters(weights, biases)
+        knobs = dict(activation=activation, leaky_slope=leaky_slope, output=output, cost=cost, dtype=dtype)
+        self._configure(sizes, NetworkConfig(**knobs, init=init, seed=seed), device)
+        self.set_parameters(*initializers.draw(self.rng, self.sizes, self.inits, (*self.activations, self.output)))
 
     @classmethod
     def from_parameters(
@@ -61,10 +76,14 @@ class Network:
         device=None,
         seed=NetworkConfig.seed,
         init=NetworkConfig.init,
+        activation=NetworkConfig.activation,
+        output=NetworkConfig.output,
+        leaky_slope=NetworkConfig.leaky_slope,
     ):
         """A network with the given weights and biases (host arrays of the lecture's shapes) instead of random ones."""
         net = cls.__new__(cls)
-        net._configure(sizes, NetworkConfig(cost=cost, dtype=dtype, init=init, seed=seed), device)
+        knobs = dict(activation=activation, leaky_slope=leaky_slope, output=output, cost=cost, dtype=dtype)
+        net._configure(sizes, NetworkConfig(**knobs, init=init, seed=seed), device)
         net.set_parameters(weights, biases)
         return net
 
@@ -72,15 +91,32 @@ class Network:
         self.config = config
         self.sizes = check_sizes(sizes)
         self.num_layers = len(self.sizes)
+        self.activations = config.hidden_activations(self.num_layers - 2)  # one name per hidden layer
+        self.output, self.inits = config.output_layer, config.inits(self.num_layers - 2)
         self.cost, self.dtype, self.init = get_cost(config.cost), np.dtype(config.dtype), config.init
         check_memory(parameter_bytes(self.sizes, self.dtype), f"a network of sizes {list(self.sizes)}", InputError)
         self.backend = get_backend(device)
         self.rng = np.random.default_rng(config.seed)
+        # Each layer's kernels, found once: a^l = f(z^l + b^l) and BP2's ⊙ f′ per hidden layer (with leaky ReLU's
+        # slope as an extra argument; no f′ kernel for identity units), a^L and BP1's δ for the output layer.
+        ops = self.backend.ops
+        self._hidden_kernels = [
+            (getattr(ops, f"bias_{name}"), getattr(ops, f"{name}_delta", None),
+             (config.leaky_slope,) if ACTIVATIONS[name].slope else ())
+            for name in self.activations
+        ]  # fmt: skip
+        self._output_forward = getattr(ops, OUTPUTS[self.output])
+        self._output_delta = getattr(ops, self.cost.outputs[self.output])
         # Buffers depend on the sizes only, so they outlive set_parameters (the gradient check calls it often).
         self._workspaces: dict[int, Workspace] = {}
         self._parameters = FlatParameters(self.backend.xp, self.sizes, self.dtype)
         self._gradient = FlatParameters(self.backend.xp, self.sizes, self.dtype)
         self.weights, self.biases = self._parameters.weights, self._parameters.biases
+
+    @property
+    def regression(self) -> bool:
+        """Whether the outputs are real values (an identity output layer) rather than class scores."""
+        return self.output == "identity"
 
     # ----- parameters at the edges -------------------------------------------------------------------------------
 
@@ -130,40 +166,57 @@ class Network:
             ws = self._workspaces[m] = Workspace(self.backend.xp, self.sizes, m, self.dtype)
         return ws
 
-    def _forward(self, x, activations):
-        """Fill ``activations[1:]`` for the input rows ``x`` (m, n_0); return the output a^L (m, n_L)."""
-        xp, ops = self.backend.xp, self.backend.ops
+    def _forward(self, x, activations, fed=None, dropout=None):
+        """Fill ``activations[1:]`` for the input rows ``x`` (m, n_0); return the output a^L (m, n_L).
+
+        With ``dropout`` (training only), a hidden layer that drops units also writes its activations, masked, into
+        ``fed[l]``, which the next layer reads instead (``Workspace.fed``).
+        """
+        xp = self.backend.xp
         activations[0] = a = x
         for l, (w, b, out) in enumerate(zip(self.weights, self.biases, activations[1:]), start=1):
-            xp.dot(a, w.T, out=out)  # z^l = a^(l−1) W^lᵀ             (m, n_l)
+            xp.dot(a, w.T, out=out)  # z^l = a^(l−1) W^lᵀ                          (m, n_l)
             if l < len(self.weights):
-                a = ops.bias_sigmoid(out, b, out)  # a^l = σ(z^l + b^l)    (m, n_l)
-            else:  # the output layer's activation is the cost's: σ, or softmax for log-likelihood
-                a = self.cost.activation(ops, out, b, out)  # a^L       (m, n_L)
+                forward, _, extra = self._hidden_kernels[l - 1]
+                a = forward(out, b, *extra, out)  # a^l = f(z^l + b^l)              (m, n_l)
+                if dropout is not None and dropout.drops(l - 1):  # inverted dropout: a^l ⊙ mask / (1 − p)
+                    a = dropout.apply(self.backend.ops, l - 1, a, fed[l])
+            else:
+                a = self._output_forward(out, b, out)  # a^L = σ, softmax or z^L + b^L  (m, n_L)
         return a
 
-    def _backward(self, y, ws: Workspace, scale: float) -> None:
+    def _backward(self, y, ws: Workspace, scale, fed=None, dropout=None) -> None:
         """BP1–BP4 over the activations that ``_forward`` left in ``ws``.
 
         Leaves ``scale · Σ_x ∂C_x/∂W^l`` in ``nabla_w`` and ``scale · Σ_x ∂C_x/∂b^l`` in ``nabla_b``. The factor
-        is applied once, in the output δ: BP2–BP4 are linear in δ, so every layer inherits it for free.
+        (a number, or one per row for sample weights) is applied once, in the output δ: BP2–BP4 are linear in δ,
+        so every layer inherits it for free. With ``dropout``, BP4 reads what each layer was fed, and BP2 passes δ
+        back through the kept units only, with the forward pass's mask.
         """
         xp, ops, acts, deltas = self.backend.xp, self.backend.ops, ws.activations, ws.deltas
+        fed = acts if fed is None else fed
         nabla_w, nabla_b = self._gradient.weights, self._gradient.biases
-        self.cost.delta(ops, acts[-1], y, scale, deltas[-1])  # BP1: δ^L = s·∇_a C ⊙ σ′(z^L)      (m, n_L)
+        self._output_delta(acts[-1], y, scale, deltas[-1])  # BP1: δ^L = s·∇_a C ⊙ f′(z^L)  (m, n_L)
         for l in reversed(range(len(self.weights))):  # weights[l] maps layer l to layer l+1
             delta = deltas[l + 1]  #                                                        (m, n_(l+1))
-            xp.dot(delta.T, acts[l], out=nabla_w[l])  # BP4: ∂C/∂W = δᵀ a, summed over x   (n_(l+1), n_l)
+            xp.dot(delta.T, fed[l], out=nabla_w[l])  # BP4: ∂C/∂W = δᵀ a, summed over x    (n_(l+1), n_l)
             ops.sum_rows(delta, nabla_b[l])  # BP3: ∂C/∂b = δ, summed over x                (n_(l+1),)
             if l > 0:
                 xp.dot(delta, self.weights[l], out=deltas[l])  # Wᵀδ, in row form            (m, n_l)
-                ops.hidden_delta(deltas[l], acts[l], deltas[l])  # BP2: δ^l = Wᵀδ ⊙ σ′(z^l)  (m, n_l)
+                if dropout is not None and dropout.drops(l - 1):
+                    dropout.apply(ops, l - 1, deltas[l], deltas[l])  # only kept units pass δ back
+                _, hidden_delta, extra = self._hidden_kernels[l - 1]
+                if hidden_delta is not None:  # BP2: δ^l = Wᵀδ ⊙ f′(z^l), f′ from a^l        (m, n_l)
+                    hidden_delta(deltas[l], acts[l], *extra, deltas[l])
 
-    def compute_gradient(self, x, y, scale: float) -> None:
-        """Forward and back over the device rows ``x`` and targets ``y``: ``scale`` · Σ_x ∇C_x in ``flat_gradient``."""
+    def compute_gradient(self, x, y, scale, dropout=None) -> None:
+        """Forward and back over the device rows ``x`` and targets ``y``: ``scale`` · Σ_x ∇C_x in ``flat_gradient``
+        (``scale``: a number, or a (rows, 1) device array of each row's factor); ``dropout``: training's masks at
+        this step (``dropout.py``), or None."""
         ws = self._workspace(x.shape[0])
-        self._forward(x, ws.activations)
-        self._backward(y, ws, scale)
+        fed = None if dropout is None else ws.fed(self.backend.xp, x, dropout)
+        self._forward(x, ws.activations, fed, dropout)
+        self._backward(y, ws, scale, fed, dropout)
 
     def update_mini_batch(self, x, y, eta) -> None:
         """The lecture's step on one mini-batch of device rows: W ← W − (η/m) Σ_x ∂C_x/∂W, likewise b.
@@ -198,24 +251,33 @@ class Network:
         return self.backend.to_host(self._outputs(prepare_inputs(self, x, "feedforward input")))
 
     def predict(self, x) -> np.ndarray:
-        """The class of each input row: the index of its most active output neuron."""
-        return np.argmax(self.feedforward(x), axis=1)
+        """The class of each input row, the index of its most active output neuron; for regression (an identity
+        output layer), the outputs themselves."""
+        outputs = self.feedforward(x)
+        return outputs if self.regression else np.argmax(outputs, axis=1)
 
-    def metrics(self, x, targets, labels) -> tuple[float, int]:
-        """``(mean cost, number correct)`` for data already on the device; one host sync."""
+    def metrics(self, x, targets, labels, weights=None) -> Metrics:
+        """The mean cost (Σ w_x C_x / Σ w_x with sample ``weights``), the number of rows classified right and, for
+        regression, R² (1 − Σ (y − a)² / Σ (y − ȳ)², over every output), for data on the device; one host sync."""
         xp = self.backend.xp
         a = self._outputs(x)
-        total = self.cost.value(xp, a, targets)
+        total = self.cost.value(xp, a, targets, weights)
+        count = x.shape[0] if weights is None else weights.sum()
+        if self.regression:
+            residual = targets - a
+            spread = targets - targets.mean(axis=0)
+            ratio = float(xp.vdot(residual, residual)) / max(float(xp.vdot(spread, spread)), np.finfo(float).tiny)
+            return Metrics(float(total) / float(count), None, 1.0 - ratio)
         correct = xp.count_nonzero(xp.argmax(a, axis=1) == labels)
-        return float(total) / x.shape[0], int(correct)
+        return Metrics(float(total) / float(count), int(correct), None)
 
     def evaluate(self, test_data) -> int:
         """The number of test samples whose most active output neuron is their label (Nielsen's ``evaluate``)."""
-        return self.metrics(*prepare(self, test_data, "test data"))[1]
+        return self.metrics(*prepare(self, test_data, "test data")).correct
 
     def total_cost(self, data) -> float:
         """The lecture's C = (1/n) Σ_x C_x over ``data = (X, y)``."""
-        return self.metrics(*prepare(self, data, "data"))[0]
+        return self.metrics(*prepare(self, data, "data")).cost
 
     def __repr__(self) -> str:
         return (

@@ -11,6 +11,7 @@ inside NumPy.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tempfile
@@ -24,7 +25,9 @@ from ..errors import GpubpError, InputError, ModelFileError
 from .inputs import check_sizes
 from .network import Network
 
-FORMAT_VERSION = 2  # 2 added init and the log-likelihood cost (a softmax output layer); version-1 files load
+# 2 added init and the log-likelihood cost (a softmax output layer); 3 the hidden activations, leaky ReLU's slope and
+# the output layer, as one JSON entry ("units"), and init may be "" (each activation's own). Older files load.
+FORMAT_VERSION = 3
 
 
 def atomic_write(path, write, error=GpubpError) -> None:
@@ -89,7 +92,8 @@ def save(net: Network, path, extra: dict | None = None) -> None:
         "sizes": np.array(net.sizes, np.int64),
         "cost": np.array(net.cost.name),
         "dtype": np.array(net.dtype.name),
-        "init": np.array(net.init),
+        "init": np.array(net.init or ""),
+        "units": np.array(json.dumps({name: net.config.to_dict()[name] for name in UNIT_KNOBS})),
     }
     for l, (w, b) in enumerate(zip(weights, biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = w, b
@@ -131,6 +135,9 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
             raise ModelFileError(f"its arrays' shapes {found} disagree with its sizes {list(sizes)}")
         if any(p.dtype.kind not in "iuf" for p in weights + biases):
             raise ModelFileError("its weights are not real numbers")
+        units = json.loads(str(arrays["units"])) if version >= 3 else {}  # before 3: σ units, the cost's output
+        if not isinstance(units, dict) or set(units) - set(UNIT_KNOBS):
+            raise ModelFileError(f"its units {str(arrays['units'])[:100]!r} are not {', '.join(UNIT_KNOBS)}")
         net = network.from_parameters(
             sizes,
             weights,
@@ -138,7 +145,8 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
             cost=str(arrays["cost"]),
             dtype=str(arrays["dtype"]),
             device=device,
-            init=str(arrays["init"]) if version >= 2 else "normal",
+            init=(str(arrays["init"]) or None) if version >= 2 else "normal",
+            **units,
         )
         extra = {name: array for name, array in arrays.items() if name not in model_entries(count)}
     except (GpubpError, KeyError, TypeError, ValueError) as exc:
@@ -151,5 +159,9 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
     return net, extra
 
 
+UNIT_KNOBS = ("activation", "leaky_slope", "output")  # the "units" entry of format 3
+
+
 def model_entries(layers: int) -> set[str]:
-    return {"gpubp_format", "sizes", "cost", "dtype", "init"} | {f"{k}{l}" for l in range(layers) for k in "wb"}
+    names = {"gpubp_format", "sizes", "cost", "dtype", "init", "units"}
+    return names | {f"{k}{l}" for l in range(layers) for k in "wb"}

@@ -20,6 +20,19 @@ VALIDATION_SEED = 1729  # the hold-out is a property of the data, not of the run
 BETA = number(0, 1, high_open=True)
 
 
+RATE = number(0, 1, high_open=True)
+
+
+def dropout_rates(value):
+    """One dropout rate, or a list of them, one per hidden layer: a float or a tuple of floats."""
+    return tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else float(value)
+
+
+def are_rates(value) -> bool:
+    rates = value if isinstance(value, (list, tuple)) else (value,)
+    return len(rates) > 0 and all(RATE.accepts(p) for p in rates)
+
+
 def is_betas(value) -> bool:
     """A pair of numbers in [0, 1), as a tuple or a list (JSON's)."""
     return isinstance(value, (tuple, list)) and len(value) == 2 and all(BETA.accepts(b) for b in value)
@@ -140,6 +153,17 @@ class TrainingConfig(Config):
         estimator="plateau_patience",
         metavar="P",
     )
+    dropout: float | tuple[float, ...] = knob(
+        0.0,
+        Rule("a rate in [0, 1), or a list of them, one per hidden layer", are_rates, dropout_rates),
+        "inverted dropout: drop each hidden unit of each training row with probability p and scale the kept ones by "
+        "1/(1 − p), training only; one p for every hidden layer or a comma-separated list, one per hidden layer; 0: "
+        "none",
+        what="the dropout rate",
+        flag="--dropout",
+        estimator="dropout",
+        metavar="P[,P…]",
+    )
     validation_fraction: float = knob(
         0.0,
         number(0, 1, high_open=True),
@@ -178,6 +202,18 @@ class TrainingConfig(Config):
                     name,
                     "validation_fraction",
                 )
+
+    def dropout_rates(self, hidden_layers: int) -> tuple[float, ...]:
+        """One dropout rate per hidden layer; a ``SettingError`` where a list does not have one per layer."""
+        if isinstance(self.dropout, float):
+            return (self.dropout,) * hidden_layers
+        if len(self.dropout) != hidden_layers:
+            raise SettingError(
+                f"{{dropout}} lists {len(self.dropout)} rates for {hidden_layers} hidden layers: give one per hidden "
+                f"layer, or one rate for all",
+                "dropout",
+            )
+        return self.dropout
 
     def rows(self, n_samples: int) -> tuple[int, int]:
         """``(training rows, held-out rows)`` of ``n_samples`` rows, or a ``SettingError`` where the mini-batch or

@@ -27,6 +27,13 @@ class EpochStats:
     validation_cost: float | None = None
     validation_accuracy: float | None = None
     eta: float | None = None  # the step size in force at the epoch's last step
+    test_r2: float | None = None  # regression (identity outputs): R² where classifiers have accuracy
+    validation_r2: float | None = None
+
+    @property
+    def validation_score(self) -> float | None:
+        """What early stopping and the plateau schedule watch: validation accuracy, or R² for regression."""
+        return self.validation_accuracy if self.validation_r2 is None else self.validation_r2
 
     def as_dict(self) -> dict:
         return asdict(self)

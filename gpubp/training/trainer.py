@@ -5,15 +5,14 @@ the update rule's state (``Optimizer``), the schedule's and early stopping's sta
 ``History``. ``Trainer.train`` continues wherever the run stands, so a run interrupted between epochs (a
 ``partial_fit``, a checkpoint) and continued ends exactly where an uninterrupted one would.
 
-The training set is checked and copied to the device once. Each epoch draws its shuffle order on the host from
-the network's seeded generator (so CPU and GPU runs see the same order), gathers the rows into a second device
-buffer in that order, and steps through contiguous slices of it: no copy, no allocation and no host sync per
-step; the step sizes come from the schedule as a list of host floats. The clock stops (after a device sync)
-before the metrics the user asked for are computed, so ``seconds`` and ``samples_per_s`` measure training alone.
+The training set is checked and copied to the device once; each epoch (``epoch.py``) shuffles it and steps through
+its mini-batches with no copy, allocation or host sync per step. The clock stops (after a device sync) before the
+metrics the user asked for are computed, so ``seconds`` and ``samples_per_s`` measure training alone.
 
 With ``validation_fraction`` f > 0 a fixed share of the training rows (the same for every seed, run and resume;
 drawn by its own generator, so the shuffles are those of a run without it) is held out and scored after every
-epoch. With ``patience`` N, training stops once validation accuracy has not improved for N epochs, and the
+epoch. With ``patience`` N, training stops once the validation score (accuracy, or R² for regression) has not
+improved for N epochs, and the
 network ends with the weights of its best epoch (``History.best_epoch``), whether it stopped early or not. Those
 weights are kept as one device copy of the flat parameter buffer, taken whenever validation accuracy improves
 (a device-to-device copy of the parameters, not a host sync). They are the parameters alone: the update rule's
@@ -24,15 +23,16 @@ best weights starts the rule afresh, as every new run does.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from ..distributed import LocalCommunicator
 from ..errors import InputError, TrainingDiverged
-from ..model.inputs import prepare
+from ..model.dropout import Dropout
+from ..model.inputs import prepare, prepare_weights
 from .config import TrainingConfig, validation_split
+from .epoch import run_epoch
 from .history import EpochStats, History, check_rows
 from .optimizers import Optimizer
 from .schedules import Plateau, Schedule
@@ -43,11 +43,12 @@ class TrainingState:
     """What training carries from epoch to epoch besides the weights, the generator and the optimizer's buffers."""
 
     plateau: Plateau | None = None  # the plateau schedule's η and counter
-    best_accuracy: float | None = None  # the best validation accuracy so far, reached in best_epoch
+    best_accuracy: float | None = None  # the best validation score so far (accuracy, or R²), reached in best_epoch
     best_epoch: int | None = None
     stale_epochs: int = 0  # epochs since best_epoch
     best_parameters: object = field(default=None, repr=False)  # device copy of the flat parameters at best_epoch
     restored: bool = False  # True: the network holds best_parameters, and best_parameters the last epoch's weights
+    dropout_seed: int | None = None  # drawn once from the network's generator, the first time the run drops units
 
     def to_json(self) -> dict:
         """Everything but ``best_parameters`` (an array, saved beside it) as JSON-ready values."""
@@ -87,6 +88,7 @@ class Trainer:
         training_data,
         test_data=None,
         *,
+        sample_weight=None,
         monitor_training_cost=True,
         on_epoch=None,
         on_progress=None,
@@ -95,34 +97,45 @@ class Trainer:
         """Train the network in place up to epoch ``config.epochs``; return the history, one row per epoch.
 
         ``training_data`` and ``test_data`` are ``(X, y)`` pairs (see ``model/inputs.py``); the caller's arrays are
-        never written to. ``on_epoch(stats)`` is called after each epoch, ``on_progress(steps_done, steps)`` about
-        a hundred times per epoch. Weights that become NaN or infinite raise ``TrainingDiverged`` at the end of
-        that epoch, before ``on_epoch``.
+        never written to. ``sample_weight``: one weight >= 0 per training row, each scaling its row's share of the
+        cost (see ``epoch.py``); the training cost is then the weighted mean. ``on_epoch(stats)`` is called after
+        each epoch, ``on_progress(steps_done, steps)`` about a hundred times per epoch. Weights that become NaN or
+        infinite raise ``TrainingDiverged`` at the end of that epoch, before ``on_epoch``.
 
         With a communicator (``gpubp.distributed``), this process trains on its share of every mini-batch and the
         shares' gradients are summed: every process ends with the network one process would train. Only rank 0
-        computes the costs and accuracy (the others' ``EpochStats`` leave them ``None``); every process scores the
+        computes the costs and scores (the others' ``EpochStats`` leave them ``None``); every process scores the
         validation data, so that all of them take the same early-stopping and plateau decisions.
         """
         comm = comm or LocalCommunicator()
         net, history = self.net, self.history
         x, y, labels = prepare(net, training_data, "training data")
+        weights = None if sample_weight is None else prepare_weights(sample_weight, x.shape[0], "sample_weight")
         n, held_out = config.rows(x.shape[0])
+        rates = config.dropout_rates(net.num_layers - 2)
         if config.epochs <= len(history):
             raise InputError(
                 f"the history already holds {len(history)} epochs, so training up to epoch {config.epochs} has "
                 f"nothing to do: ask for more epochs than {len(history)}"
             )
-        xp, validation = net.backend.xp, None
+        validation = None
         if held_out:
-            rows, held = (net.backend.asarray(r) for r in validation_split(x.shape[0], config.validation_fraction))
-            validation = (xp.take(x, held, axis=0), xp.take(y, held, axis=0), xp.take(labels, held))
-            x, y, labels = xp.take(x, rows, axis=0), xp.take(y, rows, axis=0), xp.take(labels, rows)
+            rows, held = validation_split(x.shape[0], config.validation_fraction)
+            validation = take_rows(net, (x, y, labels), held)
+            x, y, labels = take_rows(net, (x, y, labels), rows)
+            weights = None if weights is None else weights[rows]
+        device_weights = None if weights is None else net.backend.asarray(weights, net.dtype)
         test = prepare(net, test_data, "test data") if test_data is not None else None
         state = self._continue_state(config)
         # L2's n is the number of samples trained on: the training set after the validation hold-out
         rule = self._optimizer_for(config, n)
-        x_epoch, y_epoch = xp.empty_like(x), xp.empty_like(y)
+        x_epoch, y_epoch = net.backend.xp.empty_like(x), net.backend.xp.empty_like(y)
+        if (
+            any(rates) and state.dropout_seed is None
+        ):  # once per run (checkpointed), so a resumed run has the same masks
+            # drawn from a jumped copy of the network's generator: the shuffles stay those of a run without dropout
+            state.dropout_seed = int(np.random.Generator(net.rng.bit_generator.jumped()).integers(2**63))
+        dropout = Dropout(rates, net.sizes[1:-1], config.mini_batch_size, state.dropout_seed) if any(rates) else None
         self.config, self.optimizer = config, rule  # only now: a run refused above leaves the trainer as it was
         steps_per_epoch = -(-n // config.mini_batch_size)
         steps = Schedule(
@@ -132,21 +145,27 @@ class Trainer:
             communicated = comm.seconds
             etas = steps.epoch_etas(epoch)
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is reported below, not warned about
-                seconds = self._epoch(x, y, x_epoch, y_epoch, config.mini_batch_size, etas, on_progress, comm)
+                seconds = run_epoch(
+                    net, rule, x, y, x_epoch, y_epoch, config.mini_batch_size, etas, comm, on_progress, weights,
+                    dropout, (epoch - 1) * steps_per_epoch,
+                )  # fmt: skip
             if not net.is_finite():
                 raise TrainingDiverged(epoch, config.eta)
             stats = EpochStats(epoch, seconds, n / seconds, eta=etas[-1])
             if comm.size > 1:
                 stats.allreduce_seconds = comm.seconds - communicated
             if comm.rank == 0 and monitor_training_cost:
-                stats.training_cost = net.metrics(x, y, labels)[0]
+                stats.training_cost = net.metrics(x, y, labels, device_weights).cost
             if comm.rank == 0 and test is not None:
-                stats.test_cost, correct = net.metrics(*test)
-                stats.test_accuracy = correct / test[0].shape[0]
+                scored = net.metrics(*test)
+                stats.test_cost, stats.test_r2 = scored.cost, scored.r2
+                stats.test_accuracy = None if scored.correct is None else scored.correct / test[0].shape[0]
             if validation is not None:
-                stats.validation_cost, correct = net.metrics(*validation)
-                stats.validation_accuracy = correct / validation[0].shape[0]
-                improved = self._remember_if_best(epoch, stats.validation_accuracy)
+                scored = net.metrics(*validation)
+                stats.validation_cost, stats.validation_r2 = scored.cost, scored.r2
+                if scored.correct is not None:
+                    stats.validation_accuracy = scored.correct / validation[0].shape[0]
+                improved = self._remember_if_best(epoch, stats.validation_score)
                 if state.plateau is not None:
                     state.plateau.end_epoch(improved, config.plateau_factor, config.plateau_patience)
             history.append(stats)
@@ -187,13 +206,14 @@ class Trainer:
             return current
         return fresh
 
-    def _remember_if_best(self, epoch: int, accuracy: float) -> bool:
-        """Record the epoch's validation accuracy, and copy the weights if it is the best so far."""
+    def _remember_if_best(self, epoch: int, score: float) -> bool:
+        """Record the epoch's validation score (accuracy, or R² for regression), and copy the weights if it is the
+        best so far."""
         state = self.state
-        if state.best_accuracy is not None and accuracy <= state.best_accuracy:
+        if state.best_accuracy is not None and score <= state.best_accuracy:
             state.stale_epochs += 1
             return False
-        state.best_accuracy, state.best_epoch, state.stale_epochs = accuracy, epoch, 0
+        state.best_accuracy, state.best_epoch, state.stale_epochs = score, epoch, 0
         flat = self.net.flat_parameters
         if state.best_parameters is None:
             state.best_parameters = self.net.backend.xp.empty_like(flat)
@@ -208,35 +228,8 @@ class Trainer:
         self.net.backend.xp.copyto(state.best_parameters, last)
         state.restored = not state.restored
 
-    def _epoch(self, x, y, x_epoch, y_epoch, mini_batch_size, etas, on_progress, comm) -> float:
-        """One pass over the training set in a fresh shuffle order, step k with step size ``etas[k]``; returns its
-        duration in seconds.
 
-        In data-parallel training each step computes this process's share of the mini-batch of ``rows`` rows and
-        ``comm`` sums the shares' gradients (one all-reduce of the flat gradient), so that every process applies
-        the step of the whole mini-batch. A share may be empty; its process still takes part in the sum.
-        """
-        net, rule = self.net, self.optimizer
-        backend, n = net.backend, x.shape[0]
-        params, gradient, n_weights = net.flat_parameters, net.flat_gradient, net.n_weights
-        steps = -(-n // mini_batch_size)
-        progress_every = max(1, steps // 100)
-        backend.synchronize()
-        start = time.perf_counter()
-        order = backend.asarray(net.rng.permutation(n))
-        backend.take_rows(x, order, x_epoch)
-        backend.take_rows(y, order, y_epoch)
-        for step, (k, eta) in enumerate(zip(range(0, n, mini_batch_size), etas), start=1):
-            rows = min(mini_batch_size, n - k)
-            first, last = comm.shard(rows)  # this process's rows of the mini-batch
-            if last > first:
-                scale = rule.gradient_scale(eta, rows)  # η/m for sgd, else 1/m
-                net.compute_gradient(x_epoch[k + first : k + last], y_epoch[k + first : k + last], scale)
-            else:
-                gradient.fill(0)
-            comm.allreduce_sum(gradient)
-            rule.step(backend, params, gradient, n_weights, eta)  # one pass over every W and b
-            if on_progress is not None and (step % progress_every == 0 or step == steps):
-                on_progress(step, steps)
-        backend.synchronize()
-        return time.perf_counter() - start
+def take_rows(net, data, rows) -> tuple:
+    """The rows ``rows`` (host indices) of device arrays ``(x, y, labels)`` (labels None for regression)."""
+    xp, rows = net.backend.xp, net.backend.asarray(rows)
+    return tuple(None if a is None else xp.take(a, rows, axis=0) for a in data)
