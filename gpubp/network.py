@@ -21,7 +21,7 @@ RUN_OPTIONS = {
         None,
         "one weight >= 0 per training row, scaling its share of the cost (an integer weight counts "
         "as that many copies of the row)",
-    ),  # fmt: skip
+    ),
     "monitor_training_cost": (True, "compute the training cost after every epoch (one more pass over the data)"),
     "on_epoch": (None, "called with each epoch's EpochStats"),
     "on_progress": (None, "called with (steps done, steps) about a hundred times an epoch"),

@@ -70,8 +70,9 @@ def test_backprop_matches_finite_differences(activation, cost, output):
     x, labels = random_problem(sizes, m=7, seed=4)
     y = targets(labels, sizes[-1], output) if output == "identity" else labels
     for seed in range(100):
-        net = gpubp.Network(sizes, activation=activation, cost=cost, output=output, dtype="float64", device="cpu",
-                            seed=seed)  # fmt: skip
+        net = gpubp.Network(
+            sizes, activation=activation, cost=cost, output=output, dtype="float64", device="cpu", seed=seed
+        )
         if activation not in ("relu", "leaky_relu") or min(np.abs(z).min() for z in hidden_z(net, x)) > 0.05:
             break
     else:

@@ -97,8 +97,14 @@ def test_a_checkpoint_stores_the_training_configuration_as_a_dict(tmp_path):
     save_checkpoint(tmp_path / "c.npz", history.trainer, {})
     with np.load(tmp_path / "c.npz") as npz:
         run = json.loads(str(npz["checkpoint_run"]))
-    assert run["config"] == {**TrainingConfig.defaults(), "epochs": 2, "mini_batch_size": 5, "eta": 0.1,
-                             "optimizer": "adam", "betas": [0.8, 0.9]}  # fmt: skip
+    assert run["config"] == {
+        **TrainingConfig.defaults(),
+        "epochs": 2,
+        "mini_batch_size": 5,
+        "eta": 0.1,
+        "optimizer": "adam",
+        "betas": [0.8, 0.9],
+    }
     trainer, _ = load_checkpoint(tmp_path / "c.npz", device="cpu")
     assert trainer.config == history.trainer.config and trainer.optimizer.steps == 12
 

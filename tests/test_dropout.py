@@ -70,8 +70,10 @@ def test_masks_of_neighbouring_steps_layers_and_rows_are_uncorrelated_and_never_
 
 def test_a_process_share_of_the_mini_batch_draws_the_rows_of_one_process():
     whole = masks(Dropout([0.3], [50], 40, seed=4).at(9), 0, (40, 50))
-    shares = [masks(Dropout([0.3], [50], 40, seed=4).at(9, first), 0, (last - first, 50)) for first, last in
-              [(0, 13), (13, 27), (27, 40)]]  # fmt: skip
+    shares = [
+        masks(Dropout([0.3], [50], 40, seed=4).at(9, first), 0, (last - first, 50))
+        for first, last in [(0, 13), (13, 27), (27, 40)]
+    ]
     assert np.array_equal(np.concatenate(shares), whole)
 
 
@@ -86,10 +88,12 @@ def test_training_with_dropout_equals_pytorch_fed_the_same_masks(rule):
     batches = shuffled_batches(net, x, np.eye(3)[labels], 5, batch)
     history = net.SGD((x, labels), 5, batch, eta, optimizer=rule, dropout=(0.4, 0.2), monitor_training_cost=False)
     dropout = Dropout((0.4, 0.2), sizes[1:-1], batch, history.trainer.state.dropout_seed)
-    step_masks = [[masks(dropout.at(step), l, (len(bx), sizes[l + 1])) for l in (0, 1)] for step, (bx, _) in
-                  enumerate(batches)]  # fmt: skip
-    theirs = train(weights, biases, batches, rule, eta, 0.0, "log-likelihood", "softmax", ["relu", "relu"],
-                   masks=step_masks)  # fmt: skip
+    step_masks = [
+        [masks(dropout.at(step), l, (len(bx), sizes[l + 1])) for l in (0, 1)] for step, (bx, _) in enumerate(batches)
+    ]
+    theirs = train(
+        weights, biases, batches, rule, eta, 0.0, "log-likelihood", "softmax", ["relu", "relu"], masks=step_masks
+    )
     for mine, torchs in zip(sum(net.parameters(), []), sum(theirs, [])):
         np.testing.assert_allclose(mine, torchs, rtol=1e-10, atol=1e-12)
     without = gpubp.Network(sizes, activation="relu", cost="log-likelihood", dtype="float64", device="cpu", seed=8)

@@ -43,6 +43,27 @@ def test_five_steps_give_the_same_weights_on_both_devices(cupy, dtype, cost, rul
         assert_close(ours, reference, dtype)
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu", "identity"])
+@pytest.mark.parametrize("dtype", list(TOLERANCE))
+def test_every_activation_dropout_and_sample_weights_train_alike_on_both_devices(cupy, dtype, activation):
+    """Five steps with the activation, dropout (the same masks: one hash on both devices) and sample weights."""
+    sizes = (20, 16, 12, 5)
+    x, labels = random_problem(sizes, m=50, seed=1, dtype=dtype)
+    w = np.random.default_rng(2).random(50)
+    slope = {"leaky_slope": 0.1} if activation == "leaky_relu" else {}
+    results = []
+    for device in ("cpu", "gpu"):
+        net = gpubp.Network(
+            sizes, activation=activation, cost="log-likelihood", dtype=dtype, device=device, seed=9, **slope
+        )
+        net.SGD((x, labels), 1, 10, 0.05, dropout=(0.3, 0.5), sample_weight=w, monitor_training_cost=False)
+        results.append(net.parameters())
+    (cpu_w, cpu_b), (gpu_w, gpu_b) = results
+    for ours, reference in zip(gpu_w + gpu_b, cpu_w + cpu_b):
+        assert ours.dtype == np.dtype(dtype)
+        assert_close(ours, reference, dtype)
+
+
 @pytest.mark.parametrize("dtype", list(TOLERANCE))
 @pytest.mark.parametrize("name", POINTWISE)
 def test_each_device_kernel_matches_numpy_on_edge_values(cupy, name, dtype):
@@ -51,7 +72,7 @@ def test_each_device_kernel_matches_numpy_on_edge_values(cupy, name, dtype):
     expected = np.empty_like(inputs[0])
     getattr(NumpyOps(), name)(*inputs, expected)
     out = cupy.empty(expected.shape, expected.dtype)
-    ops._kernels[name](*(cupy.asarray(a) for a in inputs), out)
+    getattr(ops, name)(*(cupy.asarray(a) for a in inputs), out)
     got = cupy.asnumpy(out)
     assert np.all(np.isfinite(got))
     eps = np.finfo(dtype).eps  # CUDA's tanh and fused multiply-adds differ from NumPy by a few ulps
@@ -69,6 +90,19 @@ def test_each_update_rule_matches_numpy(cupy, name, dtype):
     getattr(gpubp.get_backend("gpu").ops, name)(cupy.asarray(args[0]), *args[1:], *on_device)
     for got, reference in zip(on_device, expected):
         assert_close(cupy.asnumpy(got), reference, dtype)  # fused multiply-adds round differently
+
+
+@pytest.mark.parametrize("dtype", list(TOLERANCE))
+def test_the_dropout_kernel_drops_what_numpy_drops_bit_for_bit(cupy, dtype):
+    """The masks are an integer hash, so the device must keep exactly the elements NumPy keeps, scaled alike."""
+    x = np.random.default_rng(0).standard_normal((300, 777)).astype(dtype)
+    ops = gpubp.get_backend("gpu").ops
+    for key, start, p in [(0, 0, 0.5), (2**64 - 5, 2**64 - 1000, 0.1)]:
+        threshold = np.uint64(round(p * 2**53))
+        expected = NumpyOps().dropout(x, np.uint64(key), np.uint64(start), threshold, 1 / (1 - p), np.empty_like(x))
+        out = cupy.empty(x.shape, x.dtype)
+        ops.dropout(cupy.asarray(x), np.uint64(key), np.uint64(start), threshold, 1 / (1 - p), out)
+        assert np.array_equal(cupy.asnumpy(out), expected)
 
 
 @pytest.mark.parametrize("name", list(ROW_WISE))

@@ -90,7 +90,7 @@ def plateau(**knobs):
         (
             lambda: TrainingConfig(schedule="step"),
             "schedule (the learning-rate schedule) must be one of constant, plateau, cosine, got 'step'",
-        ),  # fmt: skip
+        ),
         (lambda: TrainingConfig(schedule=None), "must be one of constant, plateau, cosine, got None"),
         (lambda: TrainingConfig(warmup_epochs=-1), "warmup_epochs (the warm-up in epochs) must be a whole number >= 0"),
         (
@@ -102,13 +102,13 @@ def plateau(**knobs):
         (
             lambda: plateau(plateau_factor=1.0),
             "plateau_factor (the plateau factor that divides η) must be a finite number > 1",
-        ),  # fmt: skip
+        ),
         (lambda: plateau(plateau_factor=float("inf")), "plateau factor that divides η"),
         (lambda: plateau(plateau_factor=0.5), "plateau factor that divides η"),
         (
             lambda: plateau(plateau_patience=0),
             "plateau_patience (the plateau patience in epochs) must be a whole number >= 1",
-        ),  # fmt: skip
+        ),
         (lambda: plateau(plateau_patience=2.5), "the plateau patience in epochs) must be a whole number >= 1"),
         (lambda: TrainingConfig(plateau_factor=3.0), "plateau_factor applies to schedule plateau, not constant"),
         (lambda: TrainingConfig(schedule="plateau"), "schedule plateau watches the validation accuracy"),

@@ -80,8 +80,9 @@ def test_weighted_steps_equal_pytorchs_weighted_mean_loss():
     batches = shuffled_batches(net, x, np.eye(3)[labels], 4, batch)
     row_weights = [w[order[k : k + batch]] for order in orders for k in range(0, n, batch)]
     net.SGD((x, labels), 4, batch, 0.3, optimizer="momentum", sample_weight=w, monitor_training_cost=False)
-    theirs = train(weights, biases, batches, "momentum", 0.3, 0.0, "cross-entropy", "sigmoid", ["relu"],
-                   row_weights=row_weights)  # fmt: skip
+    theirs = train(
+        weights, biases, batches, "momentum", 0.3, 0.0, "cross-entropy", "sigmoid", ["relu"], row_weights=row_weights
+    )
     for mine, torchs in zip(sum(net.parameters(), []), sum(theirs, [])):
         np.testing.assert_allclose(mine, torchs, rtol=1e-10, atol=1e-12)
 

@@ -41,8 +41,20 @@ def per_sample_cost(outputs, y, cost: str, output: str):
     return F.cross_entropy(outputs, y.argmax(dim=1), reduction="none")  # log-likelihood with a softmax output
 
 
-def train(weights, biases, batches, rule="sgd", eta=0.5, weight_decay=0.0, cost="quadratic", output="sigmoid",
-          activations=("sigmoid",), slope=0.01, masks=None, row_weights=None):  # fmt: skip
+def train(
+    weights,
+    biases,
+    batches,
+    rule="sgd",
+    eta=0.5,
+    weight_decay=0.0,
+    cost="quadratic",
+    output="sigmoid",
+    activations=("sigmoid",),
+    slope=0.01,
+    masks=None,
+    row_weights=None,
+):
     """Train from the float64 ``weights`` and ``biases`` over ``batches`` of ``(x, one-hot or target y)``; returns the
     weights and biases after the last step. ``activations``: one per hidden layer; ``masks[step][layer]``: the
     scaled dropout mask of each hidden layer at each step, or None; ``row_weights[step]``: each row's weight."""

@@ -51,8 +51,21 @@ CONFIGS = {"data": DataConfig, "network": NetworkConfig, "training": TrainingCon
 KNOBS = {name: (part, declared) for part, cls in CONFIGS.items() for name, declared in cls.knobs().items()}
 CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every", "eta")
 # Stored settings that checkpoints written before them lack, with the value every such run had.
-ADDED_LATER = ("header", "optimizer", "momentum", "betas", "eps", "lmbda", "init", "schedule", "warmup_epochs",
-               "plateau_factor", "plateau_patience", "validation_fraction", "patience")  # fmt: skip
+ADDED_LATER = (
+    "header",
+    "optimizer",
+    "momentum",
+    "betas",
+    "eps",
+    "lmbda",
+    "init",
+    "schedule",
+    "warmup_epochs",
+    "plateau_factor",
+    "plateau_patience",
+    "validation_fraction",
+    "patience",
+)
 OPTIONAL = ("run_id", "lr_changes")  # settings that checkpoints of older gpubp versions lack
 CHECKPOINT_NAME = "checkpoint.npz"
 HIDDEN_DEFAULT = [30]
@@ -163,8 +176,10 @@ class RunSettings:
     @classmethod
     def build(cls, values: dict, sizes, run_id: str | None = None, lr_changes=()) -> RunSettings:
         """The settings of knob values ``values`` (the others at their command-line defaults)."""
-        parts = {part: config(**{n: values.get(n, cli_default(n)) for n in config.knobs()})
-                 for part, config in CONFIGS.items()}  # fmt: skip
+        parts = {
+            part: config(**{n: values.get(n, cli_default(n)) for n in config.knobs()})
+            for part, config in CONFIGS.items()
+        }
         return cls(**parts, sizes=list(sizes), run_id=run_id or uuid.uuid4().hex, lr_changes=list(lr_changes))
 
     def values(self) -> dict:

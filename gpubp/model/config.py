@@ -71,7 +71,7 @@ class NetworkConfig(Config):
             f"one of {', '.join(ACTIVATIONS)}, or a list of them, one per hidden layer",
             are_activations,
             activation_names,
-        ),  # fmt: skip
+        ),
         "the hidden units: sigmoid (the lecture's), tanh, relu, leaky_relu or identity; one for every hidden layer, "
         "or a comma-separated list, one per hidden layer",
         what="the hidden activation",

@@ -156,8 +156,9 @@ def prepare_weights(weights, rows: int, what: str = "sample_weight") -> np.ndarr
     except (TypeError, ValueError) as exc:
         raise InputError(f"{what} could not be read as {rows} numbers ({exc})") from None
     if weights.dtype.kind not in "biuf" or weights.shape != (rows,):
-        raise InputError(f"{what} must hold one number per training row ({rows}), got {weights.dtype} of shape "
-                         f"{weights.shape}")  # fmt: skip
+        raise InputError(
+            f"{what} must hold one number per training row ({rows}), got {weights.dtype} of shape {weights.shape}"
+        )
     weights = weights.astype(np.float64)
     bad = ~np.isfinite(weights) | (weights < 0)
     if bad.any():

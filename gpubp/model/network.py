@@ -101,10 +101,13 @@ class Network:
         # slope as an extra argument; no f′ kernel for identity units), a^L and BP1's δ for the output layer.
         ops = self.backend.ops
         self._hidden_kernels = [
-            (getattr(ops, f"bias_{name}"), getattr(ops, f"{name}_delta", None),
-             (config.leaky_slope,) if ACTIVATIONS[name].slope else ())
+            (
+                getattr(ops, f"bias_{name}"),
+                getattr(ops, f"{name}_delta", None),
+                (config.leaky_slope,) if ACTIVATIONS[name].slope else (),
+            )
             for name in self.activations
-        ]  # fmt: skip
+        ]
         self._output_forward = getattr(ops, OUTPUTS[self.output])
         self._output_delta = getattr(ops, self.cost.outputs[self.output])
         # Buffers depend on the sizes only, so they outlive set_parameters (the gradient check calls it often).

@@ -23,8 +23,9 @@ import time
 import numpy as np
 
 
-def run_epoch(net, rule, x, y, x_epoch, y_epoch, batch, etas, comm, on_progress, weights=None, dropout=None,
-              first_step=0) -> float:  # fmt: skip
+def run_epoch(
+    net, rule, x, y, x_epoch, y_epoch, batch, etas, comm, on_progress, weights=None, dropout=None, first_step=0
+) -> float:
     """One pass over the training rows ``x, y`` (device arrays; ``x_epoch``, ``y_epoch`` the buffers they are
     shuffled into), step k with step size ``etas[k]``; ``weights``: the rows' sample weights on the host, or None;
     ``dropout``: the run's masks, or None; ``first_step``: the run's step count before this epoch. Returns the

@@ -12,13 +12,12 @@ metrics the user asked for are computed, so ``seconds`` and ``samples_per_s`` me
 With ``validation_fraction`` f > 0 a fixed share of the training rows (the same for every seed, run and resume;
 drawn by its own generator, so the shuffles are those of a run without it) is held out and scored after every
 epoch. With ``patience`` N, training stops once the validation score (accuracy, or R² for regression) has not
-improved for N epochs, and the
-network ends with the weights of its best epoch (``History.best_epoch``), whether it stopped early or not. Those
-weights are kept as one device copy of the flat parameter buffer, taken whenever validation accuracy improves
-(a device-to-device copy of the parameters, not a host sync). They are the parameters alone: the update rule's
-state (velocity, moments) is never swapped, so it always belongs to the last epoch's weights, and a call that
-continues the run swaps those back and goes on exactly as an uninterrupted run would, while a new run from the
-best weights starts the rule afresh, as every new run does.
+improved for N epochs, and the network ends with the weights of its best epoch (``History.best_epoch``), whether it
+stopped early or not. Those weights are kept as one device copy of the flat parameter buffer, taken whenever the
+score improves (a device-to-device copy of the parameters, not a host sync). They are the parameters alone: the
+update rule's state (velocity, moments) is never swapped, so it always belongs to the last epoch's weights, and a
+call that continues the run swaps those back and goes on exactly as an uninterrupted run would, while a new run
+from the best weights starts the rule afresh, as every new run does.
 """
 
 from __future__ import annotations
@@ -146,9 +145,20 @@ class Trainer:
             etas = steps.epoch_etas(epoch)
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is reported below, not warned about
                 seconds = run_epoch(
-                    net, rule, x, y, x_epoch, y_epoch, config.mini_batch_size, etas, comm, on_progress, weights,
-                    dropout, (epoch - 1) * steps_per_epoch,
-                )  # fmt: skip
+                    net,
+                    rule,
+                    x,
+                    y,
+                    x_epoch,
+                    y_epoch,
+                    config.mini_batch_size,
+                    etas,
+                    comm,
+                    on_progress,
+                    weights,
+                    dropout,
+                    (epoch - 1) * steps_per_epoch,
+                )
             if not net.is_finite():
                 raise TrainingDiverged(epoch, config.eta)
             stats = EpochStats(epoch, seconds, n / seconds, eta=etas[-1])
