@@ -217,6 +217,8 @@ class Network:
         """The lecture's C = (1/n) Σ_x C_x over ``data = (X, y)``."""
         return self.metrics(*prepare(self, data, "data"))[0]
 
+    labels = None  # else the class label of each output (a NetworkClassifier's classes_), saved with the model
+
     def __repr__(self) -> str:
         return (
             f"Network(sizes={list(self.sizes)}, cost={self.cost.name!r}, dtype={self.dtype.name!r}, "

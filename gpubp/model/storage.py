@@ -1,8 +1,11 @@
 """Saving and loading a trained network as a plain ``.npz`` file, atomically and without pickle.
 
-The file holds the format version, the layer sizes, the cost's name, the dtype, how the weights were initialized
-and one array per weight matrix and bias vector (``w0, b0, w1, b1, …``). Version 2 added ``init`` and the
-log-likelihood cost; version-1 files still load (as ``normal``, the only initializer then). Saving writes a
+The file holds the format version, the layer sizes, the cost's name, the dtype, how the weights were initialized,
+one array per weight matrix and bias vector (``w0, b0, w1, b1, …``) and, where the network has them, the class
+labels its outputs stand for (``Network.labels``: numbers, bools or fixed-width strings, never objects). Version 2
+added ``init`` and the log-likelihood cost, version 3 the labels; older files still load (version 1 as ``normal``,
+the only initializer then). The ``extra`` arrays of a caller (a checkpoint's state, a run's id and data split) may
+not take a name the model's own entries use, and must be plain arrays that load reads back. Saving writes a
 temporary file beside the target and renames it over the target only once it is complete, so a crash mid-save
 leaves the previous file intact. Loading reads with ``allow_pickle=False`` and checks everything it reads, so a
 damaged, foreign or newer file gives a ``ModelFileError`` that says what is wrong, never a traceback from
@@ -24,7 +27,8 @@ from ..errors import GpubpError, InputError, ModelFileError
 from .inputs import check_sizes
 from .network import Network
 
-FORMAT_VERSION = 2  # 2 added init and the log-likelihood cost (a softmax output layer); version-1 files load
+FORMAT_VERSION = 3  # 2 added init and the log-likelihood cost (a softmax output layer), 3 the labels; older files load
+STORABLE_LABELS = "biufU"  # the kinds of label array that np.load reads back without pickle
 
 
 def atomic_write(path, write, error=GpubpError) -> None:
@@ -91,10 +95,44 @@ def save(net: Network, path, extra: dict | None = None) -> None:
         "dtype": np.array(net.dtype.name),
         "init": np.array(net.init),
     }
+    labels = getattr(net, "labels", None)
+    if labels is not None:
+        arrays["labels"] = storable_labels(labels, net.sizes[-1])
     for l, (w, b) in enumerate(zip(weights, biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = w, b
-    arrays.update(extra or {})
+    for name, value in (extra or {}).items():
+        if name in arrays or name in model_entries(len(weights)):
+            raise InputError(f"extra entry {name!r} would replace the model's own {name}: give it another name")
+        try:
+            value = np.asarray(value)
+        except ValueError as exc:  # a ragged list
+            raise InputError(f"extra entry {name!r} is not an array ({exc})") from None
+        if value.dtype.kind == "O":
+            raise InputError(
+                f"extra entry {name!r} is an array of Python objects, which load would refuse (it never unpickles): "
+                f"store numbers or strings"
+            )
+        arrays[name] = value
     atomic_write(path, lambda f: np.savez(f, **arrays), ModelFileError)
+
+
+def storable_labels(labels, n_outputs: int) -> np.ndarray:
+    """``labels`` as an array ``np.load`` reads back without pickle (strings as fixed-width unicode), checked to
+    name each of the ``n_outputs`` outputs once; an ``InputError`` where they cannot."""
+    array = np.asarray(labels)
+    if array.dtype.kind in "OS":  # Python objects, or bytes: as strings where they all are
+        try:
+            array = np.asarray([label if isinstance(label, str) else label.decode() for label in array.tolist()])
+        except (AttributeError, UnicodeDecodeError, TypeError):
+            array = np.asarray(array.tolist())
+    if array.dtype.kind not in STORABLE_LABELS or array.shape != (n_outputs,):
+        raise InputError(
+            f"the network's labels must be {n_outputs} numbers, bools or strings, one per output, got "
+            f"{array.dtype} of shape {array.shape}: set Network.labels to the class of each output, or to None"
+        )
+    if len(np.unique(array)) != n_outputs:
+        raise InputError(f"the network's labels {array.tolist()[:10]} name a class twice: each output needs its own")
+    return array
 
 
 def load(path, device=None, network=Network) -> Network:
@@ -140,6 +178,8 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
             device=device,
             init=str(arrays["init"]) if version >= 2 else "normal",
         )
+        if "labels" in arrays:
+            net.labels = storable_labels(arrays["labels"], sizes[-1])
         extra = {name: array for name, array in arrays.items() if name not in model_entries(count)}
     except (GpubpError, KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} is a damaged gpubp model ({exc}); re-save or re-train the model") from None
@@ -152,4 +192,6 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
 
 
 def model_entries(layers: int) -> set[str]:
-    return {"gpubp_format", "sizes", "cost", "dtype", "init"} | {f"{k}{l}" for l in range(layers) for k in "wb"}
+    return {"gpubp_format", "sizes", "cost", "dtype", "init", "labels"} | {
+        f"{k}{l}" for l in range(layers) for k in "wb"
+    }

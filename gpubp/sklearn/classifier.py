@@ -339,8 +339,10 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def network_(self) -> Network:
-        """The fitted ``gpubp.Network``, on ``device`` (rebuilt there from ``coefs_`` after unpickling)."""
+        """The fitted ``gpubp.Network``, on ``device`` (rebuilt there from ``coefs_`` after unpickling), labelled
+        with ``classes_``, so that ``gpubp.save(clf.network_, path)`` carries them to ``gpubp predict``."""
         check_is_fitted(self)
+        self._net().labels = self.classes_
         return self._net()
 
     # ----- inputs, state -------------------------------------------------------------------------------------------
