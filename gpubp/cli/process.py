@@ -20,6 +20,9 @@ import threading
 import warnings
 from contextlib import contextmanager
 
+from ..errors import GpubpError
+from .settings import in_flags
+
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -117,6 +120,10 @@ def command_process():
 
 
 def report_warnings(command: str, held) -> None:
-    """Each distinct warning held during a successful command, as one line on stderr."""
-    for text in dict.fromkeys(f"{' '.join(str(w.message).split())} ({w.category.__name__})" for w in held):
+    """Each distinct warning held during a successful command, as one line on stderr; gpubp's own name their knobs
+    as flags."""
+    messages = [(in_flags(w.message) if isinstance(w.message, GpubpError) else w.message, w.category) for w in held]
+    for text in dict.fromkeys(
+        f"{' '.join(str(message).split())} ({category.__name__})" for message, category in messages
+    ):
         print(f"gpubp {command}: warning: {text}", file=sys.stderr)
