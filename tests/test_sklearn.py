@@ -178,14 +178,15 @@ def assert_same_state(before: dict, after: dict) -> None:
 
 
 class Interrupt:
-    """Ctrl-C after ``after`` epochs of the next fit: its verbose report raises KeyboardInterrupt."""
+    """Ctrl-C once called more than ``after`` times: as the verbose report of each epoch, Ctrl-C after ``after``
+    epochs of the next fit; as another of the estimator's steps, at that step."""
 
     def __init__(self, clf, after: int):
         self.seen, self.after = 0, after
         clf.verbose = True
         clf._report = self
 
-    def __call__(self, stats):
+    def __call__(self, *args, **kwargs):
         self.seen += 1
         if self.seen > self.after:
             raise KeyboardInterrupt
@@ -194,7 +195,14 @@ class Interrupt:
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize(
     "failure",
-    ["diverged partial_fit", "diverged warm start", "interrupted warm start", "interrupted partial_fit", "bad fit"],
+    [
+        "diverged partial_fit",
+        "diverged warm start",
+        "interrupted warm start",
+        "interrupted partial_fit",
+        "interrupted after training partial_fit",
+        "bad fit",
+    ],
 )
 def test_a_failed_fit_leaves_the_estimator_exactly_as_it_was(digits, failure, optimizer):
     x, y = digits
@@ -203,6 +211,10 @@ def test_a_failed_fit_leaves_the_estimator_exactly_as_it_was(digits, failure, op
     if failure.startswith("diverged"):
         clf.set_params(learning_rate_init=1e38)
         error = gpubp.TrainingDiverged
+    elif failure.startswith("interrupted after training"):
+        clf._set_fitted_attributes = Interrupt(clf, after=-1)  # Ctrl-C once the run is done, before coefs_
+        clf.verbose = False
+        error = KeyboardInterrupt
     elif failure.startswith("interrupted"):
         Interrupt(clf, after=0 if failure.endswith("partial_fit") else 1)  # after a whole epoch
         error = KeyboardInterrupt
@@ -215,7 +227,7 @@ def test_a_failed_fit_leaves_the_estimator_exactly_as_it_was(digits, failure, op
         else:
             clf.set_params(warm_start=failure != "bad fit", max_iter=clf.max_iter if failure != "bad fit" else 0)
             clf.fit(x, y)
-    vars(clf).pop("_report", None)
+    vars(clf).pop("_report", None), vars(clf).pop("_set_fitted_attributes", None)
     assert_same_state(before, fitted_state(clf))
     assert np.array_equal(clf.predict_proba(x), proba)
     # Training on continues as if the failed call had never happened.

@@ -2,9 +2,10 @@
 
 The estimator only translates: scikit-learn's conventions (any class labels, feature names, ``fit`` /
 ``partial_fit`` / ``warm_start``, ``random_state``, fitted attributes in ``MLPClassifier``'s shapes, pickling) on
-one side, gpubp's ``NetworkConfig`` and ``TrainingConfig`` on the other. Its parameters are mapped onto those
-knobs at ``fit`` (scikit-learn's rule: ``__init__`` only stores them), where the knobs' own declarations check
-them; a bad value is a ``ValueError`` naming the estimator's parameter (``batch_size``, ``learning_rate_init``).
+one side, gpubp's ``NetworkConfig`` and ``TrainingConfig`` on the other. This file holds what is a classifier's:
+labels, ``fit`` and ``partial_fit``, the network it builds, predictions. What every gpubp estimator shares — its
+parameters checked at each call and mapped onto the knobs, calls that leave it as it was when they fail, the fitted
+run and its pickles — is ``estimator.py``'s ``NetworkEstimator``.
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
     verbose : bool -- print the loss (and validation accuracy) after every epoch.
     warm_start : bool -- ``fit`` continues from the fitted network for ``max_iter`` more epochs; after early
         stopping, from the best epoch's weights with a fresh ``n_iter_no_change`` count (``MLPClassifier`` carries
-        its count over, so it stops again after one epoch).
+        its count over, so it stops again after one epoch). ``partial_fit`` goes on from the same weights.
+
+    A ``fit`` or ``partial_fit`` that fails (a bad parameter, a divergence, Ctrl-C) leaves the estimator exactly as
+    it was. A divergence is ``gpubp.TrainingDiverged``, a ``ValueError`` naming the cause in these parameters' words;
+    a fit that ends with saturated sigmoids warns (``gpubp.TrainingWarning``).
 
     Fitted attributes: ``classes_``, ``n_features_in_``, ``feature_names_in_`` (DataFrames with string column
     names), ``coefs_`` (host arrays (n_in, n_out) per layer, ``MLPClassifier``'s shapes: gpubp's weights
@@ -156,7 +161,7 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
         A fresh network's classes are ``classes``, else those of ``y``. A call that fails, in any way and at any
         point, leaves the estimator exactly as it was before it: fitted or not, with the same network.
         """
-        with self._all_or_nothing():
+        with self._all_or_nothing() as runs:
             self._check_parameters()
             X, y = check_data(self, X, y, reset=fresh)
             labels = self.classes_ if not fresh else unique_labels(classes) if classes is not None else labels_of(y)
@@ -166,7 +171,7 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
                 )
             codes = encode(y, labels)
             trainer = Trainer(self._new_network(X.shape[1], len(labels))) if fresh else self._fitted_trainer()
-            self._train_network(trainer, fresh, X, codes, incremental)
+            self._train_network(runs, trainer, fresh, X, codes, incremental)
             self.classes_ = labels
         return self
 

@@ -58,32 +58,32 @@ class NetworkEstimator(BaseEstimator):
     @contextlib.contextmanager
     def _all_or_nothing(self):
         """Inside, a failure of any kind (a bad parameter, a divergence, Ctrl-C) leaves the estimator exactly as it
-        was: its fitted attributes here, the fitted run (which training changes in place) in ``_train_network``.
-        gpubp's errors come out naming the estimator's parameters."""
+        was: its fitted attributes, and the fitted run that ``_train_network`` changes in place, which it enters
+        into the ``contextlib.ExitStack`` this yields. gpubp's errors come out naming the estimator's parameters."""
         saved = {name: value for name, value in vars(self).items() if is_fitted_state(name)}
-        try:
-            yield
-        except BaseException as exc:
-            for name in [name for name in vars(self) if is_fitted_state(name)]:
-                delattr(self, name)
-            vars(self).update(saved)
-            if isinstance(exc, GpubpError):
-                raise exc.renamed(estimator_name) from None
-            raise
+        with contextlib.ExitStack() as runs:
+            try:
+                yield runs
+            except BaseException as exc:
+                for name in [name for name in vars(self) if is_fitted_state(name)]:
+                    delattr(self, name)
+                vars(self).update(saved)
+                if isinstance(exc, GpubpError):
+                    raise exc.renamed(estimator_name) from None
+                raise
 
-    def _train_network(self, trainer: Trainer, fresh: bool, X, targets, incremental: bool) -> None:
-        """One epoch (``incremental``) or ``max_iter`` of ``trainer``'s run on ``X`` and the network's ``targets``; a
-        run of a fitted network goes on from the weights its last call left (the best, after early stopping)."""
-        with contextlib.nullcontext() if fresh else trainer.all_or_nothing():
-            if not fresh:
-                trainer.restart_early_stopping()
-            net = trainer.net
-            X, targets = on_device(net, X), on_device(net, targets)
-            config = self._training_config(len(trainer.history), X.shape[0], incremental)
-            with blas_threads_for(net, config.mini_batch_size):
-                trainer.train(
-                    config, (X, targets), on_epoch=self._report if self.verbose else None, on_warning=self._warn
-                )
+    def _train_network(self, runs, trainer: Trainer, fresh: bool, X, targets, incremental: bool) -> None:
+        """One epoch (``incremental``) or ``max_iter`` of ``trainer``'s run on ``X`` and the network's ``targets``,
+        inside ``_all_or_nothing`` (``runs``); a run of a fitted network goes on from the weights its last call left
+        (the best, after early stopping)."""
+        if not fresh:  # a new network is simply dropped on failure; a fitted one is put back as it was
+            runs.enter_context(trainer.all_or_nothing())
+            trainer.restart_early_stopping()
+        net = trainer.net
+        X, targets = on_device(net, X), on_device(net, targets)
+        config = self._training_config(len(trainer.history), X.shape[0], incremental)
+        with blas_threads_for(net, config.mini_batch_size):
+            trainer.train(config, (X, targets), on_epoch=self._report if self.verbose else None, on_warning=self._warn)
         self._trainer = trainer
         self._set_fitted_attributes(net, validated=config.validation_fraction > 0)
 
