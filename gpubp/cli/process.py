@@ -8,7 +8,7 @@
   Inside ``signals_deferred()`` (a checkpoint being written) the signal waits until the block is done.
 - **Python warnings** (a ``RuntimeWarning`` from NumPy on odd input) never land in the middle of the output: they
   are held while the command runs, dropped when it fails (its one error line says what is wrong), and printed one
-  line each once it has succeeded.
+  line each once it has succeeded; gpubp's own (``TrainingWarning``) name their knobs as flags.
 """
 
 from __future__ import annotations
