@@ -32,12 +32,25 @@ def test_weights_that_were_not_finite_before_training_are_named_not_blamed_on_et
 def test_l2_whose_factor_is_negative_is_named_as_the_cause(digits, optimizer):
     train, _ = digits
     net = gpubp.Network([64, 10, 10], device="cpu", seed=0)
-    with pytest.raises(gpubp.TrainingDiverged) as info:
+    # Plain SGD warns of the negative factor before it diverges; the momentum rules can bear some (no warning).
+    with pytest.raises(gpubp.TrainingDiverged) as info, warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always", gpubp.TrainingWarning)
         net.SGD(train, 2, 10, 3.0, lmbda=1e6, optimizer=optimizer)
+    assert len(held) == (optimizer == "sgd")
     message = str(info.value)
     assert "1 − ηλ/n = 1 − 3·1e+06/1438 = -2.09e+03" in message and "choose lmbda below n/η = 479" in message
     assert "eta below n/λ = 0.00144, such as 0.0007" in message and "too large for this network" not in message
     assert info.value.eta == 0.0007
+
+
+def test_a_negative_l2_factor_warns_where_it_does_not_diverge(digits):
+    """η = 3, λ = 600, n = 1438: 1 − ηλ/n = −0.25; the weights flip sign every step, shrinking, and learn nothing."""
+    train, _ = digits
+    with pytest.warns(gpubp.TrainingWarning, match=r"1 − ηλ/n = 1 − 3·600/1438 = -0.252 .* choose lmbda below n/η"):
+        gpubp.Network([64, 10, 10], device="cpu", seed=0).SGD(train, 1, 10, 3.0, lmbda=600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", gpubp.TrainingWarning)
+        gpubp.Network([64, 10, 10], device="cpu", seed=0).SGD(train, 1, 10, 3.0, lmbda=400)  # 1 − ηλ/n = 0.17
 
 
 def test_an_overflow_blames_eta_and_names_large_features(digits):

@@ -254,7 +254,7 @@ def test_a_divergence_is_a_value_error_in_the_estimators_words_and_pickles(digit
         small(learning_rate_init=1e30).fit(x, y)
     assert isinstance(info.value, gpubp.TrainingDiverged) and "learning_rate_init=1e+30 is too large" in str(info.value)
     assert "eta" not in str(info.value) and "--lr" not in str(info.value)
-    with pytest.raises(ValueError, match="lmbda below n/η") as info:
+    with pytest.raises(ValueError, match="lmbda below n/η") as info, pytest.warns(gpubp.TrainingWarning, match="lmbda"):
         small(lmbda=1e6).fit(x, y)
     again = pickle.loads(pickle.dumps(info.value))  # joblib sends a worker's error back this way
     assert type(again) is gpubp.TrainingDiverged and str(again) == str(info.value) and again.epoch == 1
@@ -408,6 +408,7 @@ def test_a_bad_parameter_is_a_value_error_in_the_estimators_words(digits):
     cases = [
         (dict(learning_rate_init=-1.0), "learning_rate_init (the learning rate η) must be a finite number > 0"),
         (dict(batch_size=0), "batch_size (the mini-batch size) must be a whole number >= 1, got 0"),
+        (dict(batch_size="Auto"), "batch_size must be 'auto' or a whole number >= 1, got 'Auto'"),
         (dict(max_iter=0), "max_iter must be a whole number >= 1, got 0"),
         (dict(n_iter_no_change=0, early_stopping=True), "n_iter_no_change (the early-stopping patience in epochs)"),
         (dict(validation_fraction=1.0, early_stopping=True), "validation_fraction (the validation fraction) must be"),

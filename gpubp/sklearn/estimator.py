@@ -182,7 +182,9 @@ class NetworkEstimator(BaseEstimator):
         """``batch_size`` for ``n_train`` training rows: ``min(200, n_train)`` for ``"auto"``, as ``MLPClassifier``;
         a whole number larger than ``n_train`` is clipped to it, with a warning; anything else goes to the
         configuration's check as it is."""
-        if isinstance(self.batch_size, str) and self.batch_size == "auto":
+        if isinstance(self.batch_size, str):
+            if self.batch_size != "auto":
+                raise ValueError(f"batch_size must be 'auto' or a whole number >= 1, got {self.batch_size!r}")
             return max(1, min(200, n_train))
         if is_whole(self.batch_size) and self.batch_size > n_train >= 1:
             warnings.warn(

@@ -6,7 +6,8 @@
   multiplies every weight by 1 − ηλ/n each step (n the training rows): where ηλ/n > 1 that factor is negative, so
   each step overshoots zero and, once ηλ/n > 2, multiplies the weights by more than 1 in size (Adam divides the
   decay by its own scale and is spared). Otherwise the steps themselves overflowed: η is too large for this network,
-  and features far outside [0, 1] make every weight step larger still.
+  and features far outside [0, 1] make every weight step larger still. Plain SGD with a negative factor warns
+  before the run even where it would not diverge (−1 < 1 − ηλ/n < 0 flips the weights without growing them).
 - **Saturated sigmoids**: a hidden layer whose every neuron has σ(z) exactly 0 or 1 on the training rows has
   σ′ = a(1 − a) = 0, so BP2 passes no gradient below it; training "succeeds" and its layers below never learn.
   η = 1e30 does that in one step; features far too large for the initial weights do it before the first. Checked
@@ -33,6 +34,21 @@ def check_finite_before_training(net) -> None:
         f"the network's {parameter_place(k, index, len(net.weights))} is not finite before training: something "
         f"wrote it into the network's arrays (set_parameters refuses such values); set finite parameters, or "
         f"build the network anew"
+    )
+
+
+def negative_decay_warning(config, n: int) -> TrainingWarning | None:
+    """A warning where plain SGD's L2 factor 1 − ηλ/n is negative for ``n`` training rows, else None: each step then
+    overshoots zero, flipping every weight instead of shrinking it, whether or not the run diverges."""
+    decay = config.eta * config.lmbda / n
+    if config.optimizer != "sgd" or decay <= 1:
+        return None
+    return TrainingWarning(
+        f"L2 multiplies every weight by 1 − ηλ/n = 1 − {config.eta:g}·{config.lmbda:g}/{n} = {1 - decay:.3g} at each "
+        f"step ({{eta}} and {{lmbda}}, n = {n} training samples), a negative factor: each step flips the weights' "
+        f"signs instead of shrinking them; choose {{lmbda}} below n/η = {n / config.eta:.3g}",
+        "eta",
+        "lmbda",
     )
 
 

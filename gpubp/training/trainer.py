@@ -40,7 +40,7 @@ from ..distributed import LocalCommunicator
 from ..errors import InputError
 from ..model.inputs import prepare
 from .config import TrainingConfig, validation_split
-from .diagnosis import SaturationCheck, check_finite_before_training, diverged
+from .diagnosis import SaturationCheck, check_finite_before_training, diverged, negative_decay_warning
 from .history import EpochStats, History, check_rows
 from .optimizers import Optimizer
 from .schedules import Plateau, Schedule
@@ -143,6 +143,9 @@ class Trainer:
         check_finite_before_training(net)
         state = self._continue_state(config)
         saturation = SaturationCheck(net, x) if comm.rank == 0 else None
+        warning = negative_decay_warning(config, n) if comm.rank == 0 else None
+        if warning is not None:
+            (on_warning or warnings.warn)(warning)
         # L2's n is the number of samples trained on: the training set after the validation hold-out
         rule = self._optimizer_for(config, n)
         x_epoch, y_epoch = xp.empty_like(x), xp.empty_like(y)
