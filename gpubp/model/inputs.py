@@ -109,9 +109,9 @@ def _number(value) -> str:
 def as_rows(x, n_in: int):
     """``(rows, True)`` for one sample given as a column (n_in, 1), as Nielsen's ``network.py`` feeds it forward (the
     row it is); else ``(x, False)``. With n_in = 1 the two readings are the same sample."""
-    if n_in != 1 and tuple(np.shape(x) if not hasattr(x, "shape") else x.shape) == (n_in, 1):
-        return (x.T if hasattr(x, "T") else np.asarray(x).T), True
-    return x, False
+    if n_in == 1 or tuple(x.shape if hasattr(x, "shape") else np.shape(x)) != (n_in, 1):
+        return x, False
+    return (x.T if hasattr(x, "T") else np.asarray(x).T), True
 
 
 def prepare_inputs(net, x, what="data"):
