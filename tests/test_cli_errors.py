@@ -237,7 +237,7 @@ CASES = {
     ),
     "label beyond the model's outputs": (
         ["evaluate", "run/model.npz", "--data", "twelve.npz", "--split", "all"],
-        "twelve.npz (all): label 12 (2 row(s)) is not a class of the model, which numbers its 10 outputs 0..9",
+        "twelve.npz (all): label 12 (2 row(s)) is not a class of the model, which numbers its 10 classes 0..9",
     ),
     "predict on wrong width": (["predict", "run/model.npz", "wide.npz"], "the model takes 64 features"),
     "predict into a missing folder": (

@@ -188,7 +188,7 @@ def test_a_classifiers_saved_network_predicts_and_evaluates_by_its_labels(tmp_pa
     assert report.split("predicted class):\n")[1].splitlines()[0].split()[1:4] == ["1", "3", "5"]
     write_csv(tmp_path / "two.csv", np.round(x, 6), np.where(labels == 19, 2, labels))
     line = one_line_error(run("evaluate", "model.npz", "--data", "two.csv", "--split", "all", cwd=tmp_path), "label 2 ")
-    assert "is not a class of the model, which labels its 10 outputs 1, 3, 5" in line
+    assert "is not a class of the model, which labels its 10 classes 1, 3, 5" in line
 
 
 def test_string_labels_round_trip_without_pickle(tmp_path):

@@ -94,7 +94,10 @@ def rewrite(path, **changes):
         (lambda p: rewrite(p, init=np.array("xavier")), "damaged gpubp model"),
         (lambda p: rewrite(p, init=None), "damaged gpubp model"),
         (lambda p: rewrite(p, sizes=np.array([6, -5, 3])), "damaged gpubp model"),
-        (lambda p: rewrite(p, w0=np.full((5, 6), np.nan)), "NaN or infinite weights"),
+        (
+            lambda p: rewrite(p, w0=np.full((5, 6), np.nan)),
+            "holds NaN or infinite weights: it was saved from a diverged run",
+        ),
         (lambda p: rewrite(p, w0=np.array([{"pickled": 1}], dtype=object)), "which gpubp never loads"),
         (lambda p: rewrite(p, labels=np.array([1, 2])), "damaged gpubp model (the network's labels must be 3"),
     ],
@@ -141,10 +144,20 @@ def test_labels_are_saved_and_loaded_without_pickle(tmp_path, labels):
 
 
 @pytest.mark.parametrize(
-    "labels, message", [([1, 2], "must be 3 numbers, bools or strings, one per output"), ([1, 1, 2], "a class twice")]
+    "labels, message", [([1, 2], "must be 3 numbers, bools or strings, one per class"), ([1, 1, 2], "a class twice")]
 )
-def test_labels_that_do_not_name_each_output_once_are_refused(tmp_path, labels, message):
+def test_labels_that_do_not_name_each_class_once_are_refused(tmp_path, labels, message):
     net = gpubp.Network([4, 5, 3], device="cpu", seed=0)
     net.labels = labels
     with pytest.raises(gpubp.InputError, match=message):
+        gpubp.save(net, tmp_path / "model.npz")
+
+
+def test_a_one_output_model_carries_the_labels_of_its_two_classes(tmp_path):
+    net = gpubp.Network([4, 5, 1], device="cpu", seed=0)
+    net.labels = ["no", "yes"]
+    gpubp.save(net, tmp_path / "model.npz")
+    assert gpubp.load(tmp_path / "model.npz", device="cpu").labels.tolist() == ["no", "yes"]
+    net.labels = ["yes"]
+    with pytest.raises(gpubp.InputError, match="must be 2 numbers"):
         gpubp.save(net, tmp_path / "model.npz")

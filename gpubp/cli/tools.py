@@ -31,6 +31,7 @@ from ..data.split import SPLIT_SEED
 from ..errors import InputError
 from ..model.buffers import parameter_bytes
 from ..model.config import NetworkConfig
+from ..model.costs import class_count
 from ..model.gradcheck import gradient_check
 from ..model.inputs import prepare
 from ..model.storage import atomic_write, read
@@ -91,7 +92,7 @@ def evaluate(args) -> int:
     print(f"accuracy: {correct / len(y):.4f} ({correct} of {len(y)})")
     print(f"cost: {cost:.6f}")
     print("confusion matrix (rows: true class, columns: predicted class):")
-    print(format_confusion(confusion_matrix(y, predicted, net.sizes[-1]), net.labels))
+    print(format_confusion(confusion_matrix(y, predicted, class_count(net.sizes[-1])), net.labels))
     return 0
 
 

@@ -385,7 +385,8 @@ def train_and_report(args, comm, settings, trainer, data, files) -> int:
         no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", history, history.best_epoch)
     except TrainingDiverged as exc:
         progress.close()
-        raise GpubpError(f"{exc}; {files.state(training.eta / 10)}" if files else str(exc)) from None
+        message = in_flags(exc)
+        raise GpubpError(f"{message}; {files.state(exc.eta)}" if files else str(message)) from None
     except KeyboardInterrupt as exc:
         progress.close()
         stop = stopped(exc)

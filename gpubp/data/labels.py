@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
+from ..model.costs import class_count
 
 MAX_LABEL = 2**31 - 1  # far beyond any output layer that fits in memory; a larger "label" is not a class number
 
@@ -95,13 +96,15 @@ def numbered(train_labels, test_labels):
 
 def output_indices(values, classes, n_outputs: int, where: str) -> np.ndarray:
     """The output neuron of each label in ``values`` for a model whose outputs stand for ``classes`` (``None``:
-    output k is label k), or a ``DataError`` naming a label that the model has no output for."""
+    output k is label k; one output tells classes 0 and 1 apart), or a ``DataError`` naming a label that the model
+    has no output for."""
+    n_classes = class_count(n_outputs)
     values = np.asarray(values)
     if classes is None:
         numbers = values.dtype.kind in "biu"
         positions = values.astype(np.int64) if numbers else np.zeros(len(values), np.int64)
-        found = (positions >= 0) & (positions < n_outputs) if numbers else np.zeros(len(values), bool)
-        described = f"numbers its {n_outputs} outputs 0..{n_outputs - 1}"
+        found = (positions >= 0) & (positions < n_classes) if numbers else np.zeros(len(values), bool)
+        described = f"numbers its {n_classes} classes 0..{n_classes - 1}"
     else:
         classes = np.asarray(classes)
         order = np.argsort(classes, kind="stable")
@@ -112,7 +115,7 @@ def output_indices(values, classes, n_outputs: int, where: str) -> np.ndarray:
             found = classes[order][at] == values
         positions = order[at]
         shown = ", ".join(map(str, classes[:10].tolist())) + (", …" if len(classes) > 10 else "")
-        described = f"labels its {n_outputs} outputs {shown}"
+        described = f"labels its {n_classes} classes {shown}"
     if not found.all():
         first = values[~found][0]
         rows = np.count_nonzero(values[~found] == first)

@@ -20,8 +20,8 @@ from ..data.files import check_memory
 from ..errors import InputError
 from .buffers import FlatParameters, Workspace, parameter_bytes
 from .config import NetworkConfig
-from .costs import get_cost
-from .inputs import check_sizes, prepare, prepare_inputs
+from .costs import classes_of, get_cost
+from .inputs import as_rows, check_output_layer, check_parameters, check_sizes, prepare, prepare_inputs
 
 
 class Network:
@@ -73,6 +73,7 @@ class Network:
         self.sizes = check_sizes(sizes)
         self.num_layers = len(self.sizes)
         self.cost, self.dtype, self.init = get_cost(config.cost), np.dtype(config.dtype), config.init
+        check_output_layer(self.sizes, self.cost)
         check_memory(parameter_bytes(self.sizes, self.dtype), f"a network of sizes {list(self.sizes)}", InputError)
         self.backend = get_backend(device)
         self.rng = np.random.default_rng(config.seed)
@@ -101,15 +102,10 @@ class Network:
         return self._parameters.n_weights
 
     def set_parameters(self, weights, biases) -> None:
-        """Replace all weights and biases (host or device arrays of the lecture's shapes), copied to the device."""
-        shapes_w, shapes_b = [tuple(w.shape) for w in self.weights], [tuple(b.shape) for b in self.biases]
-        if [tuple(w.shape) for w in weights] != shapes_w or [tuple(b.shape) for b in biases] != shapes_b:
-            raise InputError(
-                f"parameters do not fit sizes {list(self.sizes)}: weights must have shapes {shapes_w} and biases "
-                f"{shapes_b}"
-            )
-        # Both lists are converted before either is written, so a conversion error leaves the network as it was.
-        converted = [self.backend.asarray(p, self.dtype) for p in list(weights) + list(biases)]
+        """Replace all weights and biases (host or device arrays of the lecture's shapes, finite), copied to the
+        device."""
+        # Both lists are converted and checked before either is written, so bad ones leave the network as it was.
+        converted = check_parameters(self, weights, biases)
         for target, value in zip(self.weights + self.biases, converted):
             target[...] = value  # a copy: training never writes into arrays the caller still holds
 
@@ -194,23 +190,37 @@ class Network:
         return chunks[0] if len(chunks) == 1 else xp.concatenate(chunks)
 
     def feedforward(self, x) -> np.ndarray:
-        """The output activations a^L (n, n_out) for input rows ``x`` (n, n_in), as a host array."""
-        return self.backend.to_host(self._outputs(prepare_inputs(self, x, "feedforward input")))
+        """The output activations a^L (n, n_out) for input rows ``x`` (n, n_in), as a host array; for one sample as
+        a column (n_in, 1), as Nielsen's ``network.py`` feeds it, its output column (n_out, 1)."""
+        rows, column = as_rows(x, self.sizes[0])
+        a = self.backend.to_host(self._outputs(prepare_inputs(self, rows, "feedforward input")))
+        return np.ascontiguousarray(a.T) if column else a
 
     def predict(self, x) -> np.ndarray:
-        """The class of each input row: the index of its most active output neuron."""
-        return np.argmax(self.feedforward(x), axis=1)
+        """The class of each input row (or of one column): its most active output neuron; with one output, 1 where
+        it is above ½ (``costs.classes_of``)."""
+        rows, _ = as_rows(x, self.sizes[0])
+        return self.backend.to_host(classes_of(self._outputs(prepare_inputs(self, rows, "prediction input"))))
 
     def metrics(self, x, targets, labels) -> tuple[float, int]:
         """``(mean cost, number correct)`` for data already on the device; one host sync."""
         xp = self.backend.xp
         a = self._outputs(x)
         total = self.cost.value(xp, a, targets)
-        correct = xp.count_nonzero(xp.argmax(a, axis=1) == labels)
+        correct = xp.count_nonzero(classes_of(a) == labels)
         return float(total) / x.shape[0], int(correct)
 
+    def saturated_layers(self, x) -> list[int]:
+        """The hidden layers (numbered 1, 2, … from the input) whose every neuron is saturated on the device rows
+        ``x``: σ(z) exactly 0 or 1, so σ′(z) = a(1 − a) = 0 and BP2 passes no gradient below them."""
+        xp = self.backend.xp
+        buffers = [None] + [xp.empty((x.shape[0], n), self.dtype) for n in self.sizes[1:]]
+        self._forward(x, buffers)
+        return [l for l, a in enumerate(buffers[1:-1], start=1) if not bool(xp.any(a * (1 - a)))]
+
     def evaluate(self, test_data) -> int:
-        """The number of test samples whose most active output neuron is their label (Nielsen's ``evaluate``)."""
+        """The number of test samples whose most active output neuron is their label (Nielsen's ``evaluate``); with one
+        output, whose output lies on their label's side of ½."""
         return self.metrics(*prepare(self, test_data, "test data"))[1]
 
     def total_cost(self, data) -> float:

@@ -24,6 +24,7 @@ import numpy as np
 from ..backend import get_backend
 from ..data.files import read_npz
 from ..errors import GpubpError, InputError, ModelFileError
+from .costs import class_count
 from .inputs import check_sizes
 from .network import Network
 
@@ -118,20 +119,21 @@ def save(net: Network, path, extra: dict | None = None) -> None:
 
 def storable_labels(labels, n_outputs: int) -> np.ndarray:
     """``labels`` as an array ``np.load`` reads back without pickle (strings as fixed-width unicode), checked to
-    name each of the ``n_outputs`` outputs once; an ``InputError`` where they cannot."""
+    name each class of ``n_outputs`` outputs once (two for one output); an ``InputError`` where they cannot."""
+    n_classes = class_count(n_outputs)
     array = np.asarray(labels)
     if array.dtype.kind in "OS":  # Python objects, or bytes: as strings where they all are
         try:
             array = np.asarray([label if isinstance(label, str) else label.decode() for label in array.tolist()])
         except (AttributeError, UnicodeDecodeError, TypeError):
             array = np.asarray(array.tolist())
-    if array.dtype.kind not in STORABLE_LABELS or array.shape != (n_outputs,):
+    if array.dtype.kind not in STORABLE_LABELS or array.shape != (n_classes,):
         raise InputError(
-            f"the network's labels must be {n_outputs} numbers, bools or strings, one per output, got "
+            f"the network's labels must be {n_classes} numbers, bools or strings, one per class, got "
             f"{array.dtype} of shape {array.shape}: set Network.labels to the class of each output, or to None"
         )
-    if len(np.unique(array)) != n_outputs:
-        raise InputError(f"the network's labels {array.tolist()[:10]} name a class twice: each output needs its own")
+    if len(np.unique(array)) != n_classes:
+        raise InputError(f"the network's labels {array.tolist()[:10]} name a class twice: each class needs its own")
     return array
 
 
@@ -159,6 +161,7 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
             f"to {FORMAT_VERSION}): upgrade gpubp with pip install -U gpubp"
         )
     get_backend(device)  # a missing GPU is the user's machine, not a damaged file: let its own error through
+    damaged = (GpubpError, KeyError, TypeError, ValueError)
     try:
         sizes = check_sizes(arrays["sizes"].tolist())
         count = len(sizes) - 1
@@ -169,6 +172,14 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
             raise ModelFileError(f"its arrays' shapes {found} disagree with its sizes {list(sizes)}")
         if any(p.dtype.kind not in "iuf" for p in weights + biases):
             raise ModelFileError("its weights are not real numbers")
+    except damaged as exc:
+        raise damaged_model(path, exc) from None
+    if not all(np.isfinite(p).all() for p in weights + biases):  # a file whole and sound, of a run gone wrong
+        raise ModelFileError(
+            f"{path} holds NaN or infinite weights: it was saved from a diverged run; "
+            f"re-train with a smaller learning rate"
+        )
+    try:
         net = network.from_parameters(
             sizes,
             weights,
@@ -181,14 +192,13 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
         if "labels" in arrays:
             net.labels = storable_labels(arrays["labels"], sizes[-1])
         extra = {name: array for name, array in arrays.items() if name not in model_entries(count)}
-    except (GpubpError, KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path} is a damaged gpubp model ({exc}); re-save or re-train the model") from None
-    if not net.is_finite():
-        raise ModelFileError(
-            f"{path} holds NaN or infinite weights: it was saved from a diverged run; "
-            f"re-train with a smaller learning rate"
-        )
+    except damaged as exc:
+        raise damaged_model(path, exc) from None
     return net, extra
+
+
+def damaged_model(path: Path, cause: Exception) -> ModelFileError:
+    return ModelFileError(f"{path} is a damaged gpubp model ({cause}); re-save or re-train the model")
 
 
 def model_entries(layers: int) -> set[str]:
