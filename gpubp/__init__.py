@@ -17,7 +17,15 @@ import importlib
 
 from .backend import get_backend
 from .config import SettingError
-from .errors import DataError, DeviceUnavailableError, GpubpError, InputError, ModelFileError, TrainingDiverged
+from .errors import (
+    DataError,
+    DeviceUnavailableError,
+    GpubpError,
+    InputError,
+    ModelFileError,
+    TrainingDiverged,
+    TrainingWarning,
+)
 from .model import COSTS, CrossEntropyCost, LogLikelihoodCost, NetworkConfig, QuadraticCost, save
 
 # What needs gpubp.training, imported when first asked for (PEP 562).
@@ -54,6 +62,7 @@ __all__ = [
     "Trainer",
     "TrainingConfig",
     "TrainingDiverged",
+    "TrainingWarning",
     "__version__",
     "get_backend",
     "load",

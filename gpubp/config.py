@@ -16,7 +16,9 @@ A knob that only some choices read (momentum's μ, read by the momentum and Nest
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -156,12 +158,14 @@ class Config:
             raise SettingError(declared.problem(name, str(exc)), name) from None
 
     @classmethod
-    def knobs(cls) -> dict[str, Knob]:
-        return {f.name: f.metadata["knob"] for f in dataclasses.fields(cls)}
+    def knobs(cls) -> Mapping[str, Knob]:
+        """Each knob's declaration, by name (read-only: computed once per class, since every check reads it)."""
+        return _declared(cls)[0]
 
     @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        return {f.name: f.default for f in dataclasses.fields(cls)}
+    def defaults(cls) -> Mapping[str, Any]:
+        """Each knob's default, by name (read-only, as ``knobs``)."""
+        return _declared(cls)[1]
 
     @classmethod
     def applies(cls) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -211,3 +215,11 @@ class Config:
     def replace(self, **changes):
         """A copy with ``changes``, checked like any configuration."""
         return dataclasses.replace(self, **changes)
+
+
+@functools.cache
+def _declared(cls) -> tuple[Mapping[str, Knob], Mapping[str, Any]]:
+    """A configuration class's knobs and defaults (its fields never change; a fit reads them a few dozen times)."""
+    fields = dataclasses.fields(cls)
+    knobs = types.MappingProxyType({f.name: f.metadata["knob"] for f in fields})
+    return knobs, types.MappingProxyType({f.name: f.default for f in fields})

@@ -7,7 +7,8 @@ A message that names a knob (a keyword of the API, a flag of the command line, a
 template: ``{eta}`` stands for the knob's name and ``{device='cpu'}`` for the knob set to a value, for each knob
 the error lists. ``str(error)`` names them as Python does (``eta``, ``device='cpu'``); ``renamed`` names them as
 another face of gpubp does (``--lr``, ``--device cpu``; ``learning_rate_init``), so that no library message ever
-speaks in the command line's words, or the other way round.
+speaks in the command line's words, or the other way round. An error pickles with its message and attributes as
+they are (joblib sends a worker's errors back to its parent that way), whatever its constructor takes.
 """
 
 from __future__ import annotations
@@ -45,10 +46,19 @@ class GpubpError(Exception):
         """The same error, of the same type, with its knobs named by ``name``; itself where it names none."""
         if not self.knobs:
             return self
-        renamed = type(self).__new__(type(self))
-        Exception.__init__(renamed, self.fill(name))
-        renamed.__dict__.update(self.__dict__)
-        return renamed
+        return rebuilt(type(self), self.fill(name), self.__dict__)
+
+    def __reduce__(self):
+        # Not (type, args): a subclass's constructor may take other arguments than the message (TrainingDiverged).
+        return rebuilt, (type(self), str(self), self.__dict__)
+
+
+def rebuilt(cls: type, message: str, attributes: dict) -> GpubpError:
+    """An error of type ``cls`` with ``message`` and ``attributes``, its constructor not called (see ``renamed``)."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(attributes)
+    return error
 
 
 def python_name(knob: str, value: str | None) -> str:
@@ -72,12 +82,19 @@ class ModelFileError(GpubpError):
     """A model file that is missing, corrupt, truncated, not gpubp's, or from a newer gpubp."""
 
 
-class TrainingDiverged(GpubpError):
-    """The weights became NaN or infinite during an epoch: the learning rate is too large."""
+class TrainingDiverged(GpubpError, ValueError):
+    """The weights became NaN or infinite during an epoch; ``cause`` is why, as the arithmetic shows it (a template
+    naming the ``knobs`` at fault). A ``ValueError``, as scikit-learn's fitting errors are.
 
-    def __init__(self, epoch: int, eta: float):
-        super().__init__(
-            f"training diverged in epoch {epoch}: the weights became NaN or infinite, so the learning "
-            f"rate eta = {eta:g} is too large for this network; try a smaller one, such as {eta / 10:g}"
-        )
-        self.epoch = epoch
+    ``epoch`` is the epoch that diverged; ``eta`` a learning rate at which the cause is gone, where a smaller one
+    removes it (what ``gpubp train --resume … --lr`` can change), else ``None``.
+    """
+
+    def __init__(self, epoch: int, cause: str, *knobs: str, eta: float | None = None):
+        super().__init__(f"training diverged in epoch {epoch}: {cause}", *knobs)
+        self.epoch, self.eta = epoch, eta
+
+
+class TrainingWarning(GpubpError, UserWarning):
+    """Training finished, but its arithmetic shows that the result is likely poor; the message says why and what
+    to change. A warning (``warnings.warn``) and a ``GpubpError``: under ``-W error`` it is one line too."""

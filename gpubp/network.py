@@ -40,8 +40,11 @@ class Network(model.Network):
             raise TypeError(f"SGD() got an unexpected keyword argument {unknown[0]!r}")
         config = TrainingConfig(epochs=epochs, mini_batch_size=mini_batch_size, eta=eta, **knobs)
         history = options.pop("history")
-        continued = getattr(history, "trainer", None)
-        trainer = continued if continued is not None and continued.net is self else Trainer(self, history)
+        trainer = getattr(history, "trainer", None)
+        if trainer is not None and trainer.net is self:
+            trainer.check_latest()
+        else:
+            trainer = Trainer(self, history)
         return trainer.train(config, training_data, test_data, **options)
 
 

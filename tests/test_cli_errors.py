@@ -43,12 +43,12 @@ def workspace(tmp_path_factory):
     x, y = separable_data()
     write_csv(root / "good.csv", x, y)
     (root / "text.csv").write_text("label,a,b\n0,1,2\n1,abc,3\n")
-    (root / "ragged.csv").write_text("0,1,2\n1,2,3\n1,2\n")
+    (root / "ragged.csv").write_text("0,2,1\n1,2,3\n1,2\n")
     (root / "empty.csv").write_text("")
     (root / "header.csv").write_text("label,a,b\n")
-    (root / "fraction.csv").write_text("0,1,2\n1.5,2,3\n")
-    (root / "negative.csv").write_text("0,1,2\n-1,2,3\n")
-    (root / "nan.csv").write_text("0,1,2\n1,nan,3\n0,1,1\n1,2,2\n")
+    (root / "fraction.csv").write_text("0,2,1\n1.5,2,3\n")
+    (root / "negative.csv").write_text("0,2,1\n-1,2,3\n")
+    (root / "nan.csv").write_text("0,2,1\n1,nan,3\n0,1,1\n1,2,2\n")
     np.savez(root / "nolabels.npz", X=x)
     np.savez(root / "notmodel.npz", X=x)
     model = (root / "run" / "model.npz").read_bytes()
@@ -73,9 +73,9 @@ def write_hostile_files(root, x, y):
     """Files of every class of bad input from issue 10: each is refused in one line, whatever gpubp it reaches."""
     rows = [",".join([str(label)] + [f"{v:.3f}" for v in row]) for row, label in zip(x, y)]
     (root / "mixed.csv").write_text("0,abc,1\n1,2,3\n")
-    (root / "underscore.csv").write_text("0,1,2\n1,1_000,3\n")
-    (root / "arabic.csv").write_text("0,1,2\n1,\u0663,3\n")
-    (root / "hex.csv").write_text("0,1,2\n1,0x1,3\n")
+    (root / "underscore.csv").write_text("0,2,1\n1,1_000,3\n")
+    (root / "arabic.csv").write_text("0,2,1\n1,\u0663,3\n")
+    (root / "hex.csv").write_text("0,2,1\n1,0x1,3\n")
     (root / "trailing.csv").write_text("0,1,2,\n1,2,3,\n")
     (root / "badutf8.csv").write_bytes(("\n".join(rows) + "\n").encode() * 3 + b"1,0.5,\xff,0,0,0\n")
     (root / "folder.csv").mkdir()
@@ -90,8 +90,8 @@ def write_hostile_files(root, x, y):
     np.savez(root / "complex.npz", X=x + 1j, y=y)
     (root / "oneclass.csv").write_text("".join(f"3,{v},{1 - v}\n" for v in np.linspace(0, 1, 20)))
     (root / "stray.csv").write_text("".join(f"{k % 3},{k},1\n" for k in range(29)) + "1000000,5,1\n")
-    (root / "hugelabel.csv").write_text("0,1,2\n1e20,2,3\n1,3,3\n")
-    (root / "float32overflow.csv").write_text("0,1,2\n1,1e39,3\n" + "".join(f"{k % 2},{k},1\n" for k in range(20)))
+    (root / "hugelabel.csv").write_text("0,2,1\n1e20,2,3\n1,3,3\n")
+    (root / "float32overflow.csv").write_text("0,2,1\n1,1e39,3\n" + "".join(f"{k % 2},{k},1\n" for k in range(20)))
     images = np.zeros((2, 28, 28), np.uint8)
     for name, images_file in {
         "zeroimages": idx_bytes(np.zeros((0, 28, 28)), 0x803),
@@ -113,6 +113,16 @@ def write_hostile_files(root, x, y):
     (root / "labels.txt").write_text("earlier labels the user keeps\n")
     os.symlink("features.npz", root / "features-link.npz")
     os.link(root / "features.npz", root / "features-hardlink.npz")
+    write_issue_16_files(root, x, y)
+
+
+def write_issue_16_files(root, x, y):
+    """Data files named like run files, in a folder of their own and behind a symlink to it, and an NPZ dataset."""
+    (root / "datafolder").mkdir()
+    np.savez(root / "datafolder" / "model.npz", X=x, y=y)
+    np.savez(root / "datafolder" / "checkpoint.npz", X=x, y=y)
+    os.symlink("datafolder", root / "datalink")
+    np.savez(root / "xy.npz", X=x, y=y)
 
 
 def snapshot(root):
@@ -126,7 +136,7 @@ def snapshot(root):
 CASES = {
     "missing MNIST folder": (
         ["train", "--data", "mnist", "--data-dir", "nowhere"],
-        "MNIST folder nowhere does not exist",
+        "the IDX folder nowhere does not exist: give --data-dir the folder",
     ),
     "missing MNIST file": (["train", "--data", "mnist", "--data-dir", "partial"], "has no train-labels-idx1-ubyte"),
     "IDX wrong magic": (["train", "--data", "mnist", "--data-dir", "swapped"], "is not an IDX image file"),
@@ -220,11 +230,15 @@ CASES = {
     "model missing": (["evaluate", "nomodel.npz"], "model file nomodel.npz does not exist"),
     "evaluate on other data": (
         ["evaluate", "run/model.npz", "--data", "good.csv"],
-        "the model takes 64 features per sample but good.csv (test) has 5",
+        "good.csv is not the data run/model.npz was trained on: it has 120 rows, where the model's data had 1797",
+    ),
+    "evaluate all of other data of another width": (
+        ["evaluate", "run/model.npz", "--data", "good.csv", "--split", "all"],
+        "the model takes 64 features per sample but good.csv (train) has 5",
     ),
     "label beyond the model's outputs": (
-        ["evaluate", "run/model.npz", "--data", "twelve.npz"],
-        "labels must lie in 0..9 for a network with 10 outputs, found 0..12",
+        ["evaluate", "run/model.npz", "--data", "twelve.npz", "--split", "all"],
+        "twelve.npz (all): label 12 (2 row(s)) is not a class of the model, which numbers its 10 classes 0..9",
     ),
     "predict on wrong width": (["predict", "run/model.npz", "wide.npz"], "the model takes 64 features"),
     "predict into a missing folder": (
@@ -293,7 +307,10 @@ CASES = {
     "model format 0": (["evaluate", "version0-model.npz"], "format version 0 is not a whole number >= 1"),
     "model format 1.5": (["evaluate", "version1.5-model.npz"], "format version 1.5 is not a whole number >= 1"),
     "model that is text": (["evaluate", "text-model.npz"], "does not start like a zip archive"),
-    "model that is .npy": (["evaluate", "single.npy"], "is a single .npy array, not an .npz archive"),
+    "model that is .npy": (
+        ["evaluate", "single.npy"],
+        "single.npy is a single .npy array, not an .npz archive of named arrays; give a model.npz",
+    ),
     "IDX claims 0 images": (["train", "--data", "mnist", "--data-dir", "zeroimages"], "claims 0 × 28 × 28 values"),
     "IDX dims overflow": (
         ["train", "--data", "mnist", "--data-dir", "overflowdims"],
@@ -376,6 +393,52 @@ CASES = {
     "resume a cosine run longer": (
         ["train", "--resume", "cosine/checkpoint.npz", "--epochs", "3"],
         "the cosine schedule spreads its decay over the run's 2 epochs",
+    ),
+    # issue 16: no write or removal ever touches an input; flags that do not apply are refused, not ignored
+    "train --force onto its own data": (
+        ["train", "--data", "datafolder/model.npz", "--out", "datafolder", "--force"],
+        "a run in datafolder writes datafolder/model.npz, which this run reads as its data (--data)",
+    ),
+    "train onto its own data, no --force": (
+        ["train", "--data", "datafolder/model.npz", "--out", "datafolder"],
+        "which this run reads as its data (--data)",
+    ),
+    "train --force onto data named checkpoint.npz": (
+        ["train", "--data", "datafolder/checkpoint.npz", "--out", "datafolder", "--force"],
+        "a run in datafolder writes datafolder/checkpoint.npz, which this run reads as its data (--data)",
+    ),
+    "train --force onto its data through a symlink": (
+        ["train", "--data", "datafolder/model.npz", "--out", "datalink", "--force"],
+        "writes datalink/model.npz (that is datafolder/model.npz), which this run reads as its data",
+    ),
+    "data dir that is a file": (
+        ["train", "--data", "mnist", "--data-dir", "good.csv"],
+        "the IDX folder good.csv is a file, not a folder",
+    ),
+    "data dir beside a CSV file": (
+        ["train", "--data", "good.csv", "--data-dir", "mnist"],
+        "--data-dir applies to a dataset of IDX files such as mnist, not to good.csv: drop --data-dir",
+    ),
+    "header beside the digits": (["train", "--header", "yes"], "--header applies to a .csv file, not to digits"),
+    "header auto beside an NPZ file": (
+        ["train", "--data", "xy.npz", "--header", "auto"],
+        "--header applies to a .csv file, not to xy.npz: drop --header",
+    ),
+    "evaluate with a header beside the digits": (
+        ["evaluate", "run/model.npz", "--header", "auto"],
+        "--header applies to a .csv file, not to digits",
+    ),
+    "evaluate with a data dir beside the digits": (
+        ["evaluate", "run/model.npz", "--data-dir", "mnist"],
+        "--data-dir applies to a dataset of IDX files such as mnist, not to digits",
+    ),
+    "an empty dataset name": (
+        ["train", "--data", ""],
+        "must be a dataset's name (digits, mnist, fashion-mnist, kmnist, or one of $GPUBP_DATA_REGISTRY)",
+    ),
+    "predict with a header beside an NPZ file": (
+        ["predict", "run/model.npz", "features.npz", "--header", "no"],
+        "--header applies to a .csv file, not to features.npz",
     ),
 }
 

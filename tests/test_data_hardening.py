@@ -1,5 +1,7 @@
 """Issue 10's data classes that are not errors, or are best seen in-process: every data row of a CSV is read once
-whatever its encoding details, the CSV number rule, unreadable files, and the Python API's validation."""
+whatever its encoding details, the CSV number rule, unreadable files, and the Python API's validation; and issue
+16's: a first row of column numbers, other separators, unclosed quotes, cells shown as the number rule reads them,
+bool labels."""
 
 from pathlib import Path
 
@@ -7,10 +9,10 @@ import numpy as np
 import pytest
 
 import gpubp
-from gpubp.data import check_classes, load_dataset
+from gpubp.data import check_classes, load_dataset, read_dataset
 from gpubp.data.tables import read_csv
 
-from helpers import run, separable_data
+from helpers import one_line_error, run, separable_data
 
 ROWS = separable_data(n=7, features=4)[0]
 
@@ -103,7 +105,7 @@ def test_header_yes_and_no_are_obeyed_exactly(tmp_path):
 )
 def test_one_rule_decides_both_whether_a_cell_is_a_number_and_its_value(tmp_path, cell, number):
     path = tmp_path / "cells.csv"
-    path.write_text(f"0,1\n1,{cell}\n", encoding="utf-8")
+    path.write_text(f"0,2\n1,{cell}\n", encoding="utf-8")  # not "0,1": that reads as column numbers
     if number:
         table = read_csv(path)
         expected = float(cell.strip('"'))
@@ -114,7 +116,7 @@ def test_one_rule_decides_both_whether_a_cell_is_a_number_and_its_value(tmp_path
 
 
 def test_a_file_that_cannot_be_opened_is_one_data_error(tmp_path, monkeypatch):
-    (tmp_path / "a.csv").write_text("0,1\n1,2\n")
+    (tmp_path / "a.csv").write_text("0,2\n1,2\n")
     gpubp.save(gpubp.Network([2, 2], device="cpu", seed=0), tmp_path / "model.npz")
 
     def refuse(self, *args, **kwargs):
@@ -189,9 +191,7 @@ def test_non_finite_weights_are_not_saved_and_the_old_file_stays(tmp_path):
     gpubp.save(good, path)
     before = path.read_bytes()
     bad = gpubp.Network([3, 2], device="cpu", seed=1)
-    weights, biases = bad.parameters()
-    weights[0][0, 0] = np.nan
-    bad.set_parameters(weights, biases)
+    bad.weights[0][0, 0] = np.nan  # as a diverged run leaves it (set_parameters refuses NaN)
     with pytest.raises(gpubp.InputError, match="NaN or infinite weights"):
         gpubp.save(bad, path)
     assert path.read_bytes() == before
@@ -262,3 +262,75 @@ def test_a_stray_label_is_named_by_its_row_before_the_split(tmp_path):
     (tmp_path / "a.csv").write_text("label,x\n" + "".join(f"{k % 2},{k}\n" for k in range(20)) + "\n4000,1\n")
     with pytest.raises(gpubp.DataError, match=r"a.csv, first column: the largest label, 4000 in row 23"):
         load_dataset(str(tmp_path / "a.csv"))
+
+
+# ----- issue 16: the first row, separators, quotes and whitespace ----------------------------------------------
+
+
+def numeric_rows(n=50, features=3):
+    x, y = separable_data(n=n, features=features)
+    return "".join(",".join([str(label)] + [f"{v:.4f}" for v in row]) + "\n" for row, label in zip(x, y))
+
+
+@pytest.mark.parametrize("header", ["0,1,2,3", "1,2,3,4", "0.0,1.0,2.0,3.0", '"0","1","2","3"', " 0 ,1, 2,3"])
+def test_a_first_row_of_column_numbers_is_refused_under_auto_and_read_as_told(tmp_path, header):
+    """pandas' to_csv(index=False) of unnamed columns writes 0,1,…,k−1 above them; auto read it as a data row (51
+    labels for 50 rows)."""
+    (tmp_path / "p.csv").write_text(header + "\n" + numeric_rows())
+    result = run("train", "--data", "p.csv", "--epochs", 1, "--out", "run", cwd=tmp_path)
+    line = one_line_error(result, "p.csv, row 1: the first row")
+    assert "--header yes if it is a header, --header no if it is data" in line
+    assert not (tmp_path / "run").exists()
+    assert read_dataset(str(tmp_path / "p.csv"), header="yes").split.rows == 50
+    assert read_dataset(str(tmp_path / "p.csv"), header="no").split.rows == 51
+
+
+@pytest.mark.parametrize(
+    "separator, name", [(";", "semicolons (;)"), ("\t", "tabs"), ("|", "bars (|)"), (" ", "spaces")]
+)
+@pytest.mark.parametrize("header", [False, True])
+def test_another_separator_is_named_not_taken_for_a_header(tmp_path, separator, name, header):
+    """A semicolon file's first row was taken as a header and the error named row 2, never the separator."""
+    rows = numeric_rows().replace(",", separator)
+    text = (separator.join(["label", "a", "b", "c"]) + "\n" if header else "") + rows
+    (tmp_path / "s.csv").write_text(text)
+    row = 2 if header and separator == " " else 1  # "label a b c" is one name with spaces: the data row tells
+    line = one_line_error(run("train", "--data", "s.csv", cwd=tmp_path), f"s.csv, row {row}: its cells seem")
+    assert f"separated by {name}" in line
+
+
+def test_a_semicolon_file_with_decimal_commas_is_named(tmp_path):
+    (tmp_path / "eu.csv").write_text("0;0,5;1,5\n1;2,5;0,25\n")
+    one_line_error(run("train", "--data", "eu.csv", cwd=tmp_path), "row 1: its cells seem separated by semicolons")
+
+
+@pytest.mark.parametrize(
+    "text, row, to",
+    [
+        ('0,2,1\n1,"2,3\n0,1,2\n1,2,3\n', 2, "to the end of the file"),
+        ('0,2,1\n1,"2\n3",4\n0,1,2\n', 2, "to row 3"),
+        ('0,2,1\n0,"1,2\n' + "1,2,3\n" * 30_000, 2, "to the end of the file"),  # past csv's field size limit
+        ('"0,1,2\n1,2,3\n', 1, "to the end of the file"),
+    ],
+)
+def test_an_unclosed_quote_is_reported_where_it_opened(tmp_path, text, row, to):
+    """It was reported at the last row."""
+    (tmp_path / "q.csv").write_text(text)
+    line = one_line_error(run("train", "--data", "q.csv", cwd=tmp_path), f"q.csv, row {row}: a quote opened")
+    assert to in line
+
+
+@pytest.mark.parametrize("text", ["1,0\xa0,2\n0,1,2\n", "0,2,1\n1,0\xa0,2\n"])
+def test_a_cell_is_shown_stripped_as_the_number_rule_strips_it(tmp_path, text):
+    """A first-row cell holding 0 and a no-break space was shown as '0', which reads as a number."""
+    (tmp_path / "nbsp.csv").write_text(text)
+    line = one_line_error(run("train", "--data", "nbsp.csv", cwd=tmp_path), "'0\\xa0'")
+    assert "'0'" not in line
+
+
+def test_npz_labels_of_dtype_bool_are_labels(tmp_path):
+    x, y = separable_data(n=40, features=3, classes=2)
+    np.savez(tmp_path / "b.npz", X=x, y=y.astype(bool))
+    dataset = read_dataset(str(tmp_path / "b.npz"))
+    assert dataset.classes.tolist() == [False, True]
+    assert np.array_equal(np.concatenate([dataset.train[1], dataset.test[1]]).sum(), y.sum())

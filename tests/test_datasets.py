@@ -115,7 +115,7 @@ def test_train_and_evaluate_download_on_first_use(server, env, tmp_path):
     env[download.CACHE_ENV_VAR] = str(tmp_path / "other-cache")
     evaluated = run("evaluate", "run/model.npz", "--data", "testset", env=env, cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
-    assert "data: testset, test split, 20 samples" in evaluated.stdout
+    assert "data: testset, test split recorded in the model, 20 samples" in evaluated.stdout
     assert sorted(p.name for p in (tmp_path / "other-cache" / "testset").iterdir()) == sorted([*GOOD, ".lock"])
     assert len(server.requests) == 8
 
@@ -327,5 +327,77 @@ def test_existing_folders_come_before_the_cache_and_are_never_written(env, tmp_p
     assert fetched.stdout == "mnist: 4 files in data/mnist (./data/mnist is read before the cache)\n", fetched.stderr
     (tmp_path / "data" / "mnist" / "t10k-labels-idx1-ubyte").unlink()
     assert_one_line_error(
-        run("data", "fetch", "mnist", env=env, cwd=tmp_path), "data/mnist exists but lacks t10k-labels-idx1-ubyte"
+        run("data", "fetch", "mnist", env=env, cwd=tmp_path),
+        "data/mnist exists and gpubp reads it before the cache, but t10k-labels-idx1-ubyte is missing",
     )
+
+
+# --- a cache that is not what the registry says (issue 16) ---------------------------------------------------
+
+
+def damage(folder, how):
+    """Damage the cached train-images file ``how``; returns the path that is now damaged."""
+    name = "train-images-idx3-ubyte.gz"
+    whole = (folder / name).read_bytes()
+    if how == "one byte":
+        (folder / name).write_bytes(b"x")
+    elif how == "truncated gzip":
+        (folder / name).write_bytes(whole[: len(whole) // 2])
+    elif how == "bad CRC, same size":
+        (folder / name).write_bytes(whole[:-8] + bytes(b ^ 0xFF for b in whole[-8:-4]) + whole[-4:])
+    elif how == "a truncated raw file shadowing it":
+        (folder / name[:-3]).write_bytes(gzip.decompress(whole)[:1000])
+        return folder / name[:-3]
+    return folder / name
+
+
+@pytest.mark.parametrize(
+    "how", ["one byte", "truncated gzip", "bad CRC, same size", "a truncated raw file shadowing it"]
+)
+def test_a_damaged_cached_file_is_marked_by_list_and_replaced_by_fetch(server, env, tmp_path, how):
+    """Before the check, any file of the right name was "cached", and gpubp data fetch exited 0."""
+    server.serve("good", GOOD)
+    write_registry(tmp_path / "registry.json", [f"{server.base}/good/"])
+    assert run("data", "fetch", "testset", env=env, cwd=tmp_path).returncode == 0
+    folder = tmp_path / "cache" / "testset"
+    damaged = damage(folder, how)
+    listed = run("data", "list", env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(r"^testset +1 damaged ", listed.stdout, re.M), listed.stdout
+    assert f"damaged: {damaged} " in listed.stdout and "gpubp data fetch testset replaces it" in listed.stdout
+    refetched = run("data", "fetch", "testset", env=env, cwd=tmp_path)
+    assert refetched.returncode == 0, refetched.stderr
+    assert f"replaced {damaged}, which " in refetched.stderr
+    assert_cached(tmp_path)
+    assert re.search(r"^testset +cached ", run("data", "list", env=env, cwd=tmp_path).stdout, re.M)
+
+
+def test_a_folder_named_like_a_data_file_is_named_never_removed(server, env, tmp_path):
+    server.serve("good", GOOD)
+    write_registry(tmp_path / "registry.json", [f"{server.base}/good/"])
+    assert run("data", "fetch", "testset", env=env, cwd=tmp_path).returncode == 0
+    folder = tmp_path / "cache" / "testset"
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    (folder / "t10k-labels-idx1-ubyte.gz").mkdir()
+    (folder / "t10k-labels-idx1-ubyte.gz" / "mine.txt").write_text("the user's")
+    assert "damaged: " in run("data", "list", env=env, cwd=tmp_path).stdout
+    assert_one_line_error(
+        run("data", "fetch", "testset", env=env, cwd=tmp_path), "t10k-labels-idx1-ubyte.gz is a folder, not a file"
+    )
+    assert (folder / "t10k-labels-idx1-ubyte.gz" / "mine.txt").read_text() == "the user's"
+
+
+def test_a_failed_download_leaves_no_folder_and_no_lock_behind(env, tmp_path):
+    """An offline fetch left an empty dataset folder holding a .lock."""
+    write_registry(tmp_path / "registry.json", [dead_url()])
+    assert run("data", "fetch", "testset", env=env, cwd=tmp_path).returncode == 2
+    assert not (tmp_path / "cache").exists()
+
+
+def test_data_list_prints_nothing_before_its_error(env, tmp_path):
+    write_registry(tmp_path / "registry.json", [dead_url()])
+    (tmp_path / "afile").write_text("the user's")
+    env[download.CACHE_ENV_VAR] = str(tmp_path / "afile")
+    result = run("data", "list", env=env, cwd=tmp_path)
+    assert result.stdout == ""
+    assert_one_line_error(result, "is a file, not a folder")

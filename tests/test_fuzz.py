@@ -228,13 +228,13 @@ def test_the_npz_reader_pairs_every_sample_with_its_label_or_refuses(case):
         path = Path(folder) / "data.npz"
         np.savez(path, **arrays)
         try:
-            (x, y), _ = load_npz(path)
+            rows = load_npz(path)
         except gpubp.DataError as exc:
             assert expected is None, f"refused a valid file: {exc}"
             event("refused")
             return
     event("accepted")
-    assert expected is not None and len(x) == len(y) == expected and y.ndim == 1
+    assert expected is not None and len(rows.x) == len(rows.y) == expected and rows.y.ndim == 1
 
 
 # ----- IDX files from known headers ------------------------------------------------------------------------------

@@ -152,20 +152,135 @@ def test_partial_fit_needs_classes_on_the_first_call_and_refuses_unknown_labels(
         clf.partial_fit(x[:3], ["a", "a", "a"])
 
 
-def test_a_failed_fit_leaves_no_half_trained_model_but_a_refused_chunk_changes_nothing(digits):
+def fitted_state(clf) -> dict:
+    """Everything a fit changes: the fitted attributes, and the run's weights, generator, rule state and history."""
+    trainer = clf._fitted_trainer()
+    rule = trainer.optimizer
+    return {
+        "attributes": {k: v for k, v in vars(clf).items() if k.endswith("_")},
+        "trainer": trainer,
+        "parameters": trainer.net.flat_parameters.copy(),
+        "rng": trainer.net.rng.bit_generator.state,
+        "history": list(trainer.history),
+        "rule": (rule.steps, [b.copy() for b in rule.state]) if rule is not None else None,
+    }
+
+
+def assert_same_state(before: dict, after: dict) -> None:
+    assert after["trainer"] is before["trainer"] and after["rng"] == before["rng"]
+    assert np.array_equal(after["parameters"], before["parameters"]) and after["history"] == before["history"]
+    assert before["attributes"].keys() == after["attributes"].keys()
+    for name, value in before["attributes"].items():
+        assert after["attributes"][name] is value, name
+    if before["rule"] is not None:
+        assert after["rule"][0] == before["rule"][0]
+        assert all(np.array_equal(a, b) for a, b in zip(after["rule"][1], before["rule"][1]))
+
+
+class Interrupt:
+    """Ctrl-C once called more than ``after`` times: as the verbose report of each epoch, Ctrl-C after ``after``
+    epochs of the next fit; as another of the estimator's steps, at that step."""
+
+    def __init__(self, clf, after: int):
+        self.seen, self.after = 0, after
+        clf.verbose = True
+        clf._report = self
+
+    def __call__(self, *args, **kwargs):
+        self.seen += 1
+        if self.seen > self.after:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        "diverged partial_fit",
+        "diverged warm start",
+        "interrupted warm start",
+        "interrupted partial_fit",
+        "interrupted after training partial_fit",
+        "bad fit",
+    ],
+)
+def test_a_failed_fit_leaves_the_estimator_exactly_as_it_was(digits, failure, optimizer):
+    x, y = digits
+    clf = small(optimizer=optimizer, learning_rate_init=0.05).fit(x, y)
+    before, proba = fitted_state(clf), clf.predict_proba(x)
+    if failure.startswith("diverged"):
+        clf.set_params(learning_rate_init=1e38)
+        error = gpubp.TrainingDiverged
+    elif failure.startswith("interrupted after training"):
+        clf._set_fitted_attributes = Interrupt(clf, after=-1)  # Ctrl-C once the run is done, before coefs_
+        clf.verbose = False
+        error = KeyboardInterrupt
+    elif failure.startswith("interrupted"):
+        Interrupt(clf, after=0 if failure.endswith("partial_fit") else 1)  # after a whole epoch
+        error = KeyboardInterrupt
+    else:
+        clf.set_params(max_iter=0)  # a fresh fit refused: the previous model stays
+        error = ValueError
+    with pytest.raises(error):
+        if failure.endswith("partial_fit"):
+            clf.partial_fit(x, y)
+        else:
+            clf.set_params(warm_start=failure != "bad fit", max_iter=clf.max_iter if failure != "bad fit" else 0)
+            clf.fit(x, y)
+    vars(clf).pop("_report", None), vars(clf).pop("_set_fitted_attributes", None)
+    assert_same_state(before, fitted_state(clf))
+    assert np.array_equal(clf.predict_proba(x), proba)
+    # Training on continues as if the failed call had never happened.
+    clf.set_params(learning_rate_init=0.05, max_iter=5, warm_start=False, verbose=False)
+    reference = small(optimizer=optimizer, learning_rate_init=0.05).fit(x, y)
+    assert all(np.array_equal(a, b) for a, b in zip(clf.partial_fit(x, y).coefs_, reference.partial_fit(x, y).coefs_))
+
+
+def test_a_failed_first_fit_leaves_the_estimator_unfitted(digits):
     from sklearn.exceptions import NotFittedError
 
     x, y = digits
-    clf = small().fit(x, y)
+    clf = small(learning_rate_init=1e30)
     with pytest.raises(gpubp.TrainingDiverged):
-        clf.set_params(learning_rate_init=1e30, warm_start=True).fit(x, y)
+        clf.fit(x, y)
     with pytest.raises(NotFittedError):
         clf.predict(x)
+    assert not [name for name in vars(clf) if name.endswith("_") or name.startswith("_")]
+
+
+def test_a_divergence_is_a_value_error_in_the_estimators_words_and_pickles(digits):
+    x, y = digits
+    with pytest.raises(ValueError) as info:  # as scikit-learn users catch a failed fit
+        small(learning_rate_init=1e30).fit(x, y)
+    assert isinstance(info.value, gpubp.TrainingDiverged) and "learning_rate_init=1e+30 is too large" in str(info.value)
+    assert "eta" not in str(info.value) and "--lr" not in str(info.value)
+    with pytest.raises(ValueError, match="lmbda below n/η") as info, pytest.warns(gpubp.TrainingWarning, match="lmbda"):
+        small(lmbda=1e6).fit(x, y)
+    again = pickle.loads(pickle.dumps(info.value))  # joblib sends a worker's error back this way
+    assert type(again) is gpubp.TrainingDiverged and str(again) == str(info.value) and again.epoch == 1
+
+
+def test_a_refused_chunk_changes_nothing(digits):
+    x, y = digits
     clf = small().fit(x, y)
     before = clf.predict_proba(x)
     with pytest.raises(ValueError, match="X has 10 features"):
         clf.partial_fit(x[:, :10], y)
     assert np.array_equal(clf.predict_proba(x), before)
+
+
+def test_partial_fit_after_early_stopping_goes_on_from_the_weights_fit_kept(digits):
+    """fit ends with the best epoch's weights; partial_fit at a vanishing step keeps them, as warm_start does."""
+    x, y = digits
+    clf = small(early_stopping=True, n_iter_no_change=2, max_iter=50, learning_rate_init=3.0).fit(x, y)
+    assert clf.n_iter_ < 50  # stopped early, two epochs after its best
+    kept, score = [c.copy() for c in clf.coefs_], clf.score(x, y)
+    clf.set_params(learning_rate_init=1e-12).partial_fit(x, y)
+    assert all(np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(clf.coefs_, kept))
+    assert clf.score(x, y) == pytest.approx(score, abs=1 / len(y))
+    warm = small(early_stopping=True, n_iter_no_change=2, max_iter=50, learning_rate_init=3.0).fit(x, y)
+    warm.set_params(learning_rate_init=1e-12, warm_start=True, max_iter=1, early_stopping=False).fit(x, y)
+    assert all(np.array_equal(a, b) for a, b in zip(warm.coefs_, clf.coefs_))
 
 
 def test_warm_start_continues_where_fit_stopped(digits):
@@ -293,18 +408,36 @@ def test_a_bad_parameter_is_a_value_error_in_the_estimators_words(digits):
     cases = [
         (dict(learning_rate_init=-1.0), "learning_rate_init (the learning rate η) must be a finite number > 0"),
         (dict(batch_size=0), "batch_size (the mini-batch size) must be a whole number >= 1, got 0"),
+        (dict(batch_size="Auto"), "batch_size must be 'auto' or a whole number >= 1, got 'Auto'"),
         (dict(max_iter=0), "max_iter must be a whole number >= 1, got 0"),
         (dict(n_iter_no_change=0, early_stopping=True), "n_iter_no_change (the early-stopping patience in epochs)"),
         (dict(validation_fraction=1.0, early_stopping=True), "validation_fraction (the validation fraction) must be"),
-        (dict(optimizer="adam", beta_1=1.5), "(beta_1, beta_2) (Adam's betas) must be a pair"),
+        (dict(optimizer="adam", beta_1=1.5), "beta_1 (one of Adam's betas) must be a finite number in [0, 1)"),
+        (dict(optimizer="adam", beta_2=1.0), "beta_2 (one of Adam's betas) must be a finite number in [0, 1)"),
         (dict(cost="hinge"), "cost (the cost) must be one of quadratic, cross-entropy, log-likelihood"),
         (dict(dtype="float16"), "dtype (the dtype) must be one of float32, float64"),
+        (dict(hidden_layer_sizes="15"), "hidden_layer_sizes must be a whole number >= 1 or a sequence of them"),
+        (dict(hidden_layer_sizes=(20, 0)), "hidden_layer_sizes must be a whole number >= 1 or a sequence of them"),
+        (dict(hidden_layer_sizes=2.5), "hidden_layer_sizes must be a whole number >= 1 or a sequence of them"),
+        (dict(hidden_layer_sizes=(True,)), "hidden_layer_sizes must be a whole number >= 1 or a sequence of them"),
+        (dict(random_state=1.5), "random_state must be None, a whole number >= 0 (gpubp's seed) or a numpy"),
+        (dict(random_state="0"), "random_state must be None, a whole number >= 0 (gpubp's seed) or a numpy"),
+        (dict(random_state=-1), "random_state (the seed) must be a whole number >= 0"),
+        (dict(warm_start="no"), "warm_start must be True or False, got 'no'"),
+        (dict(early_stopping=1), "early_stopping must be True or False, got 1"),
+        (dict(verbose=-1), "verbose must be True, False or a whole number >= 0, got -1"),
+        # Checked also where the chosen rule or the missing early stopping ignores them, as MLPClassifier does.
+        (dict(optimizer="adam", momentum=5.0), "momentum (momentum μ) must be a finite number in [0, 1)"),
+        (dict(optimizer="sgd", epsilon=0.0), "epsilon (Adam's ε) must be a finite number > 0"),
+        (dict(n_iter_no_change=0), "n_iter_no_change (the early-stopping patience in epochs) must be"),
+        (dict(validation_fraction=-0.1), "validation_fraction (the validation fraction) must be"),
+        (dict(early_stopping=True, validation_fraction=0.0), "validation_fraction must be above 0, got 0"),
     ]
     for params, message in cases:
         with pytest.raises(ValueError) as info:
             small(**params).fit(x, y)
         assert message in str(info.value), params
-        assert "--" not in str(info.value)  # never the command line's words
+        assert "--" not in str(info.value) and "sizes [" not in str(info.value)  # never the CLI's or gpubp's words
 
 
 def test_schedules_that_need_what_the_call_lacks_are_refused(digits):
@@ -380,6 +513,45 @@ def test_verbose_prints_the_loss_of_every_epoch(digits, capsys):
     clf = small(verbose=True, max_iter=3).fit(*digits)
     lines = capsys.readouterr().out.splitlines()
     assert lines == [f"Iteration {k + 1}, loss = {loss:.8f}" for k, loss in enumerate(clf.loss_curve_)]
+
+
+def test_the_blas_libraries_are_discovered_once_per_process(digits, monkeypatch):
+    """threadpoolctl's discovery reads every loaded library (milliseconds): once, not at every fit and prediction."""
+    import threadpoolctl
+
+    from gpubp.sklearn import threads
+
+    made = []
+
+    class Counted(threadpoolctl.ThreadpoolController):
+        def __init__(self):
+            made.append(1)
+            super().__init__()
+
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", Counted)
+    monkeypatch.setattr(threads, "ThreadpoolController", Counted, raising=False)
+    if hasattr(threads, "blas_controller"):
+        threads.blas_controller.cache_clear()
+    x, y = digits
+    for _ in range(3):
+        small(max_iter=1).fit(x, y).predict(x)
+    assert len(made) == 1
+    with threadpool_limits(limits=1, user_api="blas"):  # the thread counts are still read at every call
+        made.clear()
+        with blas_threads_for(gpubp.Network([64, 1024, 1024, 10], device="cpu", seed=0), 256):
+            discovered = len(made)
+            assert blas_thread_counts() == {1}  # (threadpool_info discovers afresh)
+    assert discovered == 0
+    threads.blas_controller.cache_clear()  # the next test discovers with threadpoolctl's own class
+
+
+def test_the_hold_out_and_the_batch_warning_count_the_same_rows(digits):
+    """One function sizes the hold-out for the estimator and for gpubp train: n = 25 at 10 % holds out 2 (round)."""
+    x, y = digits
+    with pytest.warns(UserWarning, match="batch_size 24 is larger than the 23 training samples: using 23"):
+        clf = small(batch_size=24, early_stopping=True, validation_fraction=0.1, n_iter_no_change=2).fit(x[:25], y[:25])
+    assert gpubp.TrainingConfig(mini_batch_size=23, validation_fraction=0.1, patience=2).rows(25) == (23, 2)
+    assert clf._trainer.config.mini_batch_size == 23
 
 
 def blas_thread_counts():

@@ -213,3 +213,34 @@ def test_numpy_numbers_are_fine_knobs(digits):
     train, _ = digits
     history = gpubp.Network([64, 10], device="cpu", seed=0).SGD(train, np.int64(2), np.int32(50), np.float32(0.5))
     assert len(history) == 2
+
+
+def test_a_history_is_validated_before_anything_trains(digits):
+    train, _ = digits
+    net = gpubp.Network([64, 10, 10], device="cpu", seed=0)
+    history = net.SGD(train, 2, 10, 3.0)
+    before = net.parameters()[0][0].copy()
+    cases = [
+        (dict(history=history), 2, "the history already holds 2 epochs, so training up to epoch 2 has nothing"),
+        (dict(history=history), 1, "the history already holds 2 epochs, so training up to epoch 1 has nothing"),
+        (dict(history=[1, 2, 3]), 5, "history must hold EpochStats rows (what SGD returns); row 1 is 1"),
+        (dict(history="abc"), 5, "history must be a list of EpochStats rows"),
+        (dict(history=[gpubp.EpochStats(True, 1.0, 1.0)]), 5, "history's row 1 is numbered True"),
+    ]
+    for knobs, epochs, message in cases:
+        with pytest.raises(gpubp.InputError) as info:
+            net.SGD(train, epochs, 10, 3.0, **knobs)
+        assert message in str(info.value), knobs
+    assert np.array_equal(net.parameters()[0][0], before)
+    assert len(net.SGD(train, 1, 10, 3.0, history=None)) == 1  # None: no history, a new run
+
+
+def test_a_history_whose_network_trained_in_another_run_since_is_refused(digits):
+    train, _ = digits
+    net = gpubp.Network([64, 10, 10], device="cpu", seed=0)
+    first = net.SGD(train, 2, 10, 3.0)
+    net.SGD(train, 1, 10, 3.0)  # another run of the same network
+    with pytest.raises(gpubp.InputError, match="this history's run is not its network's latest"):
+        net.SGD(train, 4, 10, 3.0, history=first)
+    latest = net.SGD(train, 1, 10, 3.0)
+    assert len(net.SGD(train, 3, 10, 3.0, history=latest)) == 3

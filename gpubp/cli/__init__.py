@@ -131,12 +131,13 @@ def build_parser() -> Parser:
 
     e = commands.add_parser("evaluate", help="accuracy, cost and confusion matrix of a model on a dataset")
     e.add_argument("model", type=Path, help="a model.npz (or checkpoint.npz) written by gpubp")
-    add_flags(e, "data")
+    add_flags(e, "data")  # each defaults to the model's record of its data, where it has one
     e.add_argument(
         "--split",
-        choices=["test", "train", "all"],
+        choices=["test", "train", "validation", "all"],
         default="test",
-        help="which part of the data to evaluate on (default: test)",
+        help="which rows to evaluate on: the test split the model records, its training rows (less the validation "
+        "hold-out), that hold-out, or all of the data (default: test)",
     )
     device_argument(e)
     e.set_defaults(run=tools.evaluate)

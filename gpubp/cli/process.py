@@ -8,7 +8,7 @@
   Inside ``signals_deferred()`` (a checkpoint being written) the signal waits until the block is done.
 - **Python warnings** (a ``RuntimeWarning`` from NumPy on odd input) never land in the middle of the output: they
   are held while the command runs, dropped when it fails (its one error line says what is wrong), and printed one
-  line each once it has succeeded.
+  line each once it has succeeded; gpubp's own (``TrainingWarning``) name their knobs as flags.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ import sys
 import threading
 import warnings
 from contextlib import contextmanager
+
+from ..errors import GpubpError
+from .settings import in_flags
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -117,6 +120,10 @@ def command_process():
 
 
 def report_warnings(command: str, held) -> None:
-    """Each distinct warning held during a successful command, as one line on stderr."""
-    for text in dict.fromkeys(f"{' '.join(str(w.message).split())} ({w.category.__name__})" for w in held):
+    """Each distinct warning held during a successful command, as one line on stderr; gpubp's own name their knobs
+    as flags."""
+    messages = [(in_flags(w.message) if isinstance(w.message, GpubpError) else w.message, w.category) for w in held]
+    for text in dict.fromkeys(
+        f"{' '.join(str(message).split())} ({category.__name__})" for message, category in messages
+    ):
         print(f"gpubp {command}: warning: {text}", file=sys.stderr)

@@ -1,8 +1,9 @@
 """The settings of a training run, as flags and as a checkpoint stores them, derived from the knobs' declarations.
 
 A run's settings are its ``DataConfig``, ``NetworkConfig``, ``TrainingConfig`` and ``RunConfig`` (the
-checkpoints), plus the layer sizes, a random ``run_id`` and the record of ``--lr`` changes. Every flag of
-``gpubp train`` that sets a knob is built from its declaration (``add_flags``): its name, metavar, help and
+checkpoints), plus the layer sizes, a random ``run_id``, the record of ``--lr`` changes and the record of the
+data's split (``gpubp.data.DataSplit``: the rows' fingerprint, the test split and the validation hold-out). Every
+flag of ``gpubp train`` that sets a knob is built from its declaration (``add_flags``): its name, metavar, help and
 "(default …)"; the value is checked by the configuration alone, and a message names the flag (``flag_name``).
 
 A checkpoint stores the settings as one JSON object whose keys are the flags' names (``batch_size`` for
@@ -13,23 +14,26 @@ is a ``ModelFileError`` naming the bad setting, never a traceback. On resume onl
 ``--checkpoint-every`` and ``--lr`` may change (and ``--device`` and ``--out``, which are not settings); a changed
 ``--lr`` (the advice after a divergence) is recorded in ``lr_changes`` as ``[first epoch, η]`` pairs. The
 ``run_id``, stored in the checkpoint and the model, tells a resume whether the model beside a checkpoint is of the
-same run before it replaces it.
+same run before it replaces it, and the ``data_split``, stored in both too (``recorded_split`` reads it), tells a
+resume and ``gpubp evaluate`` whether the data they read is the run's.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config, knob, whole
-from ..data import DEFAULT_MNIST_DIR, DataConfig, registry
+from ..data import DEFAULT_MNIST_DIR, DataConfig, DataSplit, registry
 from ..errors import GpubpError, InputError, ModelFileError
 from ..model.config import NetworkConfig
 from ..training import load_checkpoint
+from ..training.checkpoint import STATE_ENTRIES
 from ..training.config import TrainingConfig
 
 
@@ -65,8 +69,13 @@ ADDED_LATER = (
     "plateau_patience",
     "validation_fraction",
     "patience",
+    "activation",
+    "leaky_slope",
+    "output",
+    "dropout",
 )
-OPTIONAL = ("run_id", "lr_changes")  # settings that checkpoints of older gpubp versions lack
+OPTIONAL = ("run_id", "lr_changes", "data_split")  # settings that checkpoints of older gpubp versions lack
+SPLIT_ENTRY = "data_split"  # the model file's entry for the record of its data's split
 CHECKPOINT_NAME = "checkpoint.npz"
 HIDDEN_DEFAULT = [30]
 
@@ -172,15 +181,22 @@ class RunSettings:
     sizes: list[int] = field(default_factory=lambda: list(HIDDEN_DEFAULT))
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     lr_changes: list = field(default_factory=list)
+    data_split: DataSplit | None = None  # None until the data is read, and in checkpoints from before records
 
     @classmethod
-    def build(cls, values: dict, sizes, run_id: str | None = None, lr_changes=()) -> RunSettings:
+    def build(cls, values: dict, sizes, run_id: str | None = None, lr_changes=(), data_split=None) -> RunSettings:
         """The settings of knob values ``values`` (the others at their command-line defaults)."""
         parts = {
             part: config(**{n: values.get(n, cli_default(n)) for n in config.knobs()})
             for part, config in CONFIGS.items()
         }
-        return cls(**parts, sizes=list(sizes), run_id=run_id or uuid.uuid4().hex, lr_changes=list(lr_changes))
+        return cls(
+            **parts,
+            sizes=list(sizes),
+            run_id=run_id or uuid.uuid4().hex,
+            lr_changes=list(lr_changes),
+            data_split=data_split,
+        )
 
     def values(self) -> dict:
         return {name: getattr(getattr(self, part), name) for name, (part, _) in KNOBS.items()}
@@ -196,7 +212,14 @@ class RunSettings:
             stored["data_dir"] = str(DEFAULT_MNIST_DIR)
         if stored["data_dir"] is not None:
             stored["data_dir"] = os.path.abspath(stored["data_dir"])
-        return {**stored, "sizes": self.sizes, "run_id": self.run_id, "lr_changes": self.lr_changes}
+        split = None if self.data_split is None else self.data_split.to_json()
+        return {
+            **stored,
+            "sizes": self.sizes,
+            "run_id": self.run_id,
+            "lr_changes": self.lr_changes,
+            "data_split": split,
+        }
 
     @classmethod
     def from_store(cls, stored: dict) -> RunSettings:
@@ -221,7 +244,11 @@ class RunSettings:
         sizes = stored["sizes"]
         if not isinstance(sizes, list) or not sizes or not all(whole(1).accepts(s) for s in sizes):
             raise InputError(f"sizes must be layer widths, whole numbers >= 1, got {sizes!r}")
-        return cls.build(values, sizes, stored.get("run_id"), changes)
+        try:
+            split = None if stored.get("data_split") is None else DataSplit.from_json(stored["data_split"])
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        return cls.build(values, sizes, stored.get("run_id"), changes, split)
 
 
 def same_setting(name: str, given, saved) -> bool:
@@ -281,5 +308,20 @@ def settings_for(args):
     if changed.get("eta", saved.training.eta) != saved.training.eta:
         lr_changes = [*lr_changes, [len(trainer.history) + 1, changed["eta"]]]
     # A checkpoint from before run ids gets one from now on.
-    settings = RunSettings.build({**values, **changed}, saved.sizes, stored.get("run_id"), lr_changes)
+    settings = RunSettings.build({**values, **changed}, saved.sizes, stored.get("run_id"), lr_changes, saved.data_split)
     return settings, (trainer, stored.get("run_id"))
+
+
+def recorded_split(path, extra: dict) -> DataSplit | None:
+    """The record of the data split in a model's or a checkpoint's ``extra`` entries (None where it has none: a
+    model saved by ``gpubp.save``, or by a gpubp before records); a damaged one is a ``ModelFileError``."""
+    try:
+        if SPLIT_ENTRY in extra:
+            return DataSplit.from_json(json.loads(str(extra[SPLIT_ENTRY])))
+        settings_entry = STATE_ENTRIES[2]
+        if settings_entry in extra:
+            record = json.loads(str(extra[settings_entry])).get(SPLIT_ENTRY)
+            return None if record is None else DataSplit.from_json(record)
+    except (ValueError, AttributeError) as exc:  # JSON that is not, or not an object
+        raise ModelFileError(f"{path} is a damaged gpubp model ({exc}); re-save or re-train the model") from None
+    return None

@@ -1,4 +1,14 @@
-"""The commands around training: ``evaluate``, ``predict``, ``info``, ``bench`` and ``gradcheck``."""
+"""The commands around training: ``evaluate``, ``predict``, ``info``, ``bench`` and ``gradcheck``.
+
+``evaluate`` scores a model on the split its file records (``gpubp.data.DataSplit``): it reads the model's data
+again with the recorded header rule and test fraction, checks the rows' fingerprint, and scores exactly the rows
+the model was tested on (``--split test``), trained on (``train``: the training rows less the validation
+hold-out), validated on (``validation``), or all of them. On other data, or a file that has changed, or with a
+model that records no split (``gpubp.save``'s, older ones), only what is unambiguous is evaluated: the data's own
+test set where it has one, or all of it (``--split all``); anything else is one line naming what differs. Both
+commands print a model's class labels where it has them (a ``NetworkClassifier``'s), and map a dataset's labels
+onto the model's outputs by them.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +24,21 @@ import numpy as np
 from ..backend import DEVICE_ENV_VAR, get_backend, resolve_device
 from ..backend.machine import describe_machine
 from ..bench import markdown_table, run_benchmark
-from ..data import DataConfig, load_dataset, load_features
-from ..data.files import check_memory
+from ..data import DataConfig, load_features, read_dataset
+from ..data.files import check_memory, same_file
+from ..data.labels import output_indices
+from ..data.split import SPLIT_SEED
 from ..errors import InputError
 from ..model.buffers import parameter_bytes
 from ..model.config import NetworkConfig
+from ..model.costs import class_count
 from ..model.gradcheck import gradient_check
 from ..model.inputs import prepare
-from ..model.storage import atomic_write
+from ..model.storage import atomic_write, read
 from ..network import Network, load
+from ..training.config import VALIDATION_SEED, validation_split
 from ..training.report import confusion_matrix, format_confusion
-from .settings import cli_default, given_values
+from .settings import cli_default, given_values, recorded_split
 
 
 def check_width(net, x, what: str) -> None:
@@ -47,11 +61,7 @@ def check_output(path, force: bool, inputs=(), flag: str = "--out") -> None:
     if not os.path.lexists(path):
         return
     for source in inputs:
-        try:
-            same = os.path.samefile(path, source)
-        except OSError:  # an input that cannot be compared cannot be the file at path either
-            same = False
-        if same:
+        if same_file(path, source):
             raise InputError(
                 f"{flag} {path} is the very file {source} that this command reads: write the output to another file"
             )
@@ -62,35 +72,108 @@ def check_output(path, force: bool, inputs=(), flag: str = "--out") -> None:
 
 
 def evaluate(args) -> int:
-    net = load(args.model, device=args.device)
-    data = DataConfig(**given_values(args, "data"))
-    args.data = data.data
-    train_data, test_data = load_dataset(data.data, data.data_dir, data.test_fraction, data.header)
-    parts = {"test": [test_data], "train": [train_data], "all": [train_data, test_data]}[args.split]
-    names = {"test": ["test"], "train": ["train"], "all": ["train", "test"]}[args.split]
-    for part, name in zip(parts, names):  # each on its own: the test part may differ from the training part
-        check_width(net, part[0], f"{args.data} ({name})")
-    x = np.concatenate([np.asarray(p[0]) for p in parts])
-    y = np.concatenate([np.asarray(p[1]) for p in parts])
-    x_dev, targets, labels = prepare(net, (x, y), f"{args.data} ({args.split})")
+    net, extra = read(args.model, args.device, Network)
+    recorded = recorded_split(args.model, extra)
+    data, own = data_to_evaluate(args, recorded)
+    seed = recorded.split_seed if recorded is not None and recorded.split_seed is not None else SPLIT_SEED
+    dataset = read_dataset(data.data, data.data_dir, data.test_fraction, data.header, split_seed=seed)
+    parts, description = rows_to_evaluate(args, recorded, dataset, data.data, own)
+    for name, part in parts.items():  # each on its own: the test part may differ from the training part
+        check_width(net, part[0], f"{data.data} ({name})")
+    x = np.concatenate([np.asarray(p[0]) for p in parts.values()])
+    y = np.concatenate([np.asarray(p[1]) for p in parts.values()])
+    values = y if dataset.classes is None else dataset.classes[y]
+    y = output_indices(values, net.labels, net.sizes[-1], f"{data.data} ({args.split})")
+    x_dev, targets, labels = prepare(net, (x, y), f"{data.data} ({args.split})")
     cost, correct, _ = net.metrics(x_dev, targets, labels)
     predicted = net.predict(x)
     print(f"model: {args.model} (sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name})")
-    print(f"data: {args.data}, {args.split} split, {len(y)} samples")
+    print(f"data: {data.data}, {description}, {len(y)} samples")
     print(f"accuracy: {correct / len(y):.4f} ({correct} of {len(y)})")
     print(f"cost: {cost:.6f}")
     print("confusion matrix (rows: true class, columns: predicted class):")
-    print(format_confusion(confusion_matrix(y.astype(np.int64), predicted, net.sizes[-1])))
+    print(format_confusion(confusion_matrix(y, predicted, class_count(net.sizes[-1])), net.labels))
     return 0
+
+
+def data_to_evaluate(args, recorded) -> tuple[DataConfig, bool]:
+    """The data flags, where not given taken from the model's record when they name the model's own data (its
+    dataset, folder, header rule and test fraction), and whether they do."""
+    given = given_values(args, "data")
+    own = recorded is not None and (
+        "data" not in given or given["data"] == recorded.data or same_file(given["data"], recorded.data)
+    )
+    recorded_values = {}
+    if own:
+        recorded_values = {"data": recorded.data, "data_dir": recorded.data_dir, "header": recorded.header,
+                           "test_fraction": recorded.test_fraction}  # fmt: skip
+        if "data" in given:  # the model's data spelled another way: keep the spelling, and the folder given
+            recorded_values["data"], recorded_values["data_dir"] = given["data"], given.get("data_dir")
+    values = {name: value for name, value in recorded_values.items() if value is not None}
+    config = DataConfig(**{**values, **given})
+    for name in DataConfig.ignored(given, config.to_dict()):
+        raise DataConfig.not_read(name, config.to_dict())
+    return config, own
+
+
+def rows_to_evaluate(args, recorded, dataset, shown: str, own: bool):
+    """``({part name: (X, y)}, description)``: the rows of ``dataset`` that ``--split`` asks for, where the model's
+    record (or the data's own test set) makes them unambiguous; else an ``InputError`` saying why. ``own``: the data
+    flags name the model's own data."""
+    train, test, current = dataset.train, dataset.test, dataset.split
+    if args.split == "all":
+        if recorded is None:
+            note = ""
+        else:
+            changes = recorded.differences(current)
+            note = f" (not the model's data: it has {'; and '.join(changes)})" if changes else ""
+        return {"train": train, "test": test}, f"all of it{note}"
+    if recorded is None:
+        if not current.own_test_set or args.split == "validation":
+            raise InputError(
+                f"{args.model} records no data split (saved by gpubp.save, or by an older gpubp), so which rows of "
+                f"{shown} it was trained, validated and tested on is unknown: evaluate all of it with --split all"
+            )
+        own = {"test": "the data's own test set", "train": "the data's own training set"}[args.split]
+        return {args.split: test if args.split == "test" else train}, own
+    changes = recorded.differences(current)
+    if changes:
+        changed, other = "", f", or give the model's data ({recorded.data})"
+        if own and {"header", "test_fraction"} & set(given_values(args, "data")):
+            other = ", or drop --header and --test-fraction to read it as the model did"
+        elif own:
+            changed, other = " (the file has changed since)", ""
+        raise InputError(
+            f"{shown} is not the data {args.model} was trained on{changed}: it has {'; and '.join(changes)}; so none "
+            f"of its rows is known to be the model's {args.split} split: evaluate all of it with --split all{other}",
+            "header",
+        )
+    if args.split == "test":
+        return {"test": test}, "test split recorded in the model"
+    kept, held = validation_split(len(train[1]), recorded.validation_fraction)
+    if len(held) != recorded.validation_rows or (
+        recorded.validation_rows and recorded.validation_seed != VALIDATION_SEED
+    ):
+        raise InputError(
+            f"{args.model} held out {recorded.validation_rows} validation rows in a way this gpubp does not draw: "
+            f"evaluate --split test or all"
+        )
+    if args.split == "validation":
+        if not len(held):
+            raise InputError(f"{args.model} was trained without a validation hold-out: evaluate --split test or train")
+        return {"validation": (train[0][held], train[1][held])}, "validation rows recorded in the model"
+    without = f", without the {len(held)} validation rows held out" if len(held) else ""
+    return {"train": (train[0][kept], train[1][kept])}, f"training rows recorded in the model{without}"
 
 
 def predict(args) -> int:
     check_output(args.out, args.force, [args.model, args.file])
     net = load(args.model, device=args.device)
-    x, source = load_features(args.file, args.header or DataConfig.header)
+    x, source = load_features(args.file, args.header)
     check_width(net, x, str(args.file))
-    labels = net.predict(x)
-    text = "".join(f"{label}\n" for label in labels)
+    indices = net.predict(x)
+    labels = indices if net.labels is None else net.labels[indices]
+    text = "".join(f"{label}\n" for label in labels.tolist())
     if args.out is None:
         sys.stdout.write(text)
         sys.stdout.flush()

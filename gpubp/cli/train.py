@@ -6,30 +6,38 @@ training state, from which ``--resume`` continues to the very weights an uninter
 settings and the data are read and checked before the run folder is claimed (see ``run_folder.py``), and every
 file is replaced atomically. ``--force`` replaces an earlier run in the folder: its files stay until the new run
 has finished its first epoch, then all of them go, so the folder never mixes two runs, and a new run that fails
-before then leaves no new folder and the earlier run whole. Ctrl-C, SIGTERM and a divergence end the run with one
-line saying what is intact.
+before then leaves no new folder and the earlier run whole; no file the run reads (its data, the checkpoint it
+resumes) is ever one it writes or removes. The model and the checkpoint record the data's split and fingerprint,
+and ``--resume`` refuses data that has changed since. Ctrl-C, SIGTERM and a divergence end the run with one line
+saying what is intact.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..data import check_classes, load_dataset
+from ..data import check_classes, read_dataset
+from ..data.config import FILE_SUFFIXES
+from ..data.files import same_file
 from ..distributed import get_communicator
 from ..errors import DataError, GpubpError, InputError, ModelFileError, TrainingDiverged
 from ..model import save
 from ..model.storage import read_npz
 from ..network import Network
 from ..training import Trainer, save_checkpoint
+from ..training.config import VALIDATION_SEED
 from ..training.report import MetricsLog, plot_learning_curve
 from .process import signals_deferred, stopped
-from .run_folder import claim, claim_new
-from .settings import CHECKPOINT_NAME, CONFIGS, checkpoint_file, given_values, in_flags, settings_for
+from .run_folder import RUN_FILES, claim, claim_new
+from .settings import CHECKPOINT_NAME, CONFIGS, SPLIT_ENTRY, checkpoint_file, given_values, in_flags, settings_for
 
 
 def check_flags_apply(settings, args) -> None:
@@ -79,15 +87,34 @@ def epochs_reached(folder: Path) -> int:
         return 0
 
 
-def claim_run_folder(args, epochs, resumed_run=None):
-    """The claimed run folder; refuses one holding another run's files without ``--force``, a resume into a
-    folder whose model is of another run than the checkpoint (``resumed_run``: the checkpoint's run id), and a
-    resume to fewer ``epochs`` than the model beside the checkpoint has already reached."""
+def check_inputs_are_kept(out: Path, data_file, checkpoint, continuing: bool) -> None:
+    """Refuse a run folder where a file the run writes or removes is the data file or the checkpoint it reads
+    (whatever the spelling), even with ``--force``; the checkpoint of a run resumed in its own folder is the one
+    file that the run replaces by design, with its next checkpoint."""
+    inputs = [(data_file, "its data (--data)"), (checkpoint, "the checkpoint it resumes (--resume)")]
+    for name in RUN_FILES:
+        for source, what in inputs:
+            if source is None or (continuing and name == CHECKPOINT_NAME and source == checkpoint):
+                continue
+            if same_file(out / name, source):
+                spelled = "" if os.path.abspath(out / name) == os.path.abspath(source) else f" (that is {source})"
+                raise InputError(
+                    f"a run in {out} writes {out / name}{spelled}, which this run reads as {what}: choose another "
+                    f"--out, or move that file"
+                )
+
+
+def claim_run_folder(args, epochs, resumed_run=None, data_file=None):
+    """The claimed run folder; refuses one where the run would write over an input (``data_file``, the checkpoint),
+    one holding another run's files without ``--force``, a resume into a folder whose model is of another run than
+    the checkpoint (``resumed_run``: the checkpoint's run id), and a resume to fewer ``epochs`` than the model
+    beside the checkpoint has already reached."""
     if args.out is None and args.resume is None:
         return claim_new(Path("runs"), time.strftime("%Y%m%d-%H%M%S")), []
     out = args.out if args.out is not None else args.resume.parent
-    folder = claim(out)
     continuing = args.resume is not None and out.resolve() == args.resume.parent.resolve()
+    check_inputs_are_kept(out, data_file, None if args.resume is None else args.resume, continuing)
+    folder = claim(out)
     if (
         continuing
         and resumed_run is not None
@@ -187,7 +214,8 @@ class RunFiles:
 
     def save_model(self, net) -> None:
         path = self.folder.path / "model.npz"
-        save(net, path, {"run_id": np.array(self.settings.run_id)})
+        split = json.dumps(self.settings.data_split.to_json())
+        save(net, path, {"run_id": np.array(self.settings.run_id), SPLIT_ENTRY: np.array(split)})
         self.metrics.close()
         self.model = path
 
@@ -207,21 +235,24 @@ class RunFiles:
 
 
 def start_run(args, comm) -> int:
-    """Read the settings and the data, build the network (or take the checkpoint's), claim the run folder (rank
-    0 only: only rank 0 talks and writes), then train and report."""
+    """Read the settings and the data, build the network (or take the checkpoint's, on the same data), claim the
+    run folder (rank 0 only: only rank 0 talks and writes), then train and report."""
     if args.resume is not None:
         args.resume = checkpoint_file(args.resume)
     settings, resumed = settings_for(args)
     check_flags_apply(settings, args)
     data = settings.data
-    train_data, test_data = load_dataset(data.data, data.data_dir, data.test_fraction, data.header)
+    dataset = read_dataset(data.data, data.data_dir, data.test_fraction, data.header)
+    train_data, test_data = dataset.train, dataset.test
     n_in, n_classes = describe_data(train_data, test_data)
     if resumed is None:
         sizes = resolve_sizes(settings.sizes, n_in, n_classes)
         net = Network(sizes, device=args.device, **settings.network.to_dict())
+        net.labels = dataset.classes
         trainer = Trainer(net)
     else:
         trainer = resumed[0]
+        check_unchanged(settings.data_split, dataset.split, data.data, args.resume)
         if args.sizes is not None and resolve_sizes(args.sizes, n_in, n_classes) != list(trainer.net.sizes):
             raise InputError(
                 f"--sizes differs from the checkpoint's {list(trainer.net.sizes)}: a resumed run keeps its network; "
@@ -234,15 +265,36 @@ def start_run(args, comm) -> int:
             )
     settings.sizes = list(trainer.net.sizes)
     held_out = settings.training.rows(len(train_data[1]))[1]
+    settings.data_split = dataset.split.holding_out(settings.training.validation_fraction, held_out, VALIDATION_SEED)
     data = (train_data, test_data, held_out)
     if comm.rank != 0:
         return train_and_report(args, comm, settings, trainer, data, None)
-    folder, earlier = claim_run_folder(args, settings.training.epochs, resumed[1] if resumed else None)
+    data_file = settings.data.data if Path(settings.data.data).suffix.lower() in FILE_SUFFIXES else None
+    folder, earlier = claim_run_folder(args, settings.training.epochs, resumed[1] if resumed else None, data_file)
     try:
         files = RunFiles(folder, earlier, settings, trainer.history, args.resume if resumed else None)
         return train_and_report(args, comm, settings, trainer, data, files)
     finally:
         folder.release()
+
+
+def check_unchanged(recorded, current, data: str, checkpoint) -> None:
+    """Refuse to resume on data other than the run's, saying what changed; a checkpoint from before data records
+    cannot tell, which a warning says."""
+    if recorded is None:
+        warnings.warn(
+            f"{checkpoint} was written by a gpubp that recorded no fingerprint of its data, so whether {data} has "
+            f"changed since cannot be checked",
+            stacklevel=2,
+        )
+        return
+    changed = recorded.differences(current, "the run's")
+    if changed:
+        raise InputError(
+            f"{data} has changed since {checkpoint} was written: it has {'; and '.join(changed)}; resume with the "
+            f"data the run started with, or start a new run",
+            "header",
+        )
 
 
 def describe_run(args, comm, settings, trainer, train_data, test_data, held_out) -> list[str]:
@@ -333,7 +385,8 @@ def train_and_report(args, comm, settings, trainer, data, files) -> int:
         no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", history, history.best_epoch)
     except TrainingDiverged as exc:
         progress.close()
-        raise GpubpError(f"{exc}; {files.state(training.eta / 10)}" if files else str(exc)) from None
+        message = in_flags(exc)
+        raise GpubpError(f"{message}; {files.state(exc.eta)}" if files else str(message)) from None
     except KeyboardInterrupt as exc:
         progress.close()
         stop = stopped(exc)

@@ -1,14 +1,35 @@
 """Where a run's data comes from, declared once: ``DataConfig`` (the dataset, its folder, the test fraction, the
 CSV header rule), read by ``load_dataset`` and built by the command line from ``--data``, ``--data-dir``,
-``--test-fraction`` and ``--header`` (see ``gpubp.config``)."""
+``--test-fraction`` and ``--header`` (see ``gpubp.config``).
+
+Two knobs apply to some data only, and are refused elsewhere rather than ignored, as a knob beside a choice that
+does not read it is: the header rule to a ``.csv`` file, the folder to a dataset of IDX files named by its name
+(``READ_BY``). The configuration refuses a value other than the default; the command line also refuses the flag
+given at its default (``ignored``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from ..config import Config, Rule, choice, knob, number, optional
+from ..config import Config, Rule, SettingError, choice, knob, number, optional
+from .registry import BUILT_IN, REGISTRY_ENV_VAR
 
 HEADER_CHOICES = ("auto", "yes", "no")
+FILE_SUFFIXES = (".csv", ".npz")
+
+
+def is_csv(data: str) -> bool:
+    return Path(data).suffix.lower() == ".csv"
+
+
+def is_named_idx_set(data: str) -> bool:
+    """Whether ``data`` names a dataset of IDX files (mnist and the like), not digits or a file."""
+    return data != "digits" and Path(data).suffix.lower() not in FILE_SUFFIXES
+
+
+READ_BY = {"header": ("a .csv file", is_csv), "data_dir": ("a dataset of IDX files such as mnist", is_named_idx_set)}
 
 
 def named(value) -> bool:
@@ -23,8 +44,8 @@ class DataConfig(Config):
     data: str = knob(
         "digits",
         Rule(
-            "a dataset's name (digits, mnist, fashion-mnist, kmnist, or one of $GPUBP_DATA_REGISTRY) or the path "
-            "of a .csv or .npz file",
+            f"a dataset's name (digits, {', '.join(BUILT_IN)}, or one of ${REGISTRY_ENV_VAR}) or the path of a .csv "
+            f"or .npz file",
             named,
             str,
         ),
@@ -59,3 +80,15 @@ class DataConfig(Config):
         flag="--header",
         metavar="|".join(HEADER_CHOICES),
     )
+
+    @classmethod
+    def applies(cls):
+        return {name: ("data", (what,)) for name, (what, _) in READ_BY.items()}
+
+    @classmethod
+    def ignored(cls, given, values) -> list[str]:
+        return [name for name in given if name in READ_BY and not READ_BY[name][1](values["data"])]
+
+    @classmethod
+    def not_read(cls, name: str, values) -> SettingError:
+        return SettingError(f"{{{name}}} applies to {READ_BY[name][0]}, not to {values['data']}: drop {{{name}}}", name)

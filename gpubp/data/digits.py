@@ -1,34 +1,21 @@
 """The bundled real dataset: scikit-learn's handwritten digits (1,797 8×8 images, 10 classes), no download.
 
-``load_digits`` returns a fixed train/test split (the same for every run, whatever the training seed) with the
-pixel values scaled from 0..16 to [0, 1], as float32 rows of 64 features and int64 labels.
+``digit_rows`` reads them with the pixel values scaled from 0..16 to [0, 1], as float32 rows of 64 features and
+int64 labels; ``load_digits`` returns the fixed train/test split of ``split.py`` (the same for every run, whatever
+the training seed).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError, GpubpError
+from ..errors import GpubpError
 from .config import DataConfig
-
-SPLIT_SEED = 0
-
-
-def split(x, y, test_fraction: float, seed: int = SPLIT_SEED):
-    """Shuffle ``(x, y)`` with ``seed`` and hold out the last ``test_fraction`` of it: ``(train, test)``."""
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_test = round(len(x) * test_fraction)
-    if not 1 <= n_test < len(x):
-        raise DataError(
-            f"a test fraction of {test_fraction} leaves {n_test} of {len(x)} samples for testing: "
-            f"there must be at least one sample on each side"
-        )
-    train, test = order[:-n_test], order[-n_test:]
-    return (x[train], y[train]), (x[test], y[test])
+from .split import Rows, split
 
 
-def load_digits(test_fraction: float = DataConfig.test_fraction):
-    """The digits as ``((X_train, y_train), (X_test, y_test))``: 1,438 training and 359 test images by default."""
+def digit_rows() -> Rows:
+    """All 1,797 digits, in scikit-learn's order."""
     try:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:
@@ -36,5 +23,10 @@ def load_digits(test_fraction: float = DataConfig.test_fraction):
             "the bundled digits dataset comes with scikit-learn: pip install 'gpubp[cli]' (or pip install scikit-learn)"
         ) from None
     digits = sklearn_digits()
-    x = (digits.data / 16.0).astype(np.float32)
-    return split(x, digits.target.astype(np.int64), test_fraction)
+    return Rows((digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64))
+
+
+def load_digits(test_fraction: float = DataConfig.test_fraction):
+    """The digits as ``((X_train, y_train), (X_test, y_test))``: 1,438 training and 359 test images by default."""
+    rows = digit_rows()
+    return split(rows.x, rows.y, DataConfig.check_one("test_fraction", test_fraction))

@@ -2,8 +2,13 @@
 
 Which folder ``--data NAME`` reads, first match wins: ``--data-dir`` (the user's folder, used as it is and never
 downloaded into); for ``mnist`` only, ``./data/mnist`` if it exists (where gpubp has always looked); else the
-cache, ``$GPUBP_DATA``, else ``$XDG_CACHE_HOME/gpubp``, else ``~/.cache/gpubp``, one folder per dataset. Files
-already in that folder are used as they are, raw or gzipped; only missing ones are downloaded.
+cache, ``$GPUBP_DATA``, else ``$XDG_CACHE_HOME/gpubp``, else ``~/.cache/gpubp``, one folder per dataset.
+
+A file already in the cache is used only once it is checked (``check_cached``): a ``.gz`` file under its published
+name must have the registry's size and checksum; any other file the reader would take (a raw IDX file, the
+``train-images.idx3-ubyte`` spelling) must hold exactly the values its IDX header promises. A damaged file — short,
+long, a bad checksum or CRC, a folder of that name — is reported as such by ``gpubp data list`` and replaced by the
+next download; a folder is never removed, only named. Only files that are missing or damaged are downloaded.
 
 A download tries ``$GPUBP_DATA_MIRROR`` (a base URL) first, then the registry's URLs in order, each with a
 timeout. It streams into a hidden temporary file beside the target, stops at the size the registry gives,
@@ -11,7 +16,8 @@ checks the checksum, and only then renames the file into place (atomic within a 
 whole and verified or absent; a mismatch deletes the temporary file and says so. Two processes that fetch at
 once take turns on an ``fcntl.flock`` on ``.lock`` in the dataset's folder: the second waits and then finds the
 files in place, so each file is downloaded once. Where a filesystem has no flock, the renames alone still leave
-one good copy (each process verifies its own temporary file; both renames put identical bytes in place).
+one good copy (each process verifies its own temporary file; both renames put identical bytes in place). A
+download that fails leaves no folder behind that it created, and no lock file in it.
 
 It uses the standard library's ``urllib``: four files over plain HTTP(S) with a timeout need no client that
 would become a dependency of every install; tqdm, already in the ``cli`` extra, draws the bar when present.
@@ -19,20 +25,25 @@ would become a dependency of every install; tqdm, already in the ``cli`` extra, 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import math
 import os
+import stat
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+import zlib
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 
 from .. import __version__
 from ..errors import DataError
-from .idx import find_file
+from .idx import find_file, header_size, magic_of, read_header
 from .registry import DataFile, Dataset, check_url
 
 CACHE_ENV_VAR, MIRROR_ENV_VAR = "GPUBP_DATA", "GPUBP_DATA_MIRROR"
@@ -69,6 +80,61 @@ def present(folder: Path, file: DataFile):
         return find_file(folder, file.stem)
     except (DataError, OSError):  # OSError: a folder that cannot be searched, which downloading will report
         return None
+
+
+@dataclass(frozen=True)
+class Cached:
+    """A dataset file where the reader would find it: its ``path`` (None: there is none) and what is wrong with
+    it (None: nothing)."""
+
+    path: Path | None
+    problem: str | None = None
+
+    @property
+    def good(self) -> bool:
+        return self.path is not None and self.problem is None
+
+
+def check_cached(folder: Path, file: DataFile) -> Cached:
+    """``file`` in ``folder``, checked (see the module docstring)."""
+    path = present(folder, file)
+    return Cached(path, None if path is None else problem_of(path, file))
+
+
+def problem_of(path: Path, file: DataFile) -> str | None:
+    """What makes ``path`` other than ``file``, in words, or None where it is ``file`` (or, for a file the registry
+    has no checksum of, a whole IDX file)."""
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            return "is a folder, not a file"
+        if not stat.S_ISREG(info.st_mode):
+            return "is not a regular file"
+        if path.name == file.name:
+            if info.st_size != file.size:
+                return f"has {info.st_size:,} bytes, where the published file has {file.size:,}"
+            algorithm, _, expected = file.checksum.partition(":")
+            digest = hashlib.new(algorithm, usedforsecurity=False)
+            with open(path, "rb") as f:
+                while chunk := f.read(CHUNK * 16):
+                    digest.update(chunk)
+            found = digest.hexdigest()
+            return None if found == expected else f"has {algorithm} {found}, where the published file has {expected}"
+        with open(path, "rb") as raw:
+            f = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
+            shape = read_header(f, path, magic_of(file.stem))
+            if f is raw:
+                body = info.st_size - header_size(shape)
+            else:
+                body = 0
+                while chunk := f.read(CHUNK * 16):
+                    body += len(chunk)
+    except DataError as exc:
+        return f"is not a whole IDX file ({str(exc).removeprefix(str(path)).strip(' :')})"
+    except (OSError, EOFError, zlib.error) as exc:
+        return f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    promised = math.prod(shape)
+    return None if body == promised else f"holds {body:,} values where its IDX header promises {promised:,}"
 
 
 def folder_for(dataset: Dataset, data_dir=None) -> Path:
@@ -194,56 +260,107 @@ def fetch_file(dataset: Dataset, file: DataFile, folder: Path, progress: Progres
             failures.append((f"{url}: {exc}", exc.started))
         finally:
             Path(temporary).unlink(missing_ok=True)
-    missing = [f.name for f in dataset.files if present(folder, f) is None]
+    missing = [f.name for f in dataset.files if not check_cached(folder, f).good]
     raise DataError(
         f"cannot download {dataset.name}: every source of {file.name} failed "
         f"({'; '.join(text for text, _ in failures)}). Offline, get {', '.join(missing)} from "
-        f"{' or '.join(dataset.urls)} and put them in {folder}, or pass --data-dir FOLDER with them"
+        f"{' or '.join(dataset.urls)} and put them in {folder}, or pass {{data_dir}} the folder that has them",
+        "data_dir",
     )
 
 
 @contextmanager
 def locked(folder: Path, progress: Progress):
-    """Exclusive use of ``folder`` for downloading, across processes (see the module docstring)."""
-    if fcntl is None:
-        yield
+    """Exclusive use of ``folder`` for downloading, across processes (see the module docstring); creates it."""
+    while True:
+        folder.mkdir(parents=True, exist_ok=True)
+        if fcntl is None:
+            yield
+            return
+        with open(folder / ".lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                progress.say(f"waiting for another gpubp process that is downloading into {folder}")
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            except OSError:  # a filesystem without flock: the renames alone keep the files whole
+                yield
+                return
+            if same_file(lock, folder / ".lock"):
+                yield
+                return
+        # The process that held it failed and removed the folder it had created: lock the folder anew.
+
+
+def same_file(handle, path: Path) -> bool:
+    """Whether the open ``handle`` is still the file at ``path``."""
+    try:
+        here, held = os.stat(path), os.fstat(handle.fileno())
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
+
+
+def new_folders(folder: Path) -> list[Path]:
+    """The folders that creating ``folder`` creates, ``folder`` first."""
+    created = []
+    for path in [folder, *folder.parents]:
+        if os.path.lexists(path):
+            break
+        created.append(path)
+    return created
+
+
+def remove_created(folders: list[Path]) -> None:
+    """Remove the lock file and the ``folders`` a failed download created, as far as nothing else is in them."""
+    if not folders:
         return
-    with open(folder / ".lock", "a") as lock:
+    (folders[0] / ".lock").unlink(missing_ok=True)
+    for path in folders:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress.say(f"waiting for another gpubp process that is downloading into {folder}")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        except OSError:  # a filesystem without flock: the renames alone keep the files whole
-            pass
-        yield
+            path.rmdir()
+        except OSError:  # something else is in it: leave it, and the folders above it
+            return
 
 
 def ensure(dataset: Dataset, folder: Path, progress: Progress | None = None) -> Path:
-    """``folder`` with every file of ``dataset``, downloading the missing ones."""
-    if all(present(folder, f) for f in dataset.files):
+    """``folder`` with every file of ``dataset`` whole, downloading the missing and damaged ones."""
+    if all(check_cached(folder, f).good for f in dataset.files):
         return folder
     mirror_bases()  # a bad mirror setting is reported before anything is written
     progress = progress or Progress()
-    started = time.perf_counter()
+    started, created = time.perf_counter(), new_folders(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         with locked(folder, progress):
-            for file in dataset.files:  # what a process killed mid-download left; we hold the lock
-                for leftover in folder.glob(f".{file.name}.*.part"):
-                    leftover.unlink(missing_ok=True)
-            missing = [f for f in dataset.files if present(folder, f) is None]
-            for file in missing:
-                fetch_file(dataset, file, folder, progress)
+            try:
+                for file in dataset.files:  # what a process killed mid-download left; we hold the lock
+                    for leftover in folder.glob(f".{file.name}.*.part"):
+                        leftover.unlink(missing_ok=True)
+                damaged = {f: check_cached(folder, f) for f in dataset.files}
+                damaged = {f: cached for f, cached in damaged.items() if not cached.good}
+                for cached in damaged.values():
+                    if cached.path is not None and cached.path.is_dir():
+                        raise DataError(
+                            f"{cached.path} is a folder, not a file: remove it, and gpubp downloads the file in its "
+                            f"place"
+                        )
+                for file, cached in damaged.items():
+                    fetch_file(dataset, file, folder, progress)
+                    if cached.path is not None and cached.path != folder / file.name:
+                        cached.path.unlink()  # it would be read before the verified file
+                    if cached.path is not None:
+                        progress.say(f"replaced {cached.path}, which {cached.problem}")
+            except BaseException:
+                remove_created(created)
+                raise
     except OSError as exc:
         raise DataError(
             f"cannot write the {dataset.name} files into {folder} ({exc.strerror or exc}): make it a "
             f"writable folder, or set {CACHE_ENV_VAR} to one"
         ) from None
-    if missing:
-        progress.say(
-            f"{dataset.name}: {len(missing)} files downloaded into {folder} in {time.perf_counter() - started:.1f} s"
-        )
+    progress.say(
+        f"{dataset.name}: {len(damaged)} files downloaded into {folder} in {time.perf_counter() - started:.1f} s"
+    )
     return folder
 
 
@@ -252,9 +369,9 @@ def locate(dataset: Dataset, data_dir=None, download: bool = True, progress: Pro
     folder = folder_for(dataset, data_dir)
     if data_dir is not None or folder == DEFAULT_MNIST_DIR:
         return folder  # the user's own folder: read as it is, errors and all
-    if not download and not all(present(folder, f) for f in dataset.files):
-        raise DataError(
-            f"{dataset.name} is not downloaded into {folder}: pass download=True, or run "
-            f"gpubp data fetch {dataset.name}"
-        )
+    bad = [cached for cached in (check_cached(folder, f) for f in dataset.files) if not cached.good]
+    if not download and bad:
+        damaged = [f"{cached.path} {cached.problem}" for cached in bad if cached.path is not None]
+        state = f"is damaged ({'; '.join(damaged)})" if damaged else f"is not downloaded into {folder}"
+        raise DataError(f"{dataset.name} {state}: pass download=True, or run gpubp data fetch {dataset.name}")
     return ensure(dataset, folder, progress)

@@ -4,7 +4,9 @@ error naming the file.
 ``opened`` checks that the path is a regular file (not missing, not a folder, not a FIFO or device, whose reads
 could block or never end) and no larger than this machine's memory, then turns any ``OSError`` raised while the
 file is read (permission denied, an I/O error, a file that vanishes) into the caller's error class. ``read_npz``
-reads an ``.npz`` archive of plain arrays, never unpickling anything.
+reads an ``.npz`` archive of plain arrays, never unpickling anything. ``same_file`` tells whether two paths name
+one file, whatever their spelling (symlinks, hard links), so that no command ever writes over or removes a file
+it reads.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..errors import DataError
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive's first entry, or an empty archive's end record
 NPY_MAGIC = b"\x93NUMPY"
+DATA_NPZ = "NPZ file"  # what read_npz calls a dataset's archive, whose fix is numpy.savez(path, X=X, y=y)
 
 
 def machine_memory() -> int:
@@ -69,20 +72,26 @@ def opened(path, error=DataError, what: str = "file", hint: str = ""):
         ) from None
 
 
+def same_file(path, other) -> bool:
+    """Whether ``path`` and ``other`` are the same file (False where either cannot be looked at)."""
+    try:
+        return os.path.samefile(path, other)
+    except (OSError, ValueError):  # a path that cannot be compared cannot be the other file either
+        return False
+
+
 def read_bytes(path, error=DataError, what: str = "file", hint: str = "") -> bytes:
     """The whole content of ``path`` (see ``opened``)."""
     with opened(path, error, what, hint) as f:
         return f.read()
 
 
-def read_npz(path, error=DataError, what: str = "NPZ file", hint: str = "") -> dict:
+def read_npz(path, error=DataError, what: str = DATA_NPZ, hint: str = "") -> dict:
     """Every array in an ``.npz`` archive, as plain NumPy arrays; anything else raises ``error`` saying what it is."""
     raw = read_bytes(path, error, what, hint)
     if raw.startswith(NPY_MAGIC):
-        raise error(
-            f"{path} is a single .npy array, not an .npz archive of named arrays: save it with "
-            f"numpy.savez(path, X=X, y=y){hint}"
-        )
+        fix = ": save it with numpy.savez(path, X=X, y=y)" if what == DATA_NPZ else ""
+        raise error(f"{path} is a single .npy array, not an .npz archive of named arrays{fix}{hint}")
     if not raw.startswith(ZIP_MAGIC):
         raise error(
             f"{path} is not a readable {what}: it is corrupt, truncated or not an .npz archive of plain "

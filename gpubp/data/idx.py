@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -35,38 +36,48 @@ def find_file(folder: Path, stem: str) -> Path:
     wanted = ", ".join(f"{s}[.gz]" for pair in FILES.values() for s in pair)
     raise DataError(
         f"{folder} has no {stem} (nor {stem}.gz): an MNIST folder holds the four files {wanted}; "
-        f"point --data-dir at the folder that has them"
+        f"point {{data_dir}} at the folder that has them",
+        "data_dir",
     )
+
+
+def read_header(f, path: Path, magic: int) -> tuple[int, ...]:
+    """The shape an IDX file's header gives, read from the open ``f``, checked against ``magic``."""
+    kind = "image" if magic == IMAGES_MAGIC else "label"
+    head = f.read(4)
+    found = int.from_bytes(head, "big") if len(head) == 4 else None
+    if head[:2] == b"\0\0" and head[3:] == bytes([magic & 0xFF]) and head[2] != 0x08:
+        raise DataError(
+            f"{path} holds IDX values of type code 0x{head[2]:02x}, not unsigned bytes (0x08): "
+            f"gpubp reads MNIST's byte-valued IDX files"
+        )
+    if found != magic:
+        shown = "no magic number" if found is None else f"magic number 0x{found:08x}"
+        raise DataError(
+            f"{path} is not an IDX {kind} file ({shown}, expected 0x{magic:08x}): "
+            f"check that images and labels are not swapped and the file is not damaged"
+        )
+    ndim = magic & 0xFF
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DataError(f"{path} is truncated inside its header: download it again")
+    shape = tuple(int.from_bytes(dims[4 * d : 4 * d + 4], "big") for d in range(ndim))
+    if 0 in shape:
+        raise DataError(
+            f"{path} claims {' × '.join(map(str, shape))} values, an empty {kind} set: it is damaged; download it again"
+        )
+    return shape
+
+
+def header_size(shape) -> int:
+    return 4 + 4 * len(shape)
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
     """The array in one IDX file of unsigned bytes, checked against its header before anything is allocated."""
-    kind = "image" if magic == IMAGES_MAGIC else "label"
     with opened(path, DataError, "IDX file") as raw:
         f = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
-        head = f.read(4)
-        found = int.from_bytes(head, "big") if len(head) == 4 else None
-        if head[:2] == b"\0\0" and head[3:] == bytes([magic & 0xFF]) and head[2] != 0x08:
-            raise DataError(
-                f"{path} holds IDX values of type code 0x{head[2]:02x}, not unsigned bytes (0x08): "
-                f"gpubp reads MNIST's byte-valued IDX files"
-            )
-        if found != magic:
-            shown = "no magic number" if found is None else f"magic number 0x{found:08x}"
-            raise DataError(
-                f"{path} is not an IDX {kind} file ({shown}, expected 0x{magic:08x}): "
-                f"check that images and labels are not swapped and the file is not damaged"
-            )
-        ndim = magic & 0xFF
-        dims = f.read(4 * ndim)
-        if len(dims) < 4 * ndim:
-            raise DataError(f"{path} is truncated inside its header: download it again")
-        shape = tuple(int.from_bytes(dims[4 * d : 4 * d + 4], "big") for d in range(ndim))
-        if 0 in shape:
-            raise DataError(
-                f"{path} claims {' × '.join(map(str, shape))} values, an empty {kind} set: it is "
-                f"damaged; download it again"
-            )
+        shape = read_header(f, path, magic)
         count = math.prod(shape)  # Python ints: a crafted header cannot overflow into a small or negative count
         check_memory(count * (1 + np.dtype(np.float32).itemsize), f"the {count:,} values {path} claims", DataError)
         data = f.read(count + 1)
@@ -81,6 +92,11 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
             f"damaged or not an MNIST file; download it again"
         )
     return np.frombuffer(data, np.uint8, count=count).reshape(shape)
+
+
+def magic_of(stem: str) -> int:
+    """The magic number of the IDX file ``stem`` (one of ``FILES``)."""
+    return IMAGES_MAGIC if "images" in stem else LABELS_MAGIC
 
 
 def load_split(folder: Path, split: str):
@@ -100,8 +116,10 @@ def load_mnist(data_dir):
     """MNIST's own split: 60,000 training and 10,000 test images of 784 features in [0, 1]."""
     folder = Path(data_dir)
     if not folder.is_dir():
+        problem = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
         raise DataError(
-            f"MNIST folder {folder} does not exist: pass --data-dir FOLDER with the four IDX files "
-            f"({', '.join(FILES['train'] + FILES['test'])}, raw or .gz)"
+            f"the IDX folder {folder} {problem}: give {{data_dir}} the folder that holds the four IDX files "
+            f"({', '.join(FILES['train'] + FILES['test'])}, raw or .gz)",
+            "data_dir",
         )
     return load_split(folder, "train"), load_split(folder, "test")

@@ -1,10 +1,17 @@
-"""Class labels: whole numbers 0, 1, 2, … that number the classes, and what a training set's labels must satisfy.
+"""Class labels: what a dataset's labels must be, how they become output neurons, and how a model's outputs become
+labels again.
 
-The largest label decides the width of the output layer (one neuron per class 0..largest), so a stray label
-would silently build a huge layer of classes that have no sample. ``check_classes`` therefore refuses a training
-set whose labels leave more classes without a sample than max(10, the number of classes that have one), and one
-with fewer than two classes (a classifier of one class is right by construction and learns nothing). The readers
-run ``check_spread`` before any split, so that the message can name the stray label's row in its file.
+Whole-number labels 0, 1, 2, … number the classes: label k is output neuron k, so the largest label decides the
+width of the output layer, and a stray label would silently build a huge layer of classes that have no sample.
+``check_classes`` therefore refuses a training set whose labels leave more classes without a sample than max(10,
+the number of classes that have one), and one with fewer than two classes (a classifier of one class is right by
+construction and learns nothing). The readers run ``check_spread`` before any split, so that the message can name
+the stray label's row in its file.
+
+Labels that are not numbers (an NPZ file's bools or strings) are ``numbered``: neuron k stands for the k-th of the
+sorted labels (``False``, ``True`` for bools), and those labels travel with the model (``Network.labels``), as
+they do for a ``NetworkClassifier``'s classes. ``output_indices`` maps a dataset's labels onto a model's outputs,
+by its labels where it has them, and names a label that the model has no output for.
 """
 
 from __future__ import annotations
@@ -12,19 +19,23 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
+from ..model.costs import class_count
 
 MAX_LABEL = 2**31 - 1  # far beyond any output layer that fits in memory; a larger "label" is not a class number
 
 
-def labels_from(values, where: str, lines=None) -> np.ndarray:
-    """Class labels as int64 from a column (or an (n, 1) array), or a ``DataError`` naming the first bad one."""
+def labels_from(values, where: str, lines=None, names: bool = False) -> np.ndarray:
+    """Class labels from a column (or an (n, 1) array): whole numbers as int64, bools as they are and, with
+    ``names`` (an NPZ file), strings as they are; or a ``DataError`` naming the first bad one."""
     values = np.asarray(values)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values.ravel()
-    if values.dtype.kind not in "iuf" or values.ndim != 1:
-        raise DataError(
-            f"{where}: labels must be a column of whole numbers, got {values.dtype} of shape {values.shape}"
-        )
+    kinds = "iufb" + ("U" if names else "")
+    if values.dtype.kind not in kinds or values.ndim != 1:
+        wanted = "whole numbers, bools or strings" if names else "whole numbers"
+        raise DataError(f"{where}: labels must be a column of {wanted}, got {values.dtype} of shape {values.shape}")
+    if values.dtype.kind in "bU":
+        return values
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(values) | (values != np.round(values)) | (values < 0) | (values > MAX_LABEL)
     if bad.any():
@@ -44,6 +55,8 @@ def check_spread(labels, where: str = "the labels", lines=None, first_row: int =
     """A ``DataError`` naming the row of the largest label if it leaves too many classes without a sample (module
     docstring); ``lines`` gives each label's row in its file, else rows are counted from ``first_row``."""
     labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":  # bools and strings are numbered by the labels that occur: none is stray
+        return
     present, counts = np.unique(labels, return_counts=True)
     classes = int(present[-1]) + 1
     if classes - len(present) > max(10, len(present)):
@@ -69,3 +82,45 @@ def check_classes(labels) -> int:
         )
     check_spread(labels)
     return int(present[-1]) + 1
+
+
+def numbered(train_labels, test_labels):
+    """``(classes, train, test)``: bools and strings as the index of each label in ``classes``, the sorted labels
+    (``False``, ``True`` for bools, whichever occur); whole numbers as they are, with ``classes`` None."""
+    kind = train_labels.dtype.kind
+    if kind in "iu":
+        return None, train_labels, test_labels
+    classes = np.array([False, True]) if kind == "b" else np.unique(np.concatenate([train_labels, test_labels]))
+    return classes, np.searchsorted(classes, train_labels), np.searchsorted(classes, test_labels)
+
+
+def output_indices(values, classes, n_outputs: int, where: str) -> np.ndarray:
+    """The output neuron of each label in ``values`` for a model whose outputs stand for ``classes`` (``None``:
+    output k is label k; one output tells classes 0 and 1 apart), or a ``DataError`` naming a label that the model
+    has no output for."""
+    n_classes = class_count(n_outputs)
+    values = np.asarray(values)
+    if classes is None:
+        numbers = values.dtype.kind in "biu"
+        positions = values.astype(np.int64) if numbers else np.zeros(len(values), np.int64)
+        found = (positions >= 0) & (positions < n_classes) if numbers else np.zeros(len(values), bool)
+        described = f"numbers its {n_classes} classes 0..{n_classes - 1}"
+    else:
+        classes = np.asarray(classes)
+        order = np.argsort(classes, kind="stable")
+        at = np.zeros(len(values), np.int64)
+        found = np.zeros(len(values), bool)
+        if (classes.dtype.kind == "U") == (values.dtype.kind == "U"):  # strings never equal numbers
+            at = np.minimum(np.searchsorted(classes[order], values), len(classes) - 1)
+            found = classes[order][at] == values
+        positions = order[at]
+        shown = ", ".join(map(str, classes[:10].tolist())) + (", …" if len(classes) > 10 else "")
+        described = f"labels its {n_classes} classes {shown}"
+    if not found.all():
+        first = values[~found][0]
+        rows = np.count_nonzero(values[~found] == first)
+        raise DataError(
+            f"{where}: label {first.item()!r} ({rows} row(s)) is not a class of the model, which {described}: "
+            f"evaluate it on data labelled like the data it was trained on"
+        )
+    return positions.astype(np.int64)

@@ -7,14 +7,18 @@ How a CSV file is read, exactly:
 
 - It is UTF-8 text; one byte-order mark at its very start is dropped. Rows end with LF, CRLF or CR; cells are
   separated by commas and may be quoted (``"3"`` is the number 3). A row holding nothing but spaces and tabs is
-  blank and skipped.
-- A cell is a number iff, after dropping surrounding spaces and tabs, it is an ASCII decimal such as ``3``,
-  ``-0.5``, ``.5``, ``1e5``, ``1E-3``, or ``nan``, ``inf``, ``infinity`` in any case, with an optional sign.
-  Anything else (``1_000``, ``0x1``, non-ASCII digits, an empty cell) is not, wherever it is. ``NUMBER`` below is
-  that rule, and the value is then ``float(cell)``: one parser decides both, so they cannot disagree.
+  blank and skipped. A quote must close on the line it opens (no cell holds a line break): one that does not is
+  reported at the row where it opened. A first row whose cells seem separated by semicolons, tabs, ``|`` or spaces
+  instead is refused, naming the separator.
+- A cell is a number iff, after dropping surrounding spaces and tabs (``SPACE``; no other whitespace, such as a
+  no-break space), it is an ASCII decimal such as ``3``, ``-0.5``, ``.5``, ``1e5``, ``1E-3``, or ``nan``, ``inf``,
+  ``infinity`` in any case, with an optional sign. Anything else (``1_000``, ``0x1``, non-ASCII digits, an empty
+  cell) is not, wherever it is. ``NUMBER`` below is that rule, and the value is then ``float(cell)``: one parser
+  decides both, so they cannot disagree, and messages show cells stripped of the same characters.
 - ``header="yes"``: the first non-blank row is a header and skipped; ``"no"``: it is data. ``"auto"`` (the
   default): it is a header iff none of its cells is a number and at least one is not empty; if it mixes numbers and
-  other cells, that is an error asking for ``--header yes`` or a fix, never a guess.
+  other cells, or its numbers read as the column numbers 0, 1, …, k−1 or 1, …, k (what pandas writes above
+  unnamed columns), that is an error asking for ``header="yes"`` or ``"no"``, never a guess.
 - Every data row must have as many cells as the first data row, each of them a number.
 """
 
@@ -32,15 +36,18 @@ from ..errors import DataError
 from .config import DataConfig
 from .files import check_memory, read_bytes, read_npz
 from .labels import check_spread, labels_from
+from .split import Rows
 
+SPACE = " \t"  # what may surround a number in a cell, and all that is stripped from a cell a message shows
 NUMBER = re.compile(
     r"[ \t]*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf|infinity)[ \t]*", re.IGNORECASE | re.ASCII
 )
+OTHER_SEPARATORS = {";": "semicolons (;)", "\t": "tabs", "|": "bars (|)"}
 
 
 @dataclass
 class Table:
-    """The numeric rows of a CSV file, the file line on which each ends, and its header row if it had one."""
+    """The numeric rows of a CSV file, the file line on which each starts, and its header row if it had one."""
 
     values: np.ndarray  # (rows, columns), float64
     lines: np.ndarray  # (rows,), the line number of each data row, for messages
@@ -48,39 +55,74 @@ class Table:
 
 
 def _is_blank(row: list) -> bool:
-    return len(row) <= 1 and not "".join(row).strip(" \t")
+    return len(row) <= 1 and not "".join(row).strip(SPACE)
 
 
 def _describe_cell(cell: str) -> str:
-    stripped = cell.strip(" \t")
-    return f": {stripped!r} is not a number" if stripped else " is empty"
+    stripped = cell.strip(SPACE)
+    if not stripped:
+        return " is empty"
+    odd = next((c for c in stripped if c.isspace() or not c.isprintable()), None)
+    why = "" if odd is None else f" (U+{ord(odd):04X} is not a space or tab, nor part of a number)"
+    return f": {stripped!r} is not a number{why}"
 
 
-def _has_header(path, row: list, line: int, header) -> bool:
-    header = DataConfig(header="auto" if header is None else header).header
+def _other_separator(row: list, may_be_header: bool) -> str | None:
+    """The separator a row's cells seem to use instead of commas, in words, or None. A header of several names
+    may hold any character; a row that must be data, or a single cell, may not hold one of ``OTHER_SEPARATORS``."""
+    odd = [cell for cell in row if not NUMBER.fullmatch(cell)]
+    if may_be_header and len(row) > 1 and len(odd) == len(row):
+        return None
+    for separator, name in OTHER_SEPARATORS.items():
+        if any(separator in cell for cell in odd):
+            return name
+    words = row[0].strip(SPACE).split() if len(row) == 1 else []
+    return "spaces" if len(words) > 1 and all(NUMBER.fullmatch(word) for word in words) else None
+
+
+def _has_header(path, row: list, line: int, header: str) -> bool:
     if header != "auto":
         return header == "yes"
     numbers = [bool(NUMBER.fullmatch(cell)) for cell in row]
     if not any(numbers):
-        return any(cell.strip(" \t") for cell in row)
+        return any(cell.strip(SPACE) for cell in row)
     names = [
         (column, cell)
         for column, (cell, number) in enumerate(zip(row, numbers), start=1)
-        if not number and cell.strip(" \t")
+        if not number and cell.strip(SPACE)
     ]
     if names:
         column, cell = names[0]
         raise DataError(
             f"{path}, row {line}: the first row mixes numbers and other cells (column {column}: "
-            f"{cell.strip()!r}), so it is neither clearly a header nor data: pass --header yes if it is "
-            f"a header, or fix that cell"
+            f"{cell.strip(SPACE)!r}), so it is neither clearly a header nor data: pass {{header='yes'}} if it is "
+            f"a header, or fix that cell",
+            "header",
         )
+    values = [float(cell) for cell in row] if all(numbers) else []  # an empty cell: data, reported as such
+    for first in (0, 1):
+        if values == list(range(first, first + len(row))):
+            shown = ",".join(cell.strip(SPACE) for cell in row[:4]) + (",…" if len(row) > 4 else "")
+            raise DataError(
+                f"{path}, row {line}: the first row ({shown}) numbers the columns {first}..{first + len(row) - 1}, "
+                f"as pandas writes above unnamed columns, so it may be a header or data: pass {{header='yes'}} if "
+                f"it is a header, {{header='no'}} if it is data",
+                "header",
+            )
     return False
+
+
+def _unclosed_quote(path, text: str, start: int, end: int) -> DataError:
+    to = "to the end of the file" if end >= len(text.splitlines()) else f"to row {end}"
+    return DataError(
+        f"{path}, row {start}: a quote opened in this row runs over the line break {to} (no cell may hold one): "
+        f"close the quote, or remove it"
+    )
 
 
 def read_csv(path, header: str = "auto") -> Table:
     """All data rows of a CSV file as numbers (see the module docstring for the exact rules)."""
-    path = Path(path)
+    path, header = Path(path), DataConfig.check_one("header", "auto" if header is None else header)
     raw = read_bytes(path, DataError, "CSV file")
     # The decoded text (up to 4 bytes a character) and the float64 values (8 bytes for a cell of at least 2 bytes)
     check_memory(9 * len(raw), f"reading {path} as numbers")
@@ -93,32 +135,44 @@ def read_csv(path, header: str = "auto") -> Table:
             f"(or plain ASCII)"
         ) from None
     reader = csv.reader(io.StringIO(text, newline=""))
-    rows, lines, names, width = [], [], None, None
+    rows, lines, names, width, end = [], [], None, None, 0
     try:
         for row in reader:
+            start, end = end + 1, reader.line_num  # a row starts on the line after the last one ended
             if _is_blank(row):
                 continue
-            line = reader.line_num
-            if width is None and names is None and _has_header(path, row, line, header):
+            if any("\n" in cell or "\r" in cell for cell in row):
+                raise _unclosed_quote(path, text, start, end)
+            first = width is None and names is None
+            separator = _other_separator(row, first and header != "no") if width is None else None
+            if separator is not None:
+                raise DataError(
+                    f"{path}, row {start}: its cells seem separated by {separator}, but gpubp reads comma-separated "
+                    f"values: save the file with commas (pandas: pandas.read_csv(path, sep=...).to_csv(path, "
+                    f"index=False))"
+                )
+            if first and _has_header(path, row, start, header):
                 names = row
                 continue
             if width is None:
                 width = len(row)
             if len(row) != width:
                 raise DataError(
-                    f"{path}: row {line} has {len(row)} columns but the first data row has {width}; "
+                    f"{path}: row {start} has {len(row)} columns but the first data row has {width}; "
                     f"every data row needs the same number of numeric columns"
                 )
             if not all(map(NUMBER.fullmatch, row)):
                 column, cell = next((c, cell) for c, cell in enumerate(row, start=1) if not NUMBER.fullmatch(cell))
                 raise DataError(
-                    f"{path}: row {line}, column {column}{_describe_cell(cell)}; every cell of a data "
+                    f"{path}: row {start}, column {column}{_describe_cell(cell)}; every cell of a data "
                     f"row must be a number such as 3, -0.5 or 1e-3"
                 )
             rows.append(np.fromiter(map(float, row), np.float64, count=width))
-            lines.append(line)
+            lines.append(start)
     except csv.Error as exc:
-        raise DataError(f"{path}, row {reader.line_num}: not valid CSV ({exc})") from None
+        if "field larger than field limit" in str(exc):  # a quote that never closes swallows the file
+            raise _unclosed_quote(path, text, end + 1, len(text.splitlines())) from None
+        raise DataError(f"{path}, row {end + 1}: not valid CSV ({exc})") from None
     if not rows:
         raise DataError(
             f"{path} has a header but no data rows"
@@ -165,8 +219,8 @@ def paired(x, y, where: str, x_name: str = "X", y_name: str = "y") -> tuple:
     return x, y
 
 
-def load_csv(path, header: str = "auto"):
-    """``(X, y)`` from a CSV file whose first column is the label."""
+def load_csv(path, header: str = "auto") -> Rows:
+    """The rows of a CSV file whose first column is the label."""
     table = read_csv(path, header)
     if table.values.shape[1] < 2:
         raise DataError(
@@ -175,7 +229,7 @@ def load_csv(path, header: str = "auto"):
         )
     labels = labels_from(table.values[:, 0], f"{path}, first column", table.lines)
     check_spread(labels, f"{path}, first column", table.lines)
-    return features_from(table.values[:, 1:], str(path), table.lines), labels
+    return Rows(features_from(table.values[:, 1:], str(path), table.lines), labels, header_row=table.header is not None)
 
 
 def read_arrays(path, required) -> dict:
@@ -190,30 +244,41 @@ def read_arrays(path, required) -> dict:
     return arrays
 
 
-def load_npz(path):
-    """``(X, y)`` and, where the file has ``X_test`` and ``y_test``, its own test split."""
+def load_npz(path) -> Rows:
+    """The rows of ``X`` and ``y``, and the file's own test set where it has ``X_test`` and ``y_test``."""
     arrays = read_arrays(path, ["X", "y"])
-    data = paired(features_from(arrays["X"], f"{path}, X"), labels_from(arrays["y"], f"{path}, y"), str(path))
+    x, y = paired(
+        features_from(arrays["X"], f"{path}, X"), labels_from(arrays["y"], f"{path}, y", names=True), str(path)
+    )
     if ("X_test" in arrays) != ("y_test" in arrays):
         given, other = ("X_test", "y_test") if "X_test" in arrays else ("y_test", "X_test")
         raise DataError(
             f"{path} has {given} but no {other}: give both (a test split of its own) or neither (gpubp "
             f"then holds out a share of X and y)"
         )
-    check_spread(data[1], f"{path}, y")
+    check_spread(y, f"{path}, y")
     if "X_test" not in arrays:
-        return data, None
+        return Rows(x, y)
     test = paired(
         features_from(arrays["X_test"], f"{path}, X_test"),
-        labels_from(arrays["y_test"], f"{path}, y_test"),
+        labels_from(arrays["y_test"], f"{path}, y_test", names=True),
         str(path),
         "X_test",
         "y_test",
     )
-    check_spread(np.concatenate([data[1], test[1]]), f"{path}, y_test", first_row=1 - len(data[1]))
-    if test[0].shape[1] != data[0].shape[1]:
+    if label_kind(test[1]) != label_kind(y):
         raise DataError(
-            f"{path}: X has {data[0].shape[1]} features per sample but X_test has {test[0].shape[1]}: "
+            f"{path}: y holds {label_kind(y)} but y_test holds {label_kind(test[1])}: the test labels must be "
+            f"labels of the same classes"
+        )
+    check_spread(np.concatenate([y, test[1]]), f"{path}, y_test", first_row=1 - len(y))
+    if test[0].shape[1] != x.shape[1]:
+        raise DataError(
+            f"{path}: X has {x.shape[1]} features per sample but X_test has {test[0].shape[1]}: "
             f"the test samples must have the training samples' features"
         )
-    return data, test
+    return Rows(x, y, test)
+
+
+def label_kind(labels) -> str:
+    return {"b": "bools", "U": "strings"}.get(labels.dtype.kind, "numbers")

@@ -6,7 +6,8 @@ C = (1/n) Σ_x C_x, and each C_x depends on the output activations a^L only. The
 the outputs it makes sense with and the fused kernel that writes BP1's δ^L = s·∂C_x/∂z^L for that pair (the
 first is the cost's default output), ``value`` returns Σ_x C_x over the rows it is given, or Σ_x w_x C_x with
 sample weights (a device scalar; the caller divides by n, or Σ w, once), and ``check_targets`` refuses targets for
-which δ would not be C's gradient.
+which δ would not be C's gradient or C has no minimum. ``classes_of`` is the one rule that reads a class off a row
+of outputs or targets, for accuracy and prediction alike.
 """
 
 from __future__ import annotations
@@ -14,6 +15,32 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+
+
+def class_count(n_outputs: int) -> int:
+    """How many classes a network of ``n_outputs`` output neurons tells apart: one per output, and two for one."""
+    return max(n_outputs, 2)
+
+
+def classes_of(rows):
+    """The class each row of outputs (or of a target matrix) stands for, on the rows' device: the index of its
+    largest entry; with one output neuron, the binary class: 1 where it is above ½, the sigmoid's midpoint, else 0
+    (as scikit-learn reads one output). Used by ``predict``, accuracy, ``evaluate``, the estimator and the CLI."""
+    if rows.shape[1] == 1:
+        return (rows[:, 0] > 0.5).astype(np.int64)
+    return rows.argmax(axis=1)
+
+
+def check_in_unit_interval(xp, targets, what: str, cost: str) -> None:
+    """Refuse targets outside [0, 1], where a cost of logarithms has no minimum, naming the first one's place."""
+    outside = (targets < 0) | (targets > 1)
+    if bool(outside.any()):
+        row, column = divmod(int(xp.argmax(outside.ravel())), targets.shape[1])
+        raise InputError(
+            f"{what}: the {cost} cost takes targets in [0, 1] (outside it the cost has no minimum and training "
+            f"runs off to minus infinity), but row {row + 1}, column {column + 1} is {float(targets[row, column]):g}: "
+            f"pass class labels, or targets in [0, 1], or use the quadratic cost"
+        )
 
 
 class QuadraticCost:
@@ -38,7 +65,11 @@ class CrossEntropyCost:
 
     name = "cross-entropy"
     outputs = {"sigmoid": "error_delta"}
-    check_targets = QuadraticCost.check_targets
+
+    @staticmethod
+    def check_targets(xp, targets, what):
+        """y ln a + (1 − y) ln(1 − a) is bounded, with its minimum at a = y, only for y in [0, 1]."""
+        check_in_unit_interval(xp, targets, what, "cross-entropy")
 
     @staticmethod
     def value(xp, a, y, weights=None):
@@ -70,7 +101,9 @@ class LogLikelihoodCost:
 
     @staticmethod
     def check_targets(xp, targets, what):
-        """δ = a − y is the gradient only where every target row sums to 1: refuse other target matrices."""
+        """δ = a − y is the gradient only where every target row sums to 1, and −Σ y ln a has a minimum only for y in
+        [0, 1]: refuse other target matrices."""
+        check_in_unit_interval(xp, targets, what, "log-likelihood")
         tolerance = float(np.sqrt(np.finfo(targets.dtype).eps))
         if not bool(xp.all(xp.abs(targets.sum(axis=1) - 1) <= tolerance)):
             raise InputError(

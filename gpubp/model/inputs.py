@@ -1,17 +1,31 @@
-"""What a network accepts, checked at its edges: layer sizes, input rows, and ``(X, y)`` pairs moved to its device.
+"""What a network accepts, checked at its edges: layer sizes, parameters, input rows, and ``(X, y)`` pairs moved to
+its device, Nielsen's formats included.
 
 Everything here either returns the value as the network uses it (a tuple of widths; C-contiguous device arrays in
 the network's dtype) or raises an ``InputError`` that says what is wrong and how to fix it, so that the lecture's
 code in ``network.py`` never has to check anything.
+
+gpubp holds one sample per row. Nielsen's ``mnist_loader.load_data_wrapper()`` gives lists of samples ``(x, y)``,
+each x a column (n_in, 1), y a column of targets (n_out, 1) in the training data and an int label in the test
+data, and his ``network.py`` feeds one column forward. Both are unambiguous, so both are taken as they are:
+``from_samples`` turns such a list into the pair (X, y) and ``as_rows`` one column into one row. Any other shape
+is refused with the conversion that fits it.
 """
 
 from __future__ import annotations
 
-from numbers import Real
+from collections.abc import Iterator
+from numbers import Integral, Real
 
 import numpy as np
 
 from ..errors import InputError
+from .costs import class_count, classes_of
+
+PAIR_ADVICE = (
+    "pass the pair (X, y), X one sample per row; a list of (x, y) samples converts with "
+    "X = np.array([np.ravel(x) for x, _ in data]), y = np.array([y for _, y in data])"
+)
 
 
 def check_sizes(sizes) -> tuple[int, ...]:
@@ -31,9 +45,73 @@ def check_sizes(sizes) -> tuple[int, ...]:
     return widths
 
 
+def check_output_layer(sizes, cost) -> None:
+    """Refuse a softmax over one output: it is 1 whatever the input, so such a network can learn nothing."""
+    if sizes[-1] == 1 and cost.name == "log-likelihood":
+        raise InputError(
+            "the log-likelihood cost's softmax over one output is always 1, so the network could learn nothing: give "
+            "the output layer one neuron per class, or use one sigmoid output with the cross-entropy cost"
+        )
+
+
+def first_non_finite(xp, arrays) -> tuple[int, tuple] | None:
+    """``(k, index)`` of the first NaN or infinite entry ``arrays[k][index]``, or None where every entry is finite."""
+    for k, array in enumerate(arrays):
+        finite = xp.isfinite(array)
+        if not bool(finite.all()):
+            return k, tuple(int(i) for i in np.unravel_index(int(xp.argmax(~finite.ravel())), array.shape))
+    return None
+
+
+def parameter_place(k: int, index: tuple, layers: int) -> str:
+    """Parameter array ``k`` of ``weights + biases`` at ``index`` as the Python API names it: ``weights[0][2, 3]``."""
+    kind, layer = ("weights", k) if k < layers else ("biases", k - layers)
+    return f"{kind}[{layer}][{', '.join(map(str, index))}]"
+
+
+def check_parameters(net, weights, biases) -> list:
+    """``weights`` then ``biases`` (host or device arrays of the lecture's shapes) on ``net``'s device, in its dtype;
+    an ``InputError`` for other shapes, values that are not real numbers, and NaN or infinite values, named by place
+    (a non-finite weight makes every output NaN, and every prediction class 0)."""
+    given = list(weights) + list(biases)
+    shapes_w, shapes_b = [tuple(w.shape) for w in net.weights], [tuple(b.shape) for b in net.biases]
+    if [tuple(np.shape(p)) for p in given] != shapes_w + shapes_b:
+        raise InputError(
+            f"parameters do not fit sizes {list(net.sizes)}: weights must have shapes {shapes_w} and biases {shapes_b}"
+        )
+    try:
+        with np.errstate(over="ignore"):  # a value beyond the dtype's range is reported below, with its place
+            converted = [net.backend.asarray(p, net.dtype) for p in given]
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"parameters must be real numbers ({exc})") from None
+    bad = first_non_finite(net.backend.xp, converted)
+    if bad is None:
+        return converted
+    k, index = bad
+    place, original = parameter_place(k, index, len(shapes_w)), given[k]
+    value = float((original if hasattr(original, "shape") else np.asarray(original))[index])  # as given, before casting
+    if np.isfinite(value):
+        raise InputError(
+            f"{place} is {value:g}, beyond the range of {net.dtype.name} (±{np.finfo(net.dtype).max:.3g}), where it "
+            f"would be infinite: use dtype float64, or smaller values"
+        )
+    raise InputError(
+        f"NaN or infinite {place.split('[')[0]} are refused ({place} is {value}): they make every output NaN and "
+        f"every prediction class 0; pass finite values"
+    )
+
+
 def _number(value) -> str:
     """A label as the user wrote it: 12 for 12 or 12.0, 1e+20 for 1e20 (never a wrapped-around int64)."""
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e16 else repr(value)
+
+
+def as_rows(x, n_in: int):
+    """``(rows, True)`` for one sample given as a column (n_in, 1), as Nielsen's ``network.py`` feeds it forward (the
+    row it is); else ``(x, False)``. With n_in = 1 the two readings are the same sample."""
+    if n_in == 1 or tuple(x.shape if hasattr(x, "shape") else np.shape(x)) != (n_in, 1):
+        return x, False
+    return (x.T if hasattr(x, "T") else np.asarray(x).T), True
 
 
 def prepare_inputs(net, x, what="data"):
@@ -43,7 +121,9 @@ def prepare_inputs(net, x, what="data"):
     try:
         kind = (kind if kind is not None else np.asarray(x).dtype).kind
     except (TypeError, ValueError) as exc:
-        raise InputError(f"{what}: X could not be read as an (n, {n_in}) array of numbers ({exc})") from None
+        raise InputError(
+            f"{what}: X could not be read as an (n, {n_in}) array of numbers ({exc}); {PAIR_ADVICE}"
+        ) from None
     if kind not in "biuf":  # complex would silently lose its imaginary part, strings would be parsed loosely
         got = "complex numbers" if kind == "c" else f"values of kind {kind!r} (not numbers)"
         raise InputError(f"{what}: X must hold real numbers, got {got}; convert it to a real numeric array first")
@@ -52,8 +132,17 @@ def prepare_inputs(net, x, what="data"):
             x_dev = xp.ascontiguousarray(net.backend.asarray(x, net.dtype))
     except (TypeError, ValueError) as exc:
         raise InputError(f"{what}: X could not be read as an (n, {n_in}) array of numbers ({exc})") from None
+    if x_dev.shape == (n_in,) and n_in > 1:
+        raise InputError(
+            f"{what}: X is one sample as a 1-D array of shape {x_dev.shape}: pass it as one row, x[None, :]"
+        )
     if x_dev.ndim != 2 or x_dev.shape[0] == 0:
         raise InputError(f"{what}: X must be a non-empty 2-D array (one sample per row), got shape {x_dev.shape}")
+    if x_dev.shape == (n_in, 1) and n_in > 1:
+        raise InputError(
+            f"{what}: X of shape {x_dev.shape} is one sample as a column, as Nielsen's network.py holds it; gpubp "
+            f"takes one sample per row: pass x.T, or the list of (x, y) samples itself"
+        )
     if x_dev.shape[1] != n_in:
         raise InputError(
             f"{what} has {x_dev.shape[1]} features per sample but the network's input layer has {n_in} neurons: "
@@ -74,18 +163,56 @@ def prepare_inputs(net, x, what="data"):
     return x_dev
 
 
-def prepare(net, data, what="data"):
-    """Check ``(X, y)`` against ``net`` and move it to its device once: ``(X, Y, labels)``.
+def _is_sample(item) -> bool:
+    """``(x, y)`` with x one sample as a column (k, 1), as Nielsen's loader makes them."""
+    return isinstance(item, (tuple, list)) and len(item) == 2 and np.ndim(item[0]) == 2 and np.shape(item[0])[1] == 1
 
-    ``X`` is (n, n_in); ``y`` is either n integer class labels in [0, n_out) or an (n, n_out) target matrix; for a
-    regression network (identity outputs), real targets, (n, n_out), or (n,) for one output. Returns X and the
-    (n, n_out) targets Y in the network's dtype, and the integer labels (for accuracy; None for regression).
+
+def _is_label(y) -> bool:
+    return isinstance(y, (Integral, np.integer)) and not isinstance(y, (bool, np.bool_))
+
+
+def from_samples(data, what: str = "data"):
+    """Nielsen's list of samples ``(x, y)`` (or his Python 3 loader's ``zip`` of them) as the pair ``(X, y)``: X
+    (n, n_in) from the columns x, y the n int labels (test data) or the (n, n_out) targets from the columns y
+    (training data). Any other ``data`` is returned as it is (an iterator as a list)."""
+    if isinstance(data, Iterator):
+        data = list(data)  # zip(...) in Python 3's mnist_loader: one pass only
+    if not isinstance(data, (tuple, list)) or not data or not _is_sample(data[0]):
+        return data
+    shape, labels = np.shape(data[0][0]), _is_label(data[0][1])
+    first = "(x, int label)" if labels else f"(x, y) with y of shape {np.shape(data[0][1])}"
+    for index, item in enumerate(data):
+        if not (_is_sample(item) and np.shape(item[0]) == shape and _is_label(item[1]) == labels) or (
+            not labels and np.shape(item[1]) != np.shape(data[0][1])
+        ):
+            raise InputError(
+                f"{what}: sample {index} is not like sample 0, {first} with x a column of shape {shape}, as Nielsen's "
+                f"mnist_loader makes them: give every sample the same shapes, or {PAIR_ADVICE}"
+            )
+    x = np.array([np.asarray(x)[:, 0] for x, _ in data])
+    y = np.array([label for _, label in data]) if labels else np.array([np.ravel(y) for _, y in data])
+    return x, y
+
+
+def prepare(net, data, what="data"):
+    """Check ``(X, y)`` (or Nielsen's list of samples, see ``from_samples``) against ``net`` and move it to its
+    device once: ``(X, Y, labels)``.
+
+    ``X`` is (n, n_in); ``y`` is either n integer class labels (0 or 1 for a network of one output, a binary
+    classifier) or an (n, n_out) target matrix; for a regression network (identity outputs), real targets,
+    (n, n_out), or (n,) for one output. Returns X and the (n, n_out) targets Y in the network's dtype, and the
+    integer labels (for accuracy: ``classes_of`` the targets; None for regression).
     """
     xp, n_out = net.backend.xp, net.sizes[-1]
+    data = from_samples(data, what)
     try:
         x, y = data
     except (TypeError, ValueError):
-        raise InputError(f"{what} must be a pair (X, y) of features and labels") from None
+        raise InputError(
+            f"{what} must be a pair (X, y) of features and labels, or Nielsen's list of (x, y) samples with each x "
+            f"a column ({net.sizes[0]}, 1); {PAIR_ADVICE}"
+        ) from None
     x = prepare_inputs(net, x, what)
     try:
         y = net.backend.asarray(y)
@@ -100,23 +227,28 @@ def prepare(net, data, what="data"):
             f"{what}: y must hold one numeric label per row of X ({x.shape[0]} rows), got {y.dtype} of shape {y.shape}"
         )
     if y.ndim == 1:
+        n_classes = class_count(n_out)
         if y.dtype.kind == "f" and not bool(xp.all(xp.isfinite(y) & (y == xp.floor(y)))):
-            raise InputError(f"{what}: labels must be whole numbers (class indices 0..{n_out - 1})")
+            raise InputError(f"{what}: labels must be whole numbers (class indices 0..{n_classes - 1})")
         low, high = y.min().item(), y.max().item()  # before any cast, so that 1e20 is shown as 1e20
-        if low < 0 or high >= n_out:
+        if low < 0 or high >= n_classes:
+            outputs = "1 output (a binary classifier)" if n_out == 1 else f"{n_out} outputs"
             raise InputError(
-                f"{what}: labels must lie in 0..{n_out - 1} for a network with {n_out} outputs, found "
+                f"{what}: labels must lie in 0..{n_classes - 1} for a network with {outputs}, found "
                 f"{_number(low)}..{_number(high)}: make the last size {_number(high + 1)} or fix the labels"
             )
         labels = y.astype(np.int64)
-        targets = xp.zeros((x.shape[0], n_out), net.dtype)
-        targets[xp.arange(x.shape[0]), labels] = 1  # one-hot, (n, n_out)
+        if n_out == 1:  # the binary class itself is the target of the one output
+            targets = xp.ascontiguousarray(labels[:, None], dtype=net.dtype)
+        else:
+            targets = xp.zeros((x.shape[0], n_out), net.dtype)
+            targets[xp.arange(x.shape[0]), labels] = 1  # one-hot, (n, n_out)
     elif y.ndim == 2 and y.shape[1] == n_out:
         targets = xp.ascontiguousarray(y, dtype=net.dtype)
         if not bool(xp.isfinite(targets).all()):
             raise InputError(f"{what}: targets contain NaN or infinite values")
         net.cost.check_targets(xp, targets, what)
-        labels = xp.argmax(targets, axis=1)
+        labels = classes_of(targets)
     else:
         raise InputError(f"{what}: y must be n class labels or an (n, {n_out}) target matrix, got shape {y.shape}")
     return x, targets, labels

@@ -24,8 +24,8 @@ from ..errors import InputError
 from . import initializers
 from .buffers import FlatParameters, Workspace, parameter_bytes
 from .config import NetworkConfig
-from .costs import OUTPUTS, get_cost
-from .inputs import check_sizes, prepare, prepare_inputs
+from .costs import OUTPUTS, classes_of, get_cost
+from .inputs import as_rows, check_output_layer, check_parameters, check_sizes, prepare, prepare_inputs
 
 
 class Metrics(NamedTuple):
@@ -94,6 +94,7 @@ class Network:
         self.activations = config.hidden_activations(self.num_layers - 2)  # one name per hidden layer
         self.output, self.inits = config.output_layer, config.inits(self.num_layers - 2)
         self.cost, self.dtype, self.init = get_cost(config.cost), np.dtype(config.dtype), config.init
+        check_output_layer(self.sizes, self.cost)
         check_memory(parameter_bytes(self.sizes, self.dtype), f"a network of sizes {list(self.sizes)}", InputError)
         self.backend = get_backend(device)
         self.rng = np.random.default_rng(config.seed)
@@ -140,15 +141,10 @@ class Network:
         return self._parameters.n_weights
 
     def set_parameters(self, weights, biases) -> None:
-        """Replace all weights and biases (host or device arrays of the lecture's shapes), copied to the device."""
-        shapes_w, shapes_b = [tuple(w.shape) for w in self.weights], [tuple(b.shape) for b in self.biases]
-        if [tuple(w.shape) for w in weights] != shapes_w or [tuple(b.shape) for b in biases] != shapes_b:
-            raise InputError(
-                f"parameters do not fit sizes {list(self.sizes)}: weights must have shapes {shapes_w} and biases "
-                f"{shapes_b}"
-            )
-        # Both lists are converted before either is written, so a conversion error leaves the network as it was.
-        converted = [self.backend.asarray(p, self.dtype) for p in list(weights) + list(biases)]
+        """Replace all weights and biases (host or device arrays of the lecture's shapes, finite), copied to the
+        device."""
+        # Both lists are converted and checked before either is written, so bad ones leave the network as it was.
+        converted = check_parameters(self, weights, biases)
         for target, value in zip(self.weights + self.biases, converted):
             target[...] = value  # a copy: training never writes into arrays the caller still holds
 
@@ -250,14 +246,19 @@ class Network:
         return chunks[0] if len(chunks) == 1 else xp.concatenate(chunks)
 
     def feedforward(self, x) -> np.ndarray:
-        """The output activations a^L (n, n_out) for input rows ``x`` (n, n_in), as a host array."""
-        return self.backend.to_host(self._outputs(prepare_inputs(self, x, "feedforward input")))
+        """The output activations a^L (n, n_out) for input rows ``x`` (n, n_in), as a host array; for one sample as
+        a column (n_in, 1), as Nielsen's ``network.py`` feeds it, its output column (n_out, 1)."""
+        rows, column = as_rows(x, self.sizes[0])
+        a = self.backend.to_host(self._outputs(prepare_inputs(self, rows, "feedforward input")))
+        return np.ascontiguousarray(a.T) if column else a
 
     def predict(self, x) -> np.ndarray:
-        """The class of each input row, the index of its most active output neuron; for regression (an identity
-        output layer), the outputs themselves."""
-        outputs = self.feedforward(x)
-        return outputs if self.regression else np.argmax(outputs, axis=1)
+        """The class of each input row (or of one column): its most active output neuron; with one output, 1 where
+        it is above ½ (``costs.classes_of``); for regression (an identity output layer), the outputs themselves."""
+        if self.regression:
+            return self.feedforward(x)
+        rows, _ = as_rows(x, self.sizes[0])
+        return self.backend.to_host(classes_of(self._outputs(prepare_inputs(self, rows, "prediction input"))))
 
     def metrics(self, x, targets, labels, weights=None) -> Metrics:
         """The mean cost (Σ w_x C_x / Σ w_x with sample ``weights``), the number of rows classified right and, for
@@ -271,16 +272,32 @@ class Network:
             spread = targets - targets.mean(axis=0)
             ratio = float(xp.vdot(residual, residual)) / max(float(xp.vdot(spread, spread)), np.finfo(float).tiny)
             return Metrics(float(total) / float(count), None, 1.0 - ratio)
-        correct = xp.count_nonzero(xp.argmax(a, axis=1) == labels)
+        correct = xp.count_nonzero(classes_of(a) == labels)
         return Metrics(float(total) / float(count), int(correct), None)
 
+    def saturated_layers(self, x) -> list[int]:
+        """The hidden layers (numbered 1, 2, … from the input) where f′ is 0 at every neuron on the device rows
+        ``x``, so that BP2 passes no gradient below them: σ exactly 0 or 1, tanh exactly ±1, every ReLU at 0."""
+        xp = self.backend.xp
+        buffers = [None] + [xp.empty((x.shape[0], n), self.dtype) for n in self.sizes[1:]]
+        self._forward(x, buffers)
+        saturated = []
+        for l, (a, (_, derivative, extra)) in enumerate(zip(buffers[1:-1], self._hidden_kernels), start=1):
+            if derivative is not None:  # f′(z) from a, as BP2 computes it: 1 ⊙ f′
+                if not bool(xp.any(derivative(xp.ones_like(a), a, *extra, xp.empty_like(a)))):
+                    saturated.append(l)
+        return saturated
+
     def evaluate(self, test_data) -> int:
-        """The number of test samples whose most active output neuron is their label (Nielsen's ``evaluate``)."""
+        """The number of test samples whose most active output neuron is their label (Nielsen's ``evaluate``); with one
+        output, whose output lies on their label's side of ½."""
         return self.metrics(*prepare(self, test_data, "test data")).correct
 
     def total_cost(self, data) -> float:
         """The lecture's C = (1/n) Σ_x C_x over ``data = (X, y)``."""
         return self.metrics(*prepare(self, data, "data")).cost
+
+    labels = None  # else the class label of each output (a NetworkClassifier's classes_), saved with the model
 
     def __repr__(self) -> str:
         return (

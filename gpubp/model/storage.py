@@ -1,12 +1,16 @@
 """Saving and loading a trained network as a plain ``.npz`` file, atomically and without pickle.
 
-The file holds the format version, the layer sizes, the cost's name, the dtype, how the weights were initialized
-and one array per weight matrix and bias vector (``w0, b0, w1, b1, …``). Version 2 added ``init`` and the
-log-likelihood cost; version-1 files still load (as ``normal``, the only initializer then). Saving writes a
-temporary file beside the target and renames it over the target only once it is complete, so a crash mid-save
-leaves the previous file intact. Loading reads with ``allow_pickle=False`` and checks everything it reads, so a
-damaged, foreign or newer file gives a ``ModelFileError`` that says what is wrong, never a traceback from
-inside NumPy.
+The file holds the format version, the layer sizes, the cost's name, the dtype, how the weights were initialized,
+the units (hidden activations, leaky ReLU's slope, the output layer: one JSON entry), one array per weight matrix
+and bias vector (``w0, b0, w1, b1, …``) and, where the network has them, the class labels its outputs stand for
+(``Network.labels``: numbers, bools or fixed-width strings, never objects). Version 2 added ``init`` and the
+log-likelihood cost, version 3 the labels, version 4 the units; older files still load (version 1 as ``normal``,
+the only initializer then; before 4, σ units and the cost's own output layer). The ``extra`` arrays of a caller
+(a checkpoint's state, a run's id and data split) may not take a name the model's own entries use, and must be
+plain arrays that load reads back. Saving writes a temporary file beside the target and renames it over the
+target only once it is complete, so a crash mid-save leaves the previous file intact. Loading reads with
+``allow_pickle=False`` and checks everything it reads, so a damaged, foreign or newer file gives a
+``ModelFileError`` that says what is wrong, never a traceback from inside NumPy.
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ import numpy as np
 from ..backend import get_backend
 from ..data.files import read_npz
 from ..errors import GpubpError, InputError, ModelFileError
+from .costs import class_count
 from .inputs import check_sizes
 from .network import Network
 
-# 2 added init and the log-likelihood cost (a softmax output layer); 3 the hidden activations, leaky ReLU's slope and
-# the output layer, as one JSON entry ("units"), and init may be "" (each activation's own). Older files load.
-FORMAT_VERSION = 3
+# 2 added init and the log-likelihood cost (a softmax output layer); 3 the labels; 4 the hidden activations, leaky
+# ReLU's slope and the output layer, as one JSON entry ("units"), and init may be "" (each activation's own). Older
+# files load.
+FORMAT_VERSION = 4
+STORABLE_LABELS = "biufU"  # the kinds of label array that np.load reads back without pickle
 
 
 def atomic_write(path, write, error=GpubpError) -> None:
@@ -95,10 +102,45 @@ def save(net: Network, path, extra: dict | None = None) -> None:
         "init": np.array(net.init or ""),
         "units": np.array(json.dumps({name: net.config.to_dict()[name] for name in UNIT_KNOBS})),
     }
+    labels = getattr(net, "labels", None)
+    if labels is not None:
+        arrays["labels"] = storable_labels(labels, net.sizes[-1])
     for l, (w, b) in enumerate(zip(weights, biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = w, b
-    arrays.update(extra or {})
+    for name, value in (extra or {}).items():
+        if name in arrays or name in model_entries(len(weights)):
+            raise InputError(f"extra entry {name!r} would replace the model's own {name}: give it another name")
+        try:
+            value = np.asarray(value)
+        except ValueError as exc:  # a ragged list
+            raise InputError(f"extra entry {name!r} is not an array ({exc})") from None
+        if value.dtype.kind == "O":
+            raise InputError(
+                f"extra entry {name!r} is an array of Python objects, which load would refuse (it never unpickles): "
+                f"store numbers or strings"
+            )
+        arrays[name] = value
     atomic_write(path, lambda f: np.savez(f, **arrays), ModelFileError)
+
+
+def storable_labels(labels, n_outputs: int) -> np.ndarray:
+    """``labels`` as an array ``np.load`` reads back without pickle (strings as fixed-width unicode), checked to
+    name each class of ``n_outputs`` outputs once (two for one output); an ``InputError`` where they cannot."""
+    n_classes = class_count(n_outputs)
+    array = np.asarray(labels)
+    if array.dtype.kind in "OS":  # Python objects, or bytes: as strings where they all are
+        try:
+            array = np.asarray([label if isinstance(label, str) else label.decode() for label in array.tolist()])
+        except (AttributeError, UnicodeDecodeError, TypeError):
+            array = np.asarray(array.tolist())
+    if array.dtype.kind not in STORABLE_LABELS or array.shape != (n_classes,):
+        raise InputError(
+            f"the network's labels must be {n_classes} numbers, bools or strings, one per class, got "
+            f"{array.dtype} of shape {array.shape}: set Network.labels to the class of each output, or to None"
+        )
+    if len(np.unique(array)) != n_classes:
+        raise InputError(f"the network's labels {array.tolist()[:10]} name a class twice: each class needs its own")
+    return array
 
 
 def load(path, device=None, network=Network) -> Network:
@@ -125,6 +167,7 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
             f"to {FORMAT_VERSION}): upgrade gpubp with pip install -U gpubp"
         )
     get_backend(device)  # a missing GPU is the user's machine, not a damaged file: let its own error through
+    damaged = (GpubpError, KeyError, TypeError, ValueError)
     try:
         sizes = check_sizes(arrays["sizes"].tolist())
         count = len(sizes) - 1
@@ -135,9 +178,17 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
             raise ModelFileError(f"its arrays' shapes {found} disagree with its sizes {list(sizes)}")
         if any(p.dtype.kind not in "iuf" for p in weights + biases):
             raise ModelFileError("its weights are not real numbers")
-        units = json.loads(str(arrays["units"])) if version >= 3 else {}  # before 3: σ units, the cost's output
+        units = json.loads(str(arrays["units"])) if version >= 4 else {}  # before 4: σ units, the cost's output
         if not isinstance(units, dict) or set(units) - set(UNIT_KNOBS):
             raise ModelFileError(f"its units {str(arrays['units'])[:100]!r} are not {', '.join(UNIT_KNOBS)}")
+    except damaged as exc:
+        raise damaged_model(path, exc) from None
+    if not all(np.isfinite(p).all() for p in weights + biases):  # a file whole and sound, of a run gone wrong
+        raise ModelFileError(
+            f"{path} holds NaN or infinite weights: it was saved from a diverged run; "
+            f"re-train with a smaller learning rate"
+        )
+    try:
         net = network.from_parameters(
             sizes,
             weights,
@@ -148,20 +199,21 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
             init=(str(arrays["init"]) or None) if version >= 2 else "normal",
             **units,
         )
+        if "labels" in arrays:
+            net.labels = storable_labels(arrays["labels"], sizes[-1])
         extra = {name: array for name, array in arrays.items() if name not in model_entries(count)}
-    except (GpubpError, KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path} is a damaged gpubp model ({exc}); re-save or re-train the model") from None
-    if not net.is_finite():
-        raise ModelFileError(
-            f"{path} holds NaN or infinite weights: it was saved from a diverged run; "
-            f"re-train with a smaller learning rate"
-        )
+    except damaged as exc:
+        raise damaged_model(path, exc) from None
     return net, extra
 
 
-UNIT_KNOBS = ("activation", "leaky_slope", "output")  # the "units" entry of format 3
+UNIT_KNOBS = ("activation", "leaky_slope", "output")  # the "units" entry of format 4
+
+
+def damaged_model(path: Path, cause: Exception) -> ModelFileError:
+    return ModelFileError(f"{path} is a damaged gpubp model ({cause}); re-save or re-train the model")
 
 
 def model_entries(layers: int) -> set[str]:
-    names = {"gpubp_format", "sizes", "cost", "dtype", "init", "units"}
+    names = {"gpubp_format", "sizes", "cost", "dtype", "init", "labels", "units"}
     return names | {f"{k}{l}" for l in range(layers) for k in "wb"}

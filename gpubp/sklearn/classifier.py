@@ -2,49 +2,28 @@
 
 The estimator only translates: scikit-learn's conventions (any class labels, feature names, ``fit`` /
 ``partial_fit`` / ``warm_start``, ``random_state``, fitted attributes in ``MLPClassifier``'s shapes, pickling) on
-one side, gpubp's ``NetworkConfig`` and ``TrainingConfig`` on the other. Its parameters are mapped onto those
-knobs at ``fit`` (scikit-learn's rule: ``__init__`` only stores them), where the knobs' own declarations check
-them; a bad value is a ``ValueError`` naming the estimator's parameter (``batch_size``, ``learning_rate_init``).
+one side, gpubp's ``NetworkConfig`` and ``TrainingConfig`` on the other. This file holds what is a classifier's:
+labels, ``fit`` and ``partial_fit``, the network it builds, predictions. What every gpubp estimator shares — its
+parameters checked at each call and mapped onto the knobs, calls that leave it as it was when they fail, the fitted
+run and its pickles — is ``estimator.py``'s ``NetworkEstimator``.
 """
 
 from __future__ import annotations
 
-import warnings
-from numbers import Integral
-
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import check_random_state
+from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted
 
-from ..config import is_whole
-from ..errors import GpubpError
-from ..model.config import NetworkConfig
+from ..model.costs import classes_of
 from ..network import Network
-from ..training import Trainer, TrainingConfig
-from ..training.checkpoint import restore_run
-from ..training.config import held_out_rows
+from ..training import Trainer
+from .estimator import NetworkEstimator
 from .inputs import check_data, encode, labels_of, on_device
 from .threads import blas_threads_for
 
-# gpubp's knobs by the estimator's names for them, for messages; Adam's betas are two parameters here.
-ESTIMATOR_NAMES = {
-    name: declared.estimator
-    for config in (NetworkConfig, TrainingConfig)
-    for name, declared in config.knobs().items()
-    if declared.estimator
-}
-ESTIMATOR_NAMES["betas"] = "(beta_1, beta_2)"
 
-
-def estimator_name(knob: str, value: str | None) -> str:
-    """A knob as the estimator's parameters name it: ``batch_size``, ``batch_size=30`` (``GpubpError.renamed``)."""
-    name = ESTIMATOR_NAMES.get(knob, knob)
-    return name if value is None else f"{name}={value}"
-
-
-class NetworkClassifier(ClassifierMixin, BaseEstimator):
+class NetworkClassifier(ClassifierMixin, NetworkEstimator):
     """A fully-connected sigmoid network trained by backpropagation, as a scikit-learn classifier.
 
     Parameters, and how each maps to ``MLPClassifier``'s (gpubp's hidden units are always the logistic sigmoid,
@@ -86,7 +65,11 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     verbose : bool -- print the loss (and validation accuracy) after every epoch.
     warm_start : bool -- ``fit`` continues from the fitted network for ``max_iter`` more epochs; after early
         stopping, from the best epoch's weights with a fresh ``n_iter_no_change`` count (``MLPClassifier`` carries
-        its count over, so it stops again after one epoch).
+        its count over, so it stops again after one epoch). ``partial_fit`` goes on from the same weights.
+
+    A ``fit`` or ``partial_fit`` that fails (a bad parameter, a divergence, Ctrl-C) leaves the estimator exactly as
+    it was. A divergence is ``gpubp.TrainingDiverged``, a ``ValueError`` naming the cause in these parameters' words;
+    a fit that ends with saturated sigmoids warns (``gpubp.TrainingWarning``).
 
     Fitted attributes: ``classes_``, ``n_features_in_``, ``feature_names_in_`` (DataFrames with string column
     names), ``coefs_`` (host arrays (n_in, n_out) per layer, ``MLPClassifier``'s shapes: gpubp's weights
@@ -175,11 +158,11 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     def _train(self, X, y, incremental: bool, fresh: bool, classes=None):
         """One epoch (``incremental``) or ``max_iter`` of a new network (``fresh``) or of the fitted one.
 
-        A fresh network's classes are ``classes``, else those of ``y``. An error in a fresh fit, or once training
-        has begun, leaves the estimator unfitted: never a half-trained network behind the old ``coefs_``.
+        A fresh network's classes are ``classes``, else those of ``y``. A call that fails, in any way and at any
+        point, leaves the estimator exactly as it was before it: fitted or not, with the same network.
         """
-        training = False
-        try:
+        with self._all_or_nothing() as runs:
+            self._check_parameters()
             X, y = check_data(self, X, y, reset=fresh)
             labels = self.classes_ if not fresh else unique_labels(classes) if classes is not None else labels_of(y)
             if len(labels) < 2:
@@ -188,128 +171,19 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
                 )
             codes = encode(y, labels)
             trainer = Trainer(self._new_network(X.shape[1], len(labels))) if fresh else self._fitted_trainer()
-            if not (fresh or incremental):
-                trainer.restart_early_stopping()  # a warm-started fit: from the best weights, with a fresh patience
-            net = trainer.net
-            X, codes = on_device(net, X), on_device(net, codes)
-            config = self._training_config(len(trainer.history), X.shape[0], incremental)
-            report = self._report if self.verbose else None
-            training = True
-            with blas_threads_for(net, config.mini_batch_size):
-                trainer.train(config, (X, codes), on_epoch=report)
-        except GpubpError as exc:
-            self._forget(fresh or training)
-            raise exc.renamed(estimator_name) from None
-        except BaseException:
-            self._forget(fresh or training)
-            raise
-        self.classes_, self._trainer = labels, trainer
-        self._set_fitted_attributes(net, validated=config.validation_fraction > 0)
+            self._train_network(runs, trainer, fresh, X, codes, incremental)
+            self.classes_ = labels
         return self
 
-    def _forget(self, unfit: bool) -> None:
-        """After a failed fit: unfit the estimator where it may hold a half-trained network."""
-        if unfit:
-            for name in [name for name in vars(self) if name.endswith("_") or name == "_trainer"]:
-                delattr(self, name)
-
     def _new_network(self, n_features: int, n_classes: int) -> Network:
-        hidden = self.hidden_layer_sizes
-        hidden = [hidden] if isinstance(hidden, Integral) else list(hidden)
         return Network(
-            [n_features, *hidden, n_classes],
+            [n_features, *self._hidden_sizes(), n_classes],
             cost=self.cost,
             dtype=self.dtype,
             device=self.device,
             seed=self._seed(),
             init=self.init,
         )
-
-    def _seed(self):
-        """An int ``random_state`` is gpubp's seed itself; a RandomState draws one; None leaves it to the OS."""
-        if self.random_state is None or isinstance(self.random_state, Integral):
-            return self.random_state
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
-    def _training_config(self, epochs_done: int, n_samples: int, incremental: bool) -> TrainingConfig:
-        """The estimator's parameters as a ``TrainingConfig``, for ``n_samples`` rows: up to one more epoch
-        (``incremental``) or ``max_iter`` more. A knob goes in only where the chosen rule or schedule reads it (as
-        ``MLPClassifier`` ignores ``momentum`` under Adam), so that a grid over rules needs no other changes."""
-        if self.schedule == "plateau" and not (self.early_stopping and not incremental):
-            raise ValueError(
-                "schedule='plateau' divides the learning rate when the validation accuracy stalls: it "
-                "needs fit with early_stopping=True, which holds out validation_fraction of the data"
-            )
-        if self.schedule == "cosine" and incremental:
-            raise ValueError(
-                "schedule='cosine' decays the learning rate to 0 by the last of max_iter epochs, which "
-                "partial_fit cannot know: use fit, or schedule='constant'"
-            )
-        if self.warmup_epochs and incremental:
-            raise ValueError(
-                "warmup_epochs needs a run of more epochs than the warm-up, and each partial_fit is a "
-                "run of one: use fit, or warmup_epochs=0"
-            )
-        values = {
-            "optimizer": self.optimizer,
-            "momentum": self.momentum,
-            "betas": (self.beta_1, self.beta_2),
-            "eps": self.epsilon,
-            "lmbda": self.lmbda,
-            "schedule": self.schedule,
-            "warmup_epochs": self.warmup_epochs,
-            "plateau_factor": self.plateau_factor,
-            "plateau_patience": self.plateau_patience,
-        }
-        values = {name: value for name, value in values.items() if value is not None}  # None: gpubp's default
-        choosers = {chooser for chooser, _ in TrainingConfig.applies().values()}
-        defaults = TrainingConfig.defaults()
-        chosen = {name: TrainingConfig.check_one(name, values.get(name, defaults[name])) for name in choosers}
-        for name in TrainingConfig.ignored(list(values), chosen):
-            del values[name]
-        validation = {}
-        if self.early_stopping and not incremental:
-            validation = {"validation_fraction": self.validation_fraction, "patience": self.n_iter_no_change}
-        fraction = TrainingConfig.check_one("validation_fraction", validation.get("validation_fraction", 0.0))
-        held_out = held_out_rows(n_samples, fraction)
-        epochs = 1 if incremental else TrainingConfig.check_one("epochs", self.max_iter)
-        batch = self._batch_size(n_samples - held_out)
-        epochs += epochs_done
-        return TrainingConfig(epochs=epochs, mini_batch_size=batch, eta=self.learning_rate_init, **values, **validation)
-
-    def _batch_size(self, n_train: int):
-        """``batch_size`` for ``n_train`` training rows: ``min(200, n_train)`` for ``"auto"``, as ``MLPClassifier``;
-        a whole number larger than ``n_train`` is clipped to it, with a warning; anything else goes to the
-        configuration's check as it is."""
-        if self.batch_size == "auto":
-            return max(1, min(200, n_train))
-        if is_whole(self.batch_size) and self.batch_size > n_train >= 1:
-            warnings.warn(
-                f"batch_size {self.batch_size} is larger than the {n_train} training samples: using {n_train}",
-                stacklevel=5,
-            )
-            return n_train
-        return self.batch_size
-
-    def _report(self, stats) -> None:
-        line = f"Iteration {stats.epoch}, loss = {stats.training_cost:.8f}"
-        if self.early_stopping and stats.validation_accuracy is not None:
-            line += f", validation accuracy = {stats.validation_accuracy:.4f}"
-        print(line, flush=True)
-
-    def _set_fitted_attributes(self, net: Network, validated: bool) -> None:
-        weights, biases = net.parameters()
-        history = self._trainer.history
-        self.coefs_ = [np.ascontiguousarray(w.T) for w in weights]  # (n_in, n_out), MLPClassifier's layout
-        self.intercepts_ = biases
-        self.loss_curve_ = [stats.training_cost for stats in history]
-        self.n_iter_ = len(history)
-        self.n_layers_, self.n_outputs_ = net.num_layers, net.sizes[-1]
-        self.out_activation_ = "softmax" if net.cost.name == "log-likelihood" else "logistic"
-        self.validation_scores_ = self.best_validation_score_ = None
-        if validated:
-            self.validation_scores_ = [stats.validation_accuracy for stats in history]
-            self.best_validation_score_ = max(s for s in self.validation_scores_ if s is not None)
 
     # ----- prediction ----------------------------------------------------------------------------------------------
 
@@ -335,46 +209,12 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return self.classes_[classes_of(self.predict_proba(X))]
 
     @property
     def network_(self) -> Network:
-        """The fitted ``gpubp.Network``, on ``device`` (rebuilt there from ``coefs_`` after unpickling)."""
+        """The fitted ``gpubp.Network``, on ``device`` (rebuilt there from ``coefs_`` after unpickling), labelled
+        with ``classes_``, so that ``gpubp.save(clf.network_, path)`` carries them to ``gpubp predict``."""
         check_is_fitted(self)
+        self._net().labels = self.classes_
         return self._net()
-
-    # ----- inputs, state -------------------------------------------------------------------------------------------
-
-    def _net(self) -> Network:
-        return self._fitted_trainer().net
-
-    def _fitted_trainer(self) -> Trainer:
-        """The fitted network's training run; after unpickling, rebuilt on ``device`` from what was pickled."""
-        if getattr(self, "_trainer", None) is None:
-            sizes = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
-            net = Network.from_parameters(
-                sizes, [c.T for c in self.coefs_], self.intercepts_, device=self.device, **self._network_settings
-            )
-            net.rng.bit_generator.state = self._rng_state
-            trainer = Trainer(net, self._history_rows)
-            if self._rule is not None:  # the update rule's state (velocity, moments): training on continues exactly
-                config, steps, weight_decay, arrays = self._rule
-                trainer.config = TrainingConfig.from_dict(config)
-                restore_run(trainer, trainer.config, {"steps": steps, "weight_decay": weight_decay}, arrays, None, None)
-            self._trainer = trainer
-        return self._trainer
-
-    def __getstate__(self):
-        """The estimator with host arrays only, so that a model fitted on a GPU unpickles on any machine."""
-        state = super().__getstate__()
-        trainer = state.pop("_trainer", None)
-        if trainer is not None:  # coefs_ and intercepts_ already hold its parameters
-            net, rule = trainer.net, trainer.optimizer
-            state["_network_settings"] = {"cost": net.cost.name, "dtype": net.dtype.name, "init": net.init}
-            state["_rng_state"] = net.rng.bit_generator.state
-            state["_history_rows"] = list(trainer.history)
-            state["_rule"] = None
-            if rule is not None:
-                arrays = rule.state_arrays(net.backend)
-                state["_rule"] = (trainer.config.to_dict(), rule.steps, rule.weight_decay, arrays)
-        return state

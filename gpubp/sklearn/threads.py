@@ -7,14 +7,17 @@ machine, and when another process keeps a core busy, the thread that waits for i
 ran [64, 100, 10] / 100 at 4–80 thousand samples/s where 1 thread ran 345–800 thousand (BENCHMARKS.md).
 The limit is set with threadpoolctl around each call, from the largest GEMM of one step, and only ever lowered:
 inside ``GridSearchCV(n_jobs=k)`` joblib's workers already start with ``cpu_count // k`` threads each, and that
-cap stays.
+cap stays. The BLAS libraries are discovered once per process (threadpoolctl's discovery inspects every loaded
+library, about 3 ms, twice that for a ``threadpool_info`` and a ``threadpool_limits``: most of a short fit);
+NumPy's BLAS, the one gpubp calls, is loaded before this module is, and a worker process discovers its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 ONE_THREAD_BELOW = 10_000_000  # multiply-adds in a step's largest GEMM; measured, see BENCHMARKS.md
 
@@ -29,7 +32,17 @@ def blas_threads_for(net, rows: int):
     """A context in which BLAS uses ``blas_threads`` threads for ``net`` (on the CPU; on a GPU it changes nothing)."""
     if net.backend.name != "cpu":
         return contextlib.nullcontext()
-    allowed = min((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=None)
-    if allowed is None:  # NumPy without a BLAS that threadpoolctl knows: nothing to limit
+    controller = blas_controller()
+    counts = [pool["num_threads"] for pool in controller.info()]
+    if not counts:  # NumPy without a BLAS that threadpoolctl knows: nothing to limit
         return contextlib.nullcontext()
-    return threadpool_limits(limits=blas_threads(net.sizes, rows, allowed), user_api="blas")
+    threads = blas_threads(net.sizes, rows, min(counts))
+    if all(count == threads for count in counts):  # already so: nothing to set, nothing to restore
+        return contextlib.nullcontext()
+    return controller.limit(limits=threads, user_api="blas")
+
+
+@functools.cache
+def blas_controller() -> ThreadpoolController:
+    """This process's BLAS libraries, discovered on first use (their thread counts are read afresh at each call)."""
+    return ThreadpoolController().select(user_api="blas")

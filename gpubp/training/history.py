@@ -59,15 +59,20 @@ class History(list):
 
 
 def check_rows(rows, what: str = "history") -> list[EpochStats]:
-    """``rows`` as a list of ``EpochStats`` numbered 1, 2, 3…, or an ``InputError`` naming the first that is not."""
+    """``rows`` as a list of ``EpochStats`` numbered 1, 2, 3… (None: no rows), or an ``InputError`` naming the first
+    that is not."""
+    if rows is None:
+        return []
+    if isinstance(rows, (str, bytes, dict)):  # iterable, but never rows: a path, a row's as_dict()
+        raise InputError(f"{what} must be a list of EpochStats rows (what SGD returns), got {rows!r:.200}")
     try:
         rows = list(rows)
     except TypeError:
-        raise InputError(f"{what} must be a list of EpochStats rows (what SGD returns), got {rows!r}") from None
+        raise InputError(f"{what} must be a list of EpochStats rows (what SGD returns), got {rows!r:.200}") from None
     for epoch, row in enumerate(rows, start=1):
         if not isinstance(row, EpochStats):
-            raise InputError(f"{what} must hold EpochStats rows (what SGD returns); row {epoch} is {row!r}")
-        if row.epoch != epoch:
+            raise InputError(f"{what} must hold EpochStats rows (what SGD returns); row {epoch} is {row!r:.200}")
+        if type(row.epoch) is not int or row.epoch != epoch:
             raise InputError(f"{what}'s row {epoch} is numbered {row.epoch!r}: the epochs must run 1, 2, 3, …")
     return rows
 

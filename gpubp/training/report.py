@@ -109,9 +109,11 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) 
     return np.bincount(labels * n_classes + predicted, minlength=n_classes * n_classes).reshape(n_classes, -1)
 
 
-def format_confusion(matrix: np.ndarray) -> str:
-    """The matrix as text: one row per true class, one column per predicted class."""
-    width = max(len(str(matrix.max())), len(str(len(matrix) - 1))) + 1
-    header = "true\\pred" + "".join(f"{c:>{width}}" for c in range(len(matrix)))
-    rows = [f"{t:>9}" + "".join(f"{v:>{width}}" for v in row) for t, row in enumerate(matrix)]
+def format_confusion(matrix: np.ndarray, labels=None) -> str:
+    """The matrix as text: one row per true class, one column per predicted class, each named by its label
+    (``labels``; default: the class numbers)."""
+    names = [str(label) for label in (range(len(matrix)) if labels is None else np.asarray(labels).tolist())]
+    width = max(len(str(matrix.max())), *map(len, names)) + 1
+    header = "true\\pred" + "".join(f"{name:>{width}}" for name in names)
+    rows = [f"{name:>9}" + "".join(f"{v:>{width}}" for v in row) for name, row in zip(names, matrix)]
     return "\n".join([header, *rows])

@@ -18,19 +18,27 @@ score improves (a device-to-device copy of the parameters, not a host sync). The
 update rule's state (velocity, moments) is never swapped, so it always belongs to the last epoch's weights, and a
 call that continues the run swaps those back and goes on exactly as an uninterrupted run would, while a new run
 from the best weights starts the rule afresh, as every new run does.
+
+Weights that are not finite before a run are refused; a run whose weights stop being finite raises
+``TrainingDiverged`` naming the cause, and one that ends with a saturated hidden layer warns (``diagnosis.py``).
+``all_or_nothing`` puts a run back as it was when a call fails, for callers that promise that (the estimator).
 """
 
 from __future__ import annotations
 
+import copy
+import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from ..distributed import LocalCommunicator
-from ..errors import InputError, TrainingDiverged
+from ..errors import InputError
 from ..model.dropout import Dropout
 from ..model.inputs import prepare, prepare_weights
 from .config import TrainingConfig, validation_split
+from .diagnosis import SaturationCheck, check_finite_before_training, diverged, negative_decay_warning
 from .epoch import run_epoch
 from .history import EpochStats, History, check_rows
 from .optimizers import Optimizer
@@ -75,6 +83,17 @@ class Trainer:
         self.config: TrainingConfig | None = None
         self.optimizer: Optimizer | None = None
         self.state = TrainingState()
+        self.rng_after: dict | None = None  # the network's generator when this run last ended an epoch
+
+    def check_latest(self) -> None:
+        """Refuse to continue this run where its network has trained in another run since (its generator has moved
+        on): the run's update-rule and early-stopping state no longer belong to the network's weights."""
+        if self.rng_after is not None and self.net.rng.bit_generator.state != self.rng_after:
+            raise InputError(
+                "this history's run is not its network's latest: the network has trained in another run since, so "
+                "the run's update-rule and early-stopping state no longer fit its weights; pass the History the "
+                "latest SGD call returned, or none to start a new run"
+            )
 
     def restart_early_stopping(self) -> None:
         """Continue from the weights the network holds (the best ones, after early stopping) with a fresh patience
@@ -91,6 +110,7 @@ class Trainer:
         monitor_training_cost=True,
         on_epoch=None,
         on_progress=None,
+        on_warning=None,
         comm=None,
     ) -> History:
         """Train the network in place up to epoch ``config.epochs``; return the history, one row per epoch.
@@ -99,7 +119,8 @@ class Trainer:
         never written to. ``sample_weight``: one weight >= 0 per training row, each scaling its row's share of the
         cost (see ``epoch.py``); the training cost is then the weighted mean. ``on_epoch(stats)`` is called after
         each epoch, ``on_progress(steps_done, steps)`` about a hundred times per epoch. Weights that become NaN or
-        infinite raise ``TrainingDiverged`` at the end of that epoch, before ``on_epoch``.
+        infinite raise ``TrainingDiverged`` at the end of that epoch, before ``on_epoch``; a run that ends with a
+        saturated hidden layer calls ``on_warning`` (default ``warnings.warn``) with a ``TrainingWarning``.
 
         With a communicator (``gpubp.distributed``), this process trains on its share of every mini-batch and the
         shares' gradients are summed: every process ends with the network one process would train. Only rank 0
@@ -125,7 +146,12 @@ class Trainer:
             weights = None if weights is None else weights[rows]
         device_weights = None if weights is None else net.backend.asarray(weights, net.dtype)
         test = prepare(net, test_data, "test data") if test_data is not None else None
+        check_finite_before_training(net)
         state = self._continue_state(config)
+        saturation = SaturationCheck(net, x) if comm.rank == 0 else None
+        warning = negative_decay_warning(config, n) if comm.rank == 0 else None
+        if warning is not None:
+            (on_warning or warnings.warn)(warning)
         # L2's n is the number of samples trained on: the training set after the validation hold-out
         rule = self._optimizer_for(config, n)
         x_epoch, y_epoch = net.backend.xp.empty_like(x), net.backend.xp.empty_like(y)
@@ -160,7 +186,7 @@ class Trainer:
                     (epoch - 1) * steps_per_epoch,
                 )
             if not net.is_finite():
-                raise TrainingDiverged(epoch, config.eta)
+                raise diverged(epoch, config, n, net, x)
             stats = EpochStats(epoch, seconds, n / seconds, eta=etas[-1])
             if comm.size > 1:
                 stats.allreduce_seconds = comm.seconds - communicated
@@ -179,6 +205,7 @@ class Trainer:
                 if state.plateau is not None:
                     state.plateau.end_epoch(improved, config.plateau_factor, config.plateau_patience)
             history.append(stats)
+            self.rng_after = net.rng.bit_generator.state
             if on_epoch is not None:
                 on_epoch(stats)
             if config.patience is not None and state.stale_epochs >= config.patience:
@@ -186,7 +213,34 @@ class Trainer:
         if config.patience is not None and state.best_epoch != history[-1].epoch:
             self._swap_best()  # the network ends with its best weights; the last ones are kept to continue
         history.best_epoch = state.best_epoch if config.patience is not None else None
+        warning = saturation.warning(history[-1].epoch, config) if saturation is not None else None
+        if warning is not None:
+            (on_warning or warnings.warn)(warning)
         return history
+
+    @contextmanager
+    def all_or_nothing(self):
+        """Inside, a failure of any kind (a divergence, Ctrl-C) puts the run back exactly as it was when the block
+        began: weights, generator, update rule and its state, schedule and early stopping, history. It costs one
+        device copy each of the parameters, of the rule's state buffers and of the best weights."""
+        net, rule = self.net, self.optimizer
+        parameters, rng_state = net.flat_parameters.copy(), net.rng.bit_generator.state
+        rows, best_epoch, config, rng_after = list(self.history), self.history.best_epoch, self.config, self.rng_after
+        state = copy.copy(self.state)
+        state.plateau = copy.copy(state.plateau)
+        if state.best_parameters is not None:
+            state.best_parameters = state.best_parameters.copy()
+        rule_state = (rule.steps, rule.weight_decay, [b.copy() for b in rule.state]) if rule is not None else None
+        try:
+            yield
+        except BaseException:
+            net.backend.xp.copyto(net.flat_parameters, parameters)
+            net.rng.bit_generator.state = rng_state
+            self.history[:], self.history.best_epoch = rows, best_epoch
+            self.config, self.optimizer, self.state, self.rng_after = config, rule, state, rng_after
+            if rule is not None:
+                rule.steps, rule.weight_decay, rule.state = rule_state
+            raise
 
     def _continue_state(self, config: TrainingConfig) -> TrainingState:
         """The run's state where it continues, else a fresh one; the network gets its last epoch's weights back."""

@@ -1,0 +1,128 @@
+"""What went wrong in a training run, in the words of the arithmetic that shows it.
+
+- **Weights that are not finite before training** (written into the network's arrays from outside): refused before
+  the first step, with their place, since no learning rate would help.
+- **A divergence** (weights NaN or infinite after an epoch) has two causes that the numbers tell apart. L2's decay
+  multiplies every weight by 1 − ηλ/n each step (n the training rows): where ηλ/n > 1 that factor is negative, so
+  each step overshoots zero and, once ηλ/n > 2, multiplies the weights by more than 1 in size (Adam divides the
+  decay by its own scale and is spared). Otherwise the steps themselves overflowed: η is too large for this network,
+  and features far outside [0, 1] make every weight step larger still. Plain SGD with a negative factor warns
+  before the run even where it would not diverge (−1 < 1 − ηλ/n < 0 flips the weights without growing them).
+- **Saturated sigmoids**: a hidden layer whose every neuron has σ(z) exactly 0 or 1 on the training rows has
+  σ′ = a(1 − a) = 0, so BP2 passes no gradient below it; training "succeeds" and its layers below never learn.
+  η = 1e30 does that in one step; features far too large for the initial weights do it before the first. Checked
+  before and after a run, on its first rows: a warning, not an error.
+
+Each message is a template naming its knobs (``{eta}``, ``{lmbda}``), which each face of gpubp writes in its words.
+"""
+
+from __future__ import annotations
+
+from ..errors import InputError, TrainingDiverged, TrainingWarning
+from ..model.inputs import first_non_finite, parameter_place
+
+LARGE_FEATURES = 1e3  # |x| beyond which the features, not only η, make the steps large (they are meant to be ~1)
+SATURATION_ROWS = 64  # rows the saturation check looks at: one forward pass of ~20 µs before a run and after it
+
+
+def check_finite_before_training(net) -> None:
+    """An ``InputError`` naming the first NaN or infinite parameter, where there is one."""
+    if net.is_finite():
+        return
+    k, index = first_non_finite(net.backend.xp, net.weights + net.biases)
+    raise InputError(
+        f"the network's {parameter_place(k, index, len(net.weights))} is not finite before training: something "
+        f"wrote it into the network's arrays (set_parameters refuses such values); set finite parameters, or "
+        f"build the network anew"
+    )
+
+
+def negative_decay_warning(config, n: int) -> TrainingWarning | None:
+    """A warning where plain SGD's L2 factor 1 − ηλ/n is negative for ``n`` training rows, else None: each step then
+    overshoots zero, flipping every weight instead of shrinking it, whether or not the run diverges."""
+    decay = config.eta * config.lmbda / n
+    if config.optimizer != "sgd" or decay <= 1:
+        return None
+    return TrainingWarning(
+        f"L2 multiplies every weight by 1 − ηλ/n = 1 − {config.eta:g}·{config.lmbda:g}/{n} = {1 - decay:.3g} at each "
+        f"step ({{eta}} and {{lmbda}}, n = {n} training samples), a negative factor: each step flips the weights' "
+        f"signs instead of shrinking them; choose {{lmbda}} below n/η = {n / config.eta:.3g}",
+        "eta",
+        "lmbda",
+    )
+
+
+def diverged(epoch: int, config, n: int, net, x) -> TrainingDiverged:
+    """Why the weights stopped being finite in ``epoch`` of a run of ``config`` over the ``n`` training rows ``x``."""
+    eta, lmbda, decay = config.eta, config.lmbda, config.eta * config.lmbda / n
+    if config.optimizer != "adam" and decay > 1:
+        below = float(f"{n / lmbda / 2:.1g}")  # where 1 − ηλ/n > ½ again, by a round number
+        return TrainingDiverged(
+            epoch,
+            f"L2 multiplies every weight by 1 − ηλ/n = 1 − {eta:g}·{lmbda:g}/{n} = {1 - decay:.3g} at each step "
+            f"({{eta}} and {{lmbda}}, n = {n} training samples), a negative factor, so the weights overshoot zero "
+            f"and grow step after step; choose {{lmbda}} below n/η = {n / eta:.3g}, or {{eta}} below n/λ = "
+            f"{n / lmbda:.3g}, such as {below:g}",
+            "eta",
+            "lmbda",
+            eta=below,
+        )
+    largest = float(net.backend.xp.abs(x).max())
+    features = (
+        f"; the features reach {largest:.3g}, and steps grow with them: scaling them to about [0, 1] helps as much"
+        if largest > LARGE_FEATURES
+        else ""
+    )
+    return TrainingDiverged(
+        epoch,
+        f"the steps overflowed {net.dtype.name} and the weights became NaN or infinite: {{eta={eta:g}}} is too large "
+        f"for this network; try a smaller one, such as {eta / 10:g}{features}",
+        "eta",
+        eta=eta / 10,
+    )
+
+
+# What a saturated hidden layer of each activation looks like (leaky ReLU and identity units never saturate).
+SATURATED = {
+    "sigmoid": "each neuron's σ is exactly 0 or 1",
+    "tanh": "each neuron's tanh is exactly −1 or 1",
+    "relu": "each ReLU outputs 0 (every unit is dead)",
+}
+
+
+class SaturationCheck:
+    """Which hidden layers of ``net`` are saturated on the first rows ``x`` of the training data, before the run and
+    after it: ``warning`` tells whether the run saturated them (η) or found them so (the features, the weights)."""
+
+    def __init__(self, net, x):
+        self.net, self.rows = net, x[:SATURATION_ROWS]
+        self.before = self._saturated()
+
+    def _saturated(self) -> list[int]:
+        return self.net.saturated_layers(self.rows) if self.net.num_layers > 2 else []
+
+    def warning(self, epoch: int, config) -> TrainingWarning | None:
+        """A warning where a hidden layer is saturated after ``epoch``, the run's last; else None."""
+        layers = self._saturated()
+        if not layers:
+            return None
+        which = "every hidden layer is" if len(layers) == self.net.num_layers - 2 else f"hidden layer {layers[-1]} is"
+        unit = SATURATED[self.net.activations[layers[-1] - 1]]
+        state = (
+            f"after epoch {epoch}, {which} saturated: {unit} on the training samples, so f′ = 0 and no gradient "
+            f"reaches the layers below, which do not learn"
+        )
+        if set(layers) <= set(self.before):
+            largest = float(self.net.backend.xp.abs(self.rows).max())
+            normal = any(self.net.inits[l - 1] == "normal" for l in layers)  # N(0, 1): the widest weights
+            init = ", or draw smaller weights with {init='scaled'}" if normal else ""
+            return TrainingWarning(
+                f"{state}. They were saturated before training already: the features (up to {largest:.3g}) are too "
+                f"large for the weights; scale them to about [0, 1]{init}",
+                "init",
+            )
+        return TrainingWarning(
+            f"{state}. Training saturated them: {{eta={config.eta:g}}} is far too large; try a smaller one, such as "
+            f"{config.eta / 1000:g}",
+            "eta",
+        )

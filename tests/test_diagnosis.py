@@ -1,0 +1,163 @@
+"""What a failed or useless run says: the cause of a divergence as its arithmetic shows it (L2's negative factor,
+overflow, weights that were not finite before training), saturated sigmoids, each knob in its caller's words; and
+errors that pickle."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import gpubp
+from gpubp.data import load_digits
+
+from helpers import ok, one_line_error, run
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+def test_weights_that_were_not_finite_before_training_are_named_not_blamed_on_eta(digits):
+    train, _ = digits
+    net = gpubp.Network([64, 10, 10], device="cpu", seed=0)
+    net.weights[1][3, 4] = np.nan  # written into the network's own array: set_parameters refuses it
+    with pytest.raises(gpubp.InputError, match=r"weights\[1\]\[3, 4\] is not finite before training") as info:
+        net.SGD(train, 1, 10, 3.0)
+    assert "too large" not in str(info.value) and not isinstance(info.value, gpubp.TrainingDiverged)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov"])
+def test_l2_whose_factor_is_negative_is_named_as_the_cause(digits, optimizer):
+    train, _ = digits
+    net = gpubp.Network([64, 10, 10], device="cpu", seed=0)
+    # Plain SGD warns of the negative factor before it diverges; the momentum rules can bear some (no warning).
+    with pytest.raises(gpubp.TrainingDiverged) as info, warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always", gpubp.TrainingWarning)
+        net.SGD(train, 2, 10, 3.0, lmbda=1e6, optimizer=optimizer)
+    assert len(held) == (optimizer == "sgd")
+    message = str(info.value)
+    assert "1 − ηλ/n = 1 − 3·1e+06/1438 = -2.09e+03" in message and "choose lmbda below n/η = 479" in message
+    assert "eta below n/λ = 0.00144, such as 0.0007" in message and "too large for this network" not in message
+    assert info.value.eta == 0.0007
+
+
+def test_a_negative_l2_factor_warns_where_it_does_not_diverge(digits):
+    """η = 3, λ = 600, n = 1438: 1 − ηλ/n = −0.25; the weights flip sign every step, shrinking, and learn nothing."""
+    train, _ = digits
+    with pytest.warns(gpubp.TrainingWarning, match=r"1 − ηλ/n = 1 − 3·600/1438 = -0.252 .* choose lmbda below n/η"):
+        gpubp.Network([64, 10, 10], device="cpu", seed=0).SGD(train, 1, 10, 3.0, lmbda=600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", gpubp.TrainingWarning)
+        gpubp.Network([64, 10, 10], device="cpu", seed=0).SGD(train, 1, 10, 3.0, lmbda=400)  # 1 − ηλ/n = 0.17
+
+
+def test_an_overflow_blames_eta_and_names_large_features(digits):
+    (x, y), _ = digits
+    with pytest.raises(gpubp.TrainingDiverged) as info:
+        gpubp.Network([64, 10, 10], device="cpu", seed=0).SGD((x, y), 1, 10, 1e40)
+    assert "eta=1e+40 is too large for this network; try a smaller one, such as 1e+39" in str(info.value)
+    assert "features" not in str(info.value) and info.value.eta == pytest.approx(1e39)
+    with pytest.raises(gpubp.TrainingDiverged, match=r"the features reach 1e\+04, and steps grow with them"):
+        gpubp.Network([64, 10, 10], device="cpu", seed=0).SGD((x * 1e4, y), 1, 10, 1e40)
+
+
+def test_the_cli_names_l2_as_flags_and_suggests_an_lr_that_removes_the_cause(tmp_path):
+    line = one_line_error(run("train", "--l2", "1e6", "--out", "run", "--quiet", cwd=tmp_path), "diverged in epoch 1")
+    assert "choose --l2 below n/η = 479, or --lr below n/λ = 0.00144" in line and "--lr 3 is" not in line
+    assert "lmbda" not in line and "eta" not in line.replace("beta", "")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: gpubp.TrainingDiverged(3, "{eta=3} is too large", "eta", eta=0.3),
+        lambda: gpubp.InputError("{mini_batch_size} is too large", "mini_batch_size"),
+        lambda: gpubp.SettingError("plain"),
+        lambda: gpubp.TrainingWarning("{eta=1} warns", "eta"),
+    ],
+)
+def test_errors_pickle_with_their_message_and_attributes(make):
+    error = make()
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is type(error) and str(again) == str(error) and vars(again) == vars(error)
+    renamed = error.renamed(lambda knob, value: f"--{knob}")
+    assert str(pickle.loads(pickle.dumps(renamed))) == str(renamed)
+
+
+def test_a_run_that_saturates_every_sigmoid_warns_naming_eta(digits):
+    train, _ = digits
+    net = gpubp.Network([64, 10, 10], device="cpu", seed=0)  # quadratic: saturated outputs stop learning, no overflow
+    with pytest.warns(gpubp.TrainingWarning) as held:
+        net.SGD(train, 2, 10, 1e30)
+    (message,) = [str(w.message) for w in held]
+    assert message.startswith("after epoch 2, every hidden layer is saturated") and "Training saturated them" in message
+    assert "eta=1e+30 is far too large; try a smaller one, such as 1e+27" in message
+
+
+def test_features_that_saturate_the_first_weights_are_named_instead(digits):
+    (x, y), _ = digits
+    net = gpubp.Network([64, 10, 10], device="cpu", seed=0)
+    with pytest.warns(gpubp.TrainingWarning, match=r"saturated before training already: the features \(up to 1e\+08\)"):
+        net.SGD((x * 1e8, y), 1, 10, 0.1)
+    scaled = gpubp.Network([64, 10, 10], init="scaled", device="cpu", seed=0)
+    with pytest.warns(gpubp.TrainingWarning) as held:
+        scaled.SGD((x * 1e8, y), 1, 10, 0.1)
+    assert "init='scaled'" not in str(held[0].message)  # already so: only scaling the features helps
+
+
+def test_a_healthy_run_does_not_warn(digits):
+    train, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", gpubp.TrainingWarning)
+        gpubp.Network([64, 30, 10], device="cpu", seed=0).SGD(train, 3, 10, 3.0)
+
+
+def test_the_cli_warns_of_saturation_in_one_line_naming_lr(tmp_path):
+    result = run("train", "--lr", "1e30", "--epochs", "2", "--out", "run", "--quiet", cwd=tmp_path)
+    ok(result)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpubp train: warning: after epoch 2, every hidden layer")
+    assert "--lr 1e+30 is far too large" in lines[0] and lines[0].endswith("(TrainingWarning)")
+
+
+def test_the_estimator_warns_of_saturation_naming_learning_rate_init(digits):
+    pytest.importorskip("sklearn")
+    from gpubp.sklearn import NetworkClassifier
+
+    (x, y), _ = digits
+    clf = NetworkClassifier(hidden_layer_sizes=(10,), cost="quadratic", optimizer="sgd", learning_rate_init=1e30)
+    with pytest.warns(gpubp.TrainingWarning, match="learning_rate_init=1e[+]30 is far too large"):
+        clf.set_params(max_iter=2, batch_size=10, random_state=0, device="cpu").fit(x, y)
+
+
+@pytest.mark.parametrize(
+    "activation, saturated",
+    [("sigmoid", True), ("tanh", True), ("relu", True), ("leaky_relu", False), ("identity", False)],
+)
+def test_a_layer_is_saturated_where_its_derivative_is_zero_at_every_unit(digits, activation, saturated):
+    """σ at 0/1, tanh at ±1, every ReLU at 0 pass no gradient back; leaky ReLU and identity units always do."""
+    (x, _), _ = digits
+    net = gpubp.Network([64, 8, 10], activation=activation, device="cpu", seed=0)
+    weights, biases = net.parameters()
+    weights[0][:] = -1e4 * (np.arange(64) < 32)  # every unit's z far below 0 on the (nonnegative) digits
+    biases[0][:] = -1.0
+    net.set_parameters(weights, biases)
+    assert net.saturated_layers(net.backend.asarray(x[:64])) == ([1] if saturated else [])
+    weights[0][:] = 0.01
+    net.set_parameters(weights, biases)  # z = −1 + small: inside every activation's live range but ReLU's
+    assert net.saturated_layers(net.backend.asarray(x[:64])) == ([1] if activation == "relu" else [])
+
+
+def test_a_run_that_kills_every_relu_names_them_dead(digits):
+    (x, y), _ = digits
+    net = gpubp.Network([64, 10, 10], activation="relu", device="cpu", seed=0)
+    weights, biases = net.parameters()
+    biases[0][:] = -1e3  # dead before training: the features cannot revive them
+    net.set_parameters(weights, biases)
+    with pytest.warns(gpubp.TrainingWarning) as held:
+        net.SGD((x, y), 1, 10, 0.1)
+    message = str(held[0].message)
+    assert "each ReLU outputs 0 (every unit is dead)" in message and "saturated before training already" in message
+    assert "init='scaled'" not in message  # he-initialized weights are not the lecture's wide N(0, 1)
