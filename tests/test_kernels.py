@@ -84,20 +84,27 @@ def row_inputs(dtype):
     return [z, np.array([0.0, 20.0, -1e-8], dtype)]
 
 
+@pytest.mark.parametrize("members", [None, 11], ids=["one network", "an array of 11"])
 @pytest.mark.parametrize("dtype", list(C_TYPES))
 @pytest.mark.parametrize("name", list(ROW_WISE))
-def test_host_build_of_row_kernel_matches_numpy(host_kernels, name, dtype):
-    inputs = row_inputs(dtype)
-    rows, cols = inputs[0].shape
-    from_kernel, from_numpy = np.full((rows, cols), np.nan, dtype), np.full((rows, cols), np.nan, dtype)
+def test_host_build_of_row_kernel_matches_numpy(host_kernels, name, dtype, members):
+    """One network's rows share its bias row; a network array's (members, rows, cols) rows use their member's."""
+    z, b = row_inputs(dtype)
+    if members is not None:  # 1331 rows: 11 members of 121, each with its own bias
+        z = z.reshape(members, -1, z.shape[1])
+        b = np.stack([b * k for k in range(members)])[:, None, :]
+    *lead, rows, cols = z.shape
+    from_kernel, from_numpy = np.full(z.shape, np.nan, dtype), np.full(z.shape, np.nan, dtype)
     function = getattr(host_kernels, f"gpubp_{name}_{C_TYPES[dtype]}")
     function(
-        ctypes.c_longlong(rows),
+        ctypes.c_longlong(z.size // cols),
         ctypes.c_longlong(cols),
-        *(a.ctypes.data_as(ctypes.c_void_p) for a in (*inputs, from_kernel)),
+        ctypes.c_longlong(rows),
+        *(np.ascontiguousarray(a).ctypes.data_as(ctypes.c_void_p) for a in (z, b)),
+        from_kernel.ctypes.data_as(ctypes.c_void_p),
     )
     with np.errstate(all="raise", under="ignore"):  # e^(−2000) rounding to 0 is the right answer, not a fault
-        getattr(NumpyOps(), name)(*inputs, from_numpy)
+        getattr(NumpyOps(), name)(z, b, from_numpy)
     assert np.all(np.isfinite(from_kernel))
     eps = np.finfo(dtype).eps
     np.testing.assert_allclose(from_kernel, from_numpy, rtol=4 * eps, atol=4 * eps)

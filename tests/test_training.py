@@ -100,8 +100,8 @@ def test_one_matrix_product_per_layer_whatever_the_batch_size(monkeypatch):
     """No per-sample loop: a step makes the same number of GEMM calls for 1 row as for 64."""
     net = gpubp.Network((5, 7, 4, 3), dtype="float64", device="cpu", seed=0)
     calls = []
-    real_dot = np.dot
-    monkeypatch.setattr(np, "dot", lambda *args, **kw: calls.append(1) or real_dot(*args, **kw))
+    real_matmul = np.matmul
+    monkeypatch.setattr(np, "matmul", lambda *args, **kw: calls.append(1) or real_matmul(*args, **kw))
     counts = []
     for m in (1, 64):
         x, labels = random_problem((5, 7, 4, 3), m=m, seed=m)

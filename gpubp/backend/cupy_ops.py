@@ -41,14 +41,18 @@ class CupyOps:
         }
 
     def _run_rows(self, name, *arrays):
-        """Launch row-wise kernel ``name`` over C-contiguous (rows, cols) arrays (the last one is the output)."""
-        rows, cols = arrays[-1].shape
-        blocks = min(-(-rows // ROW_THREADS), 65535)  # the loop inside strides over any rows beyond the grid
-        self._row_kernels[name, arrays[-1].dtype]((blocks,), (ROW_THREADS,), (np.int64(rows), np.int64(cols), *arrays))
+        """Launch row-wise kernel ``name`` over C-contiguous (rows, cols) arrays (the last one is the output); a
+        network array's (members, rows, cols) runs as members·rows rows, each member's ``rows`` sharing one bias."""
+        *lead, rows, cols = arrays[-1].shape
+        total = rows * (lead[0] if lead else 1)
+        blocks = min(-(-total // ROW_THREADS), 65535)  # the loop inside strides over any rows beyond the grid
+        self._row_kernels[name, arrays[-1].dtype](
+            (blocks,), (ROW_THREADS,), (np.int64(total), np.int64(cols), np.int64(rows), *arrays)
+        )
         return arrays[-1]
 
     def bias_softmax(self, z, b, out):
         return self._run_rows("bias_softmax", z, b, out)
 
     def sum_rows(self, a, out):
-        return self.xp.sum(a, axis=0, out=out)
+        return self.xp.sum(a, axis=-2, out=out, keepdims=out.ndim == a.ndim)

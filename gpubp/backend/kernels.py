@@ -36,7 +36,8 @@ class RowKernelSpec:
     """One row-wise step: a C body run once per row ``row`` of a C-contiguous (rows, cols) matrix.
 
     Every parameter is a pointer to the start of its array (``T`` is the dtype): the body indexes a matrix as
-    ``z[row * cols + j]`` and a vector shared by all rows (a bias) as ``b[j]``.
+    ``z[row * cols + j]`` and a bias as ``b[(row / bias_rows) * cols + j]``: one network's bias is shared by all
+    its rows (``bias_rows`` = rows), and each member of a network array has its own for its ``bias_rows`` rows.
     """
 
     in_params: str
@@ -108,11 +109,11 @@ KERNELS: dict[str, KernelSpec | RowKernelSpec] = {
         "T z, T b",
         "T a",
         """
-    const T *zr = z + row * cols; T *ar = a + row * cols;
-    T top = zr[0] + b[0];
-    for (long long j = 1; j < cols; ++j) { T v = zr[j] + b[j]; top = v > top ? v : top; }
+    const T *zr = z + row * cols; T *ar = a + row * cols; const T *br = b + (row / bias_rows) * cols;
+    T top = zr[0] + br[0];
+    for (long long j = 1; j < cols; ++j) { T v = zr[j] + br[j]; top = v > top ? v : top; }
     T total = T(0);
-    for (long long j = 0; j < cols; ++j) { ar[j] = exp((zr[j] + b[j]) - top); total += ar[j]; }
+    for (long long j = 0; j < cols; ++j) { ar[j] = exp((zr[j] + br[j]) - top); total += ar[j]; }
     for (long long j = 0; j < cols; ++j) ar[j] = ar[j] / total;""",
     ),
 }
@@ -165,7 +166,8 @@ def row_kernel_source(name: str, c_type: str) -> str:
 
 
 def row_kernel_parameters(spec: RowKernelSpec, c_type: str) -> str:
-    """``long long rows, long long cols, const float *z, …, float *a``: the C parameters of a row-wise kernel."""
+    """``long long rows, long long cols, long long bias_rows, const float *z, …, float *a``: the C parameters of a
+    row-wise kernel."""
     pointers = [f"const {c_type} *{p.split()[-1]}" for p in spec.in_params.split(",")]
     pointers += [f"{c_type} *{p.split()[-1]}" for p in spec.out_params.split(",")]
-    return ", ".join(["long long rows", "long long cols", *pointers])
+    return ", ".join(["long long rows", "long long cols", "long long bias_rows", *pointers])

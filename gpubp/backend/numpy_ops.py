@@ -43,27 +43,37 @@ def _flat_blocked(unregularized):
     """Run a NumpyOps update rule over a flat buffer: weights, then biases, each a cache-sized block at a time.
 
     The C body's ``i < n_weights`` becomes the split: the weights' blocks get the rule's L2 scalar, the biases'
-    blocks ``unregularized`` in its place (no decay). Arrays are sliced along; scalars are cast to the buffer's
-    dtype, as CuPy casts them to ``T``. The arithmetic is unchanged.
+    blocks ``unregularized`` in its place (no decay). Arrays of the buffer's shape are sliced along; scalars are
+    cast to the buffer's dtype, as CuPy casts them to ``T``. A network array's region (members, columns) is all
+    weights (``n_weights`` its size) or all biases (0), and its per-member scalars, (members, 1) arrays, broadcast
+    over the columns, as in the kernel. The arithmetic is unchanged.
     """
 
     def wrap(step):
         def blocked(self, g, n_weights, regularizer, *rest):
             as_t = g.dtype.type
             rest = [a if isinstance(a, np.ndarray) else as_t(a) for a in rest]
-            block = max(1, BLOCK_BYTES // g.itemsize)
-            regions = ((0, n_weights, regularizer), (n_weights, g.shape[0], unregularized))
-            if regularizer == unregularized:  # no L2: one region, half the calls on small networks
-                regions = ((0, g.shape[0], unregularized),)
+            regularizer = regularizer if isinstance(regularizer, np.ndarray) else as_t(regularizer)
+            width = g.shape[-1]
+            split = n_weights if g.ndim == 1 else width if n_weights >= g.size else 0
+            block = max(1, BLOCK_BYTES // (g.itemsize * (g.size // width)))
+            regions = ((0, split, regularizer), (split, width, as_t(unregularized)))
+            if _all_equal(regularizer, unregularized):  # no L2: one region, half the calls on small networks
+                regions = ((0, width, as_t(unregularized)),)
             for low, high, scalar in regions:
                 for start in range(low, high, block):
-                    part = slice(start, min(start + block, high))
-                    step(self, g[part], as_t(scalar), *(a[part] if isinstance(a, np.ndarray) else a for a in rest))
+                    part = (..., slice(start, min(start + block, high)))
+                    step(self, g[part], scalar, *(a[part] if a.shape == g.shape else a for a in rest))
 
         blocked.__doc__ = step.__doc__
         return blocked
 
     return wrap
+
+
+def _all_equal(scalar, value) -> bool:
+    """Whether a kernel's scalar argument (a number, or one per member) is ``value`` everywhere."""
+    return bool(np.all(scalar == value))
 
 
 BLOCK_BYTES = 256 * 1024  # per array; a step touches three or four, which then fit a 1–2 MB L2 cache
@@ -72,7 +82,8 @@ GOLDEN, MIX_1, MIX_2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5
 
 
 def _as_dtype(scale, out: np.ndarray):
-    """A scale as the kernel's ``T scale`` takes it: a number cast to the output's dtype, or a (rows, 1) array."""
+    """A scale as the kernel's ``T scale`` takes it: a number cast to the output's dtype, or an array that
+    broadcasts (one per row, (rows, 1); one per member and row, (members, rows, 1))."""
     return scale if isinstance(scale, np.ndarray) else out.dtype.type(scale)
 
 
@@ -100,8 +111,8 @@ class NumpyOps:
         return np.subtract(1, a, out=self._scratch_like(a))
 
     def _row_column(self, a: np.ndarray) -> np.ndarray:
-        """A scratch (rows, 1) column for a per-row reduction of ``a``."""
-        return self._scratch_like(a[:, :1])
+        """A scratch (rows, 1) column for a per-row reduction of ``a`` (any leading axes)."""
+        return self._scratch_like(a[..., :1])
 
     def _mask_like(self, a: np.ndarray) -> np.ndarray:
         """A scratch boolean array of ``a``'s shape."""
@@ -183,7 +194,18 @@ class NumpyOps:
 
     def dropout(self, x, key, start, threshold, scale, out):
         """The kernel's hash of each element's counter, in uint64 arithmetic (which wraps modulo 2^64 as C's
-        does), a cache-sized block of the flattened arrays at a time."""
+        does), a cache-sized block of the flattened arrays at a time. For a network array, ``key`` and ``start``
+        are one per member, (members, 1, 1): member k's elements have flat indices from k·(its size), as in the
+        kernel, so each member is masked as the scalar call masks its own block."""
+        if isinstance(key, np.ndarray):
+            size = x[0].size
+            for member, (member_key, member_start) in enumerate(zip(key.ravel(), start.ravel())):
+                first = (int(member_start) + member * size) % 2**64
+                self._dropout(x[member], member_key, first, threshold, scale, out[member])
+            return out
+        return self._dropout(x, key, start, threshold, scale, out)
+
+    def _dropout(self, x, key, start, threshold, scale, out):
         flat_x, flat_out = x.reshape(-1), out.reshape(-1)
         block = max(1, BLOCK_BYTES // 8)
         for low in range(0, flat_x.size, block):
@@ -219,7 +241,7 @@ class NumpyOps:
         return np.add(g, grad, out=grad)
 
     def sgd(self, g, n_weights, keep, p):
-        if keep == 1:  # the lecture's step, one pass already: 1·w is w, so no product, no blocks, no split
+        if _all_equal(keep, 1):  # the lecture's step, one pass already: 1·w is w, so no product, no blocks, no split
             return np.subtract(p, g, out=p)
         return self._decayed_sgd(g, n_weights, keep, p)
 
@@ -265,14 +287,16 @@ class NumpyOps:
     @_row_blocked
     def bias_softmax(self, z, b, out):
         # The kernel's loops, one ufunc per loop over all rows at once; only the sum's order differs (NumPy adds
-        # pairwise), by a few units in the last place.
+        # pairwise), by a few units in the last place. A network array's (members, rows, cols) adds each member's
+        # bias (members, 1, cols) to its own rows, as the kernel's bias_rows does.
         np.add(z, b, out=out)
-        top = np.maximum.reduce(out, axis=1, out=self._row_column(out), keepdims=True)
+        top = np.maximum.reduce(out, axis=-1, out=self._row_column(out), keepdims=True)
         np.subtract(out, top, out=out)
         np.exp(out, out=out)
-        total = np.add.reduce(out, axis=1, out=self._row_column(out), keepdims=True)
+        total = np.add.reduce(out, axis=-1, out=self._row_column(out), keepdims=True)
         return np.divide(out, total, out=out)
 
     def sum_rows(self, a, out):
-        # add.reduce skips np.sum's Python wrapper: a microsecond that matters at batch size 10.
-        return np.add.reduce(a, axis=0, out=out)
+        # add.reduce skips np.sum's Python wrapper: a microsecond that matters at batch size 10. For a network
+        # array, over each member's rows: (members, rows, n) into its biases' (members, 1, n).
+        return np.add.reduce(a, axis=-2, out=out, keepdims=out.ndim == a.ndim)

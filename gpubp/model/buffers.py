@@ -10,11 +10,13 @@ import numpy as np
 
 
 class Workspace:
-    """Device buffers for mini-batches of ``m`` rows, allocated once and reused by every step of that size."""
+    """Device buffers for mini-batches of ``m`` rows, allocated once and reused by every step of that size; for an
+    array of ``count`` networks, one (m, n_l) block per member, stacked (count, m, n_l)."""
 
-    def __init__(self, xp, sizes, m, dtype):
-        self.activations = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # a^l, (m, n_l); [0] is the input
-        self.deltas = [None] + [xp.empty((m, n), dtype) for n in sizes[1:]]  # δ^l, (m, n_l)
+    def __init__(self, xp, sizes, m, dtype, count=None):
+        lead = () if count is None else (count,)
+        self.activations = [None] + [xp.empty((*lead, m, n), dtype) for n in sizes[1:]]  # a^l, (m, n_l); [0]: input
+        self.deltas = [None] + [xp.empty((*lead, m, n), dtype) for n in sizes[1:]]  # δ^l, (m, n_l)
         self.dropped = None  # under dropout: each hidden layer's masked activations (allocated on first use)
 
     def fed(self, xp, x, dropout) -> list:
@@ -34,16 +36,27 @@ class FlatParameters:
     weight matrices come first, in the first ``n_weights`` elements, then all biases: L2, which decays weights
     only, is then a comparison of the index. Each view starts on a 256-byte boundary, where GEMM libraries
     (cuBLAS in particular) pick their fastest kernels; the padding between views is zero and stays zero.
+
+    For an array of ``count`` networks (``model/array.py``) the buffer is (count, P): member k's parameters are row
+    k, laid out as one network's, so that each member is an ordinary network over a view of its row, and the
+    update rule is still one pass over all of them. Its views stack the members: weights (count, n_(l+1), n_l),
+    biases (count, 1, n_(l+1)), which broadcast over each member's rows.
     """
 
     ALIGN = 64  # elements: 256 bytes in float32
 
-    def __init__(self, xp, sizes, dtype):
+    def __init__(self, xp, sizes, dtype, count=None, flat=None):
         shapes, starts, offset = self.layout(sizes)
         self.n_weights = starts[len(shapes)]
-        self.flat = xp.zeros(offset, dtype)
-        self.weights = [self.flat[s : s + r * c].reshape(r, c) for s, (r, c) in zip(starts, shapes)]
-        self.biases = [self.flat[s : s + r] for s, (r, _) in zip(starts[len(shapes) :], shapes)]
+        if flat is None:
+            flat = xp.zeros(offset if count is None else (count, offset), dtype)
+        self.flat = flat
+        if count is None:
+            self.weights = [flat[s : s + r * c].reshape(r, c) for s, (r, c) in zip(starts, shapes)]
+            self.biases = [flat[s : s + r] for s, (r, _) in zip(starts[len(shapes) :], shapes)]
+        else:  # reshape of a strided slice: a view, (count, r, c) with the members P elements apart
+            self.weights = [flat[:, s : s + r * c].reshape(count, r, c) for s, (r, c) in zip(starts, shapes)]
+            self.biases = [flat[:, s : s + r].reshape(count, 1, r) for s, (r, _) in zip(starts[len(shapes) :], shapes)]
 
     @classmethod
     def layout(cls, sizes):
@@ -61,9 +74,10 @@ class FlatParameters:
         return -(-offset // cls.ALIGN) * cls.ALIGN
 
 
-def parameter_bytes(sizes, dtype) -> int:
-    """Bytes of the flat parameter buffer and its gradient twin (alignment padding included)."""
-    return 2 * FlatParameters.layout(sizes)[2] * np.dtype(dtype).itemsize
+def parameter_bytes(sizes, dtype, count=1) -> int:
+    """Bytes of the flat parameter buffer and its gradient twin (alignment padding included), for ``count``
+    networks."""
+    return 2 * count * FlatParameters.layout(sizes)[2] * np.dtype(dtype).itemsize
 
 
 def flat_buffer(what: str, array, backend, params):

@@ -174,7 +174,7 @@ class Network:
         xp = self.backend.xp
         activations[0] = a = x
         for l, (w, b, out) in enumerate(zip(self.weights, self.biases, activations[1:]), start=1):
-            xp.dot(a, w.T, out=out)  # z^l = a^(l−1) W^lᵀ                          (m, n_l)
+            xp.matmul(a, w.swapaxes(-1, -2), out=out)  # z^l = a^(l−1) W^lᵀ        (m, n_l)
             if l < len(self.weights):
                 forward, _, extra = self._hidden_kernels[l - 1]
                 a = forward(out, b, *extra, out)  # a^l = f(z^l + b^l)              (m, n_l)
@@ -198,10 +198,10 @@ class Network:
         self._output_delta(acts[-1], y, scale, deltas[-1])  # BP1: δ^L = s·∇_a C ⊙ f′(z^L)  (m, n_L)
         for l in reversed(range(len(self.weights))):  # weights[l] maps layer l to layer l+1
             delta = deltas[l + 1]  #                                                        (m, n_(l+1))
-            xp.dot(delta.T, fed[l], out=nabla_w[l])  # BP4: ∂C/∂W = δᵀ a, summed over x    (n_(l+1), n_l)
+            xp.matmul(delta.swapaxes(-1, -2), fed[l], out=nabla_w[l])  # BP4: ∂C/∂W = δᵀ a  (n_(l+1), n_l)
             ops.sum_rows(delta, nabla_b[l])  # BP3: ∂C/∂b = δ, summed over x                (n_(l+1),)
             if l > 0:
-                xp.dot(delta, self.weights[l], out=deltas[l])  # Wᵀδ, in row form            (m, n_l)
+                xp.matmul(delta, self.weights[l], out=deltas[l])  # Wᵀδ, in row form         (m, n_l)
                 if dropout is not None and dropout.drops(l - 1):
                     dropout.apply(ops, l - 1, deltas[l], deltas[l])  # only kept units pass δ back
                 _, hidden_delta, extra = self._hidden_kernels[l - 1]

@@ -70,6 +70,30 @@ class TrainingState:
         return cls(plateau=plateau, best_parameters=best_parameters, **values)
 
 
+@dataclass
+class Run:
+    """One ``train`` call as ``Trainer.start`` lays it out: the rows trained on (device arrays; host weights and
+    their device twin, or None), the held-out validation rows and the test data (device triples, or None), the
+    masks, the schedule, the epochs still to train, and the checks."""
+
+    config: TrainingConfig
+    n: int  # rows trained on: the training set less the hold-out
+    x: object
+    y: object
+    labels: object
+    weights: np.ndarray | None
+    device_weights: object
+    validation: tuple | None
+    test: tuple | None
+    dropout: Dropout | None
+    schedule: Schedule
+    epochs: range
+    steps_per_epoch: int
+    saturation: SaturationCheck | None
+    comm: object
+    stopped: bool = False  # patience ran out: no more epochs
+
+
 class Trainer:
     """One training run of ``net``: its configuration, update rule, schedule, early stopping and history.
 
@@ -128,9 +152,51 @@ class Trainer:
         validation data, so that all of them take the same early-stopping and plateau decisions.
         """
         comm = comm or LocalCommunicator()
+        net = self.net
+        data = prepare(net, training_data, "training data")
+        weights = None if sample_weight is None else prepare_weights(sample_weight, data[0].shape[0], "sample_weight")
+        test = prepare(net, test_data, "test data") if test_data is not None else None
+        run = self.start(config, data, weights, test, comm, on_warning)
+        x_epoch, y_epoch = net.backend.xp.empty_like(run.x), net.backend.xp.empty_like(run.y)
+        for epoch in run.epochs:
+            etas = run.schedule.epoch_etas(epoch)
+            communicated = comm.seconds
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is reported below, not warned about
+                seconds = run_epoch(
+                    net,
+                    self.optimizer,
+                    run.x,
+                    run.y,
+                    x_epoch,
+                    y_epoch,
+                    config.mini_batch_size,
+                    etas,
+                    comm,
+                    on_progress,
+                    run.weights,
+                    run.dropout,
+                    (epoch - 1) * run.steps_per_epoch,
+                )
+            if not net.is_finite():
+                raise diverged(epoch, config, run.n, net, run.x)
+            stats = self.end_epoch(run, epoch, seconds, etas[-1], monitor_training_cost)
+            if comm.size > 1:
+                stats.allreduce_seconds = comm.seconds - communicated
+            if on_epoch is not None:
+                on_epoch(stats)
+            if run.stopped:
+                break
+        self.finish(run, on_warning)
+        return self.history
+
+    def start(self, config: TrainingConfig, data, weights, test, comm, on_warning, rows=None) -> Run:
+        """Lay out a call's run over the device data ``(x, y, labels)`` (its rows ``rows``, host indices; None: all
+        of them), the host ``weights`` (or None) and the device ``test`` data (or None): the hold-out, the checks,
+        the update rule, dropout and the schedule. A run refused here leaves the trainer as it was."""
         net, history = self.net, self.history
-        x, y, labels = prepare(net, training_data, "training data")
-        weights = None if sample_weight is None else prepare_weights(sample_weight, x.shape[0], "sample_weight")
+        x, y, labels = data if rows is None else take_rows(net, data, rows)
+        if weights is not None and rows is not None:
+            weights = weights[rows]
         n, held_out = config.rows(x.shape[0])
         rates = config.dropout_rates(net.num_layers - 2)
         if config.epochs <= len(history):
@@ -140,12 +206,11 @@ class Trainer:
             )
         validation = None
         if held_out:
-            rows, held = validation_split(x.shape[0], config.validation_fraction)
+            kept, held = validation_split(x.shape[0], config.validation_fraction)
             validation = take_rows(net, (x, y, labels), held)
-            x, y, labels = take_rows(net, (x, y, labels), rows)
-            weights = None if weights is None else weights[rows]
+            x, y, labels = take_rows(net, (x, y, labels), kept)
+            weights = None if weights is None else weights[kept]
         device_weights = None if weights is None else net.backend.asarray(weights, net.dtype)
-        test = prepare(net, test_data, "test data") if test_data is not None else None
         check_finite_before_training(net)
         state = self._continue_state(config)
         saturation = SaturationCheck(net, x) if comm.rank == 0 else None
@@ -154,69 +219,54 @@ class Trainer:
             (on_warning or warnings.warn)(warning)
         # L2's n is the number of samples trained on: the training set after the validation hold-out
         rule = self._optimizer_for(config, n)
-        x_epoch, y_epoch = net.backend.xp.empty_like(x), net.backend.xp.empty_like(y)
-        if (
-            any(rates) and state.dropout_seed is None
-        ):  # once per run (checkpointed), so a resumed run has the same masks
+        if any(rates) and state.dropout_seed is None:  # once per run (checkpointed): a resumed run has the same masks
             # drawn from a jumped copy of the network's generator: the shuffles stay those of a run without dropout
             state.dropout_seed = int(np.random.Generator(net.rng.bit_generator.jumped()).integers(2**63))
         dropout = Dropout(rates, net.sizes[1:-1], config.mini_batch_size, state.dropout_seed) if any(rates) else None
         self.config, self.optimizer = config, rule  # only now: a run refused above leaves the trainer as it was
         steps_per_epoch = -(-n // config.mini_batch_size)
-        steps = Schedule(
+        schedule = Schedule(
             config.schedule, config.eta, config.epochs, steps_per_epoch, config.warmup_epochs, state.plateau
         )
-        for epoch in range(len(history) + 1, config.epochs + 1):
-            communicated = comm.seconds
-            etas = steps.epoch_etas(epoch)
-            with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is reported below, not warned about
-                seconds = run_epoch(
-                    net,
-                    rule,
-                    x,
-                    y,
-                    x_epoch,
-                    y_epoch,
-                    config.mini_batch_size,
-                    etas,
-                    comm,
-                    on_progress,
-                    weights,
-                    dropout,
-                    (epoch - 1) * steps_per_epoch,
-                )
-            if not net.is_finite():
-                raise diverged(epoch, config, n, net, x)
-            stats = EpochStats(epoch, seconds, n / seconds, eta=etas[-1])
-            if comm.size > 1:
-                stats.allreduce_seconds = comm.seconds - communicated
-            if comm.rank == 0 and monitor_training_cost:
-                stats.training_cost = net.metrics(x, y, labels, device_weights).cost
-            if comm.rank == 0 and test is not None:
-                scored = net.metrics(*test)
-                stats.test_cost, stats.test_r2 = scored.cost, scored.r2
-                stats.test_accuracy = None if scored.correct is None else scored.correct / test[0].shape[0]
-            if validation is not None:
-                scored = net.metrics(*validation)
-                stats.validation_cost, stats.validation_r2 = scored.cost, scored.r2
-                if scored.correct is not None:
-                    stats.validation_accuracy = scored.correct / validation[0].shape[0]
-                improved = self._remember_if_best(epoch, stats.validation_score)
-                if state.plateau is not None:
-                    state.plateau.end_epoch(improved, config.plateau_factor, config.plateau_patience)
-            history.append(stats)
-            self.rng_after = net.rng.bit_generator.state
-            if on_epoch is not None:
-                on_epoch(stats)
-            if config.patience is not None and state.stale_epochs >= config.patience:
-                break
+        epochs = range(len(history) + 1, config.epochs + 1)
+        return Run(config, n, x, y, labels, weights, device_weights, validation, test, dropout, schedule, epochs,
+                   steps_per_epoch, saturation, comm)  # fmt: skip
+
+    def end_epoch(self, run: Run, epoch: int, seconds: float, eta: float, monitor_training_cost: bool) -> EpochStats:
+        """Score the epoch that just ended (the training cost, the test and validation data), let early stopping
+        and the plateau schedule see it, and add it to the history; ``run.stopped`` tells whether patience ran
+        out."""
+        net, state, config, comm = self.net, self.state, run.config, run.comm
+        stats = EpochStats(epoch, seconds, run.n / seconds, eta=eta)
+        if comm.rank == 0 and monitor_training_cost:
+            stats.training_cost = net.metrics(run.x, run.y, run.labels, run.device_weights).cost
+        if comm.rank == 0 and run.test is not None:
+            scored = net.metrics(*run.test)
+            stats.test_cost, stats.test_r2 = scored.cost, scored.r2
+            stats.test_accuracy = None if scored.correct is None else scored.correct / run.test[0].shape[0]
+        if run.validation is not None:
+            scored = net.metrics(*run.validation)
+            stats.validation_cost, stats.validation_r2 = scored.cost, scored.r2
+            if scored.correct is not None:
+                stats.validation_accuracy = scored.correct / run.validation[0].shape[0]
+            improved = self._remember_if_best(epoch, stats.validation_score)
+            if state.plateau is not None:
+                state.plateau.end_epoch(improved, config.plateau_factor, config.plateau_patience)
+        self.history.append(stats)
+        self.rng_after = net.rng.bit_generator.state
+        run.stopped = config.patience is not None and state.stale_epochs >= config.patience
+        return stats
+
+    def finish(self, run: Run, on_warning) -> None:
+        """End the call: the network gets its best weights (with early stopping), the history its best epoch, and
+        a saturated hidden layer is warned about."""
+        config, state, history = run.config, self.state, self.history
         if config.patience is not None and state.best_epoch != history[-1].epoch:
             self._swap_best()  # the network ends with its best weights; the last ones are kept to continue
         history.best_epoch = state.best_epoch if config.patience is not None else None
-        warning = saturation.warning(history[-1].epoch, config) if saturation is not None else None
+        warning = run.saturation.warning(history[-1].epoch, config) if run.saturation is not None else None
         if warning is not None:
             (on_warning or warnings.warn)(warning)
-        return history
 
     @contextmanager
     def all_or_nothing(self):
