@@ -17,7 +17,15 @@ import importlib
 
 from .backend import get_backend
 from .config import SettingError
-from .errors import DataError, DeviceUnavailableError, GpubpError, InputError, ModelFileError, TrainingDiverged
+from .errors import (
+    DataError,
+    DeviceUnavailableError,
+    GpubpError,
+    InputError,
+    ModelFileError,
+    OutOfMemoryError,
+    TrainingDiverged,
+)
 from .model import COSTS, CrossEntropyCost, LogLikelihoodCost, NetworkConfig, QuadraticCost, save
 
 # What needs gpubp.training, imported when first asked for (PEP 562).
@@ -49,6 +57,7 @@ __all__ = [
     "ModelFileError",
     "Network",
     "NetworkConfig",
+    "OutOfMemoryError",
     "QuadraticCost",
     "SettingError",
     "Trainer",

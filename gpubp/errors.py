@@ -64,6 +64,12 @@ class DataError(InputError):
     """A dataset file or folder that is missing, malformed or inconsistent."""
 
 
+class OutOfMemoryError(InputError, MemoryError):
+    """Not enough memory for what was asked: refused before anything was allocated (the message gives the
+    figures), or an allocation that failed anyway (NumPy's ``MemoryError``, CuPy's ``OutOfMemoryError``), named in
+    one line; ``except MemoryError`` catches it too."""
+
+
 class DeviceUnavailableError(GpubpError, RuntimeError):
     """A GPU was asked for and cannot be had."""
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import DeviceUnavailableError, InputError
 from .kernels import CupyOps
+from .memory import gpu_available, host_available
 from .numpy_ops import NumpyOps
 
 DEVICES = ("auto", "cpu", "gpu")
@@ -62,6 +63,10 @@ class CpuBackend:
     def synchronize(self) -> None:
         pass
 
+    def free_memory(self) -> int:
+        """Bytes the network's arrays can still take: the host's available memory."""
+        return host_available()
+
 
 class GpuBackend:
     """CuPy on the current CUDA device (0 unless a data-parallel process chose its own): host arrays are copied
@@ -73,7 +78,7 @@ class GpuBackend:
         self.reason = reason
         self.ops = CupyOps(cupy)
         self.xp = cupy
-        index = cupy.cuda.runtime.getDevice()
+        self.device_id = index = cupy.cuda.runtime.getDevice()
         props = cupy.cuda.runtime.getDeviceProperties(index)
         self.device_name = f"{props['name'].decode()} (device {index}, CuPy {cupy.__version__})"
 
@@ -94,6 +99,10 @@ class GpuBackend:
 
     def synchronize(self) -> None:
         self.xp.cuda.get_current_stream().synchronize()
+
+    def free_memory(self) -> int:
+        """Bytes the network's arrays can still take on the GPU (CUDA's free memory and CuPy's unused pool)."""
+        return gpu_available(self.xp)
 
 
 @functools.cache

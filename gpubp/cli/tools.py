@@ -17,10 +17,10 @@ from ..bench import markdown_table, run_benchmark
 from ..data import DataConfig, load_dataset, load_features
 from ..data.files import check_memory
 from ..errors import InputError
-from ..model.buffers import parameter_bytes
 from ..model.config import NetworkConfig
 from ..model.gradcheck import gradient_check
 from ..model.inputs import prepare
+from ..model.memory import parameter_buffer_bytes
 from ..model.storage import atomic_write
 from ..network import Network, load
 from ..training.report import confusion_matrix, format_confusion
@@ -144,7 +144,7 @@ def gradcheck(args) -> int:
     # The drawn weights, the network's parameters, float64 inputs, targets and two workspaces of activations and
     # deltas per layer, before any of them is allocated.
     check_memory(
-        2 * parameter_bytes(sizes, "float64") + 8 * args.samples * (sizes[0] + 5 * sum(sizes[1:])),
+        4 * parameter_buffer_bytes(sizes, "float64") + 8 * args.samples * (sizes[0] + 5 * sum(sizes[1:])),
         f"a gradient check of sizes {sizes} on {args.samples} samples",
         InputError,
     )

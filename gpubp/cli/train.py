@@ -207,8 +207,8 @@ class RunFiles:
 
 
 def start_run(args, comm) -> int:
-    """Read the settings and the data, build the network (or take the checkpoint's), claim the run folder (rank
-    0 only: only rank 0 talks and writes), then train and report."""
+    """Read the settings and the data, build the network (or take the checkpoint's), check that the run fits in
+    memory, claim the run folder (rank 0 only: only rank 0 talks and writes), then train and report."""
     if args.resume is not None:
         args.resume = checkpoint_file(args.resume)
     settings, resumed = settings_for(args)
@@ -234,6 +234,9 @@ def start_run(args, comm) -> int:
             )
     settings.sizes = list(trainer.net.sizes)
     held_out = settings.training.rows(len(train_data[1]))[1]
+    writes = comm.rank == 0  # rank 0 saves the model, and the checkpoints
+    checkpoints = writes and bool(settings.run.checkpoint_every)
+    trainer.check_memory(settings.training, train_data, test_data, comm=comm, saves=writes, checkpoints=checkpoints)
     data = (train_data, test_data, held_out)
     if comm.rank != 0:
         return train_and_report(args, comm, settings, trainer, data, None)
