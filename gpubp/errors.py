@@ -50,6 +50,14 @@ class GpubpError(Exception):
         renamed.__dict__.update(self.__dict__)
         return renamed
 
+    def followed_by(self, text: str) -> GpubpError:
+        """The same error, of the same type and knobs, its message followed by ``; text``."""
+        extended = type(self).__new__(type(self))
+        extended.__dict__.update(self.__dict__)
+        extended.template = f"{self.template}; {text}"
+        Exception.__init__(extended, extended.fill(python_name))
+        return extended
+
 
 def python_name(knob: str, value: str | None) -> str:
     """A knob as Python code writes it: ``eta``, ``device='cpu'``."""

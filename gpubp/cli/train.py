@@ -12,6 +12,7 @@ line saying what is intact.
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 import traceback
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import check_classes, load_dataset
-from ..distributed import get_communicator
+from ..distributed import RankFailed, get_communicator, write_line
 from ..errors import DataError, GpubpError, InputError, ModelFileError, TrainingDiverged
 from ..model import save
 from ..model.storage import read_npz
@@ -149,18 +150,36 @@ class Progress:
 
 
 def train_command(args) -> int:
-    """``gpubp train``; in a data-parallel job, any process's failure ends every process, each with its message."""
+    """``gpubp train``; in a data-parallel job, any process's failure ends every process (``end_job``)."""
     comm = get_communicator(args.distributed, args.device)
     try:
         return start_run(args, comm)
     except BaseException as exc:
         if comm.size == 1:
             raise
-        if not isinstance(exc, GpubpError):
-            traceback.print_exc()
-        message = in_flags(exc) if isinstance(exc, GpubpError) else exc
-        print(f"gpubp train: error on rank {comm.rank} of {comm.size}: {message}", file=sys.stderr, flush=True)
-        comm.abort(2 if isinstance(exc, GpubpError) else 1)
+        end_job(comm, exc)
+
+
+def end_job(comm, exc: BaseException) -> None:
+    """End a data-parallel job after ``exc`` on this rank, with one line that rank 0 writes: its own failure, or
+    the one another rank handed it (``gpubp.distributed``), followed by the state of the run's files."""
+    if isinstance(exc, RankFailed):  # another rank's line, to which rank 0 added what is intact
+        line, code = f"{exc}", exc.code
+    elif isinstance(exc, GpubpError):
+        line, code = f"gpubp train: error on rank {comm.rank} of {comm.size}: {in_flags(exc)}", 2
+    elif isinstance(exc, KeyboardInterrupt):
+        stop = stopped(exc)
+        why = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {signal.Signals(stop.signum).name}"
+        line, code = f"gpubp train: rank {comm.rank} of {comm.size} {why}", stop.exit_status
+        line += f"; {stop.state}" if stop.state else ""
+    else:  # a bug: its traceback here, on this rank's stderr, and its one line from rank 0
+        traceback.print_exc()
+        sys.stderr.flush()
+        line, code = f"gpubp train: error on rank {comm.rank} of {comm.size}: {type(exc).__name__}: {exc}", 1
+    if comm.rank == 0:
+        write_line(line)
+        comm.abort(code)
+    comm.report_failure(line, code)
 
 
 class RunFiles:
@@ -337,6 +356,11 @@ def train_and_report(args, comm, settings, trainer, data, files) -> int:
     except TrainingDiverged as exc:
         progress.close()
         raise GpubpError(f"{exc}; {files.state(training.eta / 10)}" if files else str(exc)) from None
+    except GpubpError as exc:  # a data-parallel job ends with rank 0's line saying what is intact
+        progress.close()
+        if files is None or comm.size == 1:
+            raise
+        raise exc.followed_by(files.state()) from None
     except KeyboardInterrupt as exc:
         progress.close()
         stop = stopped(exc)
