@@ -12,6 +12,7 @@ line saying what is intact.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -206,7 +207,7 @@ class RunFiles:
 
     def save_model(self, net) -> None:
         path = self.folder.path / "model.npz"
-        save(net, path, {"run_id": np.array(self.settings.run_id)})
+        save(net, path, {"run_id": np.array(self.settings.run_id), "tf32": np.array(uses_tf32(net))})
         self.metrics.close()
         self.model = path
 
@@ -267,11 +268,23 @@ def start_run(args, comm) -> int:
         folder.release()
 
 
+def uses_tf32(net) -> bool:
+    """Whether the network's GEMMs run in TensorFloat-32 (float32 on a GPU with ``$CUPY_TF32`` set, which the run
+    inherits from its environment)."""
+    return net.backend.tf32 and net.dtype == np.float32
+
+
+def tf32_note(net) -> str:
+    if not uses_tf32(net):
+        return ""
+    return f"; float32 matrix products in TensorFloat-32 (CUPY_TF32={os.environ.get('CUPY_TF32')}, inherited)"
+
+
 def describe_run(args, comm, settings, trainer, train_data, test_data, held_out) -> list[str]:
     """The lines a run starts with: the device, the network and its training, the data, the methods."""
     net, training = trainer.net, settings.training
     backend = net.backend
-    lines = [f"device: {backend.name} — {backend.device_name} ({backend.reason})"]
+    lines = [f"device: {backend.name} — {backend.device_name} ({backend.reason})" + tf32_note(net)]
     if comm.size > 1:
         lines.append(f"data-parallel: {comm.size} processes over {comm.kind}, each a share of every mini-batch")
     rule = training.optimizer + (
