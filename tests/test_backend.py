@@ -143,6 +143,49 @@ def test_info_refuses_an_unknown_device_variable(tmp_path):
     ]
 
 
+def test_info_with_gpubp_device_gpu_and_no_gpu_says_so_and_fails(fake_cupy, tmp_path):
+    fake_cupy("nodevice")
+    env = environment()
+    env["GPUBP_DEVICE"] = "gpu"
+    result = run("info", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "default device: gpu" in result.stdout  # everything else is still shown
+    assert result.stderr.splitlines() == [
+        "gpubp info: error: $GPUBP_DEVICE is gpu but no GPU can be used (no usable CUDA device (CUDARuntimeError: "
+        "cudaErrorNoDevice: no CUDA-capable device is detected)), so every command without --device cpu stops: set "
+        "GPUBP_DEVICE to auto or cpu, or make the GPU usable (see above)"
+    ]
+
+
+def test_every_message_about_the_device_speaks_in_flags(fake_cupy, tmp_path):
+    """Each command's refusal of a GPU that cannot be used names --device cpu, never Python's device='cpu'."""
+    ok = run("train", "--epochs", "1", "--checkpoint-every", "1", "--out", "run", "--device", "cpu", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    fake_cupy("nodevice")
+    on_the_gpu = {
+        "train": ["train", "--epochs", "1"],
+        "resume": ["train", "--resume", "run", "--epochs", "2"],
+        "evaluate": ["evaluate", "run/model.npz"],
+        "predict": ["predict", "run/model.npz", "run/model.npz"],
+        "gradcheck": ["gradcheck"],
+        "bench": ["bench", "--net", "4,2/2/4", "--repeats", "1", "--peers", ""],
+    }
+    env = environment()
+    for name, args in on_the_gpu.items():
+        for how, argv, variables in (
+            ("flag", args + ["--device", "gpu"], {}),
+            ("variable", args, {"GPUBP_DEVICE": "gpu"}),
+        ):
+            result = run(*argv, cwd=tmp_path, env={**env, **variables})
+            assert result.returncode == 2, (name, how, result.stderr)
+            (line,) = result.stderr.splitlines()
+            assert (
+                "a GPU was requested but none can be used" in line and "or train on the CPU with --device cpu" in line
+            )
+            assert "device=" not in line, (name, how, line)
+    nccl = run("train", "--distributed", "nccl", "--device", "gpu", cwd=tmp_path)
+    assert "--distributed nccl needs one CUDA GPU per process" in nccl.stderr and "distributed=" not in nccl.stderr
+
+
 @pytest.mark.parametrize(
     "value, capability, tf32",
     [("1", "8.0", True), ("1", "7.0", False), (" 2 ", "9.0", True), ("0", "8.0", False), (None, "8.0", False)],

@@ -16,7 +16,7 @@ from ..backend.machine import describe_machine
 from ..bench import markdown_table, run_benchmark
 from ..data import DataConfig, load_dataset, load_features
 from ..data.files import check_memory
-from ..errors import InputError
+from ..errors import DeviceUnavailableError, InputError
 from ..model.config import NetworkConfig
 from ..model.gradcheck import gradient_check
 from ..model.inputs import prepare
@@ -122,6 +122,12 @@ def info(args) -> int:
             print(f"device {index}: {gpu}")
     print(f"CuPy kernel cache: {machine['cupy_kernel_cache']} (CUPY_CACHE_DIR; must be writable for CuPy to import)")
     print(f"default device: {default} (set {DEVICE_ENV_VAR} or --device); auto trains on: {get_backend('auto').name}")
+    if default == "gpu" and not machine["gpu_usable"]:
+        raise DeviceUnavailableError(
+            f"${DEVICE_ENV_VAR} is gpu but no GPU can be used ({machine['gpu_reason']}), so every command without "
+            f"{{device='cpu'}} stops: set {DEVICE_ENV_VAR} to auto or cpu, or make the GPU usable (see above)",
+            "device",
+        )
     return 0
 
 
@@ -164,8 +170,18 @@ def gradcheck(args) -> int:
         print(f"{check.layer:>5}  {check.weights_error:10.2e}  {check.biases_error:10.2e}")
     worst = max(check.error for check in checks)
     verdict = "ok" if worst <= args.tolerance else "FAILED"
-    print(f"{verdict}: largest relative error {worst:.2e}, tolerance {args.tolerance:.0e}")
+    print(f"{verdict}: largest relative error {written_against(worst, args.tolerance)}, tolerance {args.tolerance!r}")
     return 0 if worst <= args.tolerance else 1
+
+
+def written_against(value: float, limit: float) -> str:
+    """``value`` with three significant digits, or as many more as it takes for the written number to compare with
+    ``limit`` as ``value`` does (so that an error just above the tolerance never reads as equal to it)."""
+    for digits in range(3, 18):
+        text = f"{value:.{digits}g}"
+        if (float(text) <= limit) == (value <= limit) and (float(text) != limit or value == limit):
+            return text
+    return repr(value)
 
 
 def bench(args) -> int:
