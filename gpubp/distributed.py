@@ -33,6 +33,7 @@ from .errors import DeviceUnavailableError, GpubpError, InputError
 KINDS = ("none", "mpi", "nccl")
 FAILURE_TAG = 0x6770  # the point-to-point messages by which a rank hands its failure to rank 0
 REPORT_WAIT = 60.0  # seconds a failing rank waits for rank 0 to report it and end the job
+ABORT_GRACE = 0.5  # seconds between the last line and MPI_Abort, for mpiexec to pass the line on
 
 
 def write_line(line: str) -> None:
@@ -118,7 +119,9 @@ class MpiCommunicator(LocalCommunicator):
         self.abort(code)
 
     def abort(self, code: int) -> None:
-        """End every process of the job (a process that stopped alone would leave the others waiting)."""
+        """End every process of the job (a process that stopped alone would leave the others waiting), after a
+        moment: mpiexec (MPICH's hydra) drops what a process wrote to stderr just before and has not passed on yet."""
+        time.sleep(ABORT_GRACE)
         self.comm.Abort(code)
 
 
