@@ -219,25 +219,32 @@ def test_a_network_beyond_the_gpus_free_memory_is_refused_before_it_is_allocated
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("case", list(CASES))
-def test_the_device_estimate_is_within_a_quarter_of_what_cupys_pool_took(cupy, case):
+def test_the_device_estimate_is_within_a_quarter_of_the_peak_in_use_on_the_gpu(cupy, case):
+    """The peak of the bytes in use, through a pool of the test's own: CuPy's pool keeps freed blocks for later and
+    gives them back when an allocation would fail, so what it holds overstates what a run needs."""
+    import gpubp.training.trainer as trainer_module
+
     sizes, rows, test_rows, batch, rule, fraction, patience, x_dtype = CASES[case]
-    pool = cupy.get_default_memory_pool()
-    pool.free_all_blocks()
-    before = pool.total_bytes()
+    pool, peak = cupy.cuda.MemoryPool(), [0]
+
+    def malloc(size):
+        memory_pointer = pool.malloc(size)
+        peak[0] = max(peak[0], pool.used_bytes())
+        return memory_pointer
+
     rng = np.random.default_rng(0)
     data = (rng.random((rows, sizes[0])).astype(x_dtype), rng.integers(0, sizes[-1], rows))
     test = (rng.random((test_rows, sizes[0])).astype(x_dtype), rng.integers(0, sizes[-1], test_rows))
-    net = gpubp.Network(sizes, device="gpu", seed=0, init="scaled")
-    runs = []
-    footprint = memory.run_footprint
-    import gpubp.training.trainer as trainer_module
-
+    runs, footprint = [], memory.run_footprint
+    cupy.cuda.set_allocator(malloc)
     trainer_module.run_footprint = lambda *args: runs.append(footprint(*args)) or runs[-1]
     try:
+        net = gpubp.Network(sizes, device="gpu", seed=0, init="scaled")
         net.SGD(data, 2, batch, 0.01, optimizer=rule, validation_fraction=fraction, patience=patience, test_data=test)
     finally:
         trainer_module.run_footprint = footprint
+        cupy.cuda.set_allocator(cupy.get_default_memory_pool().malloc)
     network = sum(memory.network_footprint(net.sizes, net.dtype, True, net.init).device.values())
     buffers = 2 * memory.parameter_buffer_bytes(net.sizes, net.dtype)
     estimate = max(network, buffers + sum(runs[0].device.values()))
-    assert 0.75 <= estimate / (pool.total_bytes() - before) <= 1.25
+    assert 0.75 <= estimate / peak[0] <= 1.25, (estimate, peak[0])
