@@ -32,7 +32,10 @@ class FlatParameters:
     def __init__(self, xp, sizes, dtype):
         shapes, starts, offset = self.layout(sizes)
         self.n_weights = starts[len(shapes)]
-        self.flat = xp.zeros(offset, dtype)
+        # Written once now (np.zeros would leave the pages to be taken at the first write): the memory check
+        # counts this buffer from here on (model/memory.py).
+        self.flat = xp.empty(offset, dtype)
+        self.flat.fill(0)
         self.weights = [self.flat[s : s + r * c].reshape(r, c) for s, (r, c) in zip(starts, shapes)]
         self.biases = [self.flat[s : s + r] for s, (r, _) in zip(starts[len(shapes) :], shapes)]
 
@@ -50,11 +53,6 @@ class FlatParameters:
     @classmethod
     def _aligned(cls, offset: int) -> int:
         return -(-offset // cls.ALIGN) * cls.ALIGN
-
-
-def parameter_bytes(sizes, dtype) -> int:
-    """Bytes of the flat parameter buffer and its gradient twin (alignment padding included)."""
-    return 2 * FlatParameters.layout(sizes)[2] * np.dtype(dtype).itemsize
 
 
 def flat_buffer(what: str, array, backend, params):
