@@ -23,6 +23,7 @@ from .errors import (
     GpubpError,
     InputError,
     ModelFileError,
+    OutOfMemoryError,
     TrainingDiverged,
     TrainingWarning,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "ModelFileError",
     "Network",
     "NetworkConfig",
+    "OutOfMemoryError",
     "QuadraticCost",
     "SettingError",
     "Trainer",

@@ -11,17 +11,44 @@ order of floating-point sums. Three communicators, chosen by ``get_communicator`
 - ``MpiCommunicator``: MPI through ``mpi4py``; GPU buffers go through host memory, since MPI wheels are not
   CUDA-aware;
 - ``NcclCommunicator``: NCCL through CuPy, one process per GPU, the NCCL id sent to every process over MPI.
+
+A process that fails ends the job, and rank 0 says so, with the state of the files it wrote. A rank other than 0
+hands its one line to rank 0 (``report_failure``, a point-to-point message) instead of ending the job itself, which
+could kill rank 0 while it writes a checkpoint and before it says which files are intact. Rank 0 waits for its
+all-reduces polling for such a message (``check_peers``), raises it as ``RankFailed``, reports and aborts the job.
+With NCCL the all-reduce waits on the GPU, not on the host: rank 0 looks for a message before each one, so it
+reports unless it blocks on the GPU first (at the NCCL set-up, say); a rank whose message nobody takes within
+``REPORT_WAIT`` seconds writes its line itself and ends the job.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 
 from .backend import find_gpus, get_backend, resolve_device
-from .errors import DeviceUnavailableError, InputError
+from .errors import DeviceUnavailableError, GpubpError, InputError
 
 KINDS = ("none", "mpi", "nccl")
+FAILURE_TAG = 0x6770  # the point-to-point messages by which a rank hands its failure to rank 0
+REPORT_WAIT = 60.0  # seconds a failing rank waits for rank 0 to report it and end the job
+ABORT_GRACE = 0.5  # seconds between the last line and MPI_Abort, for mpiexec to pass the line on
+
+
+def write_line(line: str) -> None:
+    """``line`` on stderr in one write, so that the lines of several processes sharing it never interleave."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+class RankFailed(GpubpError):
+    """Another rank failed and handed its line to rank 0 (``line``, as that rank wrote it), which ends the job with
+    that rank's exit status ``code``."""
+
+    def __init__(self, line: str, code: int):
+        super().__init__(line)
+        self.code = code
 
 
 class LocalCommunicator:
@@ -35,6 +62,9 @@ class LocalCommunicator:
 
     def allreduce_sum(self, buffer) -> None:
         pass
+
+    def check_peers(self) -> None:
+        """Raise ``RankFailed`` where another rank has reported a failure (there is none here)."""
 
     def abort(self, code: int) -> None:
         raise SystemExit(code)
@@ -60,16 +90,38 @@ class MpiCommunicator(LocalCommunicator):
         # On a GPU the copy to the host would wait for the step's queued compute, and the copy back is queued: the
         # syncs around the clock keep both out of and in the count as they should be. Neither costs a wait the
         # step does not already have, since MPI needs the gradient on the host (on the CPU they do nothing).
+        # Nonblocking, and polled: rank 0 must notice a rank that fails instead of joining the sum.
         self.backend.synchronize()
         start = time.perf_counter()
         host = self.backend.host_buffer(buffer)
-        self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
+        request = self.comm.Iallreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
+        while not request.Test():
+            self.check_peers()
         self.backend.store_from_host(buffer, host)
         self.backend.synchronize()
         self.seconds += time.perf_counter() - start
 
+    def check_peers(self) -> None:
+        """On rank 0: raise ``RankFailed`` where another rank has handed over its failure (``report_failure``)."""
+        if self.rank == 0 and self.comm.Iprobe(source=self.MPI.ANY_SOURCE, tag=FAILURE_TAG):
+            line, code = self.comm.recv(source=self.MPI.ANY_SOURCE, tag=FAILURE_TAG)
+            raise RankFailed(line, code)
+
+    def report_failure(self, line: str, code: int) -> None:
+        """On a rank other than 0: hand this rank's failure to rank 0, which reports it and ends the job; where it
+        has not within ``REPORT_WAIT`` seconds (it is blocked, or gone), write the line here and end the job."""
+        request = self.comm.isend((line, code), dest=0, tag=FAILURE_TAG)
+        deadline = time.monotonic() + REPORT_WAIT
+        while time.monotonic() < deadline:
+            request.Test()
+            time.sleep(0.05)
+        write_line(f"{line} (rank 0 did not report it within {REPORT_WAIT:g} s)")
+        self.abort(code)
+
     def abort(self, code: int) -> None:
-        """End every process of the job (a process that stopped alone would leave the others waiting)."""
+        """End every process of the job (a process that stopped alone would leave the others waiting), after a
+        moment: mpiexec (MPICH's hydra) drops what a process wrote to stderr just before and has not passed on yet."""
+        time.sleep(ABORT_GRACE)
         self.comm.Abort(code)
 
 
@@ -92,6 +144,7 @@ class NcclCommunicator(MpiCommunicator):
         self._summed, self._pending, self._spare = 0.0, [], []
 
     def allreduce_sum(self, buffer) -> None:
+        self.check_peers()  # the sum waits on the GPU: look for a failed rank while the host can still raise
         dtype = self.nccl.NCCL_FLOAT32 if buffer.dtype.itemsize == 4 else self.nccl.NCCL_FLOAT64
         stream = self.cupy.cuda.get_current_stream()
         start, end = self._spare.pop() if self._spare else (self.cupy.cuda.Event(), self.cupy.cuda.Event())

@@ -48,6 +48,12 @@ class GpubpError(Exception):
             return self
         return rebuilt(type(self), self.fill(name), self.__dict__)
 
+    def followed_by(self, text: str) -> GpubpError:
+        """The same error, of the same type and knobs, its message followed by ``; text``."""
+        extended = rebuilt(type(self), "", {**self.__dict__, "template": f"{self.template}; {text}"})
+        Exception.__init__(extended, extended.fill(python_name))
+        return extended
+
     def __reduce__(self):
         # Not (type, args): a subclass's constructor may take other arguments than the message (TrainingDiverged).
         return rebuilt, (type(self), str(self), self.__dict__)
@@ -72,6 +78,12 @@ class InputError(GpubpError, ValueError):
 
 class DataError(InputError):
     """A dataset file or folder that is missing, malformed or inconsistent."""
+
+
+class OutOfMemoryError(InputError, MemoryError):
+    """Not enough memory for what was asked: refused before anything was allocated (the message gives the
+    figures), or an allocation that failed anyway (NumPy's ``MemoryError``, CuPy's ``OutOfMemoryError``), named in
+    one line; ``except MemoryError`` catches it too."""
 
 
 class DeviceUnavailableError(GpubpError, RuntimeError):

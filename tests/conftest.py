@@ -25,6 +25,9 @@ from helpers import FAKE_CUPY, cupy_modules, fail_the_skip, forget_the_gpu, in_c
 # scikit-learn runs its array-API check of every estimator (NetworkClassifier's included) only with this set, and
 # SciPy reads it once, when first imported: here, before any test module imports either.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
+# The GPU tests compare float32 results with strict float32 ones: an inherited CUPY_TF32=1 would turn CuPy's
+# float32 GEMMs to TensorFloat-32 (read once, at the first). A test that wants TF32 sets it in a subprocess.
+os.environ["CUPY_TF32"] = "0"
 
 pytest_plugins = ["data_server"]  # its fixtures: server (a dataset server on 127.0.0.1) and env (its environment)
 

@@ -1,5 +1,6 @@
 """Device choice: decided in one place, from the argument or $GPUBP_DEVICE, loud when a GPU is asked for and absent."""
 
+import os
 import subprocess
 import sys
 
@@ -140,3 +141,93 @@ def test_info_refuses_an_unknown_device_variable(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "gpubp info: error: unknown device 'quantum': choose one of auto, cpu, gpu (as an argument or in $GPUBP_DEVICE)"
     ]
+
+
+def test_info_with_gpubp_device_gpu_and_no_gpu_says_so_and_fails(fake_cupy, tmp_path):
+    fake_cupy("nodevice")
+    env = environment()
+    env["GPUBP_DEVICE"] = "gpu"
+    result = run("info", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "default device: gpu" in result.stdout  # everything else is still shown
+    assert result.stderr.splitlines() == [
+        "gpubp info: error: $GPUBP_DEVICE is gpu but no GPU can be used (no usable CUDA device (CUDARuntimeError: "
+        "cudaErrorNoDevice: no CUDA-capable device is detected)), so every command without --device cpu stops: set "
+        "GPUBP_DEVICE to auto or cpu, or make the GPU usable (see above)"
+    ]
+
+
+def test_every_message_about_the_device_speaks_in_flags(fake_cupy, tmp_path):
+    """Each command's refusal of a GPU that cannot be used names --device cpu, never Python's device='cpu'."""
+    ok = run("train", "--epochs", "1", "--checkpoint-every", "1", "--out", "run", "--device", "cpu", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    fake_cupy("nodevice")
+    on_the_gpu = {
+        "train": ["train", "--epochs", "1"],
+        "resume": ["train", "--resume", "run", "--epochs", "2"],
+        "evaluate": ["evaluate", "run/model.npz"],
+        "predict": ["predict", "run/model.npz", "run/model.npz"],
+        "gradcheck": ["gradcheck"],
+        "bench": ["bench", "--net", "4,2/2/4", "--repeats", "1", "--peers", ""],
+    }
+    env = environment()
+    for name, args in on_the_gpu.items():
+        for how, argv, variables in (
+            ("flag", args + ["--device", "gpu"], {}),
+            ("variable", args, {"GPUBP_DEVICE": "gpu"}),
+        ):
+            result = run(*argv, cwd=tmp_path, env={**env, **variables})
+            assert result.returncode == 2, (name, how, result.stderr)
+            (line,) = result.stderr.splitlines()
+            assert (
+                "a GPU was requested but none can be used" in line and "or train on the CPU with --device cpu" in line
+            )
+            assert "device=" not in line, (name, how, line)
+    nccl = run("train", "--distributed", "nccl", "--device", "gpu", cwd=tmp_path)
+    assert "--distributed nccl needs one CUDA GPU per process" in nccl.stderr and "distributed=" not in nccl.stderr
+
+
+@pytest.mark.parametrize(
+    "value, capability, tf32",
+    [("1", "8.0", True), ("1", "7.0", False), (" 2 ", "9.0", True), ("0", "8.0", False), (None, "8.0", False)],
+)
+def test_cupy_tf32_is_read_as_cupy_reads_it(fake_cupy, monkeypatch, value, capability, tf32):
+    """int(value) > 0, from compute capability 8.0 (CuPy's _routines_linalg.get_compute_type)."""
+    fake_cupy("")
+    monkeypatch.setenv("FAKE_CUPY_CC", capability)
+    if value is None:
+        monkeypatch.delenv("CUPY_TF32", raising=False)
+    else:
+        monkeypatch.setenv("CUPY_TF32", value)
+    assert gpubp.get_backend("gpu").tf32 is tf32
+
+
+@pytest.mark.parametrize("value", ["true", "", "yes", "1.0"])
+def test_a_cupy_tf32_that_cupy_cannot_read_is_one_line_before_any_gemm(fake_cupy, tmp_path, value):
+    fake_cupy("")
+    env = {**environment(), "CUPY_TF32": value}
+    result = run("train", "--device", "gpu", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"gpubp train: error: $CUPY_TF32 is {value!r}, which CuPy cannot read: it takes a whole number, 1 for float32 "
+        f"matrix products in TensorFloat-32 or 0 for strict float32; set it to 0 or 1, or unset it"
+    ]
+
+
+def test_the_tests_compute_float32_gemms_strictly_whatever_the_environment_says():
+    assert os.environ["CUPY_TF32"] == "0"  # tests/conftest.py, before any GEMM: the GPU tests' tolerances need it
+
+
+def test_a_run_records_whether_its_gemms_used_tf32(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from gpubp.cli.train import tf32_note
+
+    ok = run("train", "--epochs", "1", "--out", "run", "--device", "cpu", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert np.load(tmp_path / "run" / "model.npz")["tf32"].item() is False
+    gpu = SimpleNamespace(backend=SimpleNamespace(tf32=True), dtype=np.dtype("float32"))
+    monkeypatch.setenv("CUPY_TF32", "1")
+    assert tf32_note(gpu) == "; float32 matrix products in TensorFloat-32 (CUPY_TF32=1, inherited)"
+    assert tf32_note(SimpleNamespace(backend=gpu.backend, dtype=np.dtype("float64"))) == ""

@@ -136,8 +136,10 @@ FAKE_PYTHON = """
 # and fails.
 import sys
 
+import os
+
 args = " ".join(sys.argv[1:])
-print(f"stdout of {args}")
+print(f"stdout of {args} (CUPY_TF32={os.environ.get('CUPY_TF32')})")
 print(f"stderr of {args}", file=sys.stderr)
 if sys.argv[1:4] == ["-m", "gpubp", "bench"] and "cpu" in sys.argv:
     print("\\n".join(map(str, range(20000))))
@@ -153,6 +155,7 @@ def test_gpu_check_keeps_its_whole_log_in_order_and_its_exit_status(tmp_path):
     env = environment()
     env["PYTHON"] = str(fake)
     env.pop("PYTHONUNBUFFERED", None)  # the script must see to it itself
+    env["CUPY_TF32"] = "1"  # inherited: the tests and the strict benchmark must not get it
     result = subprocess.run(
         [str(REPO / "scripts" / "gpu-check"), str(tmp_path / "log.txt")],
         env=env,
@@ -164,6 +167,9 @@ def test_gpu_check_keeps_its_whole_log_in_order_and_its_exit_status(tmp_path):
     assert result.returncode == 1 and log == result.stdout
     for step in ("-m gpubp info", "-m pytest -m gpu", "-m gpubp bench --device gpu --tf32"):
         assert log.index(f"stdout of {step}") < log.index(f"stderr of {step}")
+    assert "== CUPY_TF32=0 for every step (inherited: 1)" in log
+    steps = [line for line in log.splitlines() if line.startswith("stdout of")]
+    assert len(steps) == 5 and all(line.endswith("(CUPY_TF32=0)") for line in steps)  # --tf32 sets its own
     assert log.splitlines()[-3:] == [
         "the last line",
         "== FAILED with exit status 3: gpubp bench --device cpu (the same machine's CPU, for reference)",
@@ -190,3 +196,18 @@ def test_bench_refuses_an_unknown_rule():
         InputError, match=r"optimizer \(the update rule\) must be one of sgd, momentum, nesterov, adam, got 'rmsprop'"
     ):
         run_benchmark("cpu", grid=[((4, 2), 2, 4)], optimizer="rmsprop", log=lambda _: None)
+
+
+def test_the_bench_unsets_pytorchs_tf32_override_and_records_it():
+    """NVIDIA's PyTorch containers set TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1, which turns PyTorch's float32 GEMMs to
+    TF32 whatever allow_tf32 says, from its first use on: strict float32 unsets it first, and says it was set."""
+    code = (
+        "import os; from gpubp.bench import set_torch_tf32; "
+        "print(set_torch_tf32(False), os.environ.get('TORCH_ALLOW_TF32_CUBLAS_OVERRIDE'))"
+    )
+    env = {**environment(), "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["(False,", "'1')", "None"]
+    record = run_benchmark("cpu", grid=[((4, 2), 2, 4)], repeats=1, warmup=0, peer_names=[], log=lambda _: None)
+    assert record["torch_tf32"] is None  # PyTorch's GEMMs on the CPU have no TF32

@@ -53,7 +53,12 @@ def run_pytest(folder, ci):  # a second pytest, a second or two to start: the te
 def suite(tmp_path, name, text):
     folder = tmp_path / name
     folder.mkdir()
-    for helper in ("conftest.py", "helpers.py", "data_server.py"):  # conftest, what it imports, its plugin
+    for helper in (
+        "conftest.py",
+        "helpers.py",
+        "data_server.py",
+        "kernel_sources.py",
+    ):  # conftest, what it imports, its plugin
         shutil.copy(REPO / "tests" / helper, folder)
     (folder / "pytest.ini").write_text("[pytest]\nmarkers =\n    gpu: needs a CUDA GPU\n    cupy: needs CuPy\n")
     (folder / f"test_{name}.py").write_text(text)
@@ -139,3 +144,34 @@ def test_ci_runs_the_readme_test_command_as_written():
     assert "pip install" not in before
     assert ".venv-cupy/bin/python -m pytest -m cupy" in script[script.index('bash -c "$command"') :]
     assert os.access(REPO / ".ci" / "run", os.X_OK)
+
+
+@pytest.mark.slow
+def test_every_gpu_test_finds_its_fixtures_without_a_gpu():
+    """The gpu tests skip here, in their ``cupy`` fixture, before pytest looks up their other fixtures: a lost
+    parametrize ("fixture 'dtype' not found") would show only on a GPU. ``--setup-plan`` resolves every fixture of
+    every gpu test and runs none."""
+    files = [str(path) for path in sorted((REPO / "tests").glob("test_*.py")) if "mark.gpu" in path.read_text()]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--setup-plan",
+            "-m",
+            "gpu",
+            "-q",
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+        ]
+        + files,
+        cwd=REPO,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0 and "not found" not in result.stdout, result.stdout[-3000:]
+    assert "test_gpu.py::test_each_row_kernel_matches_numpy_on_edge_rows[bias_softmax-float32]" in result.stdout

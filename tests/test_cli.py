@@ -185,3 +185,14 @@ def test_divergence_after_good_epochs_keeps_their_checkpoint(tmp_path, monkeypat
 
     history = load_checkpoint(tmp_path / "run" / "checkpoint.npz", device="cpu")[0].history
     assert [h.epoch for h in history] == [1, 2] and not (tmp_path / "run" / "model.npz").exists()
+
+
+def test_gradcheck_writes_the_tolerance_as_given_and_the_error_to_the_digits_that_decide(tmp_path):
+    from gpubp.cli.tools import written_against
+
+    check = ok(run("gradcheck", "--sizes", "4,3,2", "--tolerance", "2.5e-5", cwd=tmp_path))
+    assert check.splitlines()[-1].endswith(", tolerance 2.5e-05")  # not 2e-05
+    assert written_against(2.2949e-11, 2.29e-11) == "2.295e-11"  # just above: never written as equal to it
+    assert written_against(2.29e-11, 2.29e-11) == "2.29e-11"
+    assert written_against(2.2899e-11, 2.29e-11) == "2.2899e-11"
+    assert written_against(1.23456e-7, 1e-6) == "1.23e-07"

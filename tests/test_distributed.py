@@ -1,6 +1,6 @@
-"""Data-parallel training under mpiexec: the same network as one process, rank 0 alone writes, failures end the job;
-the communicator is chosen for the device as resolved, refuses what cannot work in one line, and times what its
-label says.
+"""Data-parallel training under mpiexec: the same network as one process, rank 0 alone writes, a failure on any rank
+ends the job with one whole line from rank 0 saying which files are intact; the communicator is chosen for the
+device as resolved, refuses what cannot work in one line, and times what its label says.
 
 The processes run oversubscribed on CI's two cores: these tests check what is computed, not how fast.
 """
@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 
 import gpubp
-from gpubp.distributed import MpiCommunicator, NcclCommunicator
+from gpubp.cli import train as train_module
+from gpubp.distributed import LocalCommunicator, MpiCommunicator, NcclCommunicator, RankFailed
 
 from helpers import FAKE_CUPY, command, environment, find_tool
 from helpers import gpubp as run
+from helpers import run as run_here
 
 MPIEXEC = find_tool("mpiexec")
 try:
@@ -32,7 +34,7 @@ needs_mpiexec = pytest.mark.skipif(MPIEXEC is None, reason="needs mpi4py and mpi
 TRAIN = ["train", "--dtype", "float64", "--epochs", "3", "--batch-size", "10", "--sizes", "20,12", "--quiet"]
 
 
-def mpiexec(*groups, cwd, timeout=300):
+def mpiexec(*groups, cwd, timeout=300, env=None):
     """``mpiexec`` with one ``-n N [-wdir DIR] gpubp ARGS`` group per argument tuple ``(n, wdir, args)``."""
     argv = [MPIEXEC]
     for n, wdir, args in groups:
@@ -40,7 +42,13 @@ def mpiexec(*groups, cwd, timeout=300):
             argv.append(":")
         argv += ["-n", str(n)] + (["-wdir", str(wdir)] if wdir else []) + command() + [str(a) for a in args]
     return subprocess.run(
-        argv, cwd=cwd, env=environment(), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        argv,
+        cwd=cwd,
+        env=env or environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -124,14 +132,121 @@ def test_only_rank_0_writes(tmp_path):
 
 @pytest.mark.slow
 @needs_mpiexec
-def test_an_error_ends_every_rank_with_its_message(tmp_path):
+def test_an_error_on_every_rank_ends_the_job_with_rank_0s_line(tmp_path):
     start = time.monotonic()
     result = mpiexec((2, None, ["train", "--distributed", "mpi", "--lr", "0", "--quiet"]), cwd=tmp_path, timeout=120)
-    assert result.returncode != 0 and time.monotonic() - start < 120
-    assert (
-        "error on rank" in result.stderr and "--lr (the learning rate η) must be a finite number > 0" in result.stderr
-    )
+    assert result.returncode == 2 and time.monotonic() - start < 120
+    assert gpubp_lines(result) == [
+        "gpubp train: error on rank 0 of 2: --lr (the learning rate η) must be a finite number > 0, got 0.0"
+    ]
     assert "Traceback" not in result.stderr
+
+
+def gpubp_lines(result) -> list[str]:
+    """gpubp's lines on stderr (MPICH adds one of its own for MPI_Abort); none holds a second line glued to it."""
+    lines = [line for line in result.stderr.splitlines() if "gpubp" in line]
+    assert all(line.count("gpubp train:") == 1 and line.startswith("gpubp train:") for line in lines), result.stderr
+    return lines
+
+
+def unbuffered():
+    """The environment of a container that sets PYTHONUNBUFFERED, where each write goes out on its own."""
+    env = environment()
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.mark.slow
+@needs_mpiexec
+def test_a_rank_that_fails_before_training_is_reported_by_rank_0(tmp_path):
+    for rank in ("rank0", "rank1"):
+        (tmp_path / rank).mkdir()
+    np.savez(tmp_path / "rank0" / "data.npz", X=np.random.default_rng(0).random((200, 5)), y=np.arange(200) % 3)
+    args = ["train", "--distributed", "mpi", "--data", "data.npz", "--quiet", "--out", "run"]
+    result = mpiexec((1, tmp_path / "rank0", args), (1, tmp_path / "rank1", args), cwd=tmp_path, env=unbuffered())
+    assert result.returncode == 2
+    assert gpubp_lines(result) == [
+        "gpubp train: error on rank 1 of 2: NPZ file data.npz does not exist; no model or checkpoint was written for "
+        "this run (--checkpoint-every N writes one to resume from)"
+    ]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["data.npz", "rank0", "rank1"]  # no run folder left
+
+
+@pytest.mark.slow
+@needs_mpiexec
+def test_a_rank_stopped_mid_run_is_reported_by_rank_0_with_the_checkpoint_that_is_intact(tmp_path):
+    marker = f"stopped-{os.getpid()}"
+    argv = [MPIEXEC, "-n", "2"] + command()
+    argv += ["train", "--distributed", "mpi", "--sizes", "300", "--epochs", "100000", "--quiet", "--out", marker]
+    argv += ["--checkpoint-every", "1"]
+    job = subprocess.Popen(
+        argv, cwd=tmp_path, env=unbuffered(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        checkpoint = tmp_path / marker / "checkpoint.npz"
+        deadline = time.monotonic() + 120
+        while not checkpoint.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in rank_pids(marker, 1):
+            os.kill(pid, signal.SIGTERM)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert job.returncode == 128 + signal.SIGTERM, stderr
+    (line,) = gpubp_lines(SimpleNamespace(stderr=stderr))
+    assert line.startswith("gpubp train: rank 1 of 2 stopped by SIGTERM; the checkpoint of epoch ")
+    assert line.endswith(f"is intact: gpubp train --resume {marker}/checkpoint.npz continues from it")
+    epoch = int(line.split("epoch ")[1].split()[0])
+    trainer, _ = gpubp.training.load_checkpoint(checkpoint, device="cpu")
+    assert len(trainer.history) == epoch
+
+
+class TwoRanks(LocalCommunicator):
+    """One rank of a two-process job, in this process and without MPI: every sum is its own share's. On rank 0 the
+    other rank hands over its failure at the all-reduce numbered ``fails_at``; ``abort`` ends the command with the
+    job's exit status, and ``report_failure`` (rank 1) records what rank 1 hands over."""
+
+    kind, size = "mpi", 2
+
+    def __init__(self, rank, fails_at=None):
+        self.rank, self.fails_at, self.sums, self.handed = rank, fails_at, 0, []
+
+    def shard(self, rows):
+        return MpiCommunicator.shard(self, rows)
+
+    def allreduce_sum(self, buffer):
+        self.sums += 1
+        if self.sums == self.fails_at:
+            raise RankFailed("gpubp train: error on rank 1 of 2: a failure of rank 1", 2)
+
+    def report_failure(self, line, code):
+        self.handed.append((line, code))
+        raise SystemExit(code)
+
+    def abort(self, code):
+        raise SystemExit(code)
+
+
+def test_rank_0_says_which_files_are_intact_when_another_rank_fails(monkeypatch, tmp_path):
+    steps = -(-1438 // 10)  # the digits' training rows, in batches of 10: a checkpoint after each epoch
+    monkeypatch.setattr(train_module, "get_communicator", lambda *args: TwoRanks(0, fails_at=2 * steps + 5))
+    result = run_here("train", "--distributed", "mpi", "--checkpoint-every", "1", "--out", "run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "gpubp train: error on rank 1 of 2: a failure of rank 1; the checkpoint of epoch 2 (run/checkpoint.npz) is "
+        "intact: gpubp train --resume run/checkpoint.npz continues from it"
+    ]
+
+
+def test_a_rank_other_than_0_hands_its_line_to_rank_0_and_writes_nothing(monkeypatch, tmp_path):
+    comm = TwoRanks(1)
+    monkeypatch.setattr(train_module, "get_communicator", lambda *args: comm)
+    result = run_here("train", "--distributed", "mpi", "--data", "missing.csv", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == result.stderr == ""
+    ((line, code),) = comm.handed
+    assert line.startswith("gpubp train: error on rank 1 of 2: CSV file missing.csv does not exist") and code == 2
 
 
 def rank_pids(marker: str, rank: int) -> list[int]:
@@ -237,11 +352,25 @@ class QueuedDevice:
         self.queue(0.01)  # the copy back to the device, queued
 
 
+class SlowSum:
+    """An MPI request for a sum that completes 20 ms after it starts, whoever polls it."""
+
+    def __init__(self, *args, op):
+        self.done = time.perf_counter() + 0.02
+
+    def Test(self):
+        return time.perf_counter() >= self.done
+
+
+def no_message(**where):
+    return False
+
+
 def test_mpi_all_reduce_time_excludes_the_steps_compute_and_includes_the_copy_back():
     device = QueuedDevice()
     comm = MpiCommunicator.__new__(MpiCommunicator)  # a one-process MPI world, without MPI
-    comm.backend, comm.MPI = device, SimpleNamespace(IN_PLACE=None, SUM=None)
-    comm.comm = SimpleNamespace(Allreduce=lambda *args, op: time.sleep(0.02))
+    comm.backend, comm.MPI = device, SimpleNamespace(IN_PLACE=None, SUM=None, ANY_SOURCE=-1)
+    comm.comm = SimpleNamespace(Iallreduce=SlowSum, Iprobe=no_message)
     for _ in range(3):
         device.queue(0.2)  # the step's forward and backward pass, still running when the all-reduce is called
         comm.allreduce_sum(np.zeros(4))
@@ -280,6 +409,7 @@ def test_nccl_all_reduce_time_is_the_device_time_without_a_host_sync_per_step():
     )
     comm.nccl = SimpleNamespace(NCCL_FLOAT32=0, NCCL_FLOAT64=1, NCCL_SUM=0)
     comm.nccl_comm = SimpleNamespace(allReduce=lambda *args: setattr(clock, "now", clock.now + 0.005))
+    comm.comm, comm.MPI = SimpleNamespace(Iprobe=no_message), SimpleNamespace(ANY_SOURCE=-1)
     comm._summed, comm._pending, comm._spare = 0.0, [], []
     buffer = SimpleNamespace(dtype=np.dtype(np.float32), size=4, data=SimpleNamespace(ptr=0))
     for epoch in (1, 2):

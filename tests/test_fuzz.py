@@ -137,6 +137,8 @@ def expected_table(rows):
         rows = rows[1:]  # a header
     elif any(names):
         return None  # a first row that mixes numbers and names
+    elif all(numbers) and [value for _, value in first] in ([*range(len(first))], [*range(1, len(first) + 1)]):
+        return None  # 0, 1, … or 1, 2, …: pandas' numbered header, or data? Ambiguous, so refused
     if not rows or any(len(row) != len(rows[0]) for row in rows):
         return None
     if any(value is None for row in rows for _, value in row):

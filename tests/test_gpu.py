@@ -105,6 +105,7 @@ def test_the_dropout_kernel_drops_what_numpy_drops_bit_for_bit(cupy, dtype):
         assert np.array_equal(cupy.asnumpy(out), expected)
 
 
+@pytest.mark.parametrize("dtype", list(TOLERANCE))
 @pytest.mark.parametrize("name", list(ROW_WISE))
 def test_each_row_kernel_matches_numpy_on_edge_rows(cupy, name, dtype):
     """The RawKernel on the device against NumpyOps: rows of edge values, more rows than one block has threads,
@@ -187,3 +188,51 @@ def test_info_shows_a_usable_gpu_and_the_cuda_runtime_it_loaded(cupy, tmp_path):
     loaded = cupy.cuda.get_local_runtime_version()
     assert f"CUDA runtime loaded: {loaded // 1000}.{loaded % 1000 // 10} (CuPy built with " in result.stdout
     assert "auto trains on: gpu" in result.stdout
+
+
+def test_the_gpu_tests_compare_with_strict_float32_gemms(cupy):
+    from cupy._core._routines_linalg import compute_type_to_str, get_compute_type
+
+    a = cupy.ones((4, 4), cupy.float32)
+    cupy.dot(a, a, out=cupy.empty_like(a))  # CuPy fixes float32 GEMMs to TF32 or not here, from $CUPY_TF32
+    assert compute_type_to_str(get_compute_type(np.float32)) != "COMPUTE_TYPE_TF32"
+
+
+def test_train_says_and_records_tf32_inherited_from_the_environment(cupy, tmp_path):
+    import os
+
+    from helpers import environment
+
+    env = {**environment(), "CUPY_TF32": "1"}
+    result = run_gpubp("train", "--device", "gpu", "--epochs", "1", "--out", "run", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    major = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.runtime.getDevice())["major"]
+    device_line = result.stdout.splitlines()[0]
+    assert ("float32 matrix products in TensorFloat-32 (CUPY_TF32=1, inherited)" in device_line) is (major >= 8)
+    assert np.load(tmp_path / "run" / "model.npz")["tf32"].item() is (major >= 8)
+    assert os.environ["CUPY_TF32"] == "0"  # this process's own GEMMs stay strict
+
+
+def test_a_cuda_tensor_that_requires_grad_is_refused_with_the_fix(cupy):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("PyTorch sees no CUDA device")
+    from gpubp.sklearn import NetworkClassifier
+
+    x = torch.rand((20, 4), device="cuda", requires_grad=True)
+    y = torch.arange(20, device="cuda") % 2
+    with pytest.raises(ValueError, match=r"tensor\.detach\(\)"):
+        NetworkClassifier(hidden_layer_sizes=3, max_iter=1, device="gpu").fit(x, y)
+
+
+def test_input_on_another_gpu_than_the_networks_is_refused(cupy):
+    if cupy.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("needs two GPUs")
+    net = gpubp.Network([4, 3, 2], device="gpu", seed=0)
+    other = 1 - net.backend.device_id
+    with cupy.cuda.Device(other):
+        x = cupy.ones((5, 4), cupy.float32)
+    with pytest.raises(
+        gpubp.InputError, match=rf"X is on GPU {other} but the network is on GPU {net.backend.device_id}"
+    ):
+        net.feedforward(x)

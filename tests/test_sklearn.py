@@ -681,3 +681,53 @@ def test_readme_example_runs_with_todays_training_settings(capsys):
 def test_readme_example_reaches_mlpclassifiers_accuracy(capsys):
     accuracies = run_readme_example(readme_example(), capsys)
     assert min(accuracies) >= 0.95
+
+
+class CudaTensorThatRequiresGrad:
+    """What PyTorch's CUDA tensor with ``requires_grad=True`` does when asked for its GPU memory (torch/_tensor.py)."""
+
+    shape, ndim = (20, 4), 2
+
+    @property
+    def __cuda_array_interface__(self):
+        raise RuntimeError(
+            "Can't get __cuda_array_interface__ on Variable that requires grad. If gradients aren't required, use "
+            "var.detach() to get Variable that doesn't require grad."
+        )
+
+
+def test_a_cuda_tensor_that_requires_grad_is_a_value_error_saying_to_detach_it():
+    with pytest.raises(ValueError, match=r"is a GPU array that does not share its memory .* tensor\.detach\(\)"):
+        NetworkClassifier(hidden_layer_sizes=3, max_iter=1).fit(CudaTensorThatRequiresGrad(), np.arange(20) % 2)
+
+
+class OnGpu:
+    """A GPU array (another library's) whose memory lies on GPU ``device``, as its pointer's attributes say."""
+
+    def __init__(self, device):
+        self.device_of_pointer, self.shape, self.ndim = device, (6, 4), 2
+        self.__cuda_array_interface__ = {"data": (0x7F000000, False), "shape": self.shape, "typestr": "<f4"}
+
+
+def gpu_backend(own=0):
+    """A GPU backend's face as the input checks see it: the network on GPU ``own``."""
+    from types import SimpleNamespace
+
+    runtime = SimpleNamespace(pointerGetAttributes=lambda pointer: SimpleNamespace(device=1))
+    cupy = SimpleNamespace(ndarray=type(None), cuda=SimpleNamespace(runtime=runtime))
+    return SimpleNamespace(name="gpu", device_id=own, xp=cupy)
+
+
+def test_input_on_another_gpu_than_the_networks_is_refused_saying_so(monkeypatch):
+    from types import SimpleNamespace
+
+    from gpubp.model.inputs import prepare_inputs
+    from gpubp.sklearn import inputs
+
+    net = SimpleNamespace(backend=gpu_backend(), sizes=(4, 2), dtype=np.dtype("float32"))
+    message = r"X is on GPU 1 but the network is on GPU 0: move it there \(cupy.asarray inside `with cupy.cuda.Device"
+    with pytest.raises(gpubp.InputError, match="feedforward input: " + message):
+        prepare_inputs(net, OnGpu(1), "feedforward input")
+    monkeypatch.setattr(inputs, "get_backend", lambda device: gpu_backend())
+    with pytest.raises(ValueError, match="^" + message):
+        NetworkClassifier(hidden_layer_sizes=3, max_iter=1, device="gpu").fit(OnGpu(1), np.arange(6) % 2)

@@ -18,10 +18,12 @@ import numpy as np
 
 from ..errors import DeviceUnavailableError, InputError
 from .cupy_ops import CupyOps
+from .memory import gpu_available, host_available
 from .numpy_ops import NumpyOps
 
 DEVICES = ("auto", "cpu", "gpu")
 DEVICE_ENV_VAR = "GPUBP_DEVICE"
+TF32_ENV_VAR = "CUPY_TF32"
 
 GPU_INSTALL_HINT = (
     "install CuPy for your CUDA driver with pip install 'gpubp[gpu]' (CUDA 12, driver >= 525) or "
@@ -34,6 +36,7 @@ class CpuBackend:
     """NumPy on the host: arrays are ``numpy.ndarray`` and there is nothing to synchronise."""
 
     name = "cpu"
+    tf32 = False  # NumPy's float32 GEMMs are always strict
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -62,20 +65,44 @@ class CpuBackend:
     def synchronize(self) -> None:
         pass
 
+    def free_memory(self) -> int:
+        """Bytes the network's arrays can still take: the host's available memory."""
+        return host_available()
+
+
+def tf32_requested() -> bool:
+    """Whether ``$CUPY_TF32`` asks CuPy for TensorFloat-32 float32 GEMMs, read as CuPy reads it (``int(value) >
+    0``, at its first float32 GEMM); a value CuPy cannot read, which would fail that GEMM with a ``ValueError``, is
+    an ``InputError`` here, before any GEMM."""
+    value = os.environ.get(TF32_ENV_VAR, "0")
+    try:
+        return int(value) > 0
+    except ValueError:
+        raise InputError(
+            f"${TF32_ENV_VAR} is {value!r}, which CuPy cannot read: it takes a whole number, 1 for float32 matrix "
+            f"products in TensorFloat-32 or 0 for strict float32; set it to 0 or 1, or unset it"
+        ) from None
+
 
 class GpuBackend:
     """CuPy on the current CUDA device (0 unless a data-parallel process chose its own): host arrays are copied
-    over once, at the edges, and copied back on request."""
+    over once, at the edges, and copied back on request.
+
+    ``tf32``: whether float32 GEMMs will run in TensorFloat-32, which CuPy decides once per process, at the first
+    one, from ``$CUPY_TF32`` (from compute capability 8.0 only).
+    """
 
     name = "gpu"
 
     def __init__(self, cupy, reason: str) -> None:
+        requested = tf32_requested()  # before any float32 GEMM, which would fail on a value CuPy cannot read
         self.reason = reason
         self.ops = CupyOps(cupy)
         self.xp = cupy
-        index = cupy.cuda.runtime.getDevice()
+        self.device_id = index = cupy.cuda.runtime.getDevice()
         props = cupy.cuda.runtime.getDeviceProperties(index)
         self.device_name = f"{props['name'].decode()} (device {index}, CuPy {cupy.__version__})"
+        self.tf32 = requested and props["major"] >= 8
 
     def asarray(self, array, dtype=None):
         return self.xp.asarray(array, dtype=dtype)
@@ -94,6 +121,10 @@ class GpuBackend:
 
     def synchronize(self) -> None:
         self.xp.cuda.get_current_stream().synchronize()
+
+    def free_memory(self) -> int:
+        """Bytes the network's arrays can still take on the GPU (CUDA's free memory and CuPy's unused pool)."""
+        return gpu_available(self.xp)
 
 
 @functools.cache

@@ -44,6 +44,7 @@ LOOP_SAMPLES = 2_000
 SKLEARN_SAMPLES_BESIDE_GPU = 4_096  # scikit-learn runs on the CPU: on a GPU's grid it gets fewer samples per epoch
 GEMM_SIZE = {"cpu": 2048, "gpu": 8192}
 ETA = 0.1
+TORCH_TF32_OVERRIDE = "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE"  # set in NVIDIA's PyTorch containers
 
 
 def flops_per_sample(sizes) -> int:
@@ -84,6 +85,20 @@ def tf32_in_effect(backend, dtype) -> bool:
     from cupy._core._routines_linalg import compute_type_to_str, get_compute_type
 
     return compute_type_to_str(get_compute_type(np.float32)) == "COMPUTE_TYPE_TF32"
+
+
+def set_torch_tf32(wanted: bool) -> tuple[bool, str | None]:
+    """Make PyTorch's float32 GEMMs on the GPU TF32 or strict, as gpubp's are; returns whether PyTorch will use
+    TF32 and the ``$TORCH_ALLOW_TF32_CUBLAS_OVERRIDE`` inherited. That variable, which NVIDIA's PyTorch containers
+    set to 1, turns TF32 on whatever ``allow_tf32`` says; PyTorch reads it once, at its first use: unset here
+    before that, and what PyTorch reports afterwards is what the record says."""
+    inherited = os.environ.get(TORCH_TF32_OVERRIDE)
+    if not wanted:
+        os.environ.pop(TORCH_TF32_OVERRIDE, None)
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = wanted
+    return bool(torch.backends.cuda.matmul.allow_tf32), inherited
 
 
 def synthetic_data(n: int, sizes, dtype, seed: int = 0):
@@ -139,16 +154,17 @@ def run_benchmark(
     dtype_type = np.dtype(dtype).type
     gemm = peers.gemm_gflops(backend, dtype_type, GEMM_SIZE[backend.name])
     tf32_used = tf32_in_effect(backend, dtype)
+    torch_tf32, override = None, os.environ.get(TORCH_TF32_OVERRIDE)
     if any(name.startswith("torch") for name in names) and backend.name == "gpu":
-        import torch
-
-        torch.backends.cuda.matmul.allow_tf32 = tf32_used  # the peers do their GEMMs as gpubp does
+        torch_tf32, override = set_torch_tf32(tf32_used)  # the peers do their GEMMs as gpubp does
     if tf32_used:
         mode = " with TF32"
     elif tf32:
         mode = " (TF32 asked for but not in effect: it needs compute capability >= 8.0 and a fresh process)"
     else:
         mode = ""
+    if torch_tf32 is not None and torch_tf32 != tf32_used:
+        mode += f"; PyTorch's {'TF32' if torch_tf32 else 'strict float32'} GEMMs differ (${TORCH_TF32_OVERRIDE})"
     log(
         f"device: {backend.name} — {backend.device_name}; {dtype}{mode}; "
         f"GEMM {GEMM_SIZE[backend.name]}³: {gemm:,.1f} GFLOP/s; optimizer {optimizer}; "
@@ -193,6 +209,8 @@ def run_benchmark(
         "device_name": backend.device_name,
         "dtype": dtype,
         "tf32": tf32_used,
+        "torch_tf32": torch_tf32,
+        "torch_tf32_override_inherited": override,
         "optimizer": optimizer,
         "repeats": repeats,
         "warmup": warmup,

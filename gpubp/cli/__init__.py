@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..backend import DEVICES
+from ..backend.device import one_line
 from ..distributed import KINDS
 from ..errors import GpubpError
 from . import data, tools, train
@@ -230,6 +231,10 @@ def main(argv=None) -> int:
             status = args.run(args) or 0
         except GpubpError as exc:
             print(f"gpubp {args.command}: error: {in_flags(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        except MemoryError as exc:  # one that no gpubp check foresaw (those are gpubp.OutOfMemoryError, above)
+            advice = "free memory or ask for less"
+            print(f"gpubp {args.command}: error: out of memory ({one_line(exc)}): {advice}", file=sys.stderr)
             return EXIT_USAGE
         except KeyboardInterrupt as exc:
             stop = stopped(exc)

@@ -28,12 +28,12 @@ from ..data import DataConfig, load_features, read_dataset
 from ..data.files import check_memory, same_file
 from ..data.labels import output_indices
 from ..data.split import SPLIT_SEED
-from ..errors import InputError
-from ..model.buffers import parameter_bytes
+from ..errors import DeviceUnavailableError, InputError
 from ..model.config import NetworkConfig
 from ..model.costs import class_count
 from ..model.gradcheck import gradient_check
 from ..model.inputs import prepare
+from ..model.memory import parameter_buffer_bytes
 from ..model.storage import atomic_write, read
 from ..network import Network, load
 from ..training.config import VALIDATION_SEED, validation_split
@@ -205,6 +205,12 @@ def info(args) -> int:
             print(f"device {index}: {gpu}")
     print(f"CuPy kernel cache: {machine['cupy_kernel_cache']} (CUPY_CACHE_DIR; must be writable for CuPy to import)")
     print(f"default device: {default} (set {DEVICE_ENV_VAR} or --device); auto trains on: {get_backend('auto').name}")
+    if default == "gpu" and not machine["gpu_usable"]:
+        raise DeviceUnavailableError(
+            f"${DEVICE_ENV_VAR} is gpu but no GPU can be used ({machine['gpu_reason']}), so every command without "
+            f"{{device='cpu'}} stops: set {DEVICE_ENV_VAR} to auto or cpu, or make the GPU usable (see above)",
+            "device",
+        )
     return 0
 
 
@@ -227,7 +233,7 @@ def gradcheck(args) -> int:
     # The drawn weights, the network's parameters, float64 inputs, targets and two workspaces of activations and
     # deltas per layer, before any of them is allocated.
     check_memory(
-        2 * parameter_bytes(sizes, "float64") + 8 * args.samples * (sizes[0] + 5 * sum(sizes[1:])),
+        4 * parameter_buffer_bytes(sizes, "float64") + 8 * args.samples * (sizes[0] + 5 * sum(sizes[1:])),
         f"a gradient check of sizes {sizes} on {args.samples} samples",
         InputError,
     )
@@ -247,8 +253,18 @@ def gradcheck(args) -> int:
         print(f"{check.layer:>5}  {check.weights_error:10.2e}  {check.biases_error:10.2e}")
     worst = max(check.error for check in checks)
     verdict = "ok" if worst <= args.tolerance else "FAILED"
-    print(f"{verdict}: largest relative error {worst:.2e}, tolerance {args.tolerance:.0e}")
+    print(f"{verdict}: largest relative error {written_against(worst, args.tolerance)}, tolerance {args.tolerance!r}")
     return 0 if worst <= args.tolerance else 1
+
+
+def written_against(value: float, limit: float) -> str:
+    """``value`` with three significant digits, or as many more as it takes for the written number to compare with
+    ``limit`` as ``value`` does (so that an error just above the tolerance never reads as equal to it)."""
+    for digits in range(3, 18):
+        text = f"{value:.{digits}g}"
+        if (float(text) <= limit) == (value <= limit) and (float(text) != limit or value == limit):
+            return text
+    return repr(value)
 
 
 def bench(args) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -27,7 +28,7 @@ import numpy as np
 from ..data import check_classes, read_dataset
 from ..data.config import FILE_SUFFIXES
 from ..data.files import same_file
-from ..distributed import get_communicator
+from ..distributed import RankFailed, get_communicator, write_line
 from ..errors import DataError, GpubpError, InputError, ModelFileError, TrainingDiverged
 from ..model import save
 from ..model.storage import read_npz
@@ -176,18 +177,36 @@ class Progress:
 
 
 def train_command(args) -> int:
-    """``gpubp train``; in a data-parallel job, any process's failure ends every process, each with its message."""
+    """``gpubp train``; in a data-parallel job, any process's failure ends every process (``end_job``)."""
     comm = get_communicator(args.distributed, args.device)
     try:
         return start_run(args, comm)
     except BaseException as exc:
         if comm.size == 1:
             raise
-        if not isinstance(exc, GpubpError):
-            traceback.print_exc()
-        message = in_flags(exc) if isinstance(exc, GpubpError) else exc
-        print(f"gpubp train: error on rank {comm.rank} of {comm.size}: {message}", file=sys.stderr, flush=True)
-        comm.abort(2 if isinstance(exc, GpubpError) else 1)
+        end_job(comm, exc)
+
+
+def end_job(comm, exc: BaseException) -> None:
+    """End a data-parallel job after ``exc`` on this rank, with one line that rank 0 writes: its own failure, or
+    the one another rank handed it (``gpubp.distributed``), followed by the state of the run's files."""
+    if isinstance(exc, RankFailed):  # another rank's line, to which rank 0 added what is intact
+        line, code = f"{exc}", exc.code
+    elif isinstance(exc, GpubpError):
+        line, code = f"gpubp train: error on rank {comm.rank} of {comm.size}: {in_flags(exc)}", 2
+    elif isinstance(exc, KeyboardInterrupt):
+        stop = stopped(exc)
+        why = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {signal.Signals(stop.signum).name}"
+        line, code = f"gpubp train: rank {comm.rank} of {comm.size} {why}", stop.exit_status
+        line += f"; {stop.state}" if stop.state else ""
+    else:  # a bug: its traceback here, on this rank's stderr, and its one line from rank 0
+        traceback.print_exc()
+        sys.stderr.flush()
+        line, code = f"gpubp train: error on rank {comm.rank} of {comm.size}: {type(exc).__name__}: {exc}", 1
+    if comm.rank == 0:
+        write_line(line)
+        comm.abort(code)
+    comm.report_failure(line, code)
 
 
 class RunFiles:
@@ -215,7 +234,12 @@ class RunFiles:
     def save_model(self, net) -> None:
         path = self.folder.path / "model.npz"
         split = json.dumps(self.settings.data_split.to_json())
-        save(net, path, {"run_id": np.array(self.settings.run_id), SPLIT_ENTRY: np.array(split)})
+        extra = {
+            "run_id": np.array(self.settings.run_id),
+            SPLIT_ENTRY: np.array(split),
+            "tf32": np.array(uses_tf32(net)),
+        }
+        save(net, path, extra)
         self.metrics.close()
         self.model = path
 
@@ -235,8 +259,9 @@ class RunFiles:
 
 
 def start_run(args, comm) -> int:
-    """Read the settings and the data, build the network (or take the checkpoint's, on the same data), claim the
-    run folder (rank 0 only: only rank 0 talks and writes), then train and report."""
+    """Read the settings and the data, build the network (or take the checkpoint's, on the same data), check that
+    the run fits in memory, claim the run folder (rank 0 only: only rank 0 talks and writes), then train and
+    report."""
     if args.resume is not None:
         args.resume = checkpoint_file(args.resume)
     settings, resumed = settings_for(args)
@@ -266,6 +291,9 @@ def start_run(args, comm) -> int:
     settings.sizes = list(trainer.net.sizes)
     held_out = settings.training.rows(len(train_data[1]))[1]
     settings.data_split = dataset.split.holding_out(settings.training.validation_fraction, held_out, VALIDATION_SEED)
+    writes = comm.rank == 0  # rank 0 saves the model, and the checkpoints
+    checkpoints = writes and bool(settings.run.checkpoint_every)
+    trainer.check_memory(settings.training, train_data, test_data, comm=comm, saves=writes, checkpoints=checkpoints)
     data = (train_data, test_data, held_out)
     if comm.rank != 0:
         return train_and_report(args, comm, settings, trainer, data, None)
@@ -297,11 +325,23 @@ def check_unchanged(recorded, current, data: str, checkpoint) -> None:
         )
 
 
+def uses_tf32(net) -> bool:
+    """Whether the network's GEMMs run in TensorFloat-32 (float32 on a GPU with ``$CUPY_TF32`` set, which the run
+    inherits from its environment)."""
+    return net.backend.tf32 and net.dtype == np.float32
+
+
+def tf32_note(net) -> str:
+    if not uses_tf32(net):
+        return ""
+    return f"; float32 matrix products in TensorFloat-32 (CUPY_TF32={os.environ.get('CUPY_TF32')}, inherited)"
+
+
 def describe_run(args, comm, settings, trainer, train_data, test_data, held_out) -> list[str]:
     """The lines a run starts with: the device, the network and its training, the data, the methods."""
     net, training = trainer.net, settings.training
     backend = net.backend
-    lines = [f"device: {backend.name} — {backend.device_name} ({backend.reason})"]
+    lines = [f"device: {backend.name} — {backend.device_name} ({backend.reason})" + tf32_note(net)]
     if comm.size > 1:
         lines.append(f"data-parallel: {comm.size} processes over {comm.kind}, each a share of every mini-batch")
     rule = training.optimizer + (
@@ -387,6 +427,11 @@ def train_and_report(args, comm, settings, trainer, data, files) -> int:
         progress.close()
         message = in_flags(exc)
         raise GpubpError(f"{message}; {files.state(exc.eta)}" if files else str(message)) from None
+    except GpubpError as exc:  # a data-parallel job ends with rank 0's line saying what is intact
+        progress.close()
+        if files is None or comm.size == 1:
+            raise
+        raise exc.followed_by(files.state()) from None
     except KeyboardInterrupt as exc:
         progress.close()
         stop = stopped(exc)

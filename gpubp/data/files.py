@@ -2,7 +2,7 @@
 error naming the file.
 
 ``opened`` checks that the path is a regular file (not missing, not a folder, not a FIFO or device, whose reads
-could block or never end) and no larger than this machine's memory, then turns any ``OSError`` raised while the
+could block or never end) and no larger than the memory available, then turns any ``OSError`` raised while the
 file is read (permission denied, an I/O error, a file that vanishes) into the caller's error class. ``read_npz``
 reads an ``.npz`` archive of plain arrays, never unpickling anything. ``same_file`` tells whether two paths name
 one file, whatever their spelling (symlinks, hard links), so that no command ever writes over or removes a file
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backend.memory import host_available
 from ..errors import DataError
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive's first entry, or an empty archive's end record
@@ -28,20 +29,14 @@ NPY_MAGIC = b"\x93NUMPY"
 DATA_NPZ = "NPZ file"  # what read_npz calls a dataset's archive, whose fix is numpy.savez(path, X=X, y=y)
 
 
-def machine_memory() -> int:
-    """Bytes of physical memory on this machine (the most any one array could ever occupy)."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # a platform without sysconf: no limit we can state
-        return 1 << 62
-
-
 def check_memory(nbytes: int, what: str, error=DataError) -> None:
-    """Refuse, with the figure, to allocate ``nbytes`` for ``what`` when this machine has less memory than that."""
-    total = machine_memory()
-    if nbytes > total:
+    """Refuse, with the figure, to allocate ``nbytes`` for ``what`` when this machine has less memory available
+    (``backend/memory.py``: what it can give without swapping or its out-of-memory killer)."""
+    available = host_available()
+    if nbytes > available:
         raise error(
-            f"{what} would need {nbytes / 2**30:,.1f} GiB of memory but this machine has {total / 2**30:,.1f} GiB"
+            f"{what} would need {nbytes / 2**30:,.1f} GiB of memory but this machine has {available / 2**30:,.1f} "
+            f"GiB available"
         )
 
 

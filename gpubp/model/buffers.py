@@ -49,7 +49,10 @@ class FlatParameters:
         shapes, starts, offset = self.layout(sizes)
         self.n_weights = starts[len(shapes)]
         if flat is None:
-            flat = xp.zeros(offset if count is None else (count, offset), dtype)
+            # Written once now (np.zeros would leave the pages to be taken at the first write): the memory check
+            # counts this buffer from here on (model/memory.py).
+            flat = xp.empty(offset if count is None else (count, offset), dtype)
+            flat.fill(0)
         self.flat = flat
         if count is None:
             self.weights = [flat[s : s + r * c].reshape(r, c) for s, (r, c) in zip(starts, shapes)]
@@ -72,12 +75,6 @@ class FlatParameters:
     @classmethod
     def _aligned(cls, offset: int) -> int:
         return -(-offset // cls.ALIGN) * cls.ALIGN
-
-
-def parameter_bytes(sizes, dtype, count=1) -> int:
-    """Bytes of the flat parameter buffer and its gradient twin (alignment padding included), for ``count``
-    networks."""
-    return 2 * count * FlatParameters.layout(sizes)[2] * np.dtype(dtype).itemsize
 
 
 def flat_buffer(what: str, array, backend, params):

@@ -114,9 +114,44 @@ def as_rows(x, n_in: int):
     return (x.T if hasattr(x, "T") else np.asarray(x).T), True
 
 
+def on_gpu(array, what="X") -> bool:
+    """Whether ``array`` lives in GPU memory (it has ``__cuda_array_interface__``: CuPy's arrays, PyTorch's CUDA
+    tensors, Numba's). PyTorch refuses the interface to a tensor that requires grad with a ``RuntimeError`` (as it
+    refuses ``__array__``): an ``InputError`` here, saying to detach it."""
+    try:
+        return hasattr(array, "__cuda_array_interface__")
+    except RuntimeError as exc:
+        raise InputError(
+            f"{what} is a GPU array that does not share its memory ({' '.join(str(exc).split())[:200]}): pass a "
+            f"PyTorch tensor that requires grad as tensor.detach()"
+        ) from None
+
+
+def check_same_gpu(backend, array, what: str) -> None:
+    """Refuse a GPU array on another GPU than ``backend``'s: CuPy would copy it across in silence (``asarray``),
+    or fail on it in a kernel. Its GPU is read without touching it: a CuPy array's ``device``, else its pointer's."""
+    if not on_gpu(array, what) or backend.name != "gpu":
+        return
+    cupy, own = backend.xp, backend.device_id
+    if isinstance(array, cupy.ndarray):
+        device = array.device.id
+    else:
+        pointer = array.__cuda_array_interface__["data"][0]
+        if not pointer:  # an empty array has no memory anywhere
+            return
+        device = cupy.cuda.runtime.pointerGetAttributes(pointer).device
+    if device != own:
+        raise InputError(
+            f"{what} is on GPU {device} but the network is on GPU {own}: move it there (cupy.asarray inside "
+            f"`with cupy.cuda.Device({own}):`), or make GPU {device} current (cupy.cuda.Device({device}).use()) before "
+            f"gpubp first uses the GPU"
+        )
+
+
 def prepare_inputs(net, x, what="data"):
     """Check input rows ``x`` (n, n_in) and move them to ``net``'s device once, C-contiguous in its dtype."""
     xp, n_in = net.backend.xp, net.sizes[0]
+    check_same_gpu(net.backend, x, f"{what}: X")
     kind = getattr(x, "dtype", None)
     try:
         kind = (kind if kind is not None else np.asarray(x).dtype).kind
@@ -214,6 +249,7 @@ def prepare(net, data, what="data"):
             f"a column ({net.sizes[0]}, 1); {PAIR_ADVICE}"
         ) from None
     x = prepare_inputs(net, x, what)
+    check_same_gpu(net.backend, y, f"{what}: y")
     try:
         y = net.backend.asarray(y)
     except (TypeError, ValueError) as exc:

@@ -19,13 +19,19 @@ import numpy as np
 
 from ..backend import get_backend
 from ..backend.kernels import ACTIVATIONS
-from ..data.files import check_memory
-from ..errors import InputError
 from . import initializers
-from .buffers import FlatParameters, Workspace, parameter_bytes
+from .buffers import FlatParameters, Workspace
 from .config import NetworkConfig
 from .costs import OUTPUTS, classes_of, get_cost
 from .inputs import as_rows, check_output_layer, check_parameters, check_sizes, prepare, prepare_inputs
+from .memory import (
+    check_fits,
+    describe_network,
+    evaluation_rows,
+    memory_advice,
+    network_footprint,
+    reports_out_of_memory,
+)
 
 
 class Metrics(NamedTuple):
@@ -46,9 +52,11 @@ class Network:
     ReLU, leaky ReLU (``leaky_slope``) or identity, one for all hidden layers or a list with one per hidden layer;
     ``output`` makes the output layer σ, a softmax or identity (regression), within what ``cost`` allows; ``init``
     picks how the weights are drawn (``initializers.py``; by default what suits each activation). All of them are
-    ``NetworkConfig``'s knobs (``model/config.py``).
+    ``NetworkConfig``'s knobs (``model/config.py``). A network that would not fit the device's memory is refused
+    with the figures (``model/memory.py``), and an allocation that fails anyway is a ``gpubp.OutOfMemoryError``.
     """
 
+    @reports_out_of_memory(describe_network("building"))
     def __init__(
         self,
         sizes,
@@ -62,7 +70,7 @@ class Network:
         leaky_slope=NetworkConfig.leaky_slope,
     ):
         knobs = dict(activation=activation, leaky_slope=leaky_slope, output=output, cost=cost, dtype=dtype)
-        self._configure(sizes, NetworkConfig(**knobs, init=init, seed=seed), device)
+        self._configure(sizes, NetworkConfig(**knobs, init=init, seed=seed), device, None)
         self.set_parameters(*initializers.draw(self.rng, self.sizes, self.inits, (*self.activations, self.output)))
 
     @classmethod
@@ -83,11 +91,13 @@ class Network:
         """A network with the given weights and biases (host arrays of the lecture's shapes) instead of random ones."""
         net = cls.__new__(cls)
         knobs = dict(activation=activation, leaky_slope=leaky_slope, output=output, cost=cost, dtype=dtype)
-        net._configure(sizes, NetworkConfig(**knobs, init=init, seed=seed), device)
+        net._configure(sizes, NetworkConfig(**knobs, init=init, seed=seed), device, (weights, biases))
         net.set_parameters(weights, biases)
         return net
 
-    def _configure(self, sizes, config: NetworkConfig, device) -> None:
+    @reports_out_of_memory(describe_network("building"))
+    def _configure(self, sizes, config: NetworkConfig, device, given) -> None:
+        """Settings, device and buffers; ``given``: the ``(weights, biases)`` that will be set, or None for draws."""
         self.config = config
         self.sizes = check_sizes(sizes)
         self.num_layers = len(self.sizes)
@@ -95,8 +105,11 @@ class Network:
         self.output, self.inits = config.output_layer, config.inits(self.num_layers - 2)
         self.cost, self.dtype, self.init = get_cost(config.cost), np.dtype(config.dtype), config.init
         check_output_layer(self.sizes, self.cost)
-        check_memory(parameter_bytes(self.sizes, self.dtype), f"a network of sizes {list(self.sizes)}", InputError)
         self.backend = get_backend(device)
+        arrays = None if given is None else [*given[0], *given[1]]
+        footprint = network_footprint(self.sizes, self.dtype, self.backend.name == "gpu", self.inits, arrays)
+        check_fits(footprint, self.backend, *memory_advice(self.dtype))
+        self._evaluation_rows = evaluation_rows(self.sizes, self.dtype)
         self.rng = np.random.default_rng(config.seed)
         # Each layer's kernels, found once: a^l = f(z^l + b^l) and BP2's ⊙ f′ per hidden layer (with leaky ReLU's
         # slope as an extra argument; no f′ kernel for identity units), a^L and BP1's δ for the output layer.
@@ -140,6 +153,7 @@ class Network:
         """How many of ``flat_parameters``' first elements are weights (the rest are biases and padding)."""
         return self._parameters.n_weights
 
+    @reports_out_of_memory(describe_network("setting the parameters of"))
     def set_parameters(self, weights, biases) -> None:
         """Replace all weights and biases (host or device arrays of the lecture's shapes, finite), copied to the
         device."""
@@ -226,6 +240,7 @@ class Network:
         self.compute_gradient(x, y, eta / x.shape[0])
         self.backend.ops.sgd(self._gradient.flat, self._parameters.n_weights, 1.0, self._parameters.flat)
 
+    @reports_out_of_memory(describe_network("computing the gradient of"))
     def backprop(self, x, y):
         """The gradient of the mean cost over the rows of ``x``: ``(nabla_b, nabla_w)`` as host arrays."""
         x, targets, _ = prepare(self, (x, y), "backprop input")
@@ -235,16 +250,19 @@ class Network:
 
     # ----- inference and metrics ----------------------------------------------------------------------------------
 
-    def _outputs(self, x, rows_per_chunk=8192):
-        """a^L for device rows ``x``, ``rows_per_chunk`` at a time so that memory stays bounded."""
-        xp = self.backend.xp
-        chunks = []
-        for start in range(0, x.shape[0], rows_per_chunk):
-            part = x[start : start + rows_per_chunk]
-            buffers = [None] + [xp.empty((part.shape[0], n), self.dtype) for n in self.sizes[1:]]
-            chunks.append(self._forward(part, buffers))
-        return chunks[0] if len(chunks) == 1 else xp.concatenate(chunks)
+    def _outputs(self, x):
+        """a^L (n, n_out) for device rows ``x``, a chunk of rows at a time through the same hidden-layer buffers, so
+        that memory stays bounded (``memory.evaluation_rows``); each chunk's outputs land in their rows of a^L."""
+        xp, n = self.backend.xp, x.shape[0]
+        rows = min(n, self._evaluation_rows)
+        outputs = xp.empty((n, self.sizes[-1]), self.dtype)
+        hidden = [xp.empty((rows, width), self.dtype) for width in self.sizes[1:-1]]
+        for start in range(0, n, rows):
+            m = min(rows, n - start)  # leading rows of a C-contiguous buffer: still C-contiguous, as GEMMs need
+            self._forward(x[start : start + m], [None] + [h[:m] for h in hidden] + [outputs[start : start + m]])
+        return outputs
 
+    @reports_out_of_memory(describe_network("evaluating"))
     def feedforward(self, x) -> np.ndarray:
         """The output activations a^L (n, n_out) for input rows ``x`` (n, n_in), as a host array; for one sample as
         a column (n_in, 1), as Nielsen's ``network.py`` feeds it, its output column (n_out, 1)."""
@@ -260,6 +278,7 @@ class Network:
         rows, _ = as_rows(x, self.sizes[0])
         return self.backend.to_host(classes_of(self._outputs(prepare_inputs(self, rows, "prediction input"))))
 
+    @reports_out_of_memory(describe_network("evaluating"))
     def metrics(self, x, targets, labels, weights=None) -> Metrics:
         """The mean cost (Σ w_x C_x / Σ w_x with sample ``weights``), the number of rows classified right and, for
         regression, R² (1 − Σ (y − a)² / Σ (y − ȳ)², over every output), for data on the device; one host sync."""
@@ -275,6 +294,7 @@ class Network:
         correct = xp.count_nonzero(classes_of(a) == labels)
         return Metrics(float(total) / float(count), int(correct), None)
 
+    @reports_out_of_memory(describe_network("evaluating"))
     def saturated_layers(self, x) -> list[int]:
         """The hidden layers (numbered 1, 2, … from the input) where f′ is 0 at every neuron on the device rows
         ``x``, so that BP2 passes no gradient below them: σ exactly 0 or 1, tanh exactly ±1, every ReLU at 0."""
@@ -288,11 +308,13 @@ class Network:
                     saturated.append(l)
         return saturated
 
+    @reports_out_of_memory(describe_network("evaluating"))
     def evaluate(self, test_data) -> int:
         """The number of test samples whose most active output neuron is their label (Nielsen's ``evaluate``); with one
         output, whose output lies on their label's side of ½."""
         return self.metrics(*prepare(self, test_data, "test data")).correct
 
+    @reports_out_of_memory(describe_network("evaluating"))
     def total_cost(self, data) -> float:
         """The lecture's C = (1/n) Σ_x C_x over ``data = (X, y)``."""
         return self.metrics(*prepare(self, data, "data")).cost

@@ -12,6 +12,8 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from ..backend import get_backend
+from ..model import inputs as model_inputs
 from ..model.config import NetworkConfig
 
 
@@ -25,7 +27,11 @@ def check_data(estimator, X, y="no_validation", reset=False):
         if not isinstance(y, str):
             check_classification_targets(checked[1])
         return checked
-    # A device array is used where it is; Network.prepare checks its values there, in one sync.
+    # A device array is used where it is (on the network's GPU: never copied across); Network.prepare checks its
+    # values there, in one sync.
+    backend = get_backend(estimator.device)
+    for array, name in ((X, "X"), (y, "y")):
+        model_inputs.check_same_gpu(backend, array, name)
     X, y = (as_cupy(array) if on_gpu(array) else array for array in (X, y))
     if not on_gpu(X):
         X = validate_data(estimator, X, reset=reset, dtype=np.dtype(NetworkConfig.check_one("dtype", estimator.dtype)))
@@ -50,7 +56,8 @@ def check_data(estimator, X, y="no_validation", reset=False):
 
 
 def on_gpu(array) -> bool:
-    return hasattr(array, "__cuda_array_interface__")
+    """Whether ``array`` is in GPU memory; a PyTorch CUDA tensor that requires grad is refused, saying to detach it."""
+    return model_inputs.on_gpu(array, "X or y")
 
 
 def as_cupy(array):

@@ -37,11 +37,21 @@ from ..distributed import LocalCommunicator
 from ..errors import InputError
 from ..model.dropout import Dropout
 from ..model.inputs import prepare, prepare_weights
-from .config import TrainingConfig, validation_split
+from ..model.memory import (
+    RunShape,
+    check_fits,
+    describe_training,
+    is_copied,
+    reports_out_of_memory,
+    run_footprint,
+    shape_of,
+    training_advice,
+)
+from .config import TrainingConfig, held_out_rows, validation_split
 from .diagnosis import SaturationCheck, check_finite_before_training, diverged, negative_decay_warning
 from .epoch import run_epoch
 from .history import EpochStats, History, check_rows
-from .optimizers import Optimizer
+from .optimizers import STATE_BUFFERS, Optimizer
 from .schedules import Plateau, Schedule
 
 
@@ -124,6 +134,7 @@ class Trainer:
         count and best score, as a new run would, keeping the epoch count and the update rule's state."""
         self.state = TrainingState()
 
+    @reports_out_of_memory(describe_training)
     def train(
         self,
         config: TrainingConfig,
@@ -153,10 +164,10 @@ class Trainer:
         """
         comm = comm or LocalCommunicator()
         net = self.net
-        data = prepare(net, training_data, "training data")
-        weights = None if sample_weight is None else prepare_weights(sample_weight, data[0].shape[0], "sample_weight")
+        self.check_memory(config, training_data, test_data, monitor_training_cost=monitor_training_cost, comm=comm)
         test = prepare(net, test_data, "test data") if test_data is not None else None
-        run = self.start(config, data, weights, test, comm, on_warning)
+        # the data as given goes once its training rows are taken: the run keeps no second copy of the features
+        run = self.start(config, prepare(net, training_data, "training data"), sample_weight, test, comm, on_warning)
         x_epoch, y_epoch = net.backend.xp.empty_like(run.x), net.backend.xp.empty_like(run.y)
         for epoch in run.epochs:
             etas = run.schedule.epoch_etas(epoch)
@@ -189,12 +200,14 @@ class Trainer:
         self.finish(run, on_warning)
         return self.history
 
-    def start(self, config: TrainingConfig, data, weights, test, comm, on_warning, rows=None) -> Run:
+    def start(self, config: TrainingConfig, data, sample_weight, test, comm, on_warning, rows=None) -> Run:
         """Lay out a call's run over the device data ``(x, y, labels)`` (its rows ``rows``, host indices; None: all
-        of them), the host ``weights`` (or None) and the device ``test`` data (or None): the hold-out, the checks,
+        of them), their ``sample_weight`` (or None) and the device ``test`` data (or None): the hold-out, the checks,
         the update rule, dropout and the schedule. A run refused here leaves the trainer as it was."""
         net, history = self.net, self.history
+        weights = None if sample_weight is None else prepare_weights(sample_weight, data[0].shape[0], "sample_weight")
         x, y, labels = data if rows is None else take_rows(net, data, rows)
+        del data  # with a hold-out, only the rows taken from it stay
         if weights is not None and rows is not None:
             weights = weights[rows]
         n, held_out = config.rows(x.shape[0])
@@ -291,6 +304,49 @@ class Trainer:
             if rule is not None:
                 rule.steps, rule.weight_decay, rule.state = rule_state
             raise
+
+    def check_memory(
+        self,
+        config,
+        training_data,
+        test_data=None,
+        *,
+        monitor_training_cost=True,
+        comm=None,
+        saves=False,
+        checkpoints=False,
+    ) -> None:
+        """Refuse, with the figures, a run of ``train``'s arguments whose buffers would not fit the memory the
+        device (and the host) can still give, before any is allocated (``model/memory.py``); ``saves`` and
+        ``checkpoints``: the caller saves the model at the end, and checkpoints along the way (``gpubp train``)."""
+        net = self.net
+        try:
+            x, x_test = training_data[0], test_data[0] if test_data is not None else None
+        except (TypeError, KeyError, IndexError):
+            return  # not a pair (X, y): prepare says what is wrong with it
+        shape, test_shape = shape_of(x), shape_of(x_test) if x_test is not None else None
+        if shape is None or (x_test is not None and test_shape is None):
+            return  # data that is not an array of rows: likewise
+        gpu, current = net.backend.name == "gpu", self.optimizer
+        same_rule = current is not None and current.hyperparameters() == Optimizer(config, 0).hyperparameters()
+        reused = bool(self.history) and same_rule  # _optimizer_for keeps its state buffers
+        run = RunShape(
+            rows=shape[0],
+            held_out=held_out_rows(shape[0], config.validation_fraction),
+            test_rows=test_shape[0] if test_shape else 0,
+            batch=config.mini_batch_size,
+            state_buffers=len(STATE_BUFFERS[config.optimizer]),
+            held_state_buffers=len(current.state) if reused else 0,
+            has_best_copy=self.state.best_parameters is not None,
+            features_copied=is_copied(x, net.dtype, gpu),
+            test_features_copied=x_test is not None and is_copied(x_test, net.dtype, gpu),
+            monitor=monitor_training_cost and (comm is None or comm.rank == 0),
+            early_stopping=config.patience is not None,
+            ranks=comm.size if comm is not None else 1,
+            saves=saves,
+            checkpoints=checkpoints,
+        )
+        check_fits(run_footprint(net, run), net.backend, *training_advice(net))
 
     def _continue_state(self, config: TrainingConfig) -> TrainingState:
         """The run's state where it continues, else a fresh one; the network gets its last epoch's weights back."""

@@ -1,11 +1,13 @@
-"""A stand-in for CuPy on machines without a GPU, for the tests of gpubp's GPU probe (``gpubp.backend.device``).
+"""A stand-in for CuPy on machines without a GPU, for the tests of gpubp's GPU probe (``gpubp.backend.device``)
+and of what gpubp reads of a GPU before it computes (its free memory, its compute capability for TF32).
 
 NumPy underneath, with the failure named by ``$FAKE_CUPY_FAILURE`` raised where, and as, CuPy 14 raises it (read
 in CuPy's source: an ImportError from ``import cupy`` when a CUDA library is missing; ``DynamicLibNotFoundError``
 from cuda-pathfinder at the first kernel compile without NVRTC; ``CompileException`` without the CUDA headers;
 ``cudaErrorNoKernelImageForDevice``, ``CUDA_ERROR_UNSUPPORTED_PTX_VERSION`` or NVRTC refusing the architecture
 for a GPU or driver the CUDA in use cannot serve; an ImportError at the first GEMM without cuBLAS). Only the
-probe's kernel runs here. The tests put the folder above this package first on ``sys.path`` (or ``PYTHONPATH``).
+probe's kernel runs here: gpubp's own kernels can be built (``GpuBackend``), not run. The tests put the folder
+above this package first on ``sys.path`` (or ``PYTHONPATH``).
 """
 
 import os
@@ -62,6 +64,24 @@ def fail_at(stage):
         raise error
 
 
+class MemoryPool:
+    """CuPy's pool: what it holds unused (``FAKE_CUPY_POOL_FREE``), in use (``FAKE_CUPY_POOL_USED``) and its limit
+    (``FAKE_CUPY_POOL_LIMIT``, 0 for none), in bytes."""
+
+    def free_bytes(self):
+        return int(os.environ.get("FAKE_CUPY_POOL_FREE", 0))
+
+    def used_bytes(self):
+        return int(os.environ.get("FAKE_CUPY_POOL_USED", 0))
+
+    def get_limit(self):
+        return int(os.environ.get("FAKE_CUPY_POOL_LIMIT", 0))
+
+
+def get_default_memory_pool():
+    return MemoryPool()
+
+
 def arange(n, dtype=None):
     return np.arange(n, dtype=dtype)
 
@@ -73,6 +93,11 @@ def asnumpy(a):
 def dot(a, b, out=None):
     fail_at("gemm")
     return np.dot(a, b, out=out)
+
+
+class RawKernel:
+    def __init__(self, code, name):
+        self.code, self.name = code, name
 
 
 class ElementwiseKernel:

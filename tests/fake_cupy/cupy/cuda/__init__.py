@@ -1,6 +1,9 @@
-"""The stand-in's ``cupy.cuda``: device count and versions, NCCL in ``nccl``."""
+"""The stand-in's ``cupy.cuda``: device count and versions, each device's free memory (``FAKE_CUPY_FREE`` bytes,
+default 8 GiB), NCCL in ``nccl``, CuPy's out-of-memory error in ``memory``."""
 
-from . import runtime  # noqa: F401
+import os
+
+from . import memory, runtime  # noqa: F401
 
 
 def get_local_runtime_version():
@@ -8,8 +11,14 @@ def get_local_runtime_version():
 
 
 class Device:
-    def __init__(self, index):
-        self.id = index
+    def __init__(self, index=None):
+        self.id = runtime.current if index is None else index
 
     def use(self):
         runtime.current = self.id
+
+    @property
+    def mem_info(self):
+        """``(free, total)`` bytes, as ``cudaMemGetInfo`` gives them."""
+        total = runtime.getDeviceProperties(self.id)["totalGlobalMem"]
+        return int(os.environ.get("FAKE_CUPY_FREE", 8 * 2**30)), total

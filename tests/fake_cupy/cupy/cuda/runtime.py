@@ -20,7 +20,9 @@ def getDevice():
 
 
 def getDeviceProperties(index):
-    return {"name": b"Fake V100", "major": 7, "minor": 0, "totalGlobalMem": 16 * 2**30}
+    """A V100 (compute capability 7.0), or the compute capability ``FAKE_CUPY_CC`` names (``8.0``: an A100's)."""
+    major, minor = (int(part) for part in os.environ.get("FAKE_CUPY_CC", "7.0").split("."))
+    return {"name": b"Fake V100", "major": major, "minor": minor, "totalGlobalMem": 16 * 2**30}
 
 
 def runtimeGetVersion():
