@@ -235,7 +235,7 @@ class NumpyOps:
 
     def _l2_gradient(self, g, decay, p):
         """∇ + decay·w, in scratch; g itself where there is no decay (g + 0·w is g, bit for bit)."""
-        if decay == 0:
+        if _all_equal(decay, 0):
             return g
         grad = np.multiply(p, decay, out=self._scratch_like(g))
         return np.add(g, grad, out=grad)

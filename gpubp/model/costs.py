@@ -25,10 +25,11 @@ def class_count(n_outputs: int) -> int:
 def classes_of(rows):
     """The class each row of outputs (or of a target matrix) stands for, on the rows' device: the index of its
     largest entry; with one output neuron, the binary class: 1 where it is above ½, the sigmoid's midpoint, else 0
-    (as scikit-learn reads one output). Used by ``predict``, accuracy, ``evaluate``, the estimator and the CLI."""
-    if rows.shape[1] == 1:
-        return (rows[:, 0] > 0.5).astype(np.int64)
-    return rows.argmax(axis=1)
+    (as scikit-learn reads one output). Used by ``predict``, accuracy, ``evaluate``, the estimator and the CLI; a
+    network array's outputs (members, rows, n_out) give each member's classes, (members, rows)."""
+    if rows.shape[-1] == 1:
+        return (rows[..., 0] > 0.5).astype(np.int64)
+    return rows.argmax(axis=-1)
 
 
 def check_in_unit_interval(xp, targets, what: str, cost: str) -> None:

@@ -43,11 +43,12 @@ def parameter_buffer_bytes(sizes, dtype) -> int:
     return FlatParameters.layout(sizes)[2] * np.dtype(dtype).itemsize
 
 
-def evaluation_rows(sizes, dtype) -> int:
+def evaluation_rows(sizes, dtype, count: int = 1) -> int:
     """How many rows a forward pass for evaluation takes at a time: at most 8192, and few enough that their
-    activations take no more than the parameters do (or 64 MiB), so that scoring never dwarfs training."""
-    row = sum(sizes[1:]) * np.dtype(dtype).itemsize
-    budget = max(EVALUATION_BYTES, parameter_buffer_bytes(sizes, dtype))
+    activations take no more than the parameters do (or 64 MiB), so that scoring never dwarfs training; for an
+    array of ``count`` networks, of all its members together."""
+    row = count * sum(sizes[1:]) * np.dtype(dtype).itemsize
+    budget = max(EVALUATION_BYTES, count * parameter_buffer_bytes(sizes, dtype))
     return max(1, min(EVALUATION_ROWS, budget // row))
 
 
@@ -102,15 +103,17 @@ def check_fits(footprint: Footprint, backend, advice: str, *knobs: str) -> None:
 # ----- a network ---------------------------------------------------------------------------------------------------
 
 
-def network_footprint(sizes, dtype, gpu: bool, init, given=None) -> Footprint:
+def network_footprint(sizes, dtype, gpu: bool, init, given=None, count: int = 1) -> Footprint:
     """A network's peak while it is built: its two flat buffers, the initial draws (or, with ``given``, the
     caller's weights and biases, converted) and their conversion to ``dtype``; ``init``: the initialization's name,
-    or one per layer (``scaled`` and ``he`` draw a scaled copy beside the draws)."""
+    or one per layer (``scaled`` and ``he`` draw a scaled copy beside the draws). An array of ``count`` networks
+    holds ``count`` pairs of buffers, and draws its members one at a time."""
     s = np.dtype(dtype).itemsize
     arrays = [n_out * n_in for n_in, n_out in zip(sizes[:-1], sizes[1:])] + list(sizes[1:])
     weights, converted, largest = sum(arrays[: len(sizes) - 1]), s * sum(arrays), s * max(arrays)
-    footprint = Footprint(f"a network of sizes {list(sizes)} in {np.dtype(dtype).name}")
-    footprint.device["parameters and gradient"] = 2 * parameter_buffer_bytes(sizes, dtype)
+    networks = f"an array of {count} networks" if count > 1 else "a network"
+    footprint = Footprint(f"{networks} of sizes {list(sizes)} in {np.dtype(dtype).name}")
+    footprint.device["parameters and gradient"] = 2 * count * parameter_buffer_bytes(sizes, dtype)
     if given is None:
         footprint.host["initial float64 draws"] = 8 * sum(arrays)
         inits = {init} if isinstance(init, str) or init is None else set(init)

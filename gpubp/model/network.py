@@ -43,6 +43,20 @@ class Metrics(NamedTuple):
     r2: float | None
 
 
+def score(net, a, targets, labels, weights=None) -> Metrics:
+    """``Metrics`` of one network's outputs ``a`` against device ``targets`` and ``labels`` (see ``metrics``)."""
+    xp = net.backend.xp
+    total = net.cost.value(xp, a, targets, weights)
+    count = a.shape[0] if weights is None else weights.sum()
+    if net.regression:
+        residual = targets - a
+        spread = targets - targets.mean(axis=0)
+        ratio = float(xp.vdot(residual, residual)) / max(float(xp.vdot(spread, spread)), np.finfo(float).tiny)
+        return Metrics(float(total) / float(count), None, 1.0 - ratio)
+    correct = xp.count_nonzero(classes_of(a) == labels)
+    return Metrics(float(total) / float(count), int(correct), None)
+
+
 class Network:
     """A fully-connected network: its parameters, backpropagation, the lecture's SGD step, and inference.
 
@@ -95,9 +109,13 @@ class Network:
         net.set_parameters(weights, biases)
         return net
 
+    count = None  # one network; a NetworkArray (array.py) stacks ``count`` of them on a leading axis
+
     @reports_out_of_memory(describe_network("building"))
-    def _configure(self, sizes, config: NetworkConfig, device, given) -> None:
-        """Settings, device and buffers; ``given``: the ``(weights, biases)`` that will be set, or None for draws."""
+    def _configure(self, sizes, config: NetworkConfig, device, given, rows=None) -> None:
+        """Settings, device and buffers; ``given``: the ``(weights, biases)`` that will be set, or None for draws;
+        ``rows``: a network array's rows of its flat parameters and gradient that this network is a view of (its
+        member), or None for buffers of its own."""
         self.config = config
         self.sizes = check_sizes(sizes)
         self.num_layers = len(self.sizes)
@@ -106,10 +124,12 @@ class Network:
         self.cost, self.dtype, self.init = get_cost(config.cost), np.dtype(config.dtype), config.init
         check_output_layer(self.sizes, self.cost)
         self.backend = get_backend(device)
-        arrays = None if given is None else [*given[0], *given[1]]
-        footprint = network_footprint(self.sizes, self.dtype, self.backend.name == "gpu", self.inits, arrays)
-        check_fits(footprint, self.backend, *memory_advice(self.dtype))
-        self._evaluation_rows = evaluation_rows(self.sizes, self.dtype)
+        if rows is None:  # a member's buffers are its array's, which checked them
+            arrays = None if given is None else [*given[0], *given[1]]
+            gpu = self.backend.name == "gpu"
+            footprint = network_footprint(self.sizes, self.dtype, gpu, self.inits, arrays, self.count or 1)
+            check_fits(footprint, self.backend, *memory_advice(self.dtype))
+        self._evaluation_rows = evaluation_rows(self.sizes, self.dtype, self.count or 1)
         self.rng = np.random.default_rng(config.seed)
         # Each layer's kernels, found once: a^l = f(z^l + b^l) and BP2's ⊙ f′ per hidden layer (with leaky ReLU's
         # slope as an extra argument; no f′ kernel for identity units), a^L and BP1's δ for the output layer.
@@ -126,8 +146,9 @@ class Network:
         self._output_delta = getattr(ops, self.cost.outputs[self.output])
         # Buffers depend on the sizes only, so they outlive set_parameters (the gradient check calls it often).
         self._workspaces: dict[int, Workspace] = {}
-        self._parameters = FlatParameters(self.backend.xp, self.sizes, self.dtype)
-        self._gradient = FlatParameters(self.backend.xp, self.sizes, self.dtype)
+        xp, own = self.backend.xp, rows or (None, None)
+        self._parameters = FlatParameters(xp, self.sizes, self.dtype, self.count, own[0])
+        self._gradient = FlatParameters(xp, self.sizes, self.dtype, self.count, own[1])
         self.weights, self.biases = self._parameters.weights, self._parameters.biases
 
     @property
@@ -176,7 +197,7 @@ class Network:
     def _workspace(self, m: int) -> Workspace:
         ws = self._workspaces.get(m)
         if ws is None:
-            ws = self._workspaces[m] = Workspace(self.backend.xp, self.sizes, m, self.dtype)
+            ws = self._workspaces[m] = Workspace(self.backend.xp, self.sizes, m, self.dtype, self.count)
         return ws
 
     def _forward(self, x, activations, fed=None, dropout=None):
@@ -253,14 +274,20 @@ class Network:
     def _outputs(self, x):
         """a^L (n, n_out) for device rows ``x``, a chunk of rows at a time through the same hidden-layer buffers, so
         that memory stays bounded (``memory.evaluation_rows``); each chunk's outputs land in their rows of a^L."""
-        xp, n = self.backend.xp, x.shape[0]
+        xp, n, lead = self.backend.xp, x.shape[0], self._lead
         rows = min(n, self._evaluation_rows)
-        outputs = xp.empty((n, self.sizes[-1]), self.dtype)
-        hidden = [xp.empty((rows, width), self.dtype) for width in self.sizes[1:-1]]
+        outputs = xp.empty((*lead, n, self.sizes[-1]), self.dtype)
+        hidden = [xp.empty((*lead, rows, width), self.dtype) for width in self.sizes[1:-1]]
         for start in range(0, n, rows):
             m = min(rows, n - start)  # leading rows of a C-contiguous buffer: still C-contiguous, as GEMMs need
-            self._forward(x[start : start + m], [None] + [h[:m] for h in hidden] + [outputs[start : start + m]])
+            parts = [h[..., :m, :] for h in hidden] + [outputs[..., start : start + m, :]]
+            self._forward(x[start : start + m], [None, *parts])
         return outputs
+
+    @property
+    def _lead(self) -> tuple:
+        """The leading axes of every activation: none, or an array's members."""
+        return () if self.count is None else (self.count,)
 
     @reports_out_of_memory(describe_network("evaluating"))
     def feedforward(self, x) -> np.ndarray:
@@ -282,24 +309,14 @@ class Network:
     def metrics(self, x, targets, labels, weights=None) -> Metrics:
         """The mean cost (Σ w_x C_x / Σ w_x with sample ``weights``), the number of rows classified right and, for
         regression, R² (1 − Σ (y − a)² / Σ (y − ȳ)², over every output), for data on the device; one host sync."""
-        xp = self.backend.xp
-        a = self._outputs(x)
-        total = self.cost.value(xp, a, targets, weights)
-        count = x.shape[0] if weights is None else weights.sum()
-        if self.regression:
-            residual = targets - a
-            spread = targets - targets.mean(axis=0)
-            ratio = float(xp.vdot(residual, residual)) / max(float(xp.vdot(spread, spread)), np.finfo(float).tiny)
-            return Metrics(float(total) / float(count), None, 1.0 - ratio)
-        correct = xp.count_nonzero(classes_of(a) == labels)
-        return Metrics(float(total) / float(count), int(correct), None)
+        return score(self, self._outputs(x), targets, labels, weights)
 
     @reports_out_of_memory(describe_network("evaluating"))
     def saturated_layers(self, x) -> list[int]:
         """The hidden layers (numbered 1, 2, … from the input) where f′ is 0 at every neuron on the device rows
         ``x``, so that BP2 passes no gradient below them: σ exactly 0 or 1, tanh exactly ±1, every ReLU at 0."""
         xp = self.backend.xp
-        buffers = [None] + [xp.empty((x.shape[0], n), self.dtype) for n in self.sizes[1:]]
+        buffers = [None] + [xp.empty((*self._lead, x.shape[0], n), self.dtype) for n in self.sizes[1:]]
         self._forward(x, buffers)
         saturated = []
         for l, (a, (_, derivative, extra)) in enumerate(zip(buffers[1:-1], self._hidden_kernels), start=1):
