@@ -144,16 +144,25 @@ class Trainer:
             validation = take_rows(net, (x, y, labels), held)
             x, y, labels = take_rows(net, (x, y, labels), rows)
             weights = None if weights is None else weights[rows]
+            if weights is not None and not weights.any():
+                raise InputError(
+                    f"the sample weights are 0 for every training row left after the validation hold-out of "
+                    f"{{validation_fraction={config.validation_fraction:g}}}, so nothing would be learned: give "
+                    f"some of those rows a positive weight",
+                    "validation_fraction",
+                )
         device_weights = None if weights is None else net.backend.asarray(weights, net.dtype)
         test = prepare(net, test_data, "test data") if test_data is not None else None
         check_finite_before_training(net)
         state = self._continue_state(config)
         saturation = SaturationCheck(net, x) if comm.rank == 0 else None
-        warning = negative_decay_warning(config, n) if comm.rank == 0 else None
+        # L2's n is the number of samples trained on: the training set after the validation hold-out, counted by
+        # weight where rows are weighted (an integer weight is that many copies of the row, in L2 as in the cost)
+        samples = n if weights is None else effective_samples(weights)
+        warning = negative_decay_warning(config, samples) if comm.rank == 0 else None
         if warning is not None:
             (on_warning or warnings.warn)(warning)
-        # L2's n is the number of samples trained on: the training set after the validation hold-out
-        rule = self._optimizer_for(config, n)
+        rule = self._optimizer_for(config, samples)
         x_epoch, y_epoch = net.backend.xp.empty_like(x), net.backend.xp.empty_like(y)
         if (
             any(rates) and state.dropout_seed is None
@@ -186,7 +195,7 @@ class Trainer:
                     (epoch - 1) * steps_per_epoch,
                 )
             if not net.is_finite():
-                raise diverged(epoch, config, n, net, x)
+                raise diverged(epoch, config, samples, net, x)
             stats = EpochStats(epoch, seconds, n / seconds, eta=etas[-1])
             if comm.size > 1:
                 stats.allreduce_seconds = comm.seconds - communicated
@@ -291,6 +300,12 @@ class Trainer:
         self.net.backend.xp.copyto(flat, state.best_parameters)
         self.net.backend.xp.copyto(state.best_parameters, last)
         state.restored = not state.restored
+
+
+def effective_samples(weights) -> int | float:
+    """How many samples weighted rows count for (their total weight: a whole number where it is one)."""
+    total = float(weights.sum())
+    return int(total) if total.is_integer() else total
 
 
 def take_rows(net, data, rows) -> tuple:
