@@ -97,8 +97,9 @@ class Trainer:
 
     def restart_early_stopping(self) -> None:
         """Continue from the weights the network holds (the best ones, after early stopping) with a fresh patience
-        count and best score, as a new run would, keeping the epoch count and the update rule's state."""
-        self.state = TrainingState()
+        count and best score, as a new run would, keeping the epoch count, the update rule's state and dropout's
+        seed (its masks' counter runs on with the steps, so they never repeat)."""
+        self.state = TrainingState(dropout_seed=self.state.dropout_seed)
 
     def train(
         self,
