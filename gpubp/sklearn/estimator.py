@@ -52,14 +52,20 @@ PARAMETERS = """
     dropout : float in [0, 1) or a list with one per hidden layer, default 0.0 -- inverted dropout: in training
         each hidden unit of each row is dropped with probability p and the kept ones scaled by 1/(1 − p);
         predictions and scores never drop. ``{model}`` has none.
-    init : None (default), "glorot", "he", "scaled" or "normal" -- how the first weights are drawn. None is each
-        activation's own: "he" (N(0, 2/n_in), biases 0) for ReLU and leaky ReLU, "glorot" for tanh and identity,
-        "normal" (the lecture's N(0, 1)) for σ. "glorot" is ``{model}``'s draw: weights and biases uniform in
-        ±√(6/(n_in + n_out)), ±√(2/(n_in + n_out)) into σ units ("scaled": N(0, 1/n_in), network2's).
+    init : "glorot" (default), None, "he", "scaled" or "normal" -- how the first weights are drawn. "glorot" is
+        ``{model}``'s draw: weights and biases uniform in ±√(6/(n_in + n_out)), or ±√(2/(n_in + n_out)) into σ
+        units (``{model}`` takes the bound of its hidden units for the output layer too; gpubp that of the
+        layer's own units). None is each activation's own: "he" (N(0, 2/n_in), biases 0) for ReLU and leaky
+        ReLU, "glorot" for tanh and identity, "normal" (the lecture's N(0, 1)) for σ; "scaled" is N(0, 1/n_in),
+        network2's. (He's draw for 100 ReLUs reached a test R² of 0.870 on friedman1 where Glorot's reached 0.928,
+        as ``MLPRegressor``'s: docs/scikit-learn.md.)
     optimizer : "adam" (default, as ``solver="adam"``), "sgd" (plain SGD: ``solver="sgd", momentum=0``),
         "momentum" (``solver="sgd", nesterovs_momentum=False``) or "nesterov" (``solver="sgd"``, its default).
     learning_rate_init : float, default 0.001 -- the step size η, as ``{model}``'s: every rule steps by η times
-        the mean gradient of the mini-batch.
+        the mean gradient of the mini-batch. With ``early_stopping`` a larger one may serve better: 0.001 learns
+        slowly enough for the validation score to stall early (the digits: 0.953 test accuracy at 0.001 with
+        early stopping, 0.978 at 0.01, 0.989 at 0.001 without; medians of 5 seeds, docs/scikit-learn.md). The
+        lecture's η = 3 suits plain SGD with σ units.
     batch_size : int or "auto", default "auto" -- ``min(200, n_samples)``, as ``{model}``; a larger size is
         clipped to the training set, with a warning.
     max_iter : int, default 200 -- epochs, as ``{model}``. Training runs them all unless ``early_stopping``
