@@ -127,7 +127,9 @@ def test_the_estimator_warns_of_saturation_naming_learning_rate_init(digits):
     from gpubp.sklearn import NetworkClassifier
 
     (x, y), _ = digits
-    clf = NetworkClassifier(hidden_layer_sizes=(10,), cost="quadratic", optimizer="sgd", learning_rate_init=1e30)
+    clf = NetworkClassifier(
+        hidden_layer_sizes=(10,), activation="logistic", cost="quadratic", optimizer="sgd", learning_rate_init=1e30
+    )
     with pytest.warns(gpubp.TrainingWarning, match="learning_rate_init=1e[+]30 is far too large"):
         clf.set_params(max_iter=2, batch_size=10, random_state=0, device="cpu").fit(x, y)
 

@@ -12,18 +12,20 @@ from helpers import random_problem
 from torch_reference import shuffled_batches, train
 
 
+@pytest.mark.parametrize("lmbda", [0.0, 2.0])
 @pytest.mark.parametrize("cost", ["quadratic", "cross-entropy", "log-likelihood"])
-def test_an_integer_weight_is_that_many_copies_of_the_row(cost):
+def test_an_integer_weight_is_that_many_copies_of_the_row(cost, lmbda):
     """Full-batch sgd in float64, 3 epochs: weights 0, 1, 2, 3 equal a training set holding each row that many
-    times (the shuffle order of a full batch changes nothing but the order of a sum: equal to 1e-12)."""
+    times (the shuffle order of a full batch changes nothing but the order of a sum: equal to 1e-12), L2 included:
+    its n, the samples trained on, is the rows' total weight."""
     sizes = (5, 6, 3)
     x, labels = random_problem(sizes, m=24, seed=1)
     counts = np.arange(24) % 4
     weighted = gpubp.Network(sizes, cost=cost, dtype="float64", device="cpu", seed=2)
-    weighted.SGD((x, labels), 3, 24, 0.5, sample_weight=counts)
+    weighted.SGD((x, labels), 3, 24, 0.5, sample_weight=counts, lmbda=lmbda)
     repeated = gpubp.Network(sizes, cost=cost, dtype="float64", device="cpu", seed=2)
     rows = np.repeat(np.arange(24), counts)
-    repeated.SGD((x[rows], labels[rows]), 3, len(rows), 0.5)
+    repeated.SGD((x[rows], labels[rows]), 3, len(rows), 0.5, lmbda=lmbda)
     for a, b in zip(sum(weighted.parameters(), []), sum(repeated.parameters(), [])):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
@@ -117,3 +119,14 @@ def test_bad_weights_are_refused_in_one_line(weights, message):
     with pytest.raises(gpubp.InputError, match=message):
         net.SGD((x, labels), 1, 10, 0.1, sample_weight=weights)
     assert all(np.array_equal(a, b) for a, b in zip(before[0], net.parameters()[0]))
+
+
+def test_weights_that_leave_nothing_to_train_on_after_the_hold_out_are_refused():
+    """Every positive weight on a held-out row: the training rows' weights are all 0 (L2's n would be 0)."""
+    x, labels = random_problem((4, 3), m=40)
+    held = gpubp.training.config.validation_split(40, 0.25)[1]
+    weights = np.zeros(40)
+    weights[held] = 1.0
+    net = gpubp.Network((4, 3), device="cpu", seed=0)
+    with pytest.raises(gpubp.InputError, match="0 for every training row left after the validation hold-out"):
+        net.SGD((x, labels), 1, 10, 0.1, sample_weight=weights, validation_fraction=0.25)

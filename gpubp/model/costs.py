@@ -22,11 +22,16 @@ def class_count(n_outputs: int) -> int:
     return max(n_outputs, 2)
 
 
-def classes_of(rows):
+def classes_of(rows, multilabel: bool = False):
     """The class each row of outputs (or of a target matrix) stands for, on the rows' device: the index of its
     largest entry; with one output neuron, the binary class: 1 where it is above ½, the sigmoid's midpoint, else 0
     (as scikit-learn reads one output). Used by ``predict``, accuracy, ``evaluate``, the estimator and the CLI; a
-    network array's outputs (members, rows, n_out) give each member's classes, (members, rows)."""
+    network array's outputs (members, rows, n_out) give each member's classes, (members, rows).
+
+    A ``multilabel`` network's outputs are each a yes/no label of their own (``Network.multilabel``), so a row
+    stands for a set of labels, not one class: its 0/1 indicator row, 1 wherever the output is above ½."""
+    if multilabel:
+        return (rows > 0.5).astype(np.int64)
     if rows.shape[-1] == 1:
         return (rows[..., 0] > 0.5).astype(np.int64)
     return rows.argmax(axis=-1)

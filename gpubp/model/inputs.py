@@ -237,7 +237,8 @@ def prepare(net, data, what="data"):
     ``X`` is (n, n_in); ``y`` is either n integer class labels (0 or 1 for a network of one output, a binary
     classifier) or an (n, n_out) target matrix; for a regression network (identity outputs), real targets,
     (n, n_out), or (n,) for one output. Returns X and the (n, n_out) targets Y in the network's dtype, and the
-    integer labels (for accuracy: ``classes_of`` the targets; None for regression).
+    integer labels (for accuracy: ``classes_of`` the targets, a 0/1 indicator row each for a ``multilabel`` network,
+    which takes target matrices only; None for regression).
     """
     xp, n_out = net.backend.xp, net.sizes[-1]
     data = from_samples(data, what)
@@ -256,6 +257,11 @@ def prepare(net, data, what="data"):
         raise InputError(f"{what}: y could not be read as an array of labels ({exc})") from None
     if net.regression:
         return x, regression_targets(net, y, x.shape[0], what), None
+    if net.multilabel and y.shape != (x.shape[0], n_out):
+        raise InputError(
+            f"{what}: a multilabel network takes an ({x.shape[0]}, {n_out}) target matrix, one 0/1 column per label, "
+            f"got y of shape {y.shape}"
+        )
     if y.ndim == 2 and y.shape[1] == 1 and n_out != 1:
         y = y.ravel()  # a column vector of labels, as scikit-learn and pandas often give them
     if y.dtype.kind not in "iubf" or y.shape[:1] != x.shape[:1]:
@@ -284,7 +290,7 @@ def prepare(net, data, what="data"):
         if not bool(xp.isfinite(targets).all()):
             raise InputError(f"{what}: targets contain NaN or infinite values")
         net.cost.check_targets(xp, targets, what)
-        labels = classes_of(targets)
+        labels = classes_of(targets, net.multilabel)  # multilabel: each row's indicator, else its class
     else:
         raise InputError(f"{what}: y must be n class labels or an (n, {n_out}) target matrix, got shape {y.shape}")
     return x, targets, labels

@@ -53,7 +53,8 @@ def score(net, a, targets, labels, weights=None) -> Metrics:
         spread = targets - targets.mean(axis=0)
         ratio = float(xp.vdot(residual, residual)) / max(float(xp.vdot(spread, spread)), np.finfo(float).tiny)
         return Metrics(float(total) / float(count), None, 1.0 - ratio)
-    correct = xp.count_nonzero(classes_of(a) == labels)
+    hits = classes_of(a, net.multilabel) == labels
+    correct = xp.count_nonzero(hits.all(axis=-1) if net.multilabel else hits)  # multilabel: every label right
     return Metrics(float(total) / float(count), int(correct), None)
 
 
@@ -299,15 +300,18 @@ class Network:
 
     def predict(self, x) -> np.ndarray:
         """The class of each input row (or of one column): its most active output neuron; with one output, 1 where
-        it is above ½ (``costs.classes_of``); for regression (an identity output layer), the outputs themselves."""
+        it is above ½ (``costs.classes_of``); for a ``multilabel`` network, each row's 0/1 indicator of the outputs
+        above ½; for regression (an identity output layer), the outputs themselves."""
         if self.regression:
             return self.feedforward(x)
         rows, _ = as_rows(x, self.sizes[0])
-        return self.backend.to_host(classes_of(self._outputs(prepare_inputs(self, rows, "prediction input"))))
+        outputs = self._outputs(prepare_inputs(self, rows, "prediction input"))
+        return self.backend.to_host(classes_of(outputs, self.multilabel))
 
     @reports_out_of_memory(describe_network("evaluating"))
     def metrics(self, x, targets, labels, weights=None) -> Metrics:
-        """The mean cost (Σ w_x C_x / Σ w_x with sample ``weights``), the number of rows classified right and, for
+        """The mean cost (Σ w_x C_x / Σ w_x with sample ``weights``), the number of rows classified right (every
+        label right, for a ``multilabel`` network: subset accuracy) and, for
         regression, R² (1 − Σ (y − a)² / Σ (y − ȳ)², over every output), for data on the device; one host sync."""
         return score(self, self._outputs(x), targets, labels, weights)
 
@@ -337,6 +341,9 @@ class Network:
         return self.metrics(*prepare(self, data, "data")).cost
 
     labels = None  # else the class label of each output (a NetworkClassifier's classes_), saved with the model
+    # True: each output is a yes/no label of its own (multilabel targets, a NetworkClassifier's indicator y), so a
+    # row is predicted as its 0/1 indicator row and counts as right only where every label is (subset accuracy)
+    multilabel = False
 
     def __repr__(self) -> str:
         return (

@@ -88,6 +88,11 @@ def save(net: Network, path, extra: dict | None = None) -> None:
 
     ``extra`` arrays (a training checkpoint's state) are stored beside the model's own.
     """
+    if net.multilabel:  # gpubp predict and evaluate read one class per row: they would misread every row
+        raise InputError(
+            f"a multilabel network cannot be saved as a model file yet (gpubp predict and evaluate read one class per "
+            f"row), so {path} is left as it was: pickle the estimator, or keep net.parameters()"
+        )
     weights, biases = net.parameters()
     if not all(np.isfinite(p).all() for p in weights + biases):  # load would refuse the file: never write it
         raise InputError(

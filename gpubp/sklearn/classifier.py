@@ -1,11 +1,12 @@
 """``NetworkClassifier``: a scikit-learn classifier whose model is a ``gpubp.Network`` trained by a ``gpubp.Trainer``.
 
-The estimator only translates: scikit-learn's conventions (any class labels, feature names, ``fit`` /
-``partial_fit`` / ``warm_start``, ``random_state``, fitted attributes in ``MLPClassifier``'s shapes, pickling) on
-one side, gpubp's ``NetworkConfig`` and ``TrainingConfig`` on the other. This file holds what is a classifier's:
-labels, ``fit`` and ``partial_fit``, the network it builds, predictions. What every gpubp estimator shares — its
-parameters checked at each call and mapped onto the knobs, calls that leave it as it was when they fail, the fitted
-run and its pickles — is ``estimator.py``'s ``NetworkEstimator``.
+The estimator only translates: scikit-learn's conventions (any class labels, multilabel indicator matrices, feature
+names, sample and class weights, ``fit`` / ``partial_fit`` / ``warm_start``, ``random_state``, fitted attributes in
+``MLPClassifier``'s shapes, pickling) on one side, gpubp's ``NetworkConfig`` and ``TrainingConfig`` on the other.
+This file holds what is a classifier's: labels, class weights, ``partial_fit``'s classes, the cost and output layer,
+predictions. What every gpubp estimator shares — its parameters checked at each call and mapped onto the knobs,
+sample weights, calls that leave it as it was when they fail, the fitted run and its pickles — is
+``estimator.py``'s ``NetworkEstimator``.
 """
 
 from __future__ import annotations
@@ -15,82 +16,58 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted
 
+from ..config import is_real
 from ..model.costs import classes_of
 from ..network import Network
-from ..training import Trainer
-from .estimator import NetworkEstimator
-from .inputs import check_data, encode, labels_of, on_device
+from .estimator import PARAMETERS, NetworkEstimator, store_parameters
+from .inputs import check_data, encode, labels_of, on_device, on_gpu
 from .threads import blas_threads_for
 
 
 class NetworkClassifier(ClassifierMixin, NetworkEstimator):
-    """A fully-connected sigmoid network trained by backpropagation, as a scikit-learn classifier.
+    __doc__ = f"""A fully-connected network trained by backpropagation, as a scikit-learn classifier.
 
-    Parameters, and how each maps to ``MLPClassifier``'s (gpubp's hidden units are always the logistic sigmoid,
-    ``MLPClassifier(activation="logistic")``; its default ``relu`` has no counterpart):
+    ``y`` is one class label per row (any labels: strings, non-contiguous integers), or for multilabel targets a 0/1
+    indicator matrix (n, k), one column per label, as ``MLPClassifier`` takes it: each output is then a sigmoid
+    of its own, trained with the cross-entropy cost; ``predict`` returns the indicator matrix (each label where
+    its probability is above ½), ``predict_proba`` each label's probability, ``score`` the subset accuracy (a row
+    counts where every label is right; so do the validation scores of early stopping), and ``classes_`` is
+    ``arange(k)``.
 
-    hidden_layer_sizes : tuple of int, default (100,) -- as ``MLPClassifier``.
-    cost : "log-likelihood" (softmax outputs, ``MLPClassifier``'s log-loss), "cross-entropy" or "quadratic"
-        (sigmoid outputs, the lecture's), default "log-likelihood".
-    optimizer : "adam" (default, as ``solver="adam"``), "sgd" (plain SGD: ``solver="sgd", momentum=0``),
-        "momentum" (``solver="sgd", nesterovs_momentum=False``) or "nesterov" (``solver="sgd"``, its default).
-    learning_rate_init : float, default 0.01 -- the step size η, as ``MLPClassifier``'s: every rule steps by
-        η times the mean gradient of the mini-batch. ``MLPClassifier``'s 0.001 suits ReLU units; sigmoid units
-        under Adam learn too slowly at it for early stopping (digits, 5 seeds: 0.897 test accuracy at 0.001,
-        0.982 at 0.01). The lecture's η = 3 suits plain SGD with the quadratic cost.
-    batch_size : int or "auto", default "auto" -- ``min(200, n_samples)``, as ``MLPClassifier``; a larger size
-        is clipped to the training set, with a warning.
-    max_iter : int, default 200 -- epochs, as ``MLPClassifier``. Training runs them all unless ``early_stopping``
-        stops it: there is no ``tol`` test on the training loss.
-    momentum : float, default 0.9 -- μ of the momentum and nesterov rules (ignored by the others).
-    beta_1, beta_2, epsilon : Adam's, defaults 0.9, 0.999, 1e-8 -- as ``MLPClassifier`` and ``torch.optim.Adam``.
-    lmbda : float, default 0.0 -- L2 in network2's form, w ← (1 − ηλ/n) w − η·(mean gradient), n the number of
-        training rows; biases are not decayed. ``MLPClassifier``'s ``alpha`` corresponds to ``lmbda = alpha·n/m``
-        (m the batch size): ``alpha = 1e-4`` at n = 1437, m = 200 is ``lmbda ≈ 7e-4``.
-    init : "scaled" (default: weights N(0, 1/n_in), biases N(0, 1), network2's) or "normal" (N(0, 1), the
-        lecture's). ``MLPClassifier`` draws Glorot-uniform weights.
-    schedule : "constant" (default, as ``learning_rate="constant"``), "plateau" (η divided when the validation
-        accuracy stalls, like ``learning_rate="adaptive"``; needs ``early_stopping``) or "cosine" (to 0 by epoch
-        ``max_iter``; ``fit`` only).
-    warmup_epochs : int, default 0 -- linear warm-up of η over the first epochs, per step (``fit`` only).
-    plateau_factor, plateau_patience : default None -- gpubp's plateau defaults; set to override them.
-    early_stopping : bool, default False -- hold out ``validation_fraction`` of the training data (seeded, not
-        stratified) and stop once the validation accuracy has not improved for ``n_iter_no_change`` epochs,
-        keeping the best epoch's weights (``MLPClassifier`` keeps them too). ``partial_fit`` never holds out.
-    validation_fraction : float, default 0.1; n_iter_no_change : int, default 10 -- as ``MLPClassifier``.
-    dtype : "float32" (default) or "float64".
-    device : "auto", "cpu", "gpu" or None (``$GPUBP_DEVICE``, else auto), as ``gpubp.Network``.
-    random_state : int, RandomState or None -- an int is gpubp's ``seed``: the same network and shuffles as
-        ``Network(..., seed=random_state)``.
-    verbose : bool -- print the loss (and validation accuracy) after every epoch.
-    warm_start : bool -- ``fit`` continues from the fitted network for ``max_iter`` more epochs; after early
-        stopping, from the best epoch's weights with a fresh ``n_iter_no_change`` count (``MLPClassifier`` carries
-        its count over, so it stops again after one epoch). ``partial_fit`` goes on from the same weights.
+    Parameters, and how each maps to ``MLPClassifier``'s:
 
-    A ``fit`` or ``partial_fit`` that fails (a bad parameter, a divergence, Ctrl-C) leaves the estimator exactly as
-    it was. A divergence is ``gpubp.TrainingDiverged``, a ``ValueError`` naming the cause in these parameters' words;
-    a fit that ends with saturated sigmoids warns (``gpubp.TrainingWarning``).
-
+    cost : None (default), "log-likelihood", "cross-entropy" or "quadratic". None is the task's own:
+        "log-likelihood" for class labels (softmax outputs, ``MLPClassifier``'s log-loss), "cross-entropy" for
+        multilabel targets (a sigmoid per label, ``MLPClassifier``'s binary log-loss per label). "cross-entropy"
+        and "quadratic" (the lecture's) put sigmoid outputs on class labels too; "log-likelihood" refuses
+        multilabel targets (a softmax makes the labels compete).
+    class_weight : None (default), "balanced" or a dict {{label: weight}} -- each row's weight in the cost is its
+        class's weight times its ``sample_weight``. "balanced" is scikit-learn's ``compute_class_weight``,
+        n / (k · the weight of each class's rows), over the ``y`` of each ``fit`` (``partial_fit`` refuses it: a
+        chunk's class counts are not the data's; pass the dict it computes for the whole data). A dict's classes
+        not named weigh 1. ``MLPClassifier`` has no ``class_weight``. Not for multilabel targets (a row has
+        several labels): use ``sample_weight``.
+{PARAMETERS.format(model="MLPClassifier", score="accuracy")}
     Fitted attributes: ``classes_``, ``n_features_in_``, ``feature_names_in_`` (DataFrames with string column
     names), ``coefs_`` (host arrays (n_in, n_out) per layer, ``MLPClassifier``'s shapes: gpubp's weights
-    transposed) and ``intercepts_``, ``loss_curve_`` (gpubp's training cost after each epoch), ``n_iter_``,
-    ``validation_scores_`` and ``best_validation_score_`` (validation accuracy; None without early stopping),
-    ``n_layers_``, ``n_outputs_`` (one output per class, also for two classes) and ``out_activation_``.
-    ``network_`` is the ``gpubp.Network`` itself (``gpubp.save(clf.network_, "model.npz")``).
-
-    Inputs: NumPy arrays, lists, pandas DataFrames; CuPy arrays (anything with ``__cuda_array_interface__``) are
-    trained and predicted on the GPU where they are, without a copy through the host. Sparse matrices raise a
-    ``TypeError`` saying to call ``.toarray()``: the network multiplies dense matrices, so a sparse input would be
-    densified anyway, and doing it silently could exhaust memory. On the CPU, each fit and prediction limits BLAS
-    to the threads that pay off for its size (see ``threads.py``), never more than the caller allows.
-    """
+    transposed) and ``intercepts_``, ``loss_curve_`` (gpubp's training cost after each epoch: the weighted mean
+    with weights), ``best_loss_`` (its least; None with early stopping), ``n_iter_``, ``validation_scores_`` and
+    ``best_validation_score_`` (validation accuracy, subset accuracy for multilabel targets; None without early
+    stopping), ``n_layers_``, ``n_outputs_`` (one output per class, also for two classes, one per label for
+    multilabel targets) and ``out_activation_`` ("softmax" or "logistic"). ``network_`` is the ``gpubp.Network``
+    itself (``gpubp.save(clf.network_, "model.npz")``).
+"""
 
     def __init__(
         self,
         hidden_layer_sizes=(100,),
-        cost="log-likelihood",
+        activation="relu",
+        leaky_slope=0.01,
+        dropout=0.0,
+        cost=None,
+        class_weight=None,
         optimizer="adam",
-        learning_rate_init=0.01,
+        learning_rate_init=0.001,
         batch_size="auto",
         max_iter=200,
         momentum=0.9,
@@ -98,7 +75,7 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
         beta_2=0.999,
         epsilon=1e-8,
         lmbda=0.0,
-        init="scaled",
+        init="glorot",
         schedule="constant",
         warmup_epochs=0,
         plateau_factor=None,
@@ -112,93 +89,136 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
         verbose=False,
         warm_start=False,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.cost = cost
-        self.optimizer = optimizer
-        self.learning_rate_init = learning_rate_init
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.momentum = momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.lmbda = lmbda
-        self.init = init
-        self.schedule = schedule
-        self.warmup_epochs = warmup_epochs
-        self.plateau_factor = plateau_factor
-        self.plateau_patience = plateau_patience
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.dtype = dtype
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
+        store_parameters(self, locals())
 
     # ----- training ------------------------------------------------------------------------------------------------
 
-    def fit(self, X, y):
-        """Train a fresh network (or, with ``warm_start``, the fitted one) for ``max_iter`` epochs."""
-        fresh = not (self.warm_start and hasattr(self, "coefs_"))
-        return self._train(X, y, incremental=False, fresh=fresh)
-
-    def partial_fit(self, X, y, classes=None):
-        """One epoch over ``(X, y)``; the first call needs ``classes``, every label that will ever appear."""
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over ``(X, y)``; the first call needs ``classes``, every label that will ever appear (for
+        multilabel targets, where the columns are the labels, ``classes`` may be left out)."""
         fitted = hasattr(self, "coefs_")
-        if classes is None and not fitted:
-            raise ValueError("classes must be passed on the first call to partial_fit: every label y will hold")
         if classes is not None and fitted and not np.array_equal(unique_labels(classes), self.classes_):
             raise ValueError(
                 f"classes={classes!r} differs from the classes_ this estimator was first given, {self.classes_!r}"
             )
-        return self._train(X, y, incremental=True, fresh=not fitted, classes=classes)
+        return self._train(X, y, sample_weight, incremental=True, fresh=not fitted, classes=classes)
 
-    def _train(self, X, y, incremental: bool, fresh: bool, classes=None):
-        """One epoch (``incremental``) or ``max_iter`` of a new network (``fresh``) or of the fitted one.
-
-        A fresh network's classes are ``classes``, else those of ``y``. A call that fails, in any way and at any
-        point, leaves the estimator exactly as it was before it: fitted or not, with the same network.
-        """
-        with self._all_or_nothing() as runs:
-            self._check_parameters()
-            X, y = check_data(self, X, y, reset=fresh)
-            labels = self.classes_ if not fresh else unique_labels(classes) if classes is not None else labels_of(y)
+    def _targets(self, y, fresh: bool, incremental: bool, classes):
+        """The network's targets for ``y`` (class indices, or the indicator matrix) and its number of outputs; a
+        fresh network's classes are ``classes``, else those of ``y`` (``arange(k)`` for multilabel targets)."""
+        multilabel = y.ndim == 2
+        if fresh:
+            if multilabel:
+                labels = np.arange(y.shape[1])
+                if classes is not None and not np.array_equal(unique_labels(classes), labels):
+                    raise ValueError(
+                        f"classes={classes!r} does not name y's {y.shape[1]} label columns: for multilabel targets "
+                        f"classes_ is {labels!r} (or leave classes out)"
+                    )
+            elif classes is None and incremental:
+                raise ValueError("classes must be passed on the first call to partial_fit: every label y will hold")
+            else:
+                labels = unique_labels(classes) if classes is not None else labels_of(y)
             if len(labels) < 2:
                 raise ValueError(
                     f"{type(self).__name__} needs at least 2 classes to tell apart, got 1 class ({labels[0]!r}) in y"
                 )
-            codes = encode(y, labels)
-            trainer = Trainer(self._new_network(X.shape[1], len(labels))) if fresh else self._fitted_trainer()
-            self._train_network(runs, trainer, fresh, X, codes, incremental)
-            self.classes_ = labels
-        return self
+            self.classes_, self._multilabel = labels, multilabel
+        elif multilabel != self._multilabel or multilabel and y.shape[1] != len(self.classes_):
+            fitted = f"{len(self.classes_)} label columns" if self._multilabel else "class labels"
+            given = f"{y.shape[1]} label columns" if multilabel else "class labels"
+            raise ValueError(
+                f"y holds {given}, but this estimator was fitted on {fitted}: pass targets like those, or fit afresh"
+            )
+        return (y if multilabel else encode(y, self.classes_)), len(self.classes_)
 
-    def _new_network(self, n_features: int, n_classes: int) -> Network:
-        return Network(
-            [n_features, *self._hidden_sizes(), n_classes],
-            cost=self.cost,
-            dtype=self.dtype,
-            device=self.device,
-            seed=self._seed(),
-            init=self.init,
-        )
+    def _task_knobs(self) -> dict:
+        """The cost (and so the output layer) for this estimator's targets: ``cost``, else the task's own."""
+        if self.cost is None:
+            return {"cost": "cross-entropy" if self._multilabel else "log-likelihood"}
+        if self._multilabel and isinstance(self.cost, str) and self.cost.strip().lower() == "log-likelihood":
+            raise ValueError(
+                "cost='log-likelihood' puts a softmax on the outputs, which makes the labels compete, but multilabel "
+                "targets need one yes/no output per label: use cost='cross-entropy' (or None, which chooses it)"
+            )
+        return {"cost": self.cost}
+
+    def _configure_network(self, net: Network) -> None:
+        net.multilabel = self._multilabel
+
+    def _check_parameters(self) -> None:
+        super()._check_parameters()
+        weights = self.class_weight
+        if not (weights is None or isinstance(weights, dict) or isinstance(weights, str) and weights == "balanced"):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {weights!r}")
+        if isinstance(weights, dict) and not all(is_real(w) and w >= 0 for w in weights.values()):
+            raise ValueError(f"class_weight's weights must be finite numbers >= 0, got {weights!r}")
+
+    def _row_weights(self, sample_weight, targets, incremental: bool):
+        """Each row's weight: its class's ``class_weight`` times its ``sample_weight`` (either may be None)."""
+        if self.class_weight is None:
+            return sample_weight
+        if self._multilabel:
+            raise ValueError(
+                "class_weight weighs each row by its class, but a row of multilabel targets has several labels: "
+                "weigh rows with sample_weight instead"
+            )
+        if self.class_weight == "balanced" and incremental:
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: a chunk's class counts are not the data's. "
+                "Compute them once with sklearn.utils.class_weight.compute_class_weight('balanced', classes=classes, "
+                "y=y) over all of y (or a large sample of it) and pass the dict as class_weight"
+            )
+        if isinstance(self.class_weight, dict):
+            unknown = [label for label in self.class_weight if label not in self.classes_.tolist()]
+            if unknown:
+                raise ValueError(
+                    f"class_weight names labels {unknown} that are not in classes_ {self.classes_.tolist()}"
+                )
+        codes, weights = (array.get() if on_gpu(array) else array for array in (targets, sample_weight))  # n each
+        per_class = self._class_weights(codes, weights)
+        if weights is None:
+            rows = per_class[codes]
+        else:
+            with np.errstate(invalid="ignore"):  # a class whose rows all weigh 0 is balanced to ∞: they stay 0
+                rows = np.where(weights > 0, per_class[codes] * weights, 0.0)
+        if not rows.any():
+            raise ValueError(
+                "class_weight (with sample_weight) gives every row weight zero, so nothing would be learned: give "
+                "some class a weight above 0"
+            )
+        return rows
+
+    def _class_weights(self, codes, weights) -> np.ndarray:
+        """Each class's weight, in the order of ``classes_``: ``class_weight``'s (1 for a class it does not name),
+        or, balanced, scikit-learn's ``compute_class_weight("balanced")``: the rows' total weight over k times each
+        class's (n / (k · count) without sample weights; with them, as scikit-learn's linear models balance)."""
+        k = len(self.classes_)
+        if isinstance(self.class_weight, dict):
+            index = {label: i for i, label in enumerate(self.classes_.tolist())}
+            per_class = np.ones(k)
+            for label, weight in self.class_weight.items():
+                per_class[index[label]] = weight
+            return per_class
+        totals = np.bincount(codes, weights=weights, minlength=k)
+        with np.errstate(divide="ignore"):  # a class whose rows all weigh 0 gets ∞ (its rows stay at 0 below)
+            return totals.sum() / (k * totals)
 
     # ----- prediction ----------------------------------------------------------------------------------------------
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities (n, n_classes), columns in the order of ``classes_``.
+        """Class probabilities (n, n_classes), columns in the order of ``classes_``; for multilabel targets, each
+        label's probability (n, k), its sigmoid output.
 
-        Softmax outputs are probabilities already; sigmoid outputs (cross-entropy, quadratic cost) are divided by
-        their row's sum.
+        Softmax outputs are probabilities already; sigmoid outputs for class labels (cross-entropy, quadratic cost)
+        are divided by their row's sum.
         """
         check_is_fitted(self)
         X = check_data(self, X)
         net = self._net()
         with blas_threads_for(net, min(X.shape[0], 8192)):
             outputs = net.feedforward(on_device(net, X))
-        if self.out_activation_ == "softmax":
+        if self.out_activation_ == "softmax" or self._multilabel:
             return outputs
         total = outputs.sum(axis=1, keepdims=True)
         return np.divide(outputs, total, out=np.full_like(outputs, 1 / outputs.shape[1]), where=total > 0)
@@ -208,8 +228,11 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
             return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
+        """Each row's class (from ``classes_``), or for multilabel targets its 0/1 indicator row (int64, as
+        ``MLPClassifier``'s), by the network's one rule (``costs.classes_of``)."""
         check_is_fitted(self)
-        return self.classes_[classes_of(self.predict_proba(X))]
+        indices = classes_of(self.predict_proba(X), self._multilabel)
+        return indices if self._multilabel else self.classes_[indices]
 
     @property
     def network_(self) -> Network:

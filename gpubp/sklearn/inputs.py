@@ -1,6 +1,7 @@
-"""How ``NetworkClassifier`` reads its inputs: host data through scikit-learn's ``validate_data`` (lists,
-NumPy arrays, DataFrames with their feature names; sparse matrices refused with the fix), GPU arrays (anything with
-``__cuda_array_interface__``, CuPy's) used where they are, and any labels turned into class indices.
+"""How gpubp's estimators read their inputs: host data through scikit-learn's ``validate_data`` (lists, NumPy
+arrays, DataFrames with their feature names; sparse matrices refused with the fix), GPU arrays (anything with
+``__cuda_array_interface__``, CuPy's) used where they are, a classifier's labels turned into class indices (or kept
+as a multilabel indicator matrix), a regressor's targets as real numbers.
 
 A GPU array is never copied through the host on its way to a GPU network: its shape is checked here and its
 values by ``Network.prepare`` on the device, in one sync. Only a CPU network makes it come to the host, once.
@@ -9,8 +10,10 @@ values by ``Network.prepare`` on the device, in one sync. Only a CPU network mak
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import issparse
+from sklearn.base import is_regressor
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
 from ..backend import get_backend
 from ..model import inputs as model_inputs
@@ -19,14 +22,21 @@ from ..model.config import NetworkConfig
 
 def check_data(estimator, X, y="no_validation", reset=False):
     """``X`` (and ``y``) checked by scikit-learn's ``validate_data`` for ``estimator``, or kept on the GPU if it is
-    there; ``reset`` records ``n_features_in_`` (and ``feature_names_in_``) instead of checking them."""
+    there; ``reset`` records ``n_features_in_`` (and ``feature_names_in_``) instead of checking them.
+
+    A classifier's ``y`` is one label per row (a column vector is raveled, with scikit-learn's warning) or a 0/1
+    indicator matrix, one column per label (multilabel; a sparse one is made dense); a regressor's is real numbers,
+    (n,) or (n, k)."""
+    regression = is_regressor(estimator)
+    dtype = np.dtype(NetworkConfig.check_one("dtype", estimator.dtype))
+    if on_gpu(y) and not regression and y.ndim == 2:
+        y = as_cupy(y).get()  # an indicator matrix is checked on the host, n × k small numbers: one copy
     if not (on_gpu(X) or on_gpu(y)):
-        checked = validate_data(
-            estimator, X, y, reset=reset, dtype=np.dtype(NetworkConfig.check_one("dtype", estimator.dtype))
-        )
-        if not isinstance(y, str):
-            check_classification_targets(checked[1])
-        return checked
+        if isinstance(y, str):
+            return validate_data(estimator, X, reset=reset, dtype=dtype)
+        X, y = validate_data(estimator, X, y, reset=reset, dtype=dtype, multi_output=True, y_numeric=regression)
+        y = y.toarray() if issparse(y) else y  # n × k targets: the network trains on dense ones anyway
+        return X, y if regression else classification_targets(y)
     # A device array is used where it is (on the network's GPU: never copied across); Network.prepare checks its
     # values there, in one sync.
     backend = get_backend(estimator.device)
@@ -34,7 +44,7 @@ def check_data(estimator, X, y="no_validation", reset=False):
         model_inputs.check_same_gpu(backend, array, name)
     X, y = (as_cupy(array) if on_gpu(array) else array for array in (X, y))
     if not on_gpu(X):
-        X = validate_data(estimator, X, reset=reset, dtype=np.dtype(NetworkConfig.check_one("dtype", estimator.dtype)))
+        X = validate_data(estimator, X, reset=reset, dtype=dtype)
     elif getattr(X, "ndim", None) != 2:
         raise ValueError(f"X must be a 2-D array (one sample per row), got shape {X.shape}")
     elif reset:
@@ -48,11 +58,27 @@ def check_data(estimator, X, y="no_validation", reset=False):
     if isinstance(y, str):
         return X
     if not on_gpu(y):
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"y must hold one label per row of X ({X.shape[0]} rows), got shape {y.shape}")
+        y = check_array(y, ensure_2d=False, dtype="numeric" if regression else None, input_name="y")
+        y = y if regression else classification_targets(y)
+    if y.shape[:1] != (X.shape[0],) or y.ndim > 2:
+        what = "one value or one row of targets" if regression else "one label"
+        raise ValueError(f"y must hold {what} per row of X ({X.shape[0]} rows), got shape {y.shape}")
     return X, y
+
+
+def classification_targets(y):
+    """A classifier's host ``y``: labels (n,), a column of them raveled with scikit-learn's
+    ``DataConversionWarning``, or a dense 0/1 indicator matrix (n, k), k >= 2, for multilabel targets."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    if y.ndim == 2 and not np.isin(y, (0, 1)).all():  # several classes per column: multiclass-multioutput
+        raise ValueError(
+            f"y of shape {y.shape} holds {np.unique(y)[:5].tolist()}{'…' if len(np.unique(y)) > 5 else ''}, but a "
+            f"multilabel indicator matrix holds 0 and 1 only, one column per label: pass that, or one class label "
+            f"per row"
+        )
+    return y
 
 
 def on_gpu(array) -> bool:

@@ -88,6 +88,7 @@ class Run:
 
     config: TrainingConfig
     n: int  # rows trained on: the training set less the hold-out
+    samples: float  # L2's n: those rows, counted by weight where they are weighted
     x: object
     y: object
     labels: object
@@ -131,8 +132,9 @@ class Trainer:
 
     def restart_early_stopping(self) -> None:
         """Continue from the weights the network holds (the best ones, after early stopping) with a fresh patience
-        count and best score, as a new run would, keeping the epoch count and the update rule's state."""
-        self.state = TrainingState()
+        count and best score, as a new run would, keeping the epoch count, the update rule's state and dropout's
+        seed (its masks' counter runs on with the steps, so they never repeat)."""
+        self.state = TrainingState(dropout_seed=self.state.dropout_seed)
 
     @reports_out_of_memory(describe_training)
     def train(
@@ -189,7 +191,7 @@ class Trainer:
                     (epoch - 1) * run.steps_per_epoch,
                 )
             if not net.is_finite():
-                raise diverged(epoch, config, run.n, net, run.x)
+                raise diverged(epoch, config, run.samples, net, run.x)
             stats = self.end_epoch(run, epoch, seconds, etas[-1], monitor_training_cost)
             if comm.size > 1:
                 stats.allreduce_seconds = comm.seconds - communicated
@@ -223,15 +225,24 @@ class Trainer:
             validation = take_rows(net, (x, y, labels), held)
             x, y, labels = take_rows(net, (x, y, labels), kept)
             weights = None if weights is None else weights[kept]
+            if weights is not None and not weights.any():
+                raise InputError(
+                    f"the sample weights are 0 for every training row left after the validation hold-out of "
+                    f"{{validation_fraction={config.validation_fraction:g}}}, so nothing would be learned: give "
+                    f"some of those rows a positive weight",
+                    "validation_fraction",
+                )
         device_weights = None if weights is None else net.backend.asarray(weights, net.dtype)
         check_finite_before_training(net)
         state = self._continue_state(config)
         saturation = SaturationCheck(net, x) if comm.rank == 0 else None
-        warning = negative_decay_warning(config, n) if comm.rank == 0 else None
+        # L2's n is the number of samples trained on: the training set after the validation hold-out, counted by
+        # weight where rows are weighted (an integer weight is that many copies of the row, in L2 as in the cost)
+        samples = n if weights is None else effective_samples(weights)
+        warning = negative_decay_warning(config, samples) if comm.rank == 0 else None
         if warning is not None:
             (on_warning or warnings.warn)(warning)
-        # L2's n is the number of samples trained on: the training set after the validation hold-out
-        rule = self._optimizer_for(config, n)
+        rule = self._optimizer_for(config, samples)
         if any(rates) and state.dropout_seed is None:  # once per run (checkpointed): a resumed run has the same masks
             # drawn from a jumped copy of the network's generator: the shuffles stay those of a run without dropout
             state.dropout_seed = int(np.random.Generator(net.rng.bit_generator.jumped()).integers(2**63))
@@ -242,8 +253,8 @@ class Trainer:
             config.schedule, config.eta, config.epochs, steps_per_epoch, config.warmup_epochs, state.plateau
         )
         epochs = range(len(history) + 1, config.epochs + 1)
-        return Run(config, n, x, y, labels, weights, device_weights, validation, test, dropout, schedule, epochs,
-                   steps_per_epoch, saturation, comm)  # fmt: skip
+        return Run(config, n, samples, x, y, labels, weights, device_weights, validation, test, dropout, schedule,
+                   epochs, steps_per_epoch, saturation, comm)  # fmt: skip
 
     def end_epoch(self, run: Run, epoch: int, seconds: float, eta: float, monitor_training_cost: bool) -> EpochStats:
         """Score the epoch that just ended (the training cost, the test and validation data), let early stopping
@@ -397,6 +408,12 @@ class Trainer:
         self.net.backend.xp.copyto(flat, state.best_parameters)
         self.net.backend.xp.copyto(state.best_parameters, last)
         state.restored = not state.restored
+
+
+def effective_samples(weights) -> int | float:
+    """How many samples weighted rows count for (their total weight: a whole number where it is one)."""
+    total = float(weights.sum())
+    return int(total) if total.is_integer() else total
 
 
 def take_rows(net, data, rows) -> tuple:
