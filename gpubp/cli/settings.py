@@ -116,6 +116,15 @@ def describe_default(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def flag_help(declared, default) -> str:
+    """A knob's help and its default: the value, or what None stands for where its rule says (``optional``); a
+    help that says what its default is gets no second one."""
+    if "(default" in declared.help:
+        return declared.help
+    none_means = declared.check.none_means
+    return f"{declared.help} (default: {none_means if default is None and none_means else describe_default(default)})"
+
+
 def pair(text: str) -> tuple[float, float]:
     try:
         first, second = (float(part) for part in text.split(","))
@@ -166,7 +175,7 @@ def add_flags(parser, *parts: str, only=None) -> None:
                 type=PARSERS[f.type],
                 default=None,
                 metavar=declared.metavar,
-                help=f"{declared.help} (default: {describe_default(cli_default(f.name))})",
+                help=flag_help(declared, cli_default(f.name)),
             )
 
 
