@@ -169,7 +169,7 @@ def build_parser() -> Parser:
         "weights on the same device, and the device's GEMM rate.",
     )
     device_argument(b)
-    add_flags(b, "network", only=("dtype",))
+    add_flags(b, "network", only=("dtype", "activation", "leaky_slope"))  # the peers run the same hidden units
     b.add_argument(
         "--net",
         type=net_argument,
@@ -187,7 +187,7 @@ def build_parser() -> Parser:
     )
     b.add_argument("--repeats", type=int, default=5, help="timed epochs per measurement (default: 5)")
     b.add_argument("--warmup", type=int, default=1, help="untimed epochs first (default: 1)")
-    add_flags(b, "training", only=("optimizer",))  # the PyTorch peers step with torch.optim's same rule
+    add_flags(b, "training", only=("optimizer", "dropout"))  # the PyTorch peers step with torch.optim's same rule
     b.add_argument("--tf32", action="store_true", help="let float32 GEMMs on the GPU use TensorFloat-32")
     b.add_argument("--json", type=Path, default=None, help="also write the full record to this JSON file")
     b.add_argument("--force", action="store_true", help="let --json replace an existing file")

@@ -228,6 +228,7 @@ def info(args) -> int:
 
 
 GRADCHECK_FLOOR = 1e-3
+BENCH_KNOBS = ("dtype", "activation", "leaky_slope", "optimizer", "dropout")  # the knobs gpubp bench has flags for
 
 
 def gradcheck(args) -> int:
@@ -272,8 +273,24 @@ def gradcheck(args) -> int:
 
 def bench(args) -> int:
     check_output(args.json, args.force, flag="--json")
-    dtype, optimizer = args.dtype or cli_default("dtype"), args.optimizer or cli_default("optimizer")
-    record = run_benchmark(args.device, dtype, args.net, args.peers, args.repeats, args.warmup, args.tf32, optimizer)
+    given = given_values(args, "network", "training")
+    values = {name: given.get(name, cli_default(name)) for name in BENCH_KNOBS}
+    units = NetworkConfig(activation=values["activation"], leaky_slope=values["leaky_slope"]).to_dict()
+    for name in NetworkConfig.ignored([name for name in given if name == "leaky_slope"], units):
+        raise NetworkConfig.not_read(name, units)  # --leaky-slope beside other units, even at its default
+    record = run_benchmark(
+        args.device,
+        values["dtype"],
+        args.net,
+        args.peers,
+        args.repeats,
+        args.warmup,
+        args.tf32,
+        values["optimizer"],
+        activation=values["activation"],
+        leaky_slope=values["leaky_slope"],
+        dropout=values["dropout"],
+    )
     print()
     print(markdown_table(record))
     if args.json is not None:
