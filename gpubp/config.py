@@ -59,6 +59,7 @@ class Rule:
     requirement: str
     accepts: Callable[[Any], bool]
     normalize: Callable[[Any], Any]
+    none_means: str | None = None  # what None stands for, where the rule takes it (``optional``)
 
     def __call__(self, value):
         if not self.accepts(value):
@@ -104,6 +105,7 @@ def optional(rule: Rule, meaning: str) -> Rule:
         f"{rule.requirement} (or None: {meaning})",
         lambda v: v is None or rule.accepts(v),
         lambda v: None if v is None else rule.normalize(v),
+        meaning,
     )
 
 

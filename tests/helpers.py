@@ -243,7 +243,7 @@ def weights_of(path) -> list:
 def kill_after_a_checkpoint(train, cwd):
     """Start ``gpubp TRAIN --out killed`` and SIGKILL it once its first checkpoint is written; returns the
     checkpoint's path and how many epochs it holds (at least one, fewer than the run's 60)."""
-    import gpubp
+    from gpubp.training import load_checkpoint  # a submodule: ``import gpubp`` alone need not have loaded it
 
     process = start_gpubp(*train, "--out", "killed", cwd=cwd)
     checkpoint = cwd / "killed" / "checkpoint.npz"
@@ -254,7 +254,7 @@ def kill_after_a_checkpoint(train, cwd):
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed: make it longer"
     assert not (cwd / "killed" / "model.npz").exists()
-    killed_after = len(gpubp.training.load_checkpoint(checkpoint, device="cpu")[0].history)
+    killed_after = len(load_checkpoint(checkpoint, device="cpu")[0].history)
     assert 1 <= killed_after < 60
     return checkpoint, killed_after
 

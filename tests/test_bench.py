@@ -10,6 +10,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 import gpubp.bench
@@ -43,7 +44,10 @@ def test_bench_command_writes_a_complete_record(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "| network | batch | gpubp samples/s |" in result.stdout
+    assert (
+        "| network | units | batch | gpubp samples/s |" in result.stdout
+        and "| [20, 8, 4] | sigmoid | 5 |" in result.stdout
+    )
     record = json.loads((tmp_path / "bench.json").read_text())
     assert record["device"] == "cpu" and record["dtype"] == "float32" and record["tf32"] is False
     assert record["gemm_gflops"] > 0 and "blas" in record["machine"] and "cpu" in record["machine"]
@@ -211,3 +215,96 @@ def test_the_bench_unsets_pytorchs_tf32_override_and_records_it():
     assert result.stdout.split() == ["(False,", "'1')", "None"]
     record = run_benchmark("cpu", grid=[((4, 2), 2, 4)], repeats=1, warmup=0, peer_names=[], log=lambda _: None)
     assert record["torch_tf32"] is None  # PyTorch's GEMMs on the CPU have no TF32
+
+
+# ----- the peers run gpubp's hidden units (issue 18) ----------------------------------------------------------------
+
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_the_torch_peers_build_gpubps_units(activation):
+    """torch.nn's module of each activation, in gpubp's network, gives gpubp's outputs (float64, 1e-12), and the
+    manual peer's f′ from a is autograd's f′ at z (away from ReLU's kink)."""
+    torch = pytest.importorskip("torch", reason="PyTorch is in the test extra: pip install '.[test]'")
+    from gpubp.bench.peers import Units, torch_activation, torch_derivative, torch_model
+
+    slope = {"leaky_slope": 0.2} if activation == "leaky_relu" else {}
+    net = gpubp.Network([6, 5, 4, 3], activation=activation, dtype="float64", device="cpu", seed=1, **slope)
+    x = np.random.default_rng(2).standard_normal((9, 6))
+    model = torch_model(*net.parameters(), Units(net.activations, 0.2))
+    with torch.no_grad():
+        np.testing.assert_allclose(model(torch.from_numpy(x)).numpy(), net.feedforward(x), rtol=1e-12, atol=1e-14)
+    z = torch.linspace(-3, 3, 40, dtype=torch.float64).requires_grad_()
+    (autograd,) = torch.autograd.grad(torch_activation(activation, 0.2)(z).sum(), z)
+    derivative = torch_derivative(activation, torch_activation(activation, 0.2)(z.detach()), 0.2)
+    np.testing.assert_allclose(torch.ones_like(z) if derivative is None else derivative, autograd, rtol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_every_peer_runs_with_the_units_it_has(activation, dropout):
+    record = run_benchmark(
+        "cpu",
+        "float64",
+        [((12, 6, 5, 3), 4, 40)],
+        repeats=1,
+        warmup=0,
+        activation=activation,
+        dropout=dropout,
+        log=lambda _: None,
+    )
+    (result,) = record["results"]
+    assert record["activation"] == activation and record["dropout"] == dropout
+    assert result["units"] == activation + ("" if activation != "leaky_relu" else " (slope 0.01)") + (
+        ", dropout 0.5" if dropout else ""
+    )
+    expected = {p for p in available_peers(get_backend("cpu")) if p.startswith("torch")}
+    if activation == "sigmoid" and not dropout:
+        expected |= set(available_peers(get_backend("cpu")))
+    elif activation != "leaky_relu" and not dropout:
+        expected |= {"sklearn"} & set(available_peers(get_backend("cpu")))
+    assert set(result["ratio"]) == expected and all(ratio > 0 for ratio in result["ratio"].values())
+    assert f"| {result['units']} |" in gpubp.bench.markdown_table(record)
+
+
+def test_a_peer_asked_for_without_a_counterpart_of_the_units_is_refused():
+    from gpubp import InputError
+
+    with pytest.raises(InputError, match="peer per_sample_loop cannot run these units and this rule: Nielsen's"):
+        run_benchmark("cpu", grid=[((4, 3, 2), 2, 4)], peer_names=["per_sample_loop"], activation="relu")
+    with pytest.raises(InputError, match="peer sklearn cannot run these units and this rule: MLPClassifier runs"):
+        run_benchmark("cpu", grid=[((4, 3, 2), 2, 4)], peer_names=["sklearn"], dropout=0.2)
+    with pytest.raises(InputError, match="peer sklearn cannot run"):  # before: dropped without a word
+        run_benchmark("cpu", grid=[((4, 3, 2), 2, 4)], peer_names=["sklearn"], optimizer="adam")
+
+
+@pytest.mark.parametrize("peer", ["torch_manual", "torch_autograd"])
+def test_a_peer_trains_copies_of_the_weights_it_is_given(peer):
+    """Before, torch_manual trained the caller's CPU arrays in place (torch.from_numpy shares their memory), and the
+    next peer started from its trained weights."""
+    pytest.importorskip("torch", reason="PyTorch is in the test extra: pip install '.[test]'")
+    net = gpubp.Network([5, 4, 3], dtype="float64", device="cpu", seed=0)
+    weights, biases = net.parameters()
+    before = [a.copy() for a in weights + biases]
+    x = np.random.default_rng(0).random((8, 5))
+    y = np.eye(3)[np.arange(8) % 3]
+    PEERS[peer](get_backend("cpu"), weights, biases, x, y, 4, 1.0, 2)
+    assert all(np.array_equal(a, b) for a, b in zip(weights + biases, before))
+
+
+def test_bench_flags_set_the_units_and_refuse_what_does_not_apply(tmp_path):
+    args = ["bench", "--device", "cpu", "--net", "8,6,3/4/16", "--repeats", 1, "--warmup", 0, "--peers", ""]
+    result = run(*args, "--activation", "leaky_relu", "--leaky-slope", 0.1, "--dropout", 0.25, "--json", "b.json",
+                 cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "b.json").read_text())
+    assert (record["activation"], record["leaky_slope"], record["dropout"]) == ("leaky_relu", 0.1, 0.25)
+    assert "| [8, 6, 3] | leaky_relu (slope 0.1), dropout 0.25 | 4 |" in result.stdout
+    refused = run(*args, "--leaky-slope", 0.01, cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "gpubp bench: error: --leaky-slope applies to --activation leaky_relu, not sigmoid: choose leaky_relu, or drop "
+        "--leaky-slope"
+    ]
+    refused = run(*args, "--activation", "swish", cwd=tmp_path)
+    assert refused.returncode == 2 and "--activation (the hidden activation) must be one of" in refused.stderr

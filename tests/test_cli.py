@@ -131,11 +131,14 @@ def test_a_run_without_matplotlib_succeeds_and_says_how_to_plot(tmp_path):
         ["--optimizer", "momentum", "--l2", "2"],
         ["--optimizer", "nesterov"],
         ["--optimizer", "adam", "--lr", "0.01", "--init", "scaled"],
+        ["--activation", "relu", "--dropout", "0.5", "--lr", "0.5"],
+        ["--activation", "tanh", "--dropout", "0.3", "--optimizer", "adam", "--lr", "0.01"],
     ],
 )
 def test_kill_9_after_a_checkpoint_then_resume_gives_identical_weights(tmp_path, method):
     """A run killed with SIGKILL and resumed from its checkpoint ends with the uninterrupted run's weights, with
-    every update rule: its state (velocity, Adam's moments and step count) is in the checkpoint."""
+    every update rule (its state, velocity, Adam's moments and step count, is in the checkpoint) and with dropout
+    (its masks, a hash of the run's seed and step, are the ones the uninterrupted run drew)."""
     train = ["train", "--sizes", "800", "--epochs", 60, "--checkpoint-every", 1, "--quiet", *method]  # about 2 s
     ok(run_gpubp(*train, "--out", "whole", cwd=tmp_path))
 

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from gpubp.backend import probe_gpu
+from gpubp.data.split import split_rows
+from gpubp.training.config import validation_split
 
 from helpers import gpubp, idx_bytes, run, separable_data, write_csv, write_mnist
 
@@ -114,6 +116,35 @@ def write_hostile_files(root, x, y):
     os.symlink("features.npz", root / "features-link.npz")
     os.link(root / "features.npz", root / "features-hardlink.npz")
     write_issue_16_files(root, x, y)
+    write_issue_18_files(root, x, y)
+
+
+def write_issue_18_files(root, x, y):
+    """Real-valued targets, a regression's run, and weights files good and bad for good.csv's 120 rows."""
+    real = x @ np.arange(1.0, 6.0) + 0.25
+    np.savetxt(root / "real.csv", np.column_stack([real, x]), delimiter=",")
+    np.savez(root / "real2.npz", X=x, y=np.column_stack([real, -real]))
+    np.savez(root / "realtest.npz", X=x, y=real, X_test=x[:5], y_test=np.column_stack([real[:5], real[:5]]))
+    np.savetxt(root / "constant.csv", np.column_stack([np.full(len(x), 2.5), x]), delimiter=",")
+    result = run("train", "--data", "real.csv", "--output", "identity", "--lr", "0.01", "--epochs", 1,
+                 "--checkpoint-every", 1, "--out", "regression", "--quiet", cwd=root)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    np.savetxt(root / "weights.csv", np.ones(len(x)))
+    np.savetxt(root / "negative-weights.csv", np.r_[np.ones(len(x) - 1), -2])
+    np.savetxt(root / "nan-weights.txt", np.r_[np.ones(5), np.nan, np.ones(len(x) - 6)])
+    np.savetxt(root / "short-weights.csv", np.ones(len(x) - 1))
+    np.savetxt(root / "zero-weights.csv", np.zeros(len(x)))
+    np.savetxt(root / "two-column-weights.csv", np.ones((len(x), 2)), delimiter=",")
+    (root / "pandas-weights.csv").write_text("0\n" + "1\n" * len(x))
+    np.save(root / "object-weights.npy", np.array([1, "a"] * 60, dtype=object), allow_pickle=True)
+    np.save(root / "matrix-weights.npy", np.ones((len(x), 2)))
+    np.savez(root / "weights.npz", w=np.ones(len(x)))
+    # weight only on the rows that good.csv's test split and a validation hold-out of 0.5 keep out of training
+    train_rows = split_rows(120, 0.2, 0)[0]
+    kept = train_rows[validation_split(len(train_rows), 0.5)[0]]
+    only_held_out = np.ones(len(x))
+    only_held_out[kept] = 0
+    np.savetxt(root / "held-out-weights.csv", only_held_out)
 
 
 def write_issue_16_files(root, x, y):
@@ -439,6 +470,146 @@ CASES = {
     "predict with a header beside an NPZ file": (
         ["predict", "run/model.npz", "features.npz", "--header", "no"],
         "--header applies to a .csv file, not to features.npz",
+    ),
+    # issue 18: the units' flags, a regression's targets, and sample weights
+    "unknown activation": (
+        ["train", "--activation", "swish"],
+        "--activation (the hidden activation) must be one of sigmoid, tanh, relu, leaky_relu, identity, or a list",
+    ),
+    "an activation per layer, too many": (
+        ["train", "--activation", "relu,tanh"],
+        "--activation lists 2 activations for 1 hidden layers: give one per hidden layer, or one name for all",
+    ),
+    "leaky slope beside relu": (
+        ["train", "--activation", "relu", "--leaky-slope", "0.01"],
+        "--leaky-slope applies to --activation leaky_relu, not relu",
+    ),
+    "leaky slope of 1": (
+        ["train", "--activation", "leaky_relu", "--leaky-slope", "1"],
+        "--leaky-slope (leaky ReLU's slope) must be a finite number in (0, 1), got 1.0",
+    ),
+    "unknown output": (
+        ["train", "--output", "tanh"],
+        "--output (the output layer) must be one of sigmoid, softmax, identity (or None: the cost's own",
+    ),
+    "an output that does not go with the cost": (
+        ["train", "--output", "identity", "--cost", "cross-entropy"],
+        "--output identity does not go with --cost cross-entropy",
+    ),
+    "a dropout rate of 1": (
+        ["train", "--dropout", "1"],
+        "--dropout (the dropout rate) must be a rate in [0, 1), or a list of them, one per hidden layer, got 1.0",
+    ),
+    "a dropout rate that is not a number": (
+        ["train", "--dropout", "half"],
+        "argument --dropout: takes one value or a comma-separated list, not 'half'",
+    ),
+    "a dropout rate per layer, too few": (
+        ["train", "--sizes", "20,10", "--dropout", "0.5,0.2,0.1"],
+        "--dropout lists 3 rates for 2 hidden layers: give one per hidden layer, or one rate for all",
+    ),
+    "real-valued labels for a classifier": (
+        ["train", "--data", "real.csv"],
+        "is not a class number (labels must be whole numbers 0, 1, 2, …, one per class); if they are real-valued "
+        "targets, train a regression: --output identity",
+    ),
+    "several real-valued labels for a classifier": (
+        ["train", "--data", "real2.npz"],
+        "real2.npz, y: labels must be a column of whole numbers, bools or strings, got float64 of shape (120, 2); if "
+        "they are real-valued targets, train a regression: --output identity (one output per column)",
+    ),
+    "target columns for a classifier": (
+        ["train", "--data", "real.csv", "--targets", "2"],
+        "--targets 2 reads 2 target columns, which only a regression has (--output identity); a classifier reads one "
+        "label column: drop --targets",
+    ),
+    "target columns beside an NPZ file": (
+        ["train", "--data", "real2.npz", "--output", "identity", "--targets", "2"],
+        "--targets applies to a .csv file, not to real2.npz: drop --targets",
+    ),
+    "target columns that leave no feature": (
+        ["train", "--data", "real.csv", "--output", "identity", "--targets", "6"],
+        "real.csv has 6 columns: a CSV dataset needs its 6 target columns (--targets 6) and at least one feature",
+    ),
+    "target columns zero": (
+        ["train", "--data", "real.csv", "--output", "identity", "--targets", "0"],
+        "--targets (the number of target columns) must be a whole number >= 1, got 0",
+    ),
+    "a regression of a constant": (
+        ["train", "--data", "constant.csv", "--output", "identity"],
+        "every one of the 96 training samples has target 2.5: a regression needs targets that vary",
+    ),
+    "test targets of another width": (
+        ["train", "--data", "realtest.npz", "--output", "identity"],
+        "realtest.npz: y has 1 target(s) per sample but y_test has 2",
+    ),
+    "sizes contradict the targets": (
+        ["train", "--data", "real2.npz", "--output", "identity", "--sizes", "5,8,1"],
+        "the data has 5 features per sample and 2 targets: write 5,8,2",
+    ),
+    "evaluate a regression with other target columns": (
+        ["evaluate", "regression/model.npz", "--targets", "2"],
+        "real.csv is not the data regression/model.npz was trained on: it has its first 2 column(s) read as targets "
+        "(--targets 2), where the model's data had 1 (--targets 1)",
+    ),
+    "evaluate with weights": (["evaluate", "run/model.npz", "--weights", "weights.csv"], "unrecognized arguments"),
+    "negative weight": (
+        ["train", "--data", "good.csv", "--weights", "negative-weights.csv"],
+        "negative-weights.csv, line 120: weight -2.0 is not a finite number >= 0",
+    ),
+    "NaN weight": (
+        ["train", "--data", "good.csv", "--weights", "nan-weights.txt"],
+        "nan-weights.txt, line 6: weight nan is not a finite number >= 0",
+    ),
+    "too few weights": (
+        ["train", "--data", "good.csv", "--weights", "short-weights.csv"],
+        "short-weights.csv holds 119 weights but the data has 120 rows: give one weight per row, in the data's row "
+        "order",
+    ),
+    "weights of the digits": (
+        ["train", "--weights", "weights.csv"],
+        "weights.csv holds 120 weights but the data has 1797 rows",
+    ),
+    "weights of the training set of data with its own test set": (
+        ["train", "--data", "mnist", "--data-dir", "mnist", "--weights", "weights.csv"],
+        "weights.csv holds 120 weights but the data has 60 training rows",
+    ),
+    "all weights zero": (
+        ["train", "--data", "good.csv", "--weights", "zero-weights.csv"],
+        "zero-weights.csv gives weight 0 to every one of the 120 rows, so training would learn nothing",
+    ),
+    "weight only on held-out rows": (
+        ["train", "--data", "good.csv", "--weights", "held-out-weights.csv", "--validation-fraction", "0.5"],
+        "held-out-weights.csv gives weight 0 to every one of the 48 training rows left after the validation hold-out",
+    ),
+    "weights in two columns": (
+        ["train", "--data", "good.csv", "--weights", "two-column-weights.csv"],
+        "two-column-weights.csv: line 1 has 2 columns; a weights file holds one weight per line",
+    ),
+    "weights under pandas' header": (
+        ["train", "--data", "good.csv", "--weights", "pandas-weights.csv"],
+        "holds 121 weights but the data has 120 rows: give one weight per row, in the data's row order (its first "
+        "line, 0, may be the header pandas writes above an unnamed column: drop that line)",
+    ),
+    "weights as Python objects": (
+        ["train", "--data", "good.csv", "--weights", "object-weights.npy"],
+        "object-weights.npy holds an array of Python objects, which gpubp never loads",
+    ),
+    "weights as a matrix": (
+        ["train", "--data", "good.csv", "--weights", "matrix-weights.npy"],
+        "matrix-weights.npy: sample weights must be one number per row, a 1-D array, got float64 of shape (120, 2)",
+    ),
+    "weights in an NPZ file": (
+        ["train", "--data", "good.csv", "--weights", "weights.npz"],
+        "weights.npz: sample weights are read from a .csv or .txt file (one number per line) or a .npy file, not a",
+    ),
+    "missing weights": (
+        ["train", "--data", "good.csv", "--weights", "nothere.csv"],
+        "weights file nothere.csv does not exist",
+    ),
+    "resume with other weights": (
+        ["train", "--resume", "run/checkpoint.npz", "--weights", "weights.csv"],
+        "--weights weights.csv differs from the checkpoint's none",
     ),
 }
 

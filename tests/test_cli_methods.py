@@ -162,3 +162,51 @@ def test_kill_9_with_a_schedule_and_validation_then_resume_gives_identical_weigh
     ]
     kept = re.search(r"the model is epoch \d+'s", out)
     assert kept is not None and kept.group(0) in whole_out
+
+
+# ----- hidden units and dropout (issue 18) --------------------------------------------------------------------------
+
+
+def test_the_unit_flags_are_in_train_help_with_their_choices_and_defaults(tmp_path):
+    text = " ".join(ok(run("train", "--help", cwd=tmp_path)).split())
+    for shown in (
+        "--activation NAME[,NAME…] the hidden units: sigmoid (the lecture's), tanh, relu, leaky_relu or identity; one "
+        "for every hidden layer, or a comma-separated list, one per hidden layer (default: sigmoid)",
+        "--leaky-slope S the slope of leaky ReLU units below 0, in (0, 1) (default: 0.01)",
+        "--output sigmoid|softmax|identity the output layer",
+        "(default: the cost's own: sigmoid, or softmax for log-likelihood)",
+        "--init normal|scaled|he|glorot initial weights",
+        "he, N(0, 2/n_in), for ReLU; glorot, MLPClassifier's uniform draw",
+        "(default: each activation's own)",
+        "--dropout P[,P…] inverted dropout",
+        "--targets K how many of a CSV file's first columns are targets",
+        "--weights FILE sample weights",
+        "(default: every row weighs 1)",
+    ):
+        assert shown in text
+
+
+def test_a_relu_model_evaluates_and_predicts_with_its_own_units(tmp_path):
+    flags = ["--activation", "relu", "--cost", "log-likelihood", "--optimizer", "adam", "--lr", 0.01, "--quiet"]
+    out = ok(run("train", *flags, "--epochs", 5, "--out", "run", cwd=tmp_path))
+    assert "sizes [64, 30, 10], relu units, softmax output, log-likelihood cost, float32, he init" in out
+    metrics = metrics_of(tmp_path / "run")
+    assert metrics[-1]["test_accuracy"] >= 0.9 and "test_r2" not in metrics[-1]
+    net = gpubp.load(tmp_path / "run" / "model.npz", device="cpu")
+    assert net.activations == ("relu",) and net.output == "softmax"
+    report = ok(run("evaluate", "run/model.npz", cwd=tmp_path))
+    assert "relu units, softmax output" in report and f"accuracy: {metrics[-1]['test_accuracy']:.4f}" in report
+    _, (x_test, _) = load_digits()
+    np.savez(tmp_path / "inputs.npz", X=x_test)
+    labels = ok(run("predict", "run/model.npz", "inputs.npz", cwd=tmp_path)).split()
+    assert labels == [str(v) for v in net.predict(x_test)]
+
+
+def test_a_dropout_run_says_so_and_its_model_never_drops(tmp_path):
+    flags = ["--activation", "relu", "--sizes", "100,30", "--dropout", "0.5,0.2", "--lr", 0.5, "--quiet"]
+    out = ok(run("train", *flags, "--epochs", 3, "--out", "run", cwd=tmp_path))
+    assert "; sgd, dropout 0.5,0.2, η = 0.5" in out
+    report = ok(run("evaluate", "run/model.npz", cwd=tmp_path))
+    assert f"accuracy: {metrics_of(tmp_path / 'run')[-1]['test_accuracy']:.4f}" in report  # as scored in training
+    twice = [ok(run("evaluate", "run/model.npz", cwd=tmp_path)) for _ in range(2)]
+    assert twice[0] == twice[1] == report

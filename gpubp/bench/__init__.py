@@ -5,8 +5,11 @@ data (784 features in [0, 1), 10 classes) and reports the median samples/s of th
 peer (see ``peers.py``) does the same from the same initial weights, and the result is shown as the ratio
 gpubp / peer. The device's GEMM rate turns each figure into a fraction of what the hardware can do: one training
 sample costs 2·W multiply-adds forward, 2·W for BP4 and 2·W′ for BP2 (W′: the weights above the first layer).
-``optimizer`` picks the update rule of gpubp and of the PyTorch peers (torch.optim's same rule); the per-sample
-loop runs with sgd only. Nothing here is asserted: it measures.
+``optimizer`` picks the update rule of gpubp and of the PyTorch peers (torch.optim's same rule); ``activation``
+(with leaky ReLU's ``leaky_slope``) and ``dropout`` pick the hidden units of gpubp and of every peer (``peers.Units``).
+A peer that has no counterpart of the rule or the units — the per-sample loop runs sgd with sigmoid units only,
+MLPClassifier sgd with its four activations and no dropout — sits out, and is refused where it is asked for by
+name. The record says which units ran. Nothing here is asserted: it measures.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from ..backend import get_backend
 from ..backend.machine import describe_machine
 from ..config import SettingError
 from ..errors import InputError
+from ..model.config import NetworkConfig
 from ..network import Network
 from ..training.config import TrainingConfig
+from ..training.report import per_layer
 from . import peers
 
 # (sizes, batch size, samples per epoch)
@@ -77,6 +82,32 @@ def torch_runs_on(backend) -> bool:
     return torch.cuda.is_available()
 
 
+def sits_out(name: str, optimizer: str, activations, dropout) -> str | None:
+    """Why peer ``name`` has no counterpart of the update rule and the hidden units (``activations``: the names
+    chosen, ``dropout``: the rates), or None where it has."""
+    if name == "per_sample_loop" and (optimizer != "sgd" or set(activations) != {"sigmoid"} or any(dropout)):
+        return "Nielsen's per-sample loop runs sgd with sigmoid units and no dropout"
+    if name == "sklearn" and (
+        optimizer != "sgd"
+        or len(set(activations)) > 1
+        or activations[0] not in peers.SKLEARN_ACTIVATIONS
+        or any(dropout)
+    ):
+        return (
+            "MLPClassifier runs plain sgd here, with one activation for every hidden layer, one of sigmoid (its "
+            "logistic), tanh, relu and identity, and no dropout"
+        )
+    return None
+
+
+def describe_units(units: peers.Units) -> str:
+    """``relu``, ``leaky_relu (slope 0.01), dropout 0.5``, ``relu,tanh``: a network's hidden units in words."""
+    slope = f" (slope {units.slope:g})" if "leaky_relu" in units.activations else ""
+    return (
+        per_layer(units.activations) + slope + (f", dropout {per_layer(units.dropout)}" if any(units.dropout) else "")
+    )
+
+
 def tf32_in_effect(backend, dtype) -> bool:
     """Whether gpubp's float32 GEMMs run in TensorFloat-32, asked of CuPy after its first float32 GEMM: that is
     when it reads ``CUPY_TF32`` (whoever set it), and it keeps strict float32 below compute capability 8.0."""
@@ -118,6 +149,9 @@ def run_benchmark(
     tf32=False,
     optimizer="sgd",
     log=print,
+    activation="sigmoid",
+    leaky_slope=NetworkConfig.leaky_slope,
+    dropout=0.0,
 ) -> dict:
     """Measure the grid; ``log`` gets a line per result as it comes. Returns the JSON-ready record."""
     if repeats < 1 or warmup < 0:
@@ -134,7 +168,16 @@ def run_benchmark(
     unknown = set(peer_names or []) - set(PEERS)
     if unknown:
         raise InputError(f"unknown peer {', '.join(sorted(unknown))}: choose from {', '.join(PEERS)}")
-    optimizer = TrainingConfig(optimizer=optimizer).optimizer
+    training = TrainingConfig(optimizer=optimizer, dropout=dropout)
+    optimizer, dropout = training.optimizer, training.dropout
+    network = NetworkConfig(activation=activation, leaky_slope=leaky_slope)
+    activation, leaky_slope = network.activation, network.leaky_slope
+    chosen = activation if isinstance(activation, tuple) else (activation,)
+    rates = dropout if isinstance(dropout, tuple) else (dropout,)
+    for name in peer_names or []:
+        why = sits_out(name, optimizer, chosen, rates)
+        if why is not None:
+            raise InputError(f"peer {name} cannot run these units and this rule: {why}; drop it from the peers")
     runnable = available_peers(backend)
     missing = [p for p in peer_names or [] if p not in runnable]
     if "sklearn" in missing:
@@ -144,11 +187,10 @@ def run_benchmark(
             f"peer {', '.join(missing)} cannot run on the {backend.name}: it needs PyTorch"
             f"{' built for CUDA' if backend.name == 'gpu' else ''} (pip install 'gpubp[bench]')"
         )
-    # The per-sample loop and MLPClassifier run the lecture's plain SGD: with another rule they have no counterpart.
     names = [
         p
         for p in (runnable if peer_names is None else list(peer_names))
-        if optimizer == "sgd" or p not in ("per_sample_loop", "sklearn")
+        if sits_out(p, optimizer, chosen, rates) is None
     ]
     grid = grid or GRID + (GPU_GRID if backend.name == "gpu" else [])
     dtype_type = np.dtype(dtype).type
@@ -173,9 +215,12 @@ def run_benchmark(
     results = []
     for sizes, batch, samples in grid:
         x, labels, y = synthetic_data(samples, sizes, dtype_type)
-        net = Network(sizes, dtype=dtype, device=backend.name, seed=0)
+        net = Network(sizes, dtype=dtype, device=backend.name, seed=0, activation=activation, leaky_slope=leaky_slope)
+        units = peers.Units(net.activations, leaky_slope, training.dropout_rates(len(sizes) - 2))
         weights, biases = net.parameters()
-        history = net.SGD((x, labels), warmup + repeats, batch, ETA, optimizer=optimizer, monitor_training_cost=False)
+        history = net.SGD(
+            (x, labels), warmup + repeats, batch, ETA, optimizer=optimizer, dropout=dropout, monitor_training_cost=False
+        )
         rates = {"gpubp": statistics.median(h.samples_per_s for h in history[warmup:])}
         for name in names:
             n = samples
@@ -185,11 +230,14 @@ def run_benchmark(
                 n = min(samples, LOOP_SAMPLES)
             if name == "sklearn" and backend.name == "gpu":
                 n = min(samples, SKLEARN_SAMPLES_BESIDE_GPU)
-            rule = {"rule": optimizer} if name.startswith("torch") else {}
-            seconds = PEERS[name](backend, weights, biases, x[:n], y[:n], batch, ETA, warmup + repeats, **rule)
+            how = {} if name == "per_sample_loop" else {"units": units}
+            if name.startswith("torch"):
+                how["rule"] = optimizer
+            seconds = PEERS[name](backend, weights, biases, x[:n], y[:n], batch, ETA, warmup + repeats, **how)
             rates[name] = n / statistics.median(seconds[warmup:])
         result = {
             "sizes": list(sizes),
+            "units": describe_units(units),
             "batch": batch,
             "samples_per_epoch": samples,
             "flops_per_sample": flops_per_sample(sizes),
@@ -212,6 +260,9 @@ def run_benchmark(
         "torch_tf32": torch_tf32,
         "torch_tf32_override_inherited": override,
         "optimizer": optimizer,
+        "activation": list(activation) if isinstance(activation, tuple) else activation,
+        "leaky_slope": leaky_slope,
+        "dropout": list(dropout) if isinstance(dropout, tuple) else dropout,
         "repeats": repeats,
         "warmup": warmup,
         "gemm_gflops": gemm,
@@ -224,20 +275,22 @@ def format_row(result: dict) -> str:
     rates = result["samples_per_s"]
     peers_text = "  ".join(f"{name} {rates[name]:,.0f} ({ratio:.2f}×)" for name, ratio in result["ratio"].items())
     return (
-        f"{str(result['sizes']):>22} batch {result['batch']:>5}: gpubp {rates['gpubp']:>10,.0f} samples/s, "
+        f"{str(result['sizes']):>22} {result['units']} batch {result['batch']:>5}: gpubp {rates['gpubp']:>10,.0f} "
+        f"samples/s, "
         f"{100 * result['gemm_fraction']:5.1f}% of GEMM  {peers_text}"
     )
 
 
 def markdown_table(record: dict) -> str:
-    """The record as a Markdown table: samples/s, ratios gpubp/peer, and the share of the GEMM rate."""
+    """The record as a Markdown table: the hidden units, samples/s, ratios gpubp/peer, and the share of the GEMM
+    rate."""
     names = list(PEERS)
-    header = "| network | batch | gpubp samples/s | " + " | ".join(names) + " | % of GEMM |"
-    lines = [header, "|" + " --- |" * (len(names) + 4)]
+    header = "| network | units | batch | gpubp samples/s | " + " | ".join(names) + " | % of GEMM |"
+    lines = [header, "|" + " --- |" * (len(names) + 5)]
     for r in record["results"]:
         cells = [f"{r['samples_per_s'][n]:,.0f} ({r['ratio'][n]:.2f}×)" if n in r["ratio"] else "—" for n in names]
         lines.append(
-            f"| {r['sizes']} | {r['batch']} | {r['samples_per_s']['gpubp']:,.0f} | "
+            f"| {r['sizes']} | {r['units']} | {r['batch']} | {r['samples_per_s']['gpubp']:,.0f} | "
             + " | ".join(cells)
             + f" | {100 * r['gemm_fraction']:.0f}% |"
         )

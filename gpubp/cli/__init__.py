@@ -79,7 +79,7 @@ def device_argument(parser) -> None:
 def build_parser() -> Parser:
     parser = Parser(
         prog="gpubp",
-        description="Backpropagation for fully-connected sigmoid networks, on a CUDA GPU (CuPy) or the CPU (NumPy).",
+        description="Backpropagation for fully-connected networks, on a CUDA GPU (CuPy) or the CPU (NumPy).",
     )
     parser.add_argument("--version", action="version", version=f"gpubp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -130,9 +130,12 @@ def build_parser() -> Parser:
     )
     t.set_defaults(run=train.train_command)
 
-    e = commands.add_parser("evaluate", help="accuracy, cost and confusion matrix of a model on a dataset")
+    e = commands.add_parser(
+        "evaluate", help="accuracy, cost and confusion matrix of a model on a dataset (a regression's R² and RMSE)"
+    )
     e.add_argument("model", type=Path, help="a model.npz (or checkpoint.npz) written by gpubp")
-    add_flags(e, "data")  # each defaults to the model's record of its data, where it has one
+    # each defaults to the model's record of its data, where it has one; evaluation is never weighted
+    add_flags(e, "data", only=("data", "data_dir", "test_fraction", "header", "targets"))
     e.add_argument(
         "--split",
         choices=["test", "train", "validation", "all"],
@@ -143,10 +146,13 @@ def build_parser() -> Parser:
     device_argument(e)
     e.set_defaults(run=tools.evaluate)
 
-    p = commands.add_parser("predict", help="the predicted class of every row of a file, one per line")
+    p = commands.add_parser(
+        "predict",
+        help="the predicted class of every row of a file, one per line (a regression's outputs, comma-separated)",
+    )
     p.add_argument("model", type=Path, help="a model.npz written by gpubp")
     p.add_argument("file", type=Path, help="inputs: a .csv of feature columns (no label column) or an .npz with X")
-    p.add_argument("--out", type=Path, default=None, help="write the labels to this file (default: stdout)")
+    p.add_argument("--out", type=Path, default=None, help="write the predictions to this file (default: stdout)")
     p.add_argument("--force", action="store_true", help="let --out replace an existing file (never the inputs)")
     add_flags(p, "data", only=("header",))
     device_argument(p)
@@ -164,7 +170,7 @@ def build_parser() -> Parser:
         "weights on the same device, and the device's GEMM rate.",
     )
     device_argument(b)
-    add_flags(b, "network", only=("dtype",))
+    add_flags(b, "network", only=("dtype", "activation", "leaky_slope"))  # the peers run the same hidden units
     b.add_argument(
         "--net",
         type=net_argument,
@@ -182,7 +188,7 @@ def build_parser() -> Parser:
     )
     b.add_argument("--repeats", type=int, default=5, help="timed epochs per measurement (default: 5)")
     b.add_argument("--warmup", type=int, default=1, help="untimed epochs first (default: 1)")
-    add_flags(b, "training", only=("optimizer",))  # the PyTorch peers step with torch.optim's same rule
+    add_flags(b, "training", only=("optimizer", "dropout"))  # the PyTorch peers step with torch.optim's same rule
     b.add_argument("--tf32", action="store_true", help="let float32 GEMMs on the GPU use TensorFloat-32")
     b.add_argument("--json", type=Path, default=None, help="also write the full record to this JSON file")
     b.add_argument("--force", action="store_true", help="let --json replace an existing file")

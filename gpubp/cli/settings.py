@@ -7,15 +7,16 @@ flag of ``gpubp train`` that sets a knob is built from its declaration (``add_fl
 "(default …)"; the value is checked by the configuration alone, and a message names the flag (``flag_name``).
 
 A checkpoint stores the settings as one JSON object whose keys are the flags' names (``batch_size`` for
-``--batch-size``), so ``--resume`` continues with exactly the run that was started. Data paths are stored
-absolute (``to_store``), so a run resumes from any working folder, and compared resolved, so the same file spelled
-another way is the same file. A checkpoint's settings pass the same checks as the flags: a damaged or foreign one
-is a ``ModelFileError`` naming the bad setting, never a traceback. On resume only ``--epochs``,
-``--checkpoint-every`` and ``--lr`` may change (and ``--device`` and ``--out``, which are not settings); a changed
-``--lr`` (the advice after a divergence) is recorded in ``lr_changes`` as ``[first epoch, η]`` pairs. The
-``run_id``, stored in the checkpoint and the model, tells a resume whether the model beside a checkpoint is of the
-same run before it replaces it, and the ``data_split``, stored in both too (``recorded_split`` reads it), tells a
-resume and ``gpubp evaluate`` whether the data they read is the run's.
+``--batch-size``), so ``--resume`` continues with exactly the run that was started. Data paths (the data, its
+folder, the sample weights' file) are stored absolute (``to_store``), so a run resumes from any working folder, and
+compared resolved, so the same file spelled another way is the same file. A checkpoint's settings pass the same
+checks as the flags: a damaged or foreign one is a ``ModelFileError`` naming the bad setting, never a traceback. On
+resume only ``--epochs``, ``--checkpoint-every`` and ``--lr`` may change (and ``--device`` and ``--out``, which are
+not settings); a changed ``--lr`` (the advice after a divergence) is recorded in ``lr_changes`` as ``[first epoch,
+η]`` pairs. The ``run_id``, stored in the checkpoint and the model, tells a resume whether the model beside a
+checkpoint is of the same run before it replaces it, and the ``data_split``, stored in both too (``recorded_split``
+reads it), tells a resume and ``gpubp evaluate`` whether the data they read is the run's, and a resume whether its
+sample weights are.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ ADDED_LATER = (
     "leaky_slope",
     "output",
     "dropout",
+    "targets",
+    "weights",
 )
 OPTIONAL = ("run_id", "lr_changes", "data_split")  # settings that checkpoints of older gpubp versions lack
 SPLIT_ENTRY = "data_split"  # the model file's entry for the record of its data's split
@@ -111,6 +114,15 @@ def describe_default(value) -> str:
     if isinstance(value, tuple):
         return ",".join(map(describe_default, value))
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def flag_help(declared, default) -> str:
+    """A knob's help and its default: the value, or what None stands for where its rule says (``optional``); a
+    help that says what its default is gets no second one."""
+    if "(default" in declared.help:
+        return declared.help
+    none_means = declared.check.none_means
+    return f"{declared.help} (default: {none_means if default is None and none_means else describe_default(default)})"
 
 
 def pair(text: str) -> tuple[float, float]:
@@ -163,7 +175,7 @@ def add_flags(parser, *parts: str, only=None) -> None:
                 type=PARSERS[f.type],
                 default=None,
                 metavar=declared.metavar,
-                help=f"{declared.help} (default: {describe_default(cli_default(f.name))})",
+                help=flag_help(declared, cli_default(f.name)),
             )
 
 
@@ -203,15 +215,16 @@ class RunSettings:
 
     def to_store(self) -> dict:
         """The settings as a checkpoint stores them: keyed by flag, the data file and folder (MNIST's default too)
-        absolute."""
+        and the weights' file absolute."""
         stored = {key(name): list(v) if isinstance(v, tuple) else v for name, v in self.values().items()}
         if stored["data"] != "digits" and stored["data"] not in registry.datasets():
             stored["data"] = os.path.abspath(stored["data"])
         # MNIST's ./data/mnist is relative to where the run started; the cache (the other source) is not.
         if stored["data"] == "mnist" and stored["data_dir"] is None and DEFAULT_MNIST_DIR.is_dir():
             stored["data_dir"] = str(DEFAULT_MNIST_DIR)
-        if stored["data_dir"] is not None:
-            stored["data_dir"] = os.path.abspath(stored["data_dir"])
+        for path in ("data_dir", "weights"):
+            if stored[path] is not None:
+                stored[path] = os.path.abspath(stored[path])
         split = None if self.data_split is None else self.data_split.to_json()
         return {
             **stored,
@@ -252,7 +265,7 @@ class RunSettings:
 
 
 def same_setting(name: str, given, saved) -> bool:
-    if name in ("data", "data_dir") and isinstance(given, str) and isinstance(saved, str):
+    if name in ("data", "data_dir", "weights") and isinstance(given, str) and isinstance(saved, str):
         return Path(given).resolve() == Path(saved).resolve()
     return given == saved
 
@@ -294,7 +307,8 @@ def settings_for(args):
     for name, value in given.items():
         if name not in CHANGEABLE_ON_RESUME and not same_setting(name, value, values[name]):
             raise InputError(
-                f"{flag_name(name)} {value} differs from the checkpoint's {values[name]}: a resumed run keeps the "
+                f"{flag_name(name)} {describe_default(value)} differs from the checkpoint's "
+                f"{describe_default(values[name])}: a resumed run keeps the "
                 f"settings it was started with (only --epochs, --checkpoint-every, --lr, --device and --out may "
                 f"change); drop {flag_name(name)} or start a new run"
             )

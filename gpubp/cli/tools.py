@@ -7,7 +7,10 @@ hold-out), validated on (``validation``), or all of them. On other data, or a fi
 model that records no split (``gpubp.save``'s, older ones), only what is unambiguous is evaluated: the data's own
 test set where it has one, or all of it (``--split all``); anything else is one line naming what differs. Both
 commands print a model's class labels where it has them (a ``NetworkClassifier``'s), and map a dataset's labels
-onto the model's outputs by them.
+onto the model's outputs by them. A regression model (an identity output layer) reads the data's labels as its
+real-valued targets: ``evaluate`` reports its R², the RMSE over all outputs and each output's RMSE and R² where a
+classifier's report has its accuracy and confusion matrix, and ``predict`` prints the outputs, one line of
+comma-separated values per row, each value written with as many digits as it takes to read it back exactly.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 from ..backend import DEVICE_ENV_VAR, get_backend, resolve_device
 from ..backend.machine import describe_machine
 from ..bench import markdown_table, run_benchmark
-from ..data import DataConfig, load_features, read_dataset
+from ..data import DataConfig, load_features, read_configured
 from ..data.files import check_memory, same_file
 from ..data.labels import output_indices
 from ..data.split import SPLIT_SEED
@@ -37,7 +40,7 @@ from ..model.memory import parameter_buffer_bytes
 from ..model.storage import atomic_write, read
 from ..network import Network, load
 from ..training.config import VALIDATION_SEED, validation_split
-from ..training.report import confusion_matrix, format_confusion
+from ..training.report import confusion_matrix, describe_network, format_confusion, format_regression
 from .settings import cli_default, given_values, recorded_split
 
 
@@ -76,19 +79,25 @@ def evaluate(args) -> int:
     recorded = recorded_split(args.model, extra)
     data, own = data_to_evaluate(args, recorded)
     seed = recorded.split_seed if recorded is not None and recorded.split_seed is not None else SPLIT_SEED
-    dataset = read_dataset(data.data, data.data_dir, data.test_fraction, data.header, split_seed=seed)
+    dataset = read_configured(data, net.regression, split_seed=seed)
     parts, description = rows_to_evaluate(args, recorded, dataset, data.data, own)
+    where = f"{data.data} ({args.split})"
     for name, part in parts.items():  # each on its own: the test part may differ from the training part
         check_width(net, part[0], f"{data.data} ({name})")
     x = np.concatenate([np.asarray(p[0]) for p in parts.values()])
     y = np.concatenate([np.asarray(p[1]) for p in parts.values()])
-    values = y if dataset.classes is None else dataset.classes[y]
-    y = output_indices(values, net.labels, net.sizes[-1], f"{data.data} ({args.split})")
-    x_dev, targets, labels = prepare(net, (x, y), f"{data.data} ({args.split})")
-    cost, correct, _ = net.metrics(x_dev, targets, labels)
+    if not net.regression:
+        y = output_indices(y if dataset.classes is None else dataset.classes[y], net.labels, net.sizes[-1], where)
+    x_dev, targets, labels = prepare(net, (x, y), where)
+    cost, correct, r2 = net.metrics(x_dev, targets, labels)
     predicted = net.predict(x)
-    print(f"model: {args.model} (sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name})")
+    print(f"model: {args.model} ({describe_network(net)})")
     print(f"data: {data.data}, {description}, {len(y)} samples")
+    if net.regression:
+        print(f"R²: {r2:.4f}" if np.var(y) > 0 else "R²: undefined (every target is the same number)")
+        print(format_regression(y, predicted))
+        print(f"cost: {cost:.6f}")
+        return 0
     print(f"accuracy: {correct / len(y):.4f} ({correct} of {len(y)})")
     print(f"cost: {cost:.6f}")
     print("confusion matrix (rows: true class, columns: predicted class):")
@@ -98,7 +107,7 @@ def evaluate(args) -> int:
 
 def data_to_evaluate(args, recorded) -> tuple[DataConfig, bool]:
     """The data flags, where not given taken from the model's record when they name the model's own data (its
-    dataset, folder, header rule and test fraction), and whether they do."""
+    dataset, folder, header rule, target columns and test fraction), and whether they do."""
     given = given_values(args, "data")
     own = recorded is not None and (
         "data" not in given or given["data"] == recorded.data or same_file(given["data"], recorded.data)
@@ -106,7 +115,7 @@ def data_to_evaluate(args, recorded) -> tuple[DataConfig, bool]:
     recorded_values = {}
     if own:
         recorded_values = {"data": recorded.data, "data_dir": recorded.data_dir, "header": recorded.header,
-                           "test_fraction": recorded.test_fraction}  # fmt: skip
+                           "targets": recorded.targets, "test_fraction": recorded.test_fraction}  # fmt: skip
         if "data" in given:  # the model's data spelled another way: keep the spelling, and the folder given
             recorded_values["data"], recorded_values["data_dir"] = given["data"], given.get("data_dir")
     values = {name: value for name, value in recorded_values.items() if value is not None}
@@ -139,14 +148,15 @@ def rows_to_evaluate(args, recorded, dataset, shown: str, own: bool):
     changes = recorded.differences(current)
     if changes:
         changed, other = "", f", or give the model's data ({recorded.data})"
-        if own and {"header", "test_fraction"} & set(given_values(args, "data")):
-            other = ", or drop --header and --test-fraction to read it as the model did"
+        if own and {"header", "test_fraction", "targets"} & set(given_values(args, "data")):
+            other = ", or drop --header, --targets and --test-fraction to read it as the model did"
         elif own:
             changed, other = " (the file has changed since)", ""
         raise InputError(
             f"{shown} is not the data {args.model} was trained on{changed}: it has {'; and '.join(changes)}; so none "
             f"of its rows is known to be the model's {args.split} split: evaluate all of it with --split all{other}",
             "header",
+            "targets",
         )
     if args.split == "test":
         return {"test": test}, "test split recorded in the model"
@@ -171,16 +181,25 @@ def predict(args) -> int:
     net = load(args.model, device=args.device)
     x, source = load_features(args.file, args.header)
     check_width(net, x, str(args.file))
-    indices = net.predict(x)
-    labels = indices if net.labels is None else net.labels[indices]
-    text = "".join(f"{label}\n" for label in labels.tolist())
+    predicted = net.predict(x)
+    if net.regression:
+        text, what = output_lines(predicted), f"rows of {net.sizes[-1]} value{'s' if net.sizes[-1] > 1 else ''}"
+    else:
+        labels = predicted if net.labels is None else net.labels[predicted]
+        text, what = "".join(f"{label}\n" for label in labels.tolist()), "labels"
     if args.out is None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
         atomic_write(args.out, lambda f: f.write(text.encode()))
-    print(f"gpubp predict: read {source}; wrote {len(labels)} labels to {args.out or 'stdout'}", file=sys.stderr)
+    print(f"gpubp predict: read {source}; wrote {len(predicted)} {what} to {args.out or 'stdout'}", file=sys.stderr)
     return 0
+
+
+def output_lines(outputs) -> str:
+    """A regression's outputs as text: one line per row, its values separated by commas, each the shortest decimal
+    that reads back as exactly that value of the outputs' dtype (NumPy's ``str`` of a scalar)."""
+    return "".join(",".join(map(str, row)) + "\n" for row in outputs)
 
 
 def info(args) -> int:
@@ -215,6 +234,7 @@ def info(args) -> int:
 
 
 GRADCHECK_FLOOR = 1e-3
+BENCH_KNOBS = ("dtype", "activation", "leaky_slope", "optimizer", "dropout")  # the knobs gpubp bench has flags for
 
 
 def gradcheck(args) -> int:
@@ -269,8 +289,24 @@ def written_against(value: float, limit: float) -> str:
 
 def bench(args) -> int:
     check_output(args.json, args.force, flag="--json")
-    dtype, optimizer = args.dtype or cli_default("dtype"), args.optimizer or cli_default("optimizer")
-    record = run_benchmark(args.device, dtype, args.net, args.peers, args.repeats, args.warmup, args.tf32, optimizer)
+    given = given_values(args, "network", "training")
+    values = {name: given.get(name, cli_default(name)) for name in BENCH_KNOBS}
+    units = NetworkConfig(activation=values["activation"], leaky_slope=values["leaky_slope"]).to_dict()
+    for name in NetworkConfig.ignored([name for name in given if name == "leaky_slope"], units):
+        raise NetworkConfig.not_read(name, units)  # --leaky-slope beside other units, even at its default
+    record = run_benchmark(
+        args.device,
+        values["dtype"],
+        args.net,
+        args.peers,
+        args.repeats,
+        args.warmup,
+        args.tf32,
+        values["optimizer"],
+        activation=values["activation"],
+        leaky_slope=values["leaky_slope"],
+        dropout=values["dropout"],
+    )
     print()
     print(markdown_table(record))
     if args.json is not None:

@@ -7,9 +7,13 @@ settings and the data are read and checked before the run folder is claimed (see
 file is replaced atomically. ``--force`` replaces an earlier run in the folder: its files stay until the new run
 has finished its first epoch, then all of them go, so the folder never mixes two runs, and a new run that fails
 before then leaves no new folder and the earlier run whole; no file the run reads (its data, the checkpoint it
-resumes) is ever one it writes or removes. The model and the checkpoint record the data's split and fingerprint,
-and ``--resume`` refuses data that has changed since. Ctrl-C, SIGTERM and a divergence end the run with one line
-saying what is intact.
+resumes) is ever one it writes or removes. The model and the checkpoint record the data's split and
+fingerprint, and those of its sample weights, and ``--resume`` refuses data or weights that have changed since.
+Ctrl-C, SIGTERM and a divergence end the run with one line saying what is intact.
+
+A network with an identity output layer (``--output identity``) is a regression: the data's labels are read as
+real-valued targets (never cut to classes), the output layer gets one neuron per target, and every line, the
+metrics file and the plot report R² where a classifier's report accuracy.
 """
 
 from __future__ import annotations
@@ -25,17 +29,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import check_classes, read_dataset
+from ..data import check_classes, check_targets_vary, read_configured
 from ..data.config import FILE_SUFFIXES
 from ..data.files import same_file
+from ..data.weights import check_some_weight
 from ..distributed import RankFailed, get_communicator, write_line
 from ..errors import DataError, GpubpError, InputError, ModelFileError, TrainingDiverged
 from ..model import save
 from ..model.storage import read_npz
 from ..network import Network
 from ..training import Trainer, save_checkpoint
-from ..training.config import VALIDATION_SEED
-from ..training.report import MetricsLog, plot_learning_curve
+from ..training.config import VALIDATION_SEED, validation_split
+from ..training.report import MetricsLog, describe_network, per_layer, plot_learning_curve, score_name
 from .process import signals_deferred, stopped
 from .run_folder import RUN_FILES, claim, claim_new
 from .settings import CHECKPOINT_NAME, CONFIGS, SPLIT_ENTRY, checkpoint_file, given_values, in_flags, settings_for
@@ -51,25 +56,29 @@ def check_flags_apply(settings, args) -> None:
             raise config.not_read(name, values.to_dict())
 
 
-def resolve_sizes(sizes, n_in: int, n_classes: int) -> list[int]:
-    """``--sizes`` as all layer widths: hidden widths get the data's input and output widths around them."""
-    if len(sizes) >= 2 and sizes[0] == n_in and sizes[-1] == n_classes:
+def resolve_sizes(sizes, n_in: int, n_out: int, outputs: str = "classes") -> list[int]:
+    """``--sizes`` as all layer widths: hidden widths get the data's input and output widths around them
+    (``outputs``: what the output width counts, classes or a regression's targets)."""
+    if len(sizes) >= 2 and sizes[0] == n_in and sizes[-1] == n_out:
         return list(sizes)
-    if len(sizes) >= 3 and (sizes[0] == n_in or sizes[-1] == n_classes):
+    if len(sizes) >= 3 and (sizes[0] == n_in or sizes[-1] == n_out):
         text = ",".join(map(str, sizes))
         raise InputError(
             f"--sizes {text} looks like all layer widths, but the data has {n_in} features per sample "
-            f"and {n_classes} classes: write {n_in},{','.join(map(str, sizes[1:-1]))},{n_classes}, "
+            f"and {n_out} {outputs}: write {n_in},{','.join(map(str, sizes[1:-1]))},{n_out}, "
             f"or list only the hidden widths"
         )
-    return [n_in, *sizes, n_classes]
+    return [n_in, *sizes, n_out]
 
 
-def describe_data(train_data, test_data):
-    """``(n_in, n_classes)`` of a dataset, or a ``DataError`` if its arrays cannot be a training set."""
+def describe_data(train_data, test_data, regression: bool = False):
+    """``(n_in, n_out)`` of a dataset (``n_out``: its classes, or a regression's targets per row), or a
+    ``DataError`` if its arrays cannot be a training set."""
     x, y = np.asarray(train_data[0]), np.asarray(train_data[1])
     if x.ndim != 2 or x.shape[0] == 0:
         raise DataError(f"the training features must be a non-empty 2-D array, one sample per row; got shape {x.shape}")
+    if regression:
+        return x.shape[1], check_targets_vary(y)
     return x.shape[1], check_classes(np.concatenate([y, np.asarray(test_data[1])]))
 
 
@@ -91,7 +100,7 @@ def epochs_reached(folder: Path) -> int:
 def check_inputs_are_kept(out: Path, data_file, checkpoint, continuing: bool) -> None:
     """Refuse a run folder where a file the run writes or removes is the data file or the checkpoint it reads
     (whatever the spelling), even with ``--force``; the checkpoint of a run resumed in its own folder is the one
-    file that the run replaces by design, with its next checkpoint."""
+    file that the run replaces by design, with its next checkpoint. (No run file reads as sample weights.)"""
     inputs = [(data_file, "its data (--data)"), (checkpoint, "the checkpoint it resumes (--resume)")]
     for name in RUN_FILES:
         for source, what in inputs:
@@ -212,9 +221,9 @@ def end_job(comm, exc: BaseException) -> None:
 class RunFiles:
     """What the run has written into its claimed folder, and what it says about them when it stops early."""
 
-    def __init__(self, folder, earlier, settings, history, resumed_from):
+    def __init__(self, folder, earlier, settings, history, resumed_from, regression=False):
         self.folder, self.earlier, self.settings = folder, earlier, settings
-        self.metrics = MetricsLog(folder.path / "metrics.jsonl", history)
+        self.metrics = MetricsLog(folder.path / "metrics.jsonl", history, regression)
         self.checkpoint = (resumed_from, len(history)) if resumed_from is not None else None
         self.model = None
 
@@ -266,19 +275,20 @@ def start_run(args, comm) -> int:
         args.resume = checkpoint_file(args.resume)
     settings, resumed = settings_for(args)
     check_flags_apply(settings, args)
-    data = settings.data
-    dataset = read_dataset(data.data, data.data_dir, data.test_fraction, data.header)
+    data, regression = settings.data, settings.network.output_layer == "identity"
+    dataset = read_configured(data, regression)
     train_data, test_data = dataset.train, dataset.test
-    n_in, n_classes = describe_data(train_data, test_data)
+    n_in, n_out = describe_data(train_data, test_data, regression)
+    outputs = "targets" if regression else "classes"
     if resumed is None:
-        sizes = resolve_sizes(settings.sizes, n_in, n_classes)
+        sizes = resolve_sizes(settings.sizes, n_in, n_out, outputs)
         net = Network(sizes, device=args.device, **settings.network.to_dict())
         net.labels = dataset.classes
         trainer = Trainer(net)
     else:
         trainer = resumed[0]
-        check_unchanged(settings.data_split, dataset.split, data.data, args.resume)
-        if args.sizes is not None and resolve_sizes(args.sizes, n_in, n_classes) != list(trainer.net.sizes):
+        check_unchanged(settings.data_split, dataset.split, data, args.resume)
+        if args.sizes is not None and resolve_sizes(args.sizes, n_in, n_out, outputs) != list(trainer.net.sizes):
             raise InputError(
                 f"--sizes differs from the checkpoint's {list(trainer.net.sizes)}: a resumed run keeps its network; "
                 f"drop --sizes or start a new run"
@@ -290,38 +300,49 @@ def start_run(args, comm) -> int:
             )
     settings.sizes = list(trainer.net.sizes)
     held_out = settings.training.rows(len(train_data[1]))[1]
+    if dataset.weights is not None:  # the rows trained on, after the test split and the validation hold-out
+        kept = validation_split(len(train_data[1]), settings.training.validation_fraction)[0]
+        left = " left after the validation hold-out" if held_out else ""
+        check_some_weight(dataset.weights[kept], data.weights, f"the {len(kept)} training rows{left}")
     settings.data_split = dataset.split.holding_out(settings.training.validation_fraction, held_out, VALIDATION_SEED)
     writes = comm.rank == 0  # rank 0 saves the model, and the checkpoints
     checkpoints = writes and bool(settings.run.checkpoint_every)
     trainer.check_memory(settings.training, train_data, test_data, comm=comm, saves=writes, checkpoints=checkpoints)
-    data = (train_data, test_data, held_out)
+    data = (train_data, test_data, held_out, dataset.weights)
     if comm.rank != 0:
         return train_and_report(args, comm, settings, trainer, data, None)
     data_file = settings.data.data if Path(settings.data.data).suffix.lower() in FILE_SUFFIXES else None
     folder, earlier = claim_run_folder(args, settings.training.epochs, resumed[1] if resumed else None, data_file)
     try:
-        files = RunFiles(folder, earlier, settings, trainer.history, args.resume if resumed else None)
+        files = RunFiles(folder, earlier, settings, trainer.history, args.resume if resumed else None, regression)
         return train_and_report(args, comm, settings, trainer, data, files)
     finally:
         folder.release()
 
 
-def check_unchanged(recorded, current, data: str, checkpoint) -> None:
-    """Refuse to resume on data other than the run's, saying what changed; a checkpoint from before data records
-    cannot tell, which a warning says."""
+def check_unchanged(recorded, current, data, checkpoint) -> None:
+    """Refuse to resume on data (a ``DataConfig``) or sample weights other than the run's, saying what changed; a
+    checkpoint from before data records cannot tell, which a warning says."""
     if recorded is None:
         warnings.warn(
-            f"{checkpoint} was written by a gpubp that recorded no fingerprint of its data, so whether {data} has "
-            f"changed since cannot be checked",
+            f"{checkpoint} was written by a gpubp that recorded no fingerprint of its data, so whether {data.data} "
+            f"has changed since cannot be checked",
             stacklevel=2,
         )
         return
     changed = recorded.differences(current, "the run's")
     if changed:
         raise InputError(
-            f"{data} has changed since {checkpoint} was written: it has {'; and '.join(changed)}; resume with the "
-            f"data the run started with, or start a new run",
+            f"{data.data} has changed since {checkpoint} was written: it has {'; and '.join(changed)}; resume with "
+            f"the data the run started with, or start a new run",
             "header",
+            "targets",
+        )
+    changed = recorded.weight_differences(current)
+    if changed:
+        raise InputError(
+            f"{data.weights} has changed since {checkpoint} was written: it has {'; and '.join(changed)}; resume "
+            f"with the weights the run started with, or start a new run"
         )
 
 
@@ -348,14 +369,17 @@ def describe_run(args, comm, settings, trainer, train_data, test_data, held_out)
         f" (μ = {training.momentum:g})" if training.optimizer in ("momentum", "nesterov") else ""
     )
     l2 = f", L2 λ = {training.lmbda:g}" if training.lmbda else ""
+    rates = training.dropout_rates(net.num_layers - 2)
+    dropout = f", dropout {per_layer(rates)}" if any(rates) else ""
     lines.append(
-        f"network: sizes {list(net.sizes)}, {net.cost.name} cost, {net.dtype.name}, {net.init} init; {rule}{l2}, "
-        f"η = {training.eta:g}, batch {training.mini_batch_size}, {training.epochs} epochs, seed "
-        f"{settings.network.seed}"
+        f"network: {describe_network(net)}; {rule}{l2}{dropout}, η = {training.eta:g}, batch "
+        f"{training.mini_batch_size}, {training.epochs} epochs, seed {settings.network.seed}"
     )
+    weighted = "" if settings.data.weights is None else f", weighted by {settings.data.weights}"
     lines.append(
         f"data: {settings.data.data}, {len(train_data[1])} training and {len(test_data[1])} test samples"
         + (f", {held_out} of them held out for validation" if held_out else "")
+        + weighted
     )
     if training.schedule != "constant" or training.warmup_epochs or training.patience:
         plateau = (
@@ -379,8 +403,10 @@ def describe_run(args, comm, settings, trainer, train_data, test_data, held_out)
 def train_and_report(args, comm, settings, trainer, data, files) -> int:
     """Train from the run's last epoch to ``--epochs``; rank 0 (with ``files``) reports and writes as it goes.
     ``data`` is the training and test data and how many training rows are held out for validation."""
-    train_data, test_data, held_out = data
+    train_data, test_data, held_out, weights = data
     training = settings.training
+    regression = trainer.net.regression
+    score, field = score_name(regression)
     if files is not None:
         for line in describe_run(args, comm, settings, trainer, train_data, test_data, held_out):
             print(line)
@@ -399,13 +425,14 @@ def train_and_report(args, comm, settings, trainer, data, files) -> int:
         )
         validation = (
             ""
-            if stats.validation_accuracy is None
-            else f"validation cost {stats.validation_cost:.4f} accuracy {stats.validation_accuracy:.4f}  "
+            if stats.validation_cost is None
+            else f"validation cost {stats.validation_cost:.4f} {score} {stats.validation_score:.4f}  "
         )
         eta = f"η {stats.eta:.3g}  " if training.schedule != "constant" or training.warmup_epochs else ""
         print(
             f"epoch {stats.epoch:3d}/{training.epochs}  cost {stats.training_cost:.4f}  {validation}"
-            f"test accuracy {stats.test_accuracy:.4f}  {eta}{stats.samples_per_s:,.0f} samples/s{allreduce}",
+            f"test {score} {getattr(stats, 'test_' + field):.4f}  {eta}{stats.samples_per_s:,.0f} samples/s"
+            f"{allreduce}",
             flush=True,
         )
         files.after_epoch(trainer, stats)
@@ -415,6 +442,7 @@ def train_and_report(args, comm, settings, trainer, data, files) -> int:
             training,
             train_data,
             test_data,
+            sample_weight=weights,
             on_epoch=after_epoch if files is not None else None,
             on_progress=progress.step,
             comm=comm,
@@ -422,7 +450,7 @@ def train_and_report(args, comm, settings, trainer, data, files) -> int:
         if files is None:
             return 0
         files.save_model(trainer.net)
-        no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", history, history.best_epoch)
+        no_plot = plot_learning_curve(files.folder.path / "learning_curve.png", history, history.best_epoch, regression)
     except TrainingDiverged as exc:
         progress.close()
         message = in_flags(exc)
@@ -447,11 +475,12 @@ def train_and_report(args, comm, settings, trainer, data, files) -> int:
         ended = "stopped early" if final.epoch < training.epochs else "finished"
         print(
             f"{ended} after epoch {final.epoch}; the model is epoch {kept.epoch}'s, the best on validation "
-            f"(accuracy {kept.validation_accuracy:.4f})"
+            f"({score} {kept.validation_score:.4f})"
         )
+    tested = [getattr(h, "test_" + field) for h in history]
     print(
-        f"done: test accuracy {kept.test_accuracy:.4f} (best {max(h.test_accuracy for h in history):.4f}) "
-        f"after {final.epoch} epochs, {sum(h.seconds for h in history):.2f} s of training"
+        f"done: test {score} {tested[kept.epoch - 1]:.4f} (best {max(tested):.4f}) after {final.epoch} epochs, "
+        f"{sum(h.seconds for h in history):.2f} s of training"
     )
     out = files.folder.path
     print(

@@ -7,7 +7,9 @@ rows and checks them (``digits.py``, ``idx.py``, ``tables.py``); ``split.py`` th
 does: a format with its own test set (the IDX sets; an NPZ with ``X_test``/``y_test``) keeps it, the others are
 split with a fixed seed, ``test_fraction`` held out. ``read_dataset`` returns the same data with the record of its
 split (``DataSplit``) and, for labels that are not class numbers (an NPZ file's bools or strings), the labels the
-classes stand for.
+classes stand for. With ``regression``, the labels are read as real-valued targets (``labels.targets_from``; a CSV
+file's first ``targets`` columns); with ``weights``, the sample weights of the training rows come too
+(``weights.py``), each beside its row.
 """
 
 from __future__ import annotations
@@ -24,37 +26,46 @@ from .config import HEADER_CHOICES, DataConfig
 from .digits import digit_rows, load_digits
 from .download import DEFAULT_MNIST_DIR, locate
 from .idx import load_mnist
-from .labels import check_classes, numbered
+from .labels import check_classes, check_targets_vary, numbered
 from .split import SPLIT_SEED, DataSplit, Rows, divide, split
 from .tables import features_from, load_csv, load_npz, read_arrays, read_csv
+from .weights import read_weights
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """``train`` and ``test`` as ``(X, y)`` pairs, the record of how they were split, and the labels the classes
-    stand for where they are not the class numbers themselves (``None``: label k is class k)."""
+    """``train`` and ``test`` as ``(X, y)`` pairs, the record of how they were split, the labels the classes stand
+    for where they are not the class numbers themselves (``None``: label k is class k), and the sample weights of
+    the training rows, in their order (``None``: none were given)."""
 
     train: tuple
     test: tuple
     split: DataSplit
     classes: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
 
-def read_rows(config: DataConfig, download: bool = True) -> Rows:
-    """The rows of ``config.data`` as its format's loader reads them."""
+def read_rows(config: DataConfig, download: bool = True, regression: bool = False) -> Rows:
+    """The rows of ``config.data`` as its format's loader reads them: class labels, or a ``regression``'s targets."""
     name = config.data
-    if name == "digits":
-        return digit_rows()
-    known = registry.datasets()
-    if name in known:
-        train, test = load_mnist(locate(known[name], config.data_dir, download))
-        return Rows(*train, test=test)
     suffix = Path(name).suffix.lower()
     if suffix == ".csv":
-        return load_csv(name, config.header)
+        return load_csv(name, config.header, config.targets, regression)
     if suffix == ".npz":
-        return load_npz(name)
-    raise DataError(f"unknown dataset {name!r}: use digits, {', '.join(known)}, or the path of a .csv or .npz file")
+        return load_npz(name, regression)
+    known = registry.datasets()
+    if name == "digits":
+        rows = digit_rows()
+    elif name in known:
+        train, test = load_mnist(locate(known[name], config.data_dir, download))
+        rows = Rows(*train, test=test)
+    else:
+        raise DataError(f"unknown dataset {name!r}: use digits, {', '.join(known)}, or the path of a .csv or .npz file")
+    if not regression:
+        return rows
+    # Their class numbers as real targets: whole numbers are targets like any others
+    test = None if rows.test is None else (rows.test[0], rows.test[1].astype(np.float64))
+    return Rows(rows.x, rows.y.astype(np.float64), test)
 
 
 def read_dataset(
@@ -64,20 +75,41 @@ def read_dataset(
     header: str = "auto",
     download: bool = True,
     split_seed: int = SPLIT_SEED,
+    *,
+    targets: int = 1,
+    weights=None,
+    regression: bool = False,
 ) -> Dataset:
-    """The data of ``load_dataset``, with the record of its split and its classes' labels (module docstring)."""
+    """The data of ``load_dataset``, with the record of its split, its classes' labels and the training rows'
+    sample weights (module docstring)."""
     config = DataConfig(
         data=name,
         data_dir=data_dir,
         test_fraction=DataConfig.test_fraction if test_fraction is None else test_fraction,
         header=header,
+        targets=targets,
+        weights=weights,
     )
-    rows = read_rows(config, download)
-    where = config.data if config.data == "digits" or config.data in registry.datasets() else os.path.abspath(name)
+    return read_configured(config, regression, download, split_seed)
+
+
+def read_configured(config: DataConfig, regression: bool = False, download: bool = True, split_seed=SPLIT_SEED):
+    """``read_dataset`` of a ``DataConfig``: what a run of ``gpubp train`` and ``gpubp evaluate`` read."""
+    rows = read_rows(config, download, regression)
+    name = config.data
+    where = name if name == "digits" or name in registry.datasets() else os.path.abspath(name)
     folder = None if config.data_dir is None else os.path.abspath(config.data_dir)
-    (x, y), (x_test, y_test), record = divide(rows, where, folder, config.header, config.test_fraction, split_seed)
-    classes, y, y_test = numbered(y, y_test)
-    return Dataset((x, y), (x_test, y_test), record, classes)
+    weights = None
+    if config.weights is not None:
+        described = f"{len(rows.y)} {'training rows' if rows.test is not None else 'rows'}"
+        weights = (os.path.abspath(config.weights), read_weights(config.weights, len(rows.y), described))
+    train, test, train_weights, record = divide(
+        rows, where, folder, config.header, config.test_fraction, split_seed, config.targets, weights
+    )
+    if regression:
+        return Dataset(train, test, record, None, train_weights)
+    classes, y, y_test = numbered(train[1], test[1])
+    return Dataset((train[0], y), (test[0], y_test), record, classes, train_weights)
 
 
 def load_dataset(name: str = "digits", data_dir=None, test_fraction=None, header: str = "auto", download: bool = True):
@@ -110,10 +142,12 @@ __all__ = [
     "Dataset",
     "HEADER_CHOICES",
     "check_classes",
+    "check_targets_vary",
     "load_dataset",
     "load_digits",
     "load_features",
     "load_mnist",
+    "read_configured",
     "read_dataset",
     "split",
 ]

@@ -1,11 +1,12 @@
 """Where a run's data comes from, declared once: ``DataConfig`` (the dataset, its folder, the test fraction, the
-CSV header rule), read by ``load_dataset`` and built by the command line from ``--data``, ``--data-dir``,
-``--test-fraction`` and ``--header`` (see ``gpubp.config``).
+CSV header rule, how many of a CSV file's columns are targets, the sample weights' file), read by ``read_dataset``
+and built by the command line from ``--data``, ``--data-dir``, ``--test-fraction``, ``--header``, ``--targets``
+and ``--weights`` (see ``gpubp.config``).
 
-Two knobs apply to some data only, and are refused elsewhere rather than ignored, as a knob beside a choice that
-does not read it is: the header rule to a ``.csv`` file, the folder to a dataset of IDX files named by its name
-(``READ_BY``). The configuration refuses a value other than the default; the command line also refuses the flag
-given at its default (``ignored``).
+Three knobs apply to some data only, and are refused elsewhere rather than ignored, as a knob beside a choice that
+does not read it is: the header rule and the target columns to a ``.csv`` file (an NPZ file's ``y`` has the shape
+it has), the folder to a dataset of IDX files named by its name (``READ_BY``). The configuration refuses a value
+other than the default; the command line also refuses the flag given at its default (``ignored``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config, Rule, SettingError, choice, knob, number, optional
+from ..config import Config, Rule, SettingError, choice, knob, number, optional, whole
 from .registry import BUILT_IN, REGISTRY_ENV_VAR
 
 HEADER_CHOICES = ("auto", "yes", "no")
@@ -29,7 +30,11 @@ def is_named_idx_set(data: str) -> bool:
     return data != "digits" and Path(data).suffix.lower() not in FILE_SUFFIXES
 
 
-READ_BY = {"header": ("a .csv file", is_csv), "data_dir": ("a dataset of IDX files such as mnist", is_named_idx_set)}
+READ_BY = {
+    "header": ("a .csv file", is_csv),
+    "targets": ("a .csv file", is_csv),
+    "data_dir": ("a dataset of IDX files such as mnist", is_named_idx_set),
+}
 
 
 def named(value) -> bool:
@@ -39,7 +44,8 @@ def named(value) -> bool:
 
 @dataclass(frozen=True)
 class DataConfig(Config):
-    """A dataset by name or path, the folder of an IDX dataset, the share held out for testing, and the header rule."""
+    """A dataset by name or path, the folder of an IDX dataset, the share held out for testing, the header rule, the
+    target columns, and the sample weights."""
 
     data: str = knob(
         "digits",
@@ -79,6 +85,26 @@ class DataConfig(Config):
         what="the CSV header rule",
         flag="--header",
         metavar="|".join(HEADER_CHOICES),
+    )
+    targets: int = knob(
+        1,
+        whole(1),
+        "how many of a CSV file's first columns are targets, the rest being features: 1, the label column (or a "
+        "regression's one target); K > 1, a regression's K targets, one output each (an NPZ file's y of shape (n, k) "
+        "says so itself)",
+        what="the number of target columns",
+        flag="--targets",
+        metavar="K",
+    )
+    weights: str | None = knob(
+        None,
+        optional(Rule("a file", named, str), "every row weighs 1"),
+        "sample weights: a .csv or .txt file of one number >= 0 per line (a first line that is not a number is a "
+        "header) or a .npy array; one weight per row of the data in file order, before the test split (test rows are "
+        "scored unweighted), or for data with a test set of its own one per training row",
+        what="the sample weights",
+        flag="--weights",
+        metavar="FILE",
     )
 
     @classmethod

@@ -1,5 +1,5 @@
-"""Class labels: what a dataset's labels must be, how they become output neurons, and how a model's outputs become
-labels again.
+"""Class labels and regression targets: what a dataset's labels must be, how they become output neurons, and how a
+model's outputs become labels again.
 
 Whole-number labels 0, 1, 2, … number the classes: label k is output neuron k, so the largest label decides the
 width of the output layer, and a stray label would silently build a huge layer of classes that have no sample.
@@ -12,6 +12,11 @@ Labels that are not numbers (an NPZ file's bools or strings) are ``numbered``: n
 sorted labels (``False``, ``True`` for bools), and those labels travel with the model (``Network.labels``), as
 they do for a ``NetworkClassifier``'s classes. ``output_indices`` maps a dataset's labels onto a model's outputs,
 by its labels where it has them, and names a label that the model has no output for.
+
+A regression (an identity output layer) reads the same columns as real-valued targets instead (``targets_from``):
+any finite numbers, whole ones included, one column per output. A classifier never cuts real values down to
+classes: a label that is not a class number is refused, and the message says that real-valued targets are a
+regression's (``{output='identity'}``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from ..errors import DataError
 from ..model.costs import class_count
 
 MAX_LABEL = 2**31 - 1  # far beyond any output layer that fits in memory; a larger "label" is not a class number
+REGRESSION_HINT = "if they are real-valued targets, train a regression: {output='identity'}"
 
 
 def labels_from(values, where: str, lines=None, names: bool = False) -> np.ndarray:
@@ -33,7 +39,12 @@ def labels_from(values, where: str, lines=None, names: bool = False) -> np.ndarr
     kinds = "iufb" + ("U" if names else "")
     if values.dtype.kind not in kinds or values.ndim != 1:
         wanted = "whole numbers, bools or strings" if names else "whole numbers"
-        raise DataError(f"{where}: labels must be a column of {wanted}, got {values.dtype} of shape {values.shape}")
+        several = values.ndim == 2 and values.dtype.kind in "iuf"
+        hint = f"; {REGRESSION_HINT} (one output per column)" if several else ""
+        raise DataError(
+            f"{where}: labels must be a column of {wanted}, got {values.dtype} of shape {values.shape}{hint}",
+            *(("output",) if several else ()),
+        )
     if values.dtype.kind in "bU":
         return values
     with np.errstate(invalid="ignore"):
@@ -45,10 +56,49 @@ def labels_from(values, where: str, lines=None, names: bool = False) -> np.ndarr
         why = (
             "is too large to be a class number" if np.isfinite(value) and value > MAX_LABEL else "is not a class number"
         )
+        hint = f"; {REGRESSION_HINT}" if np.isfinite(value) else ""
         raise DataError(
-            f"{where}: label {value!r} in row {row} {why} (labels must be whole numbers 0, 1, 2, …, one per class)"
+            f"{where}: label {value!r} in row {row} {why} (labels must be whole numbers 0, 1, 2, …, one per "
+            f"class){hint}",
+            *(("output",) if hint else ()),
         )
     return values.astype(np.int64)
+
+
+def targets_from(values, where: str, lines=None) -> np.ndarray:
+    """A regression's targets from a column (n,) or columns (n, k): finite real numbers as float64, in the shape
+    given; or a ``DataError`` naming the first bad one (``lines``: the file line of each row, else rows count from
+    1)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "b" or values.dtype.kind == "U":
+        raise DataError(
+            f"{where}: a regression's targets must be real numbers, got {values.dtype}; labels of classes are a "
+            f"classifier's: drop {{output='identity'}}",
+            "output",
+        )
+    if values.dtype.kind not in "iuf" or values.ndim not in (1, 2) or values.size == 0:
+        raise DataError(
+            f"{where}: a regression's targets must be a column (n,) or columns (n, k) of real numbers, got "
+            f"{values.dtype} of shape {values.shape}"
+        )
+    targets = values.astype(np.float64)
+    if targets.ndim == 2 and targets.shape[1] == 1:
+        targets = targets.ravel()  # one target per row, however it was saved: y and y_test then pair up
+    bad = ~np.isfinite(targets)
+    if bad.any():
+        index = np.unravel_index(int(np.argmax(bad)), targets.shape)
+        row = index[0] + 1 if lines is None else int(lines[index[0]])
+        column = f", column {index[1] + 1}" if targets.ndim == 2 else ""
+        raise DataError(
+            f"{where}: target {targets[index].item()} in row {row}{column} is not a finite number: remove or impute "
+            f"the missing or infinite targets"
+        )
+    return targets
+
+
+def target_width(targets) -> int:
+    """How many outputs a regression's targets ask for: one for a column (n,), k for (n, k)."""
+    return 1 if np.ndim(targets) == 1 else np.shape(targets)[1]
 
 
 def check_spread(labels, where: str = "the labels", lines=None, first_row: int = 1) -> None:
@@ -82,6 +132,18 @@ def check_classes(labels) -> int:
         )
     check_spread(labels)
     return int(present[-1]) + 1
+
+
+def check_targets_vary(targets) -> int:
+    """The number of outputs of a regression's training targets, or a ``DataError`` where every one of them is the
+    same number: a regression of a constant learns nothing, and its R² (1 − Σ (y − a)² / Σ (y − ȳ)²) is undefined."""
+    targets = np.asarray(targets)
+    if targets.size and np.all(targets == targets.flat[0]):
+        raise DataError(
+            f"every one of the {len(targets)} training samples has target {targets.flat[0].item():g}: a regression "
+            f"needs targets that vary; check that the targets are the first column(s) (CSV) or y (NPZ)"
+        )
+    return target_width(targets)
 
 
 def numbered(train_labels, test_labels):

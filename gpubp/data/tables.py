@@ -1,7 +1,10 @@
 """Tabular datasets: CSV (label column, then feature columns; header row optional) and NPZ (arrays ``X`` and ``y``).
 
-Values are kept as written (no scaling: a CSV or NPZ file does not say what its range means). Labels must be whole
-numbers ≥ 0. A malformed file is a ``DataError`` that names the file, the row and the column where possible.
+Values are kept as written (no scaling: a CSV or NPZ file does not say what its range means). A classifier's
+labels must be whole numbers ≥ 0 (an NPZ file's may be bools or strings); a regression's targets are any finite
+numbers: a CSV file's first ``targets`` columns (``DataConfig.targets``, 1 by default), an NPZ file's ``y`` of
+shape (n,) or (n, k) (see ``labels.py``). A malformed file is a ``DataError`` that names the file, the row and the
+column where possible.
 
 How a CSV file is read, exactly:
 
@@ -35,7 +38,7 @@ import numpy as np
 from ..errors import DataError
 from .config import DataConfig
 from .files import check_memory, read_bytes, read_npz
-from .labels import check_spread, labels_from
+from .labels import check_spread, labels_from, target_width, targets_from
 from .split import Rows
 
 SPACE = " \t"  # what may surround a number in a cell, and all that is stripped from a cell a message shows
@@ -80,7 +83,7 @@ def _other_separator(row: list, may_be_header: bool) -> str | None:
     return "spaces" if len(words) > 1 and all(NUMBER.fullmatch(word) for word in words) else None
 
 
-def _has_header(path, row: list, line: int, header: str) -> bool:
+def _has_header(path, row: list, line: int, header: str, numbered_header: bool = True) -> bool:
     if header != "auto":
         return header == "yes"
     numbers = [bool(NUMBER.fullmatch(cell)) for cell in row]
@@ -99,7 +102,7 @@ def _has_header(path, row: list, line: int, header: str) -> bool:
             f"a header, or fix that cell",
             "header",
         )
-    values = [float(cell) for cell in row] if all(numbers) else []  # an empty cell: data, reported as such
+    values = [float(cell) for cell in row] if all(numbers) and numbered_header else []  # an empty cell: data
     for first in (0, 1):
         if values == list(range(first, first + len(row))):
             shown = ",".join(cell.strip(SPACE) for cell in row[:4]) + (",…" if len(row) > 4 else "")
@@ -120,10 +123,12 @@ def _unclosed_quote(path, text: str, start: int, end: int) -> DataError:
     )
 
 
-def read_csv(path, header: str = "auto") -> Table:
-    """All data rows of a CSV file as numbers (see the module docstring for the exact rules)."""
+def read_csv(path, header: str = "auto", numbered_header: bool = True, what: str = "CSV file") -> Table:
+    """All data rows of a CSV file as numbers (see the module docstring for the exact rules); without
+    ``numbered_header``, a first row of numbers is data under ``"auto"`` even where they number the columns (a file
+    of one column, whose pandas header 0 would be a value)."""
     path, header = Path(path), DataConfig.check_one("header", "auto" if header is None else header)
-    raw = read_bytes(path, DataError, "CSV file")
+    raw = read_bytes(path, DataError, what)
     # The decoded text (up to 4 bytes a character) and the float64 values (8 bytes for a cell of at least 2 bytes)
     check_memory(9 * len(raw), f"reading {path} as numbers")
     try:
@@ -151,7 +156,7 @@ def read_csv(path, header: str = "auto") -> Table:
                     f"values: save the file with commas (pandas: pandas.read_csv(path, sep=...).to_csv(path, "
                     f"index=False))"
                 )
-            if first and _has_header(path, row, start, header):
+            if first and _has_header(path, row, start, header, numbered_header):
                 names = row
                 continue
             if width is None:
@@ -219,17 +224,35 @@ def paired(x, y, where: str, x_name: str = "X", y_name: str = "y") -> tuple:
     return x, y
 
 
-def load_csv(path, header: str = "auto") -> Rows:
-    """The rows of a CSV file whose first column is the label."""
-    table = read_csv(path, header)
-    if table.values.shape[1] < 2:
+def load_csv(path, header: str = "auto", targets: int = 1, regression: bool = False) -> Rows:
+    """The rows of a CSV file whose first column is the label; for a regression, whose first ``targets`` columns
+    are the targets."""
+    targets = DataConfig.check_one("targets", targets)
+    if targets > 1 and not regression:
         raise DataError(
-            f"{path} has {table.values.shape[1]} column: a CSV dataset needs the label column and at "
-            f"least one feature column"
+            f"{{targets={targets}}} reads {targets} target columns, which only a regression has "
+            f"({{output='identity'}}); a classifier reads one label column: drop {{targets}}",
+            "targets",
+            "output",
         )
-    labels = labels_from(table.values[:, 0], f"{path}, first column", table.lines)
-    check_spread(labels, f"{path}, first column", table.lines)
-    return Rows(features_from(table.values[:, 1:], str(path), table.lines), labels, header_row=table.header is not None)
+    table = read_csv(path, header)
+    columns = table.values.shape[1]
+    if columns <= targets:
+        needed = "the label column" if targets == 1 else f"its {targets} target columns ({{targets={targets}}})"
+        raise DataError(
+            f"{path} has {columns} column{'s' if columns > 1 else ''}: a CSV dataset needs {needed} and at least one "
+            f"feature column",
+            "targets",
+        )
+    where = f"{path}, first column" if targets == 1 else f"{path}, first {targets} columns"
+    first = table.values[:, 0] if targets == 1 else table.values[:, :targets]
+    if regression:
+        labels = targets_from(first, where, table.lines)
+    else:
+        labels = labels_from(first, where, table.lines)
+        check_spread(labels, where, table.lines)
+    features = features_from(table.values[:, targets:], str(path), table.lines)
+    return Rows(features, labels, header_row=table.header is not None)
 
 
 def read_arrays(path, required) -> dict:
@@ -244,39 +267,45 @@ def read_arrays(path, required) -> dict:
     return arrays
 
 
-def load_npz(path) -> Rows:
-    """The rows of ``X`` and ``y``, and the file's own test set where it has ``X_test`` and ``y_test``."""
+def load_npz(path, regression: bool = False) -> Rows:
+    """The rows of ``X`` and ``y``, and the file's own test set where it has ``X_test`` and ``y_test``; ``y`` holds
+    class labels, or for a ``regression`` its targets."""
     arrays = read_arrays(path, ["X", "y"])
-    x, y = paired(
-        features_from(arrays["X"], f"{path}, X"), labels_from(arrays["y"], f"{path}, y", names=True), str(path)
-    )
+
+    def labels(name):
+        where = f"{path}, {name}"
+        return targets_from(arrays[name], where) if regression else labels_from(arrays[name], where, names=True)
+
+    x, y = paired(features_from(arrays["X"], f"{path}, X"), labels("y"), str(path))
     if ("X_test" in arrays) != ("y_test" in arrays):
         given, other = ("X_test", "y_test") if "X_test" in arrays else ("y_test", "X_test")
         raise DataError(
             f"{path} has {given} but no {other}: give both (a test split of its own) or neither (gpubp "
             f"then holds out a share of X and y)"
         )
-    check_spread(y, f"{path}, y")
+    if not regression:
+        check_spread(y, f"{path}, y")
     if "X_test" not in arrays:
         return Rows(x, y)
-    test = paired(
-        features_from(arrays["X_test"], f"{path}, X_test"),
-        labels_from(arrays["y_test"], f"{path}, y_test", names=True),
-        str(path),
-        "X_test",
-        "y_test",
-    )
+    test = paired(features_from(arrays["X_test"], f"{path}, X_test"), labels("y_test"), str(path), "X_test", "y_test")
+    if test[0].shape[1] != x.shape[1]:
+        raise DataError(
+            f"{path}: X has {x.shape[1]} features per sample but X_test has {test[0].shape[1]}: "
+            f"the test samples must have the training samples' features"
+        )
+    if regression:
+        if target_width(test[1]) != target_width(y):
+            raise DataError(
+                f"{path}: y has {target_width(y)} target(s) per sample but y_test has {target_width(test[1])}: the "
+                f"test samples must have the training samples' targets"
+            )
+        return Rows(x, y, test)
     if label_kind(test[1]) != label_kind(y):
         raise DataError(
             f"{path}: y holds {label_kind(y)} but y_test holds {label_kind(test[1])}: the test labels must be "
             f"labels of the same classes"
         )
     check_spread(np.concatenate([y, test[1]]), f"{path}, y_test", first_row=1 - len(y))
-    if test[0].shape[1] != x.shape[1]:
-        raise DataError(
-            f"{path}: X has {x.shape[1]} features per sample but X_test has {test[0].shape[1]}: "
-            f"the test samples must have the training samples' features"
-        )
     return Rows(x, y, test)
 
 

@@ -114,8 +114,8 @@ class TrainingConfig(Config):
     schedule: str = knob(
         "constant",
         choice(*SCHEDULES),
-        "how η changes: constant; plateau divides it by the plateau factor when validation accuracy stalls "
-        "(needs a validation fraction); cosine decays it to 0 by the last epoch",
+        "how η changes: constant; plateau divides it by the plateau factor when validation accuracy (a regression's "
+        "R²) stalls (needs a validation fraction); cosine decays it to 0 by the last epoch",
         what="the learning-rate schedule",
         flag="--schedule",
         estimator="schedule",
@@ -145,8 +145,8 @@ class TrainingConfig(Config):
     plateau_patience: int = knob(
         5,
         whole(1),
-        "the plateau schedule lowers η after P epochs without better validation accuracy; raise it when validation "
-        "accuracy is noisy",
+        "the plateau schedule lowers η after P epochs without better validation accuracy (a regression's R²); raise "
+        "it when that is noisy",
         what="the plateau patience in epochs",
         applies_to=("schedule", ("plateau",)),
         flag="--plateau-patience",
@@ -177,8 +177,8 @@ class TrainingConfig(Config):
     patience: int | None = knob(
         None,
         optional(whole(1), "no early stopping"),
-        "stop when validation accuracy has not improved for N epochs and keep the best epoch's weights; to stop "
-        "before overfitting without guessing the epochs",
+        "stop when validation accuracy (a regression's R²) has not improved for N epochs and keep the best epoch's "
+        "weights; to stop before overfitting without guessing the epochs",
         what="the early-stopping patience in epochs",
         flag="--patience",
         estimator="n_iter_no_change",
