@@ -30,7 +30,7 @@ from .errors import (
 from .model import COSTS, CrossEntropyCost, LogLikelihoodCost, NetworkConfig, QuadraticCost, save
 
 # What needs gpubp.training, imported when first asked for (PEP 562).
-ON_FIRST_USE = {name: ".network" for name in ("Network", "load")}
+ON_FIRST_USE = {name: ".network" for name in ("Network", "NetworkArray", "load")}
 ON_FIRST_USE.update({name: ".training" for name in ("EpochStats", "History", "Trainer", "TrainingConfig")})
 
 
@@ -57,6 +57,7 @@ __all__ = [
     "LogLikelihoodCost",
     "ModelFileError",
     "Network",
+    "NetworkArray",
     "NetworkConfig",
     "OutOfMemoryError",
     "QuadraticCost",

@@ -1,8 +1,10 @@
-"""``gpubp.Network``: the lecture's network (``gpubp.model``) with Nielsen's ``SGD``, which trains it.
+"""``gpubp.Network``: the lecture's network (``gpubp.model``) with Nielsen's ``SGD``, which trains it; and
+``gpubp.NetworkArray``, many such networks trained at once.
 
 ``SGD(training_data, epochs, mini_batch_size, eta, test_data=None, **knobs)`` takes every other knob of
 ``TrainingConfig`` as a keyword; its signature and docstring are made from those declarations, so that
-``help(Network.SGD)`` lists each knob with its default and help, and a knob declared there is a keyword here.
+``help(Network.SGD)`` lists each knob with its default and help, and a knob declared there is a keyword here. A
+``NetworkArray``'s ``SGD`` takes the same knobs, each one value for every member or a list with one per member.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import inspect
 import textwrap
 
 from . import model
+from .config import SettingError
+from .errors import InputError
+from .training.array import ArrayHistory, ArrayTrainer
 from .training.config import TrainingConfig
 from .training.history import History
 from .training.trainer import Trainer
@@ -80,6 +85,62 @@ def _sgd_doc() -> str:
 
 Network.SGD.__signature__ = _sgd_signature()
 Network.SGD.__doc__ = _sgd_doc()
+
+ARRAY_OPTIONS = {
+    "rows": (None, "one array of training-row indices per member (folds, bootstraps), or None: every member all rows"),
+    "shared_order": (False, "every member reads the same rows in the same order, drawn by the first member"),
+    "sample_weight": RUN_OPTIONS["sample_weight"],
+    "monitor_training_cost": RUN_OPTIONS["monitor_training_cost"],
+    "on_epoch": (None, "called with (member, EpochStats) after each member's epoch"),
+    "on_progress": RUN_OPTIONS["on_progress"],
+    "history": (None, "an ArrayHistory this array's SGD returned, to continue that run exactly"),
+    "comm": RUN_OPTIONS["comm"],
+}
+
+
+class NetworkArray(model.NetworkArray):
+    __doc__ = model.NetworkArray.__doc__ + (
+        "\n    ``SGD`` trains every member at once, each with its own knobs; ``arr[k]`` is a ``gpubp.Network``.\n"
+    )
+    member_class = Network
+
+    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, **knobs) -> ArrayHistory:
+        """Nielsen's ``SGD`` for every member at once (see ``gpubp.Network.SGD``): each knob one value for all, or a
+        list of one value per member (a knob whose value is itself a sequence, Adam's ``betas`` or per-layer
+        ``dropout``, takes a tuple as one value). ``epochs``, ``mini_batch_size``, ``optimizer`` and ``schedule``
+        are one for all. Returns an ``ArrayHistory``: ``history[k]`` is member k's ``History``."""
+        options = {name: knobs.pop(name, default) for name, (default, _) in ARRAY_OPTIONS.items()}
+        unknown = sorted(set(knobs) - set(TrainingConfig.knobs()))
+        if unknown:
+            raise TypeError(f"SGD() got an unexpected keyword argument {unknown[0]!r}")
+        knobs.update(epochs=epochs, mini_batch_size=mini_batch_size, eta=eta)
+        configs = [member_config(knobs, k, self.count) for k in range(self.count)]
+        history = options.pop("history")
+        trainer = getattr(history, "trainer", None)
+        if trainer is None or trainer.arr is not self:
+            trainer = ArrayTrainer(self, history)
+        result = trainer.train(configs, training_data, test_data, **options)
+        result.trainer = trainer
+        return result
+
+
+def member_config(knobs: dict, k: int, count: int) -> TrainingConfig:
+    """Member ``k``'s configuration: a list gives one value per member, anything else one value for all."""
+    values = {}
+    for name, value in knobs.items():
+        if isinstance(value, list):
+            if len(value) != count:
+                raise InputError(
+                    f"{{{name}}} lists {len(value)} values for an array of {count} networks: give one value per "
+                    f"member, or one value for all (a per-layer or per-beta value as a tuple)",
+                    name,
+                )
+            value = value[k]
+        values[name] = value
+    try:
+        return TrainingConfig(**values)
+    except SettingError as exc:
+        raise SettingError(f"member {k}: {exc.template}", *exc.knobs) from None
 
 
 def load(path, device=None) -> Network:

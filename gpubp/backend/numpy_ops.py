@@ -194,14 +194,15 @@ class NumpyOps:
 
     def dropout(self, x, key, start, threshold, scale, out):
         """The kernel's hash of each element's counter, in uint64 arithmetic (which wraps modulo 2^64 as C's
-        does), a cache-sized block of the flattened arrays at a time. For a network array, ``key`` and ``start``
-        are one per member, (members, 1, 1): member k's elements have flat indices from k·(its size), as in the
-        kernel, so each member is masked as the scalar call masks its own block."""
+        does), a cache-sized block of the flattened arrays at a time. For a network array, ``key``, ``start``,
+        ``threshold`` and ``scale`` are one per member, (members, 1, 1): member k's elements have flat indices from
+        k·(its size), as in the kernel, so each member is masked as the scalar call masks its own block."""
         if isinstance(key, np.ndarray):
             size = x[0].size
-            for member, (member_key, member_start) in enumerate(zip(key.ravel(), start.ravel())):
+            for member, columns in enumerate(zip(key.ravel(), start.ravel(), threshold.ravel(), scale.ravel())):
+                member_key, member_start, member_threshold, member_scale = columns
                 first = (int(member_start) + member * size) % 2**64
-                self._dropout(x[member], member_key, first, threshold, scale, out[member])
+                self._dropout(x[member], member_key, first, member_threshold, member_scale, out[member])
             return out
         return self._dropout(x, key, start, threshold, scale, out)
 

@@ -2,6 +2,7 @@
 
 from .config import NetworkConfig
 from .costs import COSTS, CrossEntropyCost, LogLikelihoodCost, QuadraticCost, get_cost
+from .array import NetworkArray
 from .network import Network
 from .storage import FORMAT_VERSION, load, save
 
@@ -11,6 +12,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LogLikelihoodCost",
     "Network",
+    "NetworkArray",
     "NetworkConfig",
     "QuadraticCost",
     "get_cost",

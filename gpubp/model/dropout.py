@@ -14,6 +14,10 @@ in the whole mini-batch, not in this process's share) and unit j get offset + r�
 therefore draws exactly the masks one process would for the same rows, and a resumed run, which knows t, the
 masks it would have drawn. The same counter masks the forward activation and the backward δ of BP2, so no mask is
 stored. ``key`` comes from a seed that the training run draws once from the network's generator and checkpoints.
+
+A network array's members each have their own ``Dropout`` (rates, key, step count); ``ArrayDropout`` applies
+them all in one kernel call per layer, each member's key, counter start, threshold and scale a (count, 1, 1)
+column, so that every member draws exactly the masks it would draw alone.
 """
 
 from __future__ import annotations
@@ -59,4 +63,51 @@ class Dropout:
 
     def apply(self, ops, layer: int, x, out):
         """``out`` = ``x`` ⊙ (hidden layer ``layer``'s mask)/(1 − p), at the step ``at`` chose."""
+        return ops.dropout(x, self.key, self.starts[layer], self.thresholds[layer], self.scales[layer], out)
+
+
+class ArrayDropout:
+    """The masks of a network array's members, one ``Dropout`` each (None: that member drops nothing), on
+    ``backend``. ``at(steps, first_row, rows)`` points them at each member's own step count, for a share of
+    ``rows`` rows per member from ``first_row``; ``apply`` masks a layer of every member in one call."""
+
+    def __init__(self, members, widths, batch_size: int, backend, dtype):
+        none = Dropout([0.0] * len(widths), widths, batch_size, 0)
+        self.members = [none if d is None else d for d in members]
+        first = self.members[0]
+        self.widths, self.offsets, self.stride = first.widths, first.offsets, first.stride
+        column = (len(self.members), 1, 1)
+        self.key = backend.asarray(np.array([d.key for d in self.members], np.uint64).reshape(column))
+        self.thresholds = [
+            backend.asarray(np.array([d.thresholds[l] for d in self.members], np.uint64).reshape(column))
+            for l in range(len(widths))
+        ]
+        self.scales = [
+            backend.asarray(np.array([d.scales[l] for d in self.members]).reshape(column), dtype)
+            for l in range(len(widths))
+        ]
+        self.rates = tuple(max(d.rates[l] for d in self.members) for l in range(len(widths)))
+        self.backend, self.starts = backend, []
+
+    def drops(self, layer: int) -> bool:
+        return self.rates[layer] > 0
+
+    def at(self, steps, first_row: int, rows: int) -> ArrayDropout:
+        """Member k at its step ``steps[k]``: the kernel's flat index of its element (r, j) is k·rows·n_l + r·n_l + j,
+        so its start is the counter of its own first element less k·rows·n_l (modulo 2^64)."""
+        self.starts = [
+            self.backend.asarray(
+                np.array(
+                    [
+                        (int(step) * self.stride + offset + (first_row - k * rows) * width) & MASK_64
+                        for k, step in enumerate(steps)
+                    ],
+                    np.uint64,
+                ).reshape(-1, 1, 1)
+            )
+            for offset, width in zip(self.offsets, self.widths)
+        ]
+        return self
+
+    def apply(self, ops, layer: int, x, out):
         return ops.dropout(x, self.key, self.starts[layer], self.thresholds[layer], self.scales[layer], out)

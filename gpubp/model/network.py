@@ -248,7 +248,7 @@ class Network:
         """Forward and back over the device rows ``x`` and targets ``y``: ``scale`` · Σ_x ∇C_x in ``flat_gradient``
         (``scale``: a number, or a (rows, 1) device array of each row's factor); ``dropout``: training's masks at
         this step (``dropout.py``), or None."""
-        ws = self._workspace(x.shape[0])
+        ws = self._workspace(x.shape[-2])  # the rows of the batch (of each member, in an array)
         fed = None if dropout is None else ws.fed(self.backend.xp, x, dropout)
         self._forward(x, ws.activations, fed, dropout)
         self._backward(y, ws, scale, fed, dropout)

@@ -67,8 +67,12 @@ def run_epoch(
 def row_factors(net, rule, weights, batch: int, etas):
     """Each shuffled row's factor in BP1, w_i / Σ_batch w (times η for sgd), as a (n, 1) device array; a mini-batch
     whose weights are all 0 contributes nothing."""
+    return net.backend.asarray(host_row_factors(rule, weights, batch, etas).reshape(-1, 1), net.dtype)
+
+
+def host_row_factors(rule, weights, batch: int, etas) -> np.ndarray:
+    """``row_factors`` on the host, (n,) float64."""
     starts = np.arange(0, len(weights), batch)
     sums = np.add.reduceat(weights, starts)
     per_batch = np.array([rule.gradient_scale(eta, 1) for eta in etas]) / np.where(sums > 0, sums, np.inf)
-    factors = weights * np.repeat(per_batch, np.diff(np.append(starts, len(weights))))
-    return net.backend.asarray(factors.reshape(-1, 1), net.dtype)
+    return weights * np.repeat(per_batch, np.diff(np.append(starts, len(weights))))

@@ -18,6 +18,8 @@ the training-set size, the biases not decayed: it adds (λ/n)·w to the weights'
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..model.buffers import flat_buffer
 from .config import TrainingConfig
 
@@ -55,29 +57,21 @@ class Optimizer:
         if len(self.state) != len(STATE_BUFFERS[self.rule]):
             self.state = [backend.xp.zeros_like(params) for _ in STATE_BUFFERS[self.rule]]
         self.steps += 1
-        ops, decay = backend.ops, self.weight_decay
+        getattr(backend.ops, self.rule)(gradient, n_weights, *self.scalars(eta, self.steps), params, *self.state)
+
+    def scalars(self, eta, steps):
+        """The rule's kernel scalars after L2's and before the buffers, for step number ``steps`` (from 1) at step
+        size ``eta``: numbers, or NumPy arrays of them (a network array's steps of an epoch)."""
+        decay = self.weight_decay
         if self.rule == "sgd":
-            ops.sgd(gradient, n_weights, 1.0 - eta * decay, params)
-        elif self.rule in ("momentum", "nesterov"):
-            getattr(ops, self.rule)(gradient, n_weights, decay, self.momentum, eta, params, *self.state)
-        else:
-            beta1, beta2 = self.betas
-            # torch.optim.Adam's bias corrections, in its order of operations, on the host: no device sync.
-            step_size = eta / (1 - beta1**self.steps)
-            correction2 = (1 - beta2**self.steps) ** 0.5
-            ops.adam(
-                gradient,
-                n_weights,
-                decay,
-                1 - beta1,
-                beta2,
-                1 - beta2,
-                step_size,
-                correction2,
-                self.eps,
-                params,
-                *self.state,
-            )
+            return (1.0 - eta * decay,)
+        if self.rule in ("momentum", "nesterov"):
+            return decay, self.momentum, eta
+        beta1, beta2 = self.betas
+        # torch.optim.Adam's bias corrections, in its order of operations, on the host: no device sync.
+        step_size = eta / (1 - beta1**steps)
+        correction2 = (1 - beta2**steps) ** 0.5
+        return decay, 1 - beta1, beta2, 1 - beta2, step_size, correction2, self.eps
 
     # ----- checkpoints ------------------------------------------------------------------------------------------
 
@@ -96,3 +90,44 @@ class Optimizer:
                 flat_buffer(f"the optimizer's {name}", arrays[name], backend, params)
                 for name in STATE_BUFFERS[self.rule]
             ]
+
+
+class ArrayOptimizer:
+    """A network array's update rules stepped as one: ``rules``, one ``Optimizer`` per member (its hyperparameters,
+    L2 decay and step count), over the array's (count, P) buffers. The state buffers are (count, P) too, and each
+    member's ``Optimizer.state`` is its row of them (views), so a member's state is what it would be alone.
+
+    ``plan`` works out every scalar of an epoch's steps on the host, (count, steps) per scalar, and puts them on
+    the device at once; step j then runs the rule's kernel over the weights and over the biases of each run of
+    consecutive members that take it (two launches for all of them), the scalars their (count, 1) columns.
+    """
+
+    def __init__(self, rules, backend, params):
+        self.rules, self.rule = rules, rules[0].rule
+        names = STATE_BUFFERS[self.rule]
+        if all(len(r.state) == len(names) for r in rules):  # continuing: the members' rows, stacked once more
+            self.state = [backend.xp.stack([r.state[i] for r in rules]) for i in range(len(names))]
+        else:
+            self.state = [backend.xp.zeros_like(params) for _ in names]
+        for k, rule in enumerate(rules):
+            rule.state = [buffer[k] for buffer in self.state]
+
+    def plan(self, backend, dtype, etas: np.ndarray, active: np.ndarray) -> list:
+        """The kernel scalars of each member's steps of an epoch, device arrays (count, steps): member k takes step
+        j with step size ``etas[k, j]`` where ``active[k, j]``; each member's step count advances by its steps."""
+        columns = []
+        for rule, eta, taken in zip(self.rules, etas, active):
+            steps = rule.steps + np.cumsum(taken)
+            rule.steps = int(steps[-1]) if len(steps) else rule.steps
+            columns.append([np.broadcast_to(np.asarray(v, np.float64), eta.shape) for v in rule.scalars(eta, steps)])
+        return [backend.asarray(np.stack(values), dtype) for values in zip(*columns)]
+
+    def step(self, backend, params, gradient, n_weights: int, plan: list, j: int, runs) -> None:
+        """Step ``j`` of the plan for the members of each ``(first, last)`` run: their weights, then their biases."""
+        kernel = getattr(backend.ops, self.rule)
+        for first, last in runs:
+            scalars = [values[first:last, j : j + 1] for values in plan]
+            for region, weights in ((slice(None, n_weights), True), (slice(n_weights, None), False)):
+                p = params[first:last, region]
+                state = [buffer[first:last, region] for buffer in self.state]
+                kernel(gradient[first:last, region], p.size if weights else 0, *scalars, p, *state)

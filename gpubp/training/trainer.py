@@ -48,7 +48,7 @@ from ..model.memory import (
     training_advice,
 )
 from .config import TrainingConfig, held_out_rows, validation_split
-from .diagnosis import SaturationCheck, check_finite_before_training, diverged, negative_decay_warning
+from .diagnosis import SATURATION_ROWS, SaturationCheck, check_finite_before_training, diverged, negative_decay_warning
 from .epoch import run_epoch
 from .history import EpochStats, History, check_rows
 from .optimizers import STATE_BUFFERS, Optimizer
@@ -102,7 +102,23 @@ class Run:
     steps_per_epoch: int
     saturation: SaturationCheck | None
     comm: object
+    rows: np.ndarray | None = None  # a network array's member: the rows of x it trains on (None: all of x)
+    held: np.ndarray | None = None  # and those it holds out (None: ``validation``)
     stopped: bool = False  # patience ran out: no more epochs
+
+    def training_set(self, net) -> tuple:
+        """The rows trained on, as device arrays ``(x, y, labels)``."""
+        return (
+            (self.x, self.y, self.labels)
+            if self.rows is None
+            else take_rows(net, (self.x, self.y, self.labels), self.rows)
+        )
+
+    def validation_set(self, net) -> tuple | None:
+        """The held-out rows, as device arrays, or None."""
+        if self.held is None:
+            return self.validation
+        return take_rows(net, (self.x, self.y, self.labels), self.held)
 
 
 class Trainer:
@@ -202,40 +218,50 @@ class Trainer:
         self.finish(run, on_warning)
         return self.history
 
-    def start(self, config: TrainingConfig, data, sample_weight, test, comm, on_warning, rows=None) -> Run:
+    def start(self, config: TrainingConfig, data, sample_weight, test, comm, on_warning, rows=None, gather=True) -> Run:
         """Lay out a call's run over the device data ``(x, y, labels)`` (its rows ``rows``, host indices; None: all
         of them), their ``sample_weight`` (or None) and the device ``test`` data (or None): the hold-out, the checks,
-        the update rule, dropout and the schedule. A run refused here leaves the trainer as it was."""
+        the update rule, dropout and the schedule. A run refused here leaves the trainer as it was.
+
+        With ``gather`` the rows trained on and the hold-out are copied out of ``data`` once; without (a network
+        array's member, whose data all members share) the run keeps their indices, and takes the rows it scores
+        when it scores them."""
         net, history = self.net, self.history
         weights = None if sample_weight is None else prepare_weights(sample_weight, data[0].shape[0], "sample_weight")
-        x, y, labels = data if rows is None else take_rows(net, data, rows)
-        del data  # with a hold-out, only the rows taken from it stay
-        if weights is not None and rows is not None:
-            weights = weights[rows]
-        n, held_out = config.rows(x.shape[0])
+        chosen = np.arange(data[0].shape[0]) if rows is None else np.asarray(rows)
+        n, held_out = config.rows(len(chosen))
         rates = config.dropout_rates(net.num_layers - 2)
         if config.epochs <= len(history):
             raise InputError(
                 f"the history already holds {len(history)} epochs, so training up to epoch {config.epochs} has "
                 f"nothing to do: ask for more epochs than {len(history)}"
             )
-        validation = None
+        kept, held = chosen, None
         if held_out:
-            kept, held = validation_split(x.shape[0], config.validation_fraction)
-            validation = take_rows(net, (x, y, labels), held)
-            x, y, labels = take_rows(net, (x, y, labels), kept)
-            weights = None if weights is None else weights[kept]
-            if weights is not None and not weights.any():
-                raise InputError(
-                    f"the sample weights are 0 for every training row left after the validation hold-out of "
-                    f"{{validation_fraction={config.validation_fraction:g}}}, so nothing would be learned: give "
-                    f"some of those rows a positive weight",
-                    "validation_fraction",
-                )
+            kept_at, held_at = validation_split(len(chosen), config.validation_fraction)
+            kept, held = chosen[kept_at], chosen[held_at]
+        weights = None if weights is None else weights[kept]
+        if held_out and weights is not None and not weights.any():
+            raise InputError(
+                f"the sample weights are 0 for every training row left after the validation hold-out of "
+                f"{{validation_fraction={config.validation_fraction:g}}}, so nothing would be learned: give "
+                f"some of those rows a positive weight",
+                "validation_fraction",
+            )
+        validation = None
+        if gather:
+            validation = None if held is None else take_rows(net, data, held)
+            x, y, labels = data if rows is None and held is None else take_rows(net, data, kept)
+            kept = held = None
+        else:
+            x, y, labels = data
+        del data  # with a hold-out, only the rows taken from it stay
         device_weights = None if weights is None else net.backend.asarray(weights, net.dtype)
         check_finite_before_training(net)
         state = self._continue_state(config)
-        saturation = SaturationCheck(net, x) if comm.rank == 0 else None
+        saturation = None
+        if comm.rank == 0:
+            saturation = SaturationCheck(net, x if kept is None else take_rows(net, (x,), kept[:SATURATION_ROWS])[0])
         # L2's n is the number of samples trained on: the training set after the validation hold-out, counted by
         # weight where rows are weighted (an integer weight is that many copies of the row, in L2 as in the cost)
         samples = n if weights is None else effective_samples(weights)
@@ -254,7 +280,7 @@ class Trainer:
         )
         epochs = range(len(history) + 1, config.epochs + 1)
         return Run(config, n, samples, x, y, labels, weights, device_weights, validation, test, dropout, schedule,
-                   epochs, steps_per_epoch, saturation, comm)  # fmt: skip
+                   epochs, steps_per_epoch, saturation, comm, kept, held)  # fmt: skip
 
     def end_epoch(self, run: Run, epoch: int, seconds: float, eta: float, monitor_training_cost: bool) -> EpochStats:
         """Score the epoch that just ended (the training cost, the test and validation data), let early stopping
@@ -263,16 +289,17 @@ class Trainer:
         net, state, config, comm = self.net, self.state, run.config, run.comm
         stats = EpochStats(epoch, seconds, run.n / seconds, eta=eta)
         if comm.rank == 0 and monitor_training_cost:
-            stats.training_cost = net.metrics(run.x, run.y, run.labels, run.device_weights).cost
+            stats.training_cost = net.metrics(*run.training_set(net), run.device_weights).cost
         if comm.rank == 0 and run.test is not None:
             scored = net.metrics(*run.test)
             stats.test_cost, stats.test_r2 = scored.cost, scored.r2
             stats.test_accuracy = None if scored.correct is None else scored.correct / run.test[0].shape[0]
-        if run.validation is not None:
-            scored = net.metrics(*run.validation)
+        validation = run.validation_set(net)
+        if validation is not None:
+            scored = net.metrics(*validation)
             stats.validation_cost, stats.validation_r2 = scored.cost, scored.r2
             if scored.correct is not None:
-                stats.validation_accuracy = scored.correct / run.validation[0].shape[0]
+                stats.validation_accuracy = scored.correct / validation[0].shape[0]
             improved = self._remember_if_best(epoch, stats.validation_score)
             if state.plateau is not None:
                 state.plateau.end_epoch(improved, config.plateau_factor, config.plateau_patience)

@@ -1,0 +1,230 @@
+"""Training a network array: every member's run, with its own knobs, rows and shuffles, in one fused pass per step.
+
+Each member has a ``Trainer`` of its own over its view (``model/array.py``), which does everything a run of that
+network alone does between steps — the hold-out, the checks, the schedule, early stopping and its best weights,
+the history — with the member's ``TrainingConfig``. What differs is the epoch: one loop over the steps of all
+members at once. The training data lives on the device once; each step gathers every member's mini-batch by
+index into one (count, m, n_in) block (with ``shared_order``, one (m, n_in) block that every member reads, drawn
+from the first member's generator), computes all gradients with the lecture's code, and applies all update rules
+in one pass (``optimizers.ArrayOptimizer``).
+
+Members may take different numbers of steps (their own rows, a last shorter batch): a member's batch is padded
+with rows whose BP1 factor is 0, and a member that has no step j, has stopped early or has diverged takes no update
+at step j. Each member then ends exactly where ``Network(seed=seeds[k]).SGD`` with its knobs and rows would, up to
+the rounding of the batched products' summation order. A member whose weights stop being finite is reported
+(a ``TrainingWarning`` naming it, and ``ArrayHistory.diverged``) and stopped; the others go on.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from ..distributed import LocalCommunicator
+from ..errors import InputError, TrainingDiverged, TrainingWarning
+from ..model.dropout import ArrayDropout
+from ..model.inputs import prepare
+from .config import TrainingConfig
+from .diagnosis import diverged
+from .epoch import host_row_factors
+from .optimizers import ArrayOptimizer
+from .trainer import Trainer
+
+SHARED = ("epochs", "mini_batch_size", "optimizer", "schedule")  # one epoch loop, one kernel, one step count
+
+
+class ArrayHistory(list):
+    """One ``History`` per member; ``diverged`` maps a member that diverged to its ``TrainingDiverged``."""
+
+    def __init__(self, histories, diverged=None):
+        super().__init__(histories)
+        self.diverged = dict(diverged or {})
+
+
+def check_shared(configs) -> None:
+    """Refuse members whose knobs differ where one epoch loop and one update kernel must serve them all."""
+    for name in SHARED:
+        values = {getattr(c, name) for c in configs}
+        if len(values) > 1:
+            raise InputError(
+                f"{{{name}}} must be the same for every member of a network array (one epoch loop and one update "
+                f"kernel run them all), got {sorted(values, key=str)}: train the members that differ in arrays of "
+                f"their own",
+                name,
+            )
+
+
+def member_rows(rows, count: int, n: int):
+    """``rows`` (None, or one host index array per member into the n training rows) checked."""
+    if rows is None:
+        return [None] * count
+    if isinstance(rows, (str, bytes)) or len(rows) != count:
+        raise InputError(f"rows must give one array of row indices per member ({count}), got {len(rows)}")
+    checked = []
+    for k, r in enumerate(rows):
+        r = np.asarray(r)
+        if r.ndim != 1 or r.dtype.kind not in "iu" or not len(r) or r.min() < 0 or r.max() >= n:
+            raise InputError(
+                f"rows[{k}] must be a non-empty list of row numbers in 0..{n - 1} (the training rows member {k} "
+                f"trains on, repeats allowed), got {np.array2string(r[:5]) if r.size else 'none'}"
+            )
+        checked.append(r.astype(np.int64))
+    return checked
+
+
+class ArrayTrainer:
+    """The training run of a network array: one ``Trainer`` per member, and the members' update rules as one."""
+
+    def __init__(self, arr, histories=None):
+        self.arr = arr
+        histories = [()] * arr.count if histories is None else histories
+        self.members = [Trainer(member, history) for member, history in zip(arr.members, histories)]
+        self.rules: ArrayOptimizer | None = None
+        self.diverged: dict[int, TrainingDiverged] = {}
+
+    def train(
+        self,
+        configs,
+        training_data,
+        test_data=None,
+        *,
+        rows=None,
+        sample_weight=None,
+        shared_order=False,
+        monitor_training_cost=True,
+        on_epoch=None,
+        on_progress=None,
+        on_warning=None,
+        comm=None,
+    ) -> ArrayHistory:
+        """Train every member up to its ``configs[k].epochs`` (see ``Trainer.train``); ``rows[k]``: the training
+        rows member k trains on (None: all); ``on_epoch(k, stats)`` after each member's epoch."""
+        arr, comm = self.arr, comm or LocalCommunicator()
+        check_shared(configs)
+        data = prepare(arr, training_data, "training data")
+        test = prepare(arr, test_data, "test data") if test_data is not None else None
+        chosen = member_rows(rows, arr.count, data[0].shape[0])
+        if shared_order and any(r is not None and not np.array_equal(r, chosen[0]) for r in chosen):
+            raise InputError("shared_order needs every member to train on the same rows: drop rows, or shared_order")
+        warn = on_warning or warnings.warn
+        active = [k not in self.diverged and not self._stopped(k, configs[k]) for k in range(arr.count)]
+        runs = [
+            trainer.start(config, data, sample_weight, test, comm, warn, rows=r, gather=False) if live else None
+            for trainer, config, r, live in zip(self.members, configs, chosen, active)
+        ]
+        if not any(active):
+            raise InputError("every member of this array has stopped (early, or diverged): start a new run")
+        self.rules = self._rules(arr)
+        dropout = self._dropout(runs, configs[0].mini_batch_size)
+        epochs = next(run.epochs for run in runs if run is not None)
+        for epoch in epochs:
+            with np.errstate(over="ignore", invalid="ignore"):
+                seconds, etas = self._epoch(runs, epoch, dropout, shared_order, comm, on_progress)
+            finite = arr.finite_members()
+            for k, run in enumerate(runs):
+                if run is None or run.stopped:
+                    continue
+                if not finite[k]:
+                    self.diverged[k] = error = diverged(epoch, run.config, run.samples, arr.members[k], run.x)
+                    warn(TrainingWarning(f"member {k} diverged and was stopped: {error.template}", *error.knobs))
+                    runs[k] = None
+                    continue
+                stats = self.members[k].end_epoch(run, epoch, seconds, etas[k], monitor_training_cost)
+                if on_epoch is not None:
+                    on_epoch(k, stats)
+                if run.stopped:
+                    self.members[k].finish(run, warn)  # its best weights, now: it takes no more steps
+            if all(run is None or run.stopped for run in runs):
+                break
+        for k, run in enumerate(runs):
+            if run is not None and not run.stopped:
+                self.members[k].finish(run, warn)
+        if len(self.diverged) == arr.count:
+            raise next(iter(self.diverged.values()))
+        return ArrayHistory([t.history for t in self.members], self.diverged)
+
+    def _stopped(self, k: int, config: TrainingConfig) -> bool:
+        """Whether member k stopped early in an earlier call of this run (it stays as it ended)."""
+        state, history = self.members[k].state, self.members[k].history
+        return bool(history) and config.patience is not None and state.stale_epochs >= config.patience
+
+    def _rules(self, arr) -> ArrayOptimizer:
+        rules = [t.optimizer for t in self.members]
+        if self.rules is not None and all(a is b for a, b in zip(self.rules.rules, rules)):
+            return self.rules  # the same rules continue: their state buffers too
+        return ArrayOptimizer(rules, arr.backend, arr.flat_parameters)
+
+    def _dropout(self, runs, batch: int) -> ArrayDropout | None:
+        members = [None if run is None else run.dropout for run in runs]
+        if all(d is None for d in members):
+            return None
+        return ArrayDropout(members, self.arr.sizes[1:-1], batch, self.arr.backend, self.arr.dtype)
+
+    def _epoch(self, runs, epoch: int, dropout, shared_order: bool, comm, on_progress):
+        """One epoch of every member still training; returns its seconds and each member's last step size."""
+        arr, backend = self.arr, self.arr.backend
+        xp, count = backend.xp, arr.count
+        batch = next(run.config.mini_batch_size for run in runs if run is not None)
+        backend.synchronize()
+        start = time.perf_counter()
+        shuffles, etas = [None] * count, [None] * count
+        for k, run in enumerate(runs):
+            if run is not None and not run.stopped:
+                shuffles[k] = self.members[k].net.rng.permutation(run.n)
+                etas[k] = run.schedule.epoch_etas(epoch)
+        if shared_order:  # every member reads the first one's order (its generator draws it; the others' stay)
+            first = next(k for k, o in enumerate(shuffles) if o is not None)
+            shuffles = [None if o is None else shuffles[first] for o in shuffles]
+        steps = max(len(e) for e in etas if e is not None)
+        index = np.zeros((count, steps * batch), np.int64)
+        factors = np.zeros((count, steps * batch))
+        step_etas, taken = np.ones((count, steps)), np.zeros((count, steps), bool)
+        first_steps = np.zeros(count, np.int64)
+        for k, run in enumerate(runs):
+            if shuffles[k] is None:
+                continue
+            n, rule, shuffle = run.n, self.members[k].optimizer, shuffles[k]
+            index[k, :n] = shuffle if run.rows is None else run.rows[shuffle]  # rows of the shared data
+            step_etas[k, : len(etas[k])], taken[k, : len(etas[k])] = etas[k], True
+            if run.weights is None:  # η/m or 1/m for each row of each mini-batch, as the member alone scales BP1
+                sizes = np.minimum(batch, n - np.arange(0, n, batch))
+                factors[k, :n] = np.repeat([rule.gradient_scale(e, m) for e, m in zip(etas[k], sizes)], sizes)
+            else:  # the weights follow their rows through the shuffle
+                factors[k, :n] = host_row_factors(rule, run.weights[shuffle], batch, etas[k])
+            first_steps[k] = (epoch - 1) * run.steps_per_epoch
+        plan = self.rules.plan(backend, arr.dtype, step_etas, taken)
+        index_dev = backend.asarray(index)
+        factors_dev = backend.asarray(factors.reshape(count, steps, batch, 1), arr.dtype)
+        x, y = runs_data(runs)
+        params, gradient, n_weights = arr.flat_parameters, arr.flat_gradient, arr.n_weights
+        progress_every = max(1, steps // 100)
+        for j in range(steps):
+            first, last = comm.shard(batch)
+            if last > first:
+                at = index_dev[0, j * batch + first : j * batch + last] if shared_order else None
+                rows = at if shared_order else index_dev[:, j * batch + first : j * batch + last]
+                masks = None if dropout is None else dropout.at(first_steps + j, first, last - first)
+                arr.compute_gradient(
+                    xp.take(x, rows, axis=0), xp.take(y, rows, axis=0), factors_dev[:, j, first:last], masks
+                )
+            else:
+                gradient.fill(0)
+            comm.allreduce_sum(gradient)
+            self.rules.step(backend, params, gradient, n_weights, plan, j, member_runs(taken[:, j]))
+            if on_progress is not None and ((j + 1) % progress_every == 0 or j + 1 == steps):
+                on_progress(j + 1, steps)
+        backend.synchronize()
+        return time.perf_counter() - start, [None if e is None else e[-1] for e in etas]
+
+
+def runs_data(runs) -> tuple:
+    run = next(run for run in runs if run is not None)
+    return run.x, run.y
+
+
+def member_runs(taking: np.ndarray) -> list[tuple[int, int]]:
+    """The ``(first, last)`` runs of consecutive members that take a step."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], taking.astype(np.int8), [0]))))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
