@@ -1,8 +1,8 @@
 """The model: the network (forward pass, backprop, SGD step), its configuration and costs, saving and loading it."""
 
+from .array import NetworkArray
 from .config import NetworkConfig
 from .costs import COSTS, CrossEntropyCost, LogLikelihoodCost, QuadraticCost, get_cost
-from .array import NetworkArray
 from .network import Network
 from .storage import FORMAT_VERSION, load, save
 
