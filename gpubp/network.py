@@ -143,6 +143,7 @@ def member_config(knobs: dict, k: int, count: int) -> TrainingConfig:
         raise SettingError(f"member {k}: {exc.template}", *exc.knobs) from None
 
 
-def load(path, device=None) -> Network:
-    """Read a network saved by ``gpubp.save`` onto ``device`` (see ``gpubp.get_backend``), ready to train on."""
-    return model.load(path, device, Network)
+def load(path, device=None) -> Network | NetworkArray:
+    """Read a network (or a network array) saved by ``gpubp.save`` onto ``device`` (see ``gpubp.get_backend``),
+    ready to train on."""
+    return model.load(path, device, Network, NetworkArray)

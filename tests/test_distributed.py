@@ -96,10 +96,17 @@ def test_data_parallel_early_stopping_and_plateau_decide_as_one_process(tmp_path
 @needs_mpiexec
 @pytest.mark.parametrize(
     "ranks, method",
-    [(2, []), (3, []), (2, ["--optimizer", "nesterov", "--l2", "1"]), (3, ["--optimizer", "adam", "--lr", "0.01"])],
+    [
+        (2, []),
+        (3, []),
+        (2, ["--optimizer", "nesterov", "--l2", "1"]),
+        (3, ["--optimizer", "adam", "--lr", "0.01"]),
+        (3, ["--activation", "relu", "--dropout", "0.3", "--lr", "0.5"]),
+    ],
 )
 def test_data_parallel_weights_equal_one_process(tmp_path, ranks, method):
-    """Every rule, L2 included, steps from the summed gradient alone: each process keeps the same state."""
+    """Every rule, L2 included, steps from the summed gradient alone: each process keeps the same state; with
+    dropout, each process masks its rows as the one process masks them (the counter is the row's in the batch)."""
     single = run(*TRAIN, *method, "--out", "single", cwd=tmp_path)
     assert single.returncode == 0, single.stderr
     # 1438 samples in batches of 10: the last batch has 8 rows; over 3 ranks the shares are 4/3/3 and 3/3/2.

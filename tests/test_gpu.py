@@ -8,6 +8,7 @@ from test_kernels import POINTWISE, edge_inputs, row_inputs, update_inputs
 import gpubp
 from gpubp.backend import KERNELS
 from gpubp.backend.numpy_ops import NumpyOps
+from gpubp.data import load_digits
 from gpubp.training.config import RULES
 
 from helpers import gpubp as run_gpubp
@@ -236,3 +237,17 @@ def test_input_on_another_gpu_than_the_networks_is_refused(cupy):
         gpubp.InputError, match=rf"X is on GPU {other} but the network is on GPU {net.backend.device_id}"
     ):
         net.feedforward(x)
+
+
+def test_a_network_array_trains_on_the_gpu_as_on_the_cpu(cupy):
+    """Per-member scalars as (members, 1) columns, the stacked products, each member's bias in the softmax kernel,
+    and dropout's per-member keys and counters: the same run on both devices."""
+    (x, y), test = load_digits()
+    trained = {}
+    for device in ("cpu", "gpu"):
+        arr = gpubp.NetworkArray([64, 20, 10], 3, seeds=[0, 1, 2], dtype="float64", device=device,
+                                 activation="relu", cost="log-likelihood")  # fmt: skip
+        arr.SGD((x, y), 2, 10, [0.05, 0.1, 0.2], optimizer="adam", dropout=[0.5, 0.0, 0.2], lmbda=[0.0, 1.0, 2.0])
+        trained[device] = sum(arr.parameters(), [])
+    for cpu, gpu in zip(trained["cpu"], trained["gpu"]):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-9, atol=1e-12)

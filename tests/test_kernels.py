@@ -299,3 +299,22 @@ def test_the_source_cupy_generates_compiles(tmp_path, dtype):
         assert "double precision" not in result.stderr, result.stderr
     cubin = (tmp_path / "k.cubin").read_bytes()
     assert all(f"gpubp_{name}".encode() in cubin for name in KERNELS)
+
+
+@pytest.mark.parametrize("dtype", list(C_TYPES))
+@pytest.mark.parametrize("name", list(UPDATE_KERNELS))
+def test_an_update_over_a_network_arrays_rows_is_each_members_own_update(name, dtype):
+    """A network array steps each member's row with its own scalars, (members, 1) columns: the NumPy twin over a
+    region of rows (all weights, or all biases) computes for each member exactly its own step over that region."""
+    members, width = 4, 300
+    args, outputs = update_inputs(name, dtype, size=members * width, n_weights=0)
+    g = args[0].reshape(members, width)
+    rows = [o.reshape(members, width) for o in outputs]
+    scalars = [np.array([s * (1 + k / 10) for k in range(members)], dtype)[:, None] for s in UPDATE_SCALARS[name]]
+    expected = [r.copy() for r in rows]
+    for k in range(members):
+        own = [e[k] for e in expected]
+        getattr(NumpyOps(), name)(g[k], width, *[s[k, 0] for s in scalars], *own)  # all weights: L2 applies
+    getattr(NumpyOps(), name)(g, g.size, *scalars, *rows)
+    for got, want in zip(rows, expected):
+        np.testing.assert_array_equal(got, want)

@@ -61,7 +61,7 @@ def test_init_is_saved_and_version_1_2_and_3_files_still_load(tmp_path):
     gpubp.save(net, tmp_path / "scaled.npz")
     assert gpubp.load(tmp_path / "scaled.npz", device="cpu").init == "scaled"
     with np.load(tmp_path / "scaled.npz") as npz:
-        assert int(npz["gpubp_format"]) == gpubp.model.FORMAT_VERSION == 4
+        assert int(npz["gpubp_format"]) == gpubp.model.FORMAT_VERSION == 5
         version_3 = {name: npz[name] for name in npz.files if name != "units"}
         version_1 = {name: npz[name] for name in version_3 if name != "init"}
     np.savez(tmp_path / "v3.npz", **{**version_3, "gpubp_format": np.int64(3)})

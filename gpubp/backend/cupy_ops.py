@@ -52,7 +52,9 @@ class CupyOps:
         return arrays[-1]
 
     def bias_softmax(self, z, b, out):
-        return self._run_rows("bias_softmax", z, b, out)
+        # The kernel reads the biases as one C-contiguous (members, cols) block: a network array's are its members'
+        # rows of the flat buffer, P elements apart, so they are gathered first (members × cols numbers).
+        return self._run_rows("bias_softmax", z, b if b.flags.c_contiguous else self.xp.ascontiguousarray(b), out)
 
     def sum_rows(self, a, out):
         return self.xp.sum(a, axis=-2, out=out, keepdims=out.ndim == a.ndim)

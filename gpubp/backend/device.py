@@ -37,6 +37,9 @@ class CpuBackend:
 
     name = "cpu"
     tf32 = False  # NumPy's float32 GEMMs are always strict
+    # A network array steps its members a group at a time, each group's parameters and gradient within this many
+    # bytes, so that the update reads a gradient BP4 has just left in cache (a whole large array's would not fit).
+    group_bytes = 8 * 2**20
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -93,6 +96,7 @@ class GpuBackend:
     """
 
     name = "gpu"
+    group_bytes = None  # one group: every member in each launch, which is what the GPU needs
 
     def __init__(self, cupy, reason: str) -> None:
         requested = tf32_requested()  # before any float32 GEMM, which would fail on a value CuPy cannot read

@@ -17,11 +17,19 @@ def _row_blocked(step):
 
     Each ufunc of a step is a pass over memory; on a block that stays in cache, the step's several passes cost
     about one pass of memory traffic, as the GPU's fused kernel does. Arguments with the output's rows are
-    sliced along; others (a bias row, a scalar) are passed whole. The arithmetic is unchanged.
+    sliced along; others (a bias row, a scalar) are passed whole. A network array's (members, rows, cols) output
+    is taken as many members at a time as fit a block (one member, in blocks of its rows, where one does not), each
+    of its 3-D arguments (the members' biases, their rows' factors) with them. The arithmetic is unchanged.
     """
 
     def blocked(self, *args):
         out = args[-1]
+        if out.ndim == 3 and out.nbytes > BLOCK_BYTES:  # a network array's members, as many at once as fit a block
+            members = BLOCK_BYTES // out[0].nbytes
+            for k in range(0, out.shape[0], max(1, members)):
+                part = slice(k, k + members) if members > 1 else k  # a member larger than a block: its rows, 2-D
+                blocked(self, *(a[part] if getattr(a, "ndim", 0) == 3 else a for a in args))
+            return out
         if out.nbytes <= BLOCK_BYTES or out.ndim != 2:
             return step(self, *args)
         rows = max(1, BLOCK_BYTES // (out.itemsize * out.shape[1]))

@@ -61,16 +61,28 @@ class NetworkArray(Network):
         output=NetworkConfig.output,
         leaky_slope=NetworkConfig.leaky_slope,
     ):
-        seeds = check_seeds(seeds, count)
-        self.count = len(seeds)
         knobs = dict(activation=activation, leaky_slope=leaky_slope, output=output, cost=cost, dtype=dtype, init=init)
-        self._configure(sizes, NetworkConfig(**knobs), device, None)
-        self.rng = None  # each member draws from its own
-        self.members = [self._member(k, seed) for k, seed in enumerate(seeds)]
+        self._build(sizes, check_seeds(seeds, count), NetworkConfig(**knobs), device)
         for member in self.members:  # one member's float64 draws at a time
             member.set_parameters(
                 *initializers.draw(member.rng, self.sizes, self.inits, (*self.activations, self.output))
             )
+
+    @classmethod
+    def from_parameters(cls, sizes, weights, biases, *, seeds=None, device=None, **knobs):
+        """An array with the given weights (count, n_(l+1), n_l) and biases (count, n_(l+1)), host arrays, one per
+        layer; ``knobs``: ``Network``'s (the members' ``seeds`` seed their shuffles)."""
+        arr = cls.__new__(cls)
+        count = len(weights[0]) if len(weights) else 0
+        arr._build(sizes, check_seeds(seeds, count), NetworkConfig(**{**knobs, "seed": None}), device)
+        arr.set_parameters(weights, biases)
+        return arr
+
+    def _build(self, sizes, seeds, config: NetworkConfig, device) -> None:
+        self.count = len(seeds)
+        self._configure(sizes, config, device, None)
+        self.rng = None  # each member draws from its own
+        self.members = [self._member(k, seed) for k, seed in enumerate(seeds)]
 
     def _member(self, k: int, seed) -> Network:
         """Member ``k``: a ``Network`` over row k of the array's parameters and gradient, seeded by ``seed``."""
@@ -78,6 +90,27 @@ class NetworkArray(Network):
         config = dataclasses.replace(self.config, seed=seed)
         member._configure(self.sizes, config, self.backend.name, None, (self.flat_parameters[k], self.flat_gradient[k]))
         return member
+
+    def groups(self) -> list:
+        """The array as consecutive groups of members, each a ``NetworkArray`` over its rows of the buffers, that
+        a step takes one after another: on the CPU, as many members as keep a group's parameters and gradient
+        within ``backend.group_bytes``; on a GPU, one group of all."""
+        budget = self.backend.group_bytes
+        size = self.count if budget is None else max(1, min(self.count, budget // (2 * self.flat_parameters[0].nbytes)))
+        if size == self.count:
+            return [(0, self.count, self)]
+        return [
+            (k, min(k + size, self.count), self._view(k, min(k + size, self.count))) for k in range(0, self.count, size)
+        ]
+
+    def _view(self, first: int, last: int) -> NetworkArray:
+        """Members ``first`` to ``last`` as an array of their own over the same rows of the buffers."""
+        view = NetworkArray.__new__(NetworkArray)
+        view.count, view.members = last - first, self.members[first:last]
+        rows = (self.flat_parameters[first:last], self.flat_gradient[first:last])
+        view._configure(self.sizes, self.config, self.backend.name, None, rows)
+        view.rng, view.labels, view.multilabel = None, self.labels, self.multilabel
+        return view
 
     @property
     def seeds(self) -> list:

@@ -4,12 +4,13 @@ The file holds the format version, the layer sizes, the cost's name, the dtype, 
 the units (hidden activations, leaky ReLU's slope, the output layer: one JSON entry), one array per weight matrix
 and bias vector (``w0, b0, w1, b1, …``) and, where the network has them, the class labels its outputs stand for
 (``Network.labels``: numbers, bools or fixed-width strings, never objects). Version 2 added ``init`` and the
-log-likelihood cost, version 3 the labels, version 4 the units; older files still load (version 1 as ``normal``,
-the only initializer then; before 4, σ units and the cost's own output layer). The ``extra`` arrays of a caller
-(a checkpoint's state, a run's id and data split) may not take a name the model's own entries use, and must be
-plain arrays that load reads back. Saving writes a temporary file beside the target and renames it over the
-target only once it is complete, so a crash mid-save leaves the previous file intact. Loading reads with
-``allow_pickle=False`` and checks everything it reads, so a damaged, foreign or newer file gives a
+log-likelihood cost, version 3 the labels, version 4 the units, version 5 network arrays (``count`` and the
+members' ``seeds``, each weight and bias entry stacking the members on a first axis); older files still load
+(version 1 as ``normal``, the only initializer then; before 4, σ units and the cost's own output layer). The
+``extra`` arrays of a caller (a checkpoint's state, a run's id and data split) may not take a name the model's own
+entries use, and must be plain arrays that load reads back. Saving writes a temporary file beside the target and
+renames it over the target only once it is complete, so a crash mid-save leaves the previous file intact. Loading
+reads with ``allow_pickle=False`` and checks everything it reads, so a damaged, foreign or newer file gives a
 ``ModelFileError`` that says what is wrong, never a traceback from inside NumPy.
 """
 
@@ -26,14 +27,15 @@ import numpy as np
 from ..backend import get_backend
 from ..data.files import read_npz
 from ..errors import GpubpError, InputError, ModelFileError
+from .array import NetworkArray
 from .costs import class_count
 from .inputs import check_sizes
 from .network import Network
 
 # 2 added init and the log-likelihood cost (a softmax output layer); 3 the labels; 4 the hidden activations, leaky
-# ReLU's slope and the output layer, as one JSON entry ("units"), and init may be "" (each activation's own). Older
-# files load.
-FORMAT_VERSION = 4
+# ReLU's slope and the output layer, as one JSON entry ("units"), and init may be "" (each activation's own); 5 network
+# arrays (their member count and seeds, the parameters stacked member by member). Older files load.
+FORMAT_VERSION = 5
 STORABLE_LABELS = "biufU"  # the kinds of label array that np.load reads back without pickle
 
 
@@ -112,6 +114,8 @@ def save(net: Network, path, extra: dict | None = None) -> None:
         arrays["labels"] = storable_labels(labels, net.sizes[-1])
     for l, (w, b) in enumerate(zip(weights, biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = w, b
+    if net.count is not None:  # a network array: (count, …) per layer, and each member's seed
+        arrays["count"], arrays["seeds"] = np.int64(net.count), np.array(json.dumps(net.seeds))
     for name, value in (extra or {}).items():
         if name in arrays or name in model_entries(len(weights)):
             raise InputError(f"extra entry {name!r} would replace the model's own {name}: give it another name")
@@ -148,14 +152,15 @@ def storable_labels(labels, n_outputs: int) -> np.ndarray:
     return array
 
 
-def load(path, device=None, network=Network) -> Network:
-    """Read a network saved by ``save`` onto ``device`` (see ``gpubp.get_backend``), as a ``network``."""
-    return read(path, device, network)[0]
+def load(path, device=None, network=Network, array=NetworkArray) -> Network:
+    """Read a network saved by ``save`` onto ``device`` (see ``gpubp.get_backend``), as a ``network``; a network
+    array's file as an ``array``."""
+    return read(path, device, network, array)[0]
 
 
-def read(path, device=None, network=Network) -> tuple[Network, dict]:
-    """The network in ``path``, as a ``network`` (``Network`` or a subclass), and the ``extra`` arrays saved with
-    it."""
+def read(path, device=None, network=Network, array=None) -> tuple[Network, dict]:
+    """The network in ``path``, as a ``network`` (``Network`` or a subclass; a network array as an ``array``, or
+    refused where ``array`` is None), and the ``extra`` arrays saved with it."""
     path = Path(path)
     arrays = read_npz(path, ModelFileError, "model file", "; give a model.npz or checkpoint.npz written by gpubp")
     if "gpubp_format" not in arrays:
@@ -171,15 +176,23 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
             f"{path} was written by a newer gpubp (model format {version}; this gpubp reads up "
             f"to {FORMAT_VERSION}): upgrade gpubp with pip install -U gpubp"
         )
+    if "count" in arrays and array is None:
+        raise ModelFileError(
+            f"{path} holds a network array ({arrays['count']} networks), not one network: read it with gpubp.load, "
+            f"or give the model file of one of its members"
+        )
     get_backend(device)  # a missing GPU is the user's machine, not a damaged file: let its own error through
     damaged = (GpubpError, KeyError, TypeError, ValueError)
     try:
         sizes = check_sizes(arrays["sizes"].tolist())
         count = len(sizes) - 1
+        members = int(arrays["count"]) if "count" in arrays else None
+        seeds = json.loads(str(arrays["seeds"])) if members is not None else None
+        lead = () if members is None else (members,)
         weights, biases = [arrays[f"w{l}"] for l in range(count)], [arrays[f"b{l}"] for l in range(count)]
-        expected = [(n_out, n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+        expected = [(*lead, n_out, n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
         found = [w.shape for w in weights]
-        if found != expected or [b.shape for b in biases] != [(n_out,) for n_out, _ in expected]:
+        if found != expected or [b.shape for b in biases] != [(*lead, n_out) for *_, n_out, _ in expected]:
             raise ModelFileError(f"its arrays' shapes {found} disagree with its sizes {list(sizes)}")
         if any(p.dtype.kind not in "iuf" for p in weights + biases):
             raise ModelFileError("its weights are not real numbers")
@@ -194,16 +207,17 @@ def read(path, device=None, network=Network) -> tuple[Network, dict]:
             f"re-train with a smaller learning rate"
         )
     try:
-        net = network.from_parameters(
-            sizes,
-            weights,
-            biases,
+        knobs = dict(
             cost=str(arrays["cost"]),
             dtype=str(arrays["dtype"]),
             device=device,
             init=(str(arrays["init"]) or None) if version >= 2 else "normal",
             **units,
         )
+        if members is None:
+            net = network.from_parameters(sizes, weights, biases, **knobs)
+        else:
+            net = array.from_parameters(sizes, weights, biases, seeds=seeds, **knobs)
         if "labels" in arrays:
             net.labels = storable_labels(arrays["labels"], sizes[-1])
         extra = {name: array for name, array in arrays.items() if name not in model_entries(count)}
@@ -220,5 +234,5 @@ def damaged_model(path: Path, cause: Exception) -> ModelFileError:
 
 
 def model_entries(layers: int) -> set[str]:
-    names = {"gpubp_format", "sizes", "cost", "dtype", "init", "labels", "units"}
+    names = {"gpubp_format", "sizes", "cost", "dtype", "init", "labels", "units", "count", "seeds"}
     return names | {f"{k}{l}" for l in range(layers) for k in "wb"}

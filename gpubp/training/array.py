@@ -110,18 +110,20 @@ class ArrayTrainer:
             raise InputError("shared_order needs every member to train on the same rows: drop rows, or shared_order")
         warn = on_warning or warnings.warn
         active = [k not in self.diverged and not self._stopped(k, configs[k]) for k in range(arr.count)]
+        warns = [member_warning(warn, k) for k in range(arr.count)]
         runs = [
-            trainer.start(config, data, sample_weight, test, comm, warn, rows=r, gather=False) if live else None
-            for trainer, config, r, live in zip(self.members, configs, chosen, active)
+            trainer.start(config, data, sample_weight, test, comm, warns[k], rows=r, gather=False) if live else None
+            for k, (trainer, config, r, live) in enumerate(zip(self.members, configs, chosen, active))
         ]
         if not any(active):
             raise InputError("every member of this array has stopped (early, or diverged): start a new run")
         self.rules = self._rules(arr)
-        dropout = self._dropout(runs, configs[0].mini_batch_size)
+        batch = configs[0].mini_batch_size
+        groups = [(low, high, view, self._dropout(runs[low:high], batch)) for low, high, view in arr.groups()]
         epochs = next(run.epochs for run in runs if run is not None)
         for epoch in epochs:
             with np.errstate(over="ignore", invalid="ignore"):
-                seconds, etas = self._epoch(runs, epoch, dropout, shared_order, comm, on_progress)
+                seconds, etas = self._epoch(runs, groups, epoch, shared_order, comm, on_progress)
             finite = arr.finite_members()
             for k, run in enumerate(runs):
                 if run is None or run.stopped:
@@ -135,12 +137,12 @@ class ArrayTrainer:
                 if on_epoch is not None:
                     on_epoch(k, stats)
                 if run.stopped:
-                    self.members[k].finish(run, warn)  # its best weights, now: it takes no more steps
+                    self.members[k].finish(run, warns[k])  # its best weights, now: it takes no more steps
             if all(run is None or run.stopped for run in runs):
                 break
         for k, run in enumerate(runs):
             if run is not None and not run.stopped:
-                self.members[k].finish(run, warn)
+                self.members[k].finish(run, warns[k])
         if len(self.diverged) == arr.count:
             raise next(iter(self.diverged.values()))
         return ArrayHistory([t.history for t in self.members], self.diverged)
@@ -157,13 +159,16 @@ class ArrayTrainer:
         return ArrayOptimizer(rules, arr.backend, arr.flat_parameters)
 
     def _dropout(self, runs, batch: int) -> ArrayDropout | None:
+        """The masks of the members of ``runs`` (a group's), or None where none of them drops units."""
         members = [None if run is None else run.dropout for run in runs]
         if all(d is None for d in members):
             return None
         return ArrayDropout(members, self.arr.sizes[1:-1], batch, self.arr.backend, self.arr.dtype)
 
-    def _epoch(self, runs, epoch: int, dropout, shared_order: bool, comm, on_progress):
-        """One epoch of every member still training; returns its seconds and each member's last step size."""
+    def _epoch(self, runs, groups, epoch: int, shared_order: bool, comm, on_progress):
+        """One epoch of every member still training, a group of members at a time (``groups``: their first and
+        last member, their array, their masks), each group all its steps; returns the epoch's seconds and each
+        member's last step size."""
         arr, backend = self.arr, self.arr.backend
         xp, count = backend.xp, arr.count
         batch = next(run.config.mini_batch_size for run in runs if run is not None)
@@ -190,7 +195,7 @@ class ArrayTrainer:
             step_etas[k, : len(etas[k])], taken[k, : len(etas[k])] = etas[k], True
             if run.weights is None:  # η/m or 1/m for each row of each mini-batch, as the member alone scales BP1
                 sizes = np.minimum(batch, n - np.arange(0, n, batch))
-                factors[k, :n] = np.repeat([rule.gradient_scale(e, m) for e, m in zip(etas[k], sizes)], sizes)
+                factors[k, :n] = np.repeat(rule.gradient_scale(np.asarray(etas[k]), sizes), sizes)
             else:  # the weights follow their rows through the shuffle
                 factors[k, :n] = host_row_factors(rule, run.weights[shuffle], batch, etas[k])
             first_steps[k] = (epoch - 1) * run.steps_per_epoch
@@ -199,24 +204,46 @@ class ArrayTrainer:
         factors_dev = backend.asarray(factors.reshape(count, steps, batch, 1), arr.dtype)
         x, y = runs_data(runs)
         params, gradient, n_weights = arr.flat_parameters, arr.flat_gradient, arr.n_weights
-        progress_every = max(1, steps // 100)
-        for j in range(steps):
-            first, last = comm.shard(batch)
-            if last > first:
-                at = index_dev[0, j * batch + first : j * batch + last] if shared_order else None
-                rows = at if shared_order else index_dev[:, j * batch + first : j * batch + last]
-                masks = None if dropout is None else dropout.at(first_steps + j, first, last - first)
-                arr.compute_gradient(
-                    xp.take(x, rows, axis=0), xp.take(y, rows, axis=0), factors_dev[:, j, first:last], masks
-                )
-            else:
-                gradient.fill(0)
-            comm.allreduce_sum(gradient)
-            self.rules.step(backend, params, gradient, n_weights, plan, j, member_runs(taken[:, j]))
-            if on_progress is not None and ((j + 1) % progress_every == 0 or j + 1 == steps):
-                on_progress(j + 1, steps)
+        progress_every = max(1, steps * len(groups) // 100)
+        everyone, all_taking = [(0, count)], taken.all(axis=0)
+        first, last = comm.shard(batch)  # this process's rows of every mini-batch (padded to the batch size)
+        lead = () if shared_order else (count,)
+        x_batch = xp.empty((*lead, last - first, x.shape[1]), x.dtype)
+        y_batch = xp.empty((*lead, last - first, y.shape[1]), y.dtype)
+        done, total = 0, steps * len(groups)
+        for low, high, group, masks in groups:  # a group's whole epoch, then the next's: its buffers stay in cache
+            x_rows = x_batch if shared_order else x_batch[low:high]
+            y_rows = y_batch if shared_order else y_batch[low:high]
+            for j in range(steps):
+                if last > first:
+                    rows = index_dev[0 if shared_order else slice(low, high), j * batch + first : j * batch + last]
+                    backend.take_rows(x, rows, x_rows)
+                    backend.take_rows(y, rows, y_rows)
+                    if masks is not None:
+                        masks.at(first_steps[low:high] + j, first, last - first)
+                    group.compute_gradient(x_rows, y_rows, factors_dev[low:high, j, first:last], masks)
+                else:
+                    gradient[low:high].fill(0)
+                comm.allreduce_sum(gradient[low:high])
+                runs_j = everyone if all_taking[j] else member_runs(taken[:, j])
+                within = [(max(a, low), min(b, high)) for a, b in runs_j if a < high and b > low]
+                self.rules.step(backend, params, gradient, n_weights, plan, j, within)
+                done += 1
+                if on_progress is not None and (done % progress_every == 0 or done == total):
+                    on_progress(done, total)
         backend.synchronize()
         return time.perf_counter() - start, [None if e is None else e[-1] for e in etas]
+
+
+def member_warning(warn, k: int):
+    """``warn`` for member k's run: its warnings name the member."""
+
+    def warn_member(warning) -> None:
+        if isinstance(warning, TrainingWarning):
+            warning = TrainingWarning(f"member {k}: {warning.template}", *warning.knobs)
+        warn(warning)
+
+    return warn_member
 
 
 def runs_data(runs) -> tuple:

@@ -48,8 +48,9 @@ class Optimizer:
         """What makes two optimizers the same rule (the decay may change, e.g. with the training-set size)."""
         return self.rule, self.momentum, self.betas, self.eps
 
-    def gradient_scale(self, eta: float, m: int) -> float:
-        """The factor backprop folds into BP1's δ: η/m for sgd (the step is then one subtraction), else 1/m."""
+    def gradient_scale(self, eta, m):
+        """The factor backprop folds into BP1's δ: η/m for sgd (the step is then one subtraction), else 1/m (numbers,
+        or NumPy arrays of them: a network array's steps)."""
         return eta / m if self.rule == "sgd" else 1.0 / m
 
     def step(self, backend, params, gradient, n_weights: int, eta: float) -> None:
@@ -123,11 +124,15 @@ class ArrayOptimizer:
         return [backend.asarray(np.stack(values), dtype) for values in zip(*columns)]
 
     def step(self, backend, params, gradient, n_weights: int, plan: list, j: int, runs) -> None:
-        """Step ``j`` of the plan for the members of each ``(first, last)`` run: their weights, then their biases."""
+        """Step ``j`` of the plan for the members of each ``(first, last)`` run: their weights, then their biases
+        (in one pass where no member has L2, which is then the same arithmetic for both)."""
         kernel = getattr(backend.ops, self.rule)
+        regions = ((slice(None, n_weights), True), (slice(n_weights, None), False))
+        if not any(rule.weight_decay for rule in self.rules):
+            regions = ((slice(None), False),)
         for first, last in runs:
             scalars = [values[first:last, j : j + 1] for values in plan]
-            for region, weights in ((slice(None, n_weights), True), (slice(n_weights, None), False)):
+            for region, weights in regions:
                 p = params[first:last, region]
                 state = [buffer[first:last, region] for buffer in self.state]
                 kernel(gradient[first:last, region], p.size if weights else 0, *scalars, p, *state)
