@@ -206,3 +206,23 @@ def test_the_readme_python_example_prints_what_the_readme_shows(tmp_path, monkey
 @pytest.mark.parametrize("heading", ["## Quickstart", "## From Python", "## From scikit-learn"])
 def test_the_readme_keeps_the_sections_other_tests_and_ci_read(heading):
     assert heading in (REPO / "README.md").read_text()
+
+
+def python_blocks_and_outputs(text: str) -> list[tuple[str, str]]:
+    """Each ```python block of a page with the ```text block that follows it (what the page says it prints)."""
+    pairs = []
+    for part in text.split("```python\n")[1:]:
+        code, rest = part.split("```", 1)
+        pairs.append((code, rest.split("```text\n", 1)[1].split("```", 1)[0]))
+    return pairs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(python_blocks_and_outputs((REPO / "docs/arrays.md").read_text()))))
+def test_each_python_example_of_the_arrays_page_prints_what_it_shows(index, tmp_path, monkeypatch):
+    code, shown = python_blocks_and_outputs((REPO / "docs/arrays.md").read_text())[index]
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "docs/arrays.md", "exec"), {})
+    assert without_numbers(out.getvalue()) == without_numbers(shown)
