@@ -199,3 +199,43 @@ def test_gradcheck_writes_the_tolerance_as_given_and_the_error_to_the_digits_tha
     assert written_against(2.29e-11, 2.29e-11) == "2.29e-11"
     assert written_against(2.2899e-11, 2.29e-11) == "2.2899e-11"
     assert written_against(1.23456e-7, 1e-6) == "1.23e-07"
+
+
+@pytest.mark.parametrize(
+    "units",
+    [
+        ("--activation", "tanh"),
+        ("--activation", "relu", "--output", "identity", "--cost", "quadratic"),
+        ("--activation", "leaky_relu", "--leaky-slope", "0.2", "--cost", "cross-entropy"),
+        ("--activation", "identity", "--cost", "log-likelihood"),
+        ("--activation", "relu,tanh", "--sizes", "5,4,4,3"),
+        ("--activation", "relu", "--sizes", "13,30,2", "--output", "identity", "--samples", "50"),
+    ],
+)
+def test_gradcheck_checks_every_activation_and_output_layer(units, tmp_path):
+    check = ok(run("gradcheck", *units, cwd=tmp_path))
+    first = next(line for line in check.splitlines() if line.startswith("gradient check of"))
+    last = check.splitlines()[-1]
+    activation = units[units.index("--activation") + 1]
+    assert f"{activation.replace(',', '/')} hidden units" in first and last.startswith("ok: largest relative error")
+    if "identity" in units[2:]:
+        assert "identity outputs" in first  # real-valued targets, the regression's cost
+
+
+def test_gradcheck_refuses_units_that_do_not_fit_in_one_line(tmp_path):
+    for bad in (("--activation", "relu,tanh"), ("--output", "identity", "--cost", "cross-entropy")):
+        result = run("gradcheck", *bad, cwd=tmp_path)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_bias_shift_clears_every_value_of_the_kink_by_the_smallest_move(seed):
+    from gpubp.model.gradcheck import bias_shift_clear_of_zero
+
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, [0.02, 0.1, 1.0][seed % 3], rng.integers(1, 40))
+    shift = bias_shift_clear_of_zero(z, 0.05)
+    assert np.all(np.abs(z + shift) >= 0.05 - 1e-12)
+    for smaller in np.linspace(-abs(shift), abs(shift), 201)[1:-1] if shift else []:  # no smaller move clears them
+        assert np.any(np.abs(z + smaller) < 0.05 - 1e-12)
+    assert bias_shift_clear_of_zero(np.array([0.3, -0.2]), 0.05) == 0.0

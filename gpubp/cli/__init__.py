@@ -196,7 +196,7 @@ def build_parser() -> Parser:
 
     g = commands.add_parser("gradcheck", help="check backprop against finite differences on a random network")
     g.add_argument("--sizes", type=sizes_argument, default=[5, 4, 3], help="all layer widths (default: 5,4,3)")
-    add_flags(g, "network", only=("cost", "seed"))
+    add_flags(g, "network", only=("activation", "leaky_slope", "output", "cost", "seed"))
     g.add_argument("--samples", type=int, default=8, help="random input rows (default: 8)")
     g.add_argument(
         "--tolerance",

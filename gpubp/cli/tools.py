@@ -34,7 +34,7 @@ from ..data.split import SPLIT_SEED
 from ..errors import DeviceUnavailableError, InputError
 from ..model.config import NetworkConfig
 from ..model.costs import class_count
-from ..model.gradcheck import gradient_check
+from ..model.gradcheck import clear_of_kinks, gradient_check
 from ..model.inputs import prepare
 from ..model.memory import parameter_buffer_bytes
 from ..model.storage import atomic_write, read
@@ -259,14 +259,26 @@ def gradcheck(args) -> int:
     )
     weights = [rng.standard_normal((n_out, n_in)) / np.sqrt(n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     biases = [rng.standard_normal(n_out) for n_out in sizes[1:]]
-    net = Network.from_parameters(sizes, weights, biases, cost=config.cost, dtype=config.dtype, device=args.device)
+    units = {name: getattr(config, name) for name in ("activation", "leaky_slope", "output", "cost")}
+    net = Network.from_parameters(sizes, weights, biases, dtype=config.dtype, device=args.device, **units)
     x = rng.random((args.samples, net.sizes[0]))
-    y = rng.integers(0, net.sizes[-1], args.samples)
+    # A regression's targets are any reals (one column per output); a classifier's are class labels.
+    y = (
+        rng.standard_normal((args.samples, net.sizes[-1]))
+        if net.regression
+        else rng.integers(0, sizes[-1], args.samples)
+    )
+    moved = clear_of_kinks(net, x)
     checks = gradient_check(net, (x, y), relative_floor=GRADCHECK_FLOOR)
+    if moved:
+        print(
+            f"{moved} (leaky) ReLU units' biases moved so that no unit's z comes within 0.05 of its kink on these "
+            f"samples, where finite differences would straddle it"
+        )
     print(
-        f"gradient check of sizes {list(net.sizes)}, {net.cost.name} cost, float64, {args.samples} samples, "
-        f"on {net.backend.name}; gradients under {GRADCHECK_FLOOR:g} of their layer's largest are compared at "
-        f"that scale"
+        f"gradient check of sizes {list(net.sizes)}, {'/'.join(dict.fromkeys(net.activations))} hidden units, "
+        f"{net.output} outputs, {net.cost.name} cost, float64, {args.samples} samples, on {net.backend.name}; "
+        f"gradients under {GRADCHECK_FLOOR:g} of their layer's largest are compared at that scale"
     )
     print(f"{'layer':>5}  {'weights':>10}  {'biases':>10}   (max relative error, backprop vs finite differences)")
     for check in checks:

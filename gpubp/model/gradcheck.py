@@ -85,3 +85,54 @@ def gradient_check(net, data, h: float = 1e-3, relative_floor: float = 0.0) -> l
         )
         for layer in range(1, len(nabla_w) + 1)
     ]
+
+
+KINKED = ("relu", "leaky_relu")  # activations whose derivative jumps at z = 0
+
+
+def bias_shift_clear_of_zero(z: np.ndarray, margin: float) -> float:
+    """The smallest shift δ such that every z + δ is at least ``margin`` away from 0 (z: one unit's values)."""
+    if np.all(np.abs(z) >= margin):
+        return 0.0
+    v = np.sort(z)
+    # Shifting so that some v_i lands exactly on ±margin is where the smallest shifts lie; one is valid when the
+    # open window of width 2·margin it leaves around 0 holds no value.
+    upper = margin - v  # v_i + δ = margin: the window is (v_i − 2m, v_i)
+    lower = -margin - v  # v_i + δ = −margin: the window is (v_i, v_i + 2m)
+    free_upper = np.searchsorted(v, v, "left") == np.searchsorted(v, v - 2 * margin, "right")
+    free_lower = np.searchsorted(v, v + 2 * margin, "left") == np.searchsorted(v, v, "right")
+    shifts = np.concatenate([upper[free_upper], lower[free_lower]])
+    return float(shifts[np.argmin(np.abs(shifts))])
+
+
+def clear_of_kinks(net, x, margin: float = 0.05) -> int:
+    """Move the biases of ReLU and leaky-ReLU units whose z comes within ``margin`` of the kink on some row of
+    ``x``, just far enough that none does; returns how many units moved. A step of 1e-3 in any parameter moves z
+    by far less than 0.05, so finite differences then see a smooth cost."""
+    weights, biases = net.parameters()
+    moved = 0
+    for l, unit in enumerate(net.activations, start=1):
+        if unit not in KINKED:
+            continue
+        # z^l through the network's own kernels: the first l layers, with an identity output layer.
+        hidden = net.activations[: l - 1] or "identity"  # a name for none: a list must have one per layer
+        slope = {"leaky_slope": net.config.leaky_slope} if "leaky_relu" in hidden else {}
+        below = type(net).from_parameters(
+            net.sizes[: l + 1],
+            weights[:l],
+            biases[:l],
+            cost="quadratic",
+            output="identity",
+            activation=hidden,
+            **slope,
+            dtype=net.dtype,
+            device=net.backend.name,
+        )
+        z = below.feedforward(x).reshape(len(x), -1)
+        for unit_index in range(z.shape[1]):
+            shift = bias_shift_clear_of_zero(z[:, unit_index], margin)
+            if shift:
+                biases[l - 1][unit_index] += shift
+                moved += 1
+    net.set_parameters(weights, biases)
+    return moved
