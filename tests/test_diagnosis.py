@@ -240,3 +240,16 @@ def test_an_adam_overflow_does_not_blame_the_features(digits):
     with pytest.raises(gpubp.TrainingDiverged) as info:
         gpubp.Network([64, 10, 10], device="cpu", seed=0).SGD((x * 1e4, y), 1, 10, 1e38, optimizer="adam")
     assert "eta=1e+38 is too large" in str(info.value) and "features" not in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore::gpubp.TrainingWarning")
+@pytest.mark.parametrize("optimizer, decay", [("sgd", 1.5), ("momentum", 3.0), ("nesterov", 1.2)])
+def test_a_negative_l2_factor_that_cannot_grow_the_weights_is_not_blamed(digits, optimizer, decay):
+    """Below each rule's bound (2, 2(1 + μ) = 3.8, 2(1 + μ)/(1 + 2μ) = 1.36 at μ = 0.9) L2 alone shrinks the weights
+    however it flips them: an overflow at η = 1e40 is η's doing."""
+    train, _ = digits
+    with pytest.raises(gpubp.TrainingDiverged) as info:
+        gpubp.Network([64, 10, 10], device="cpu", seed=0).SGD(
+            train, 1, 10, 1e40, lmbda=decay * 1438 / 1e40, optimizer=optimizer
+        )
+    assert "eta=1e+40 is too large for this network" in str(info.value) and "L2" not in str(info.value)

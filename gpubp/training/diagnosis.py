@@ -5,7 +5,9 @@
 - **A divergence** (weights NaN or infinite after an epoch) has two causes that the numbers tell apart. L2's decay
   multiplies every weight by 1 − ηλ/n each step (n the training rows): where ηλ/n > 1 that factor is negative, so
   each step overshoots zero and, once ηλ/n > 2, multiplies the weights by more than 1 in size (Adam divides the
-  decay by its own scale and is spared). Otherwise the steps themselves overflowed: η is too large for this network,
+  decay by its own scale and is spared; the momentum rules bear more: L2 alone grows the weights once ηλ/n
+  exceeds 2(1 + μ) for heavy-ball momentum, 2(1 + μ)/(1 + 2μ) for Nesterov's, and below those bounds the cause
+  of a divergence is η, not L2). Otherwise the steps themselves overflowed: η is too large for this network,
   and features far outside [0, 1] make every weight step larger still (not Adam's, which are about η whatever the
   gradient: for Adam the features are not named). Plain SGD with a negative factor warns
   before the run even where it would not diverge (−1 < 1 − ηλ/n < 0 flips the weights without growing them).
@@ -57,10 +59,19 @@ def negative_decay_warning(config, n: int) -> TrainingWarning | None:
     )
 
 
+def decay_growth_bound(config) -> float:
+    """The ηλ/n above which L2 alone makes the weights grow under ``config``'s update rule: the stability bound of
+    the rule on the quadratic (λ/2n)‖w‖², 2 for sgd, 2(1 + μ) for heavy-ball momentum, 2(1 + μ)/(1 + 2μ) for
+    Nesterov's (PyTorch's forms); none for Adam, which divides the decay by its own scale."""
+    mu = config.momentum
+    bounds = {"sgd": 2.0, "momentum": 2 * (1 + mu), "nesterov": 2 * (1 + mu) / (1 + 2 * mu)}
+    return bounds.get(config.optimizer, float("inf"))
+
+
 def diverged(epoch: int, config, n: int, net, x) -> TrainingDiverged:
     """Why the weights stopped being finite in ``epoch`` of a run of ``config`` over the ``n`` training rows ``x``."""
     eta, lmbda, decay = config.eta, config.lmbda, config.eta * config.lmbda / n
-    if config.optimizer != "adam" and decay > 1:
+    if decay > decay_growth_bound(config):  # below the bound a negative factor flips the weights but cannot grow them
         below = float(f"{n / lmbda / 2:.1g}")  # where 1 − ηλ/n > ½ again, by a round number
         return TrainingDiverged(
             epoch,
