@@ -163,3 +163,93 @@ def test_a_run_that_kills_every_relu_names_them_dead(digits):
     message = str(held[0].message)
     assert "each ReLU outputs 0 (every unit is dead)" in message and "saturated before training already" in message
     assert "init='scaled'" not in message  # he-initialized weights are not the lecture's wide N(0, 1)
+
+
+def saturation_warning(net, data, eta=0.1, **training) -> str:
+    with pytest.warns(gpubp.TrainingWarning) as held:
+        net.SGD(data, 1, 10, eta, **training)
+    (message,) = [str(w.message) for w in held]
+    return message
+
+
+def test_dead_relus_on_scaled_features_blame_the_weights_not_the_features(digits):
+    """The digits are in [0, 1] already, and no scaling of the features revives a ReLU (ReLU(cz) = c·ReLU(z))."""
+    (x, y), _ = digits
+    for features in (x, x * 1e8):
+        net = gpubp.Network([64, 10, 10], activation="relu", device="cpu", seed=0)
+        weights, biases = net.parameters()
+        weights[0][:] = -1.0  # z = −Σx ≤ 0 on the nonnegative digits, at every scale
+        net.set_parameters(weights, biases)
+        message = saturation_warning(net, (features, y))
+        assert "whatever the features' scale, because of the weights and biases the run started from" in message
+        assert "weights reach 1 and its biases lie in [0, 0]" in message and "scale them" not in message
+        assert "start from freshly drawn ones, or use activation='leaky_relu'" in message and "init=" not in message
+
+
+def test_features_that_are_all_zero_are_named_as_such(digits):
+    (x, y), _ = digits
+    net = gpubp.Network([64, 10, 10], activation="relu", device="cpu", seed=0)  # he: biases 0, so z = 0
+    message = saturation_warning(net, (x * 0, y))
+    assert "the features of the first 64 training samples are all 0, so each z is its bias; check the data" in message
+
+
+@pytest.mark.parametrize("activation, init", [("sigmoid", "scaled"), ("tanh", "glorot")])
+def test_large_features_name_the_narrower_init_of_the_units(digits, activation, init):
+    (x, y), _ = digits
+    net = gpubp.Network([64, 10, 10], activation=activation, init="normal", device="cpu", seed=0)
+    message = saturation_warning(net, (x * 1e8, y))
+    assert message.endswith(f"(up to 1e+08) are too large for the weights; scale them to about [0, 1], or draw "
+                            f"smaller weights with init='{init}'")  # fmt: skip
+
+
+def test_saturated_sigmoids_on_scaled_features_blame_the_weights_at_their_layer(digits):
+    (x, y), _ = digits
+    net = gpubp.Network([64, 10, 8, 10], activation=["relu", "sigmoid"], device="cpu", seed=0)
+    weights, biases = net.parameters()
+    weights[1][:] = -1e3  # layer 2's z far below 0 on layer 1's nonnegative outputs
+    net.set_parameters(weights, biases)
+    message = saturation_warning(net, (x, y))
+    assert message.startswith("after epoch 1, hidden layer 2 is saturated") and "scale them" not in message
+    assert "the features are already scaled (up to 1; hidden layer 1's outputs reach " in message
+    assert "hidden layer 2's weights reach 1e+03" in message and "start from freshly drawn ones; if they are" in message
+    assert message.endswith("if they are freshly drawn, draw smaller ones with init='scaled'")  # σ's default: normal
+
+
+def test_relus_killed_by_training_name_eta_and_leaky_units(digits):
+    """Dead ReLUs take one step too large, not an η of 1e30: the advice is η/10 or units that never die."""
+    train, _ = digits
+    net = gpubp.Network([64, 10, 10], activation="relu", cost="log-likelihood", device="cpu", seed=0)
+    message = saturation_warning(net, train, eta=30.0)
+    assert "Training killed them: a step of eta=30 pushed every unit's z below 0" in message
+    assert message.endswith("try a smaller eta, such as 3, or activation='leaky_relu', whose units never die")
+    assert "far too large" not in message
+
+
+def test_the_cli_names_dead_relus_advice_as_flags(tmp_path):
+    result = run(
+        *"train --activation relu --cost log-likelihood --lr 30 --epochs 1 --out run --quiet".split(), cwd=tmp_path
+    )
+    ok(result)
+    assert "try a smaller --lr, such as 3, or --activation leaky_relu, whose units never die" in result.stderr
+
+
+@pytest.mark.filterwarnings("ignore::gpubp.TrainingWarning")
+def test_an_adam_overflow_does_not_blame_the_features(digits):
+    """Adam's steps are about η whatever the gradient, so scaling the features would not have spared them."""
+    (x, y), _ = digits
+    with pytest.raises(gpubp.TrainingDiverged) as info:
+        gpubp.Network([64, 10, 10], device="cpu", seed=0).SGD((x * 1e4, y), 1, 10, 1e38, optimizer="adam")
+    assert "eta=1e+38 is too large" in str(info.value) and "features" not in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore::gpubp.TrainingWarning")
+@pytest.mark.parametrize("optimizer, decay", [("sgd", 1.5), ("momentum", 3.0), ("nesterov", 1.2)])
+def test_a_negative_l2_factor_that_cannot_grow_the_weights_is_not_blamed(digits, optimizer, decay):
+    """Below each rule's bound (2, 2(1 + μ) = 3.8, 2(1 + μ)/(1 + 2μ) = 1.36 at μ = 0.9) L2 alone shrinks the weights
+    however it flips them: an overflow at η = 1e40 is η's doing."""
+    train, _ = digits
+    with pytest.raises(gpubp.TrainingDiverged) as info:
+        gpubp.Network([64, 10, 10], device="cpu", seed=0).SGD(
+            train, 1, 10, 1e40, lmbda=decay * 1438 / 1e40, optimizer=optimizer
+        )
+    assert "eta=1e+40 is too large for this network" in str(info.value) and "L2" not in str(info.value)

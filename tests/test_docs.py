@@ -18,6 +18,8 @@ The conventions these tests hold the Markdown files to:
   every path it names exists.
 - **The README's Python example** prints what the README shows below it, numbers aside (timings and the last digits
   of a cost differ from machine to machine).
+- **Every ``python`` code block** of README.md and docs/*.md runs as it stands, in an empty folder: an example is
+  whole (its imports and data in it), not a fragment. Those that fit scikit-learn estimators are marked slow.
 """
 
 import argparse
@@ -226,3 +228,23 @@ def test_each_python_example_of_the_arrays_page_prints_what_it_shows(index, tmp_
     with contextlib.redirect_stdout(out):
         exec(compile(code, "docs/arrays.md", "exec"), {})
     assert without_numbers(out.getvalue()) == without_numbers(shown)
+
+
+def python_examples():
+    """A ``pytest.param`` of ``(markdown file, code)`` for every ``python`` block of the docs, named by its heading."""
+    for doc in DOCS:
+        text = doc.read_text()
+        for number, match in enumerate(re.finditer(r"^```python\n(.*?)^```", text, flags=re.M | re.S), start=1):
+            heading = re.findall(r"^#+ (.+)$", text[: match.start()], flags=re.M)[-1]
+            marks = [pytest.mark.slow] if "sklearn" in match.group(1) else []  # estimators' fits take seconds
+            name = f"{doc.relative_to(REPO)} #{number} ({heading})"
+            yield pytest.param(doc, match.group(1), id=name, marks=marks)
+
+
+@pytest.mark.parametrize("doc, code", list(python_examples()))
+def test_every_python_example_in_the_docs_runs(doc, code, tmp_path, monkeypatch):
+    if "sklearn" in code:
+        pytest.importorskip("sklearn")
+    monkeypatch.chdir(tmp_path)  # examples may write files (digits.npz)
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(code, str(doc), "exec"), {"__name__": "__main__"})

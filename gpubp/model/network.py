@@ -320,14 +320,25 @@ class Network:
         """The hidden layers (numbered 1, 2, … from the input) where f′ is 0 at every neuron on the device rows
         ``x``, so that BP2 passes no gradient below them: σ exactly 0 or 1, tanh exactly ±1, every ReLU at 0."""
         xp = self.backend.xp
-        buffers = [None] + [xp.empty((*self._lead, x.shape[0], n), self.dtype) for n in self.sizes[1:]]
-        self._forward(x, buffers)
         saturated = []
-        for l, (a, (_, derivative, extra)) in enumerate(zip(buffers[1:-1], self._hidden_kernels), start=1):
+        for l, (a, (_, derivative, extra)) in enumerate(zip(self._layers(x)[1:-1], self._hidden_kernels), start=1):
             if derivative is not None:  # f′(z) from a, as BP2 computes it: 1 ⊙ f′
                 if not bool(xp.any(derivative(xp.ones_like(a), a, *extra, xp.empty_like(a)))):
                     saturated.append(l)
         return saturated
+
+    @reports_out_of_memory(describe_network("evaluating"))
+    def largest_input(self, x, layer: int) -> float:
+        """The largest |a^(layer−1)| that hidden ``layer`` (numbered as in ``saturated_layers``) receives from the
+        device rows ``x``: the features for layer 1, the layer below's outputs above it."""
+        return float(self.backend.xp.abs(self._layers(x)[layer - 1]).max())
+
+    def _layers(self, x) -> list:
+        """Every layer's activations a^0 = x, a^1, …, a^L for the few device rows ``x``, in new arrays."""
+        xp = self.backend.xp
+        activations = [None] + [xp.empty((*self._lead, x.shape[0], n), self.dtype) for n in self.sizes[1:]]
+        self._forward(x, activations)
+        return activations
 
     @reports_out_of_memory(describe_network("evaluating"))
     def evaluate(self, test_data) -> int:
