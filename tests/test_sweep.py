@@ -3,13 +3,16 @@ the test set), the run folder's files, and every class of bad input refused in o
 
 import csv
 import json
+import signal
+import time
 
 import numpy as np
 import pytest
 
 import gpubp
 
-from helpers import ok, one_line_error, run, separable_data, weights_of, write_csv
+from helpers import gpubp as gpubp_process
+from helpers import ok, one_line_error, run, separable_data, start_gpubp, weights_of, write_csv
 
 SMALL = ["--epochs", "3", "--quiet", "--dtype", "float64"]
 
@@ -281,3 +284,67 @@ def test_bad_input_is_one_line_and_leaves_no_folder(tmp_path, data, flags, messa
     result = run("sweep", *SMALL, *flags, "--out", "s", cwd=tmp_path)
     one_line_error(result, message)
     assert not (tmp_path / "s").exists()
+
+
+# ----- checkpoints and --resume ------------------------------------------------------------------------------------
+
+LONG = ["--sizes", "6/9", "--lr", "0.5,2", "--l2", "0,0.5", "--epochs", "150", "--quiet", "--checkpoint-every", "1"]
+
+
+def member_parameters(folder) -> dict:
+    return {p.name: weights_of(p) for p in sorted((folder / "members").glob("*.npz"))}
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_mid_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, data):
+    flags = ["sweep", "--data", data, *LONG, "--save-all"]
+    whole = gpubp_process(*flags, "--out", "whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    process = start_gpubp(*flags, "--out", "killed", cwd=tmp_path)
+    first = tmp_path / "killed" / "checkpoints" / "group-000.npz"
+    deadline = time.monotonic() + 120
+    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the sweep ended before it could be killed: make it longer"
+    assert not (tmp_path / "killed" / "model.npz").exists()
+    resumed = gpubp_process("sweep", "--resume", "killed", "--save-all", "--quiet", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    expected, got = member_parameters(tmp_path / "whole"), member_parameters(tmp_path / "killed")
+    assert list(expected) == list(got) and len(got) == 8
+    for name in expected:
+        assert all(np.array_equal(a, b) for a, b in zip(expected[name], got[name])), name
+    assert summary(tmp_path / "whole") == summary(tmp_path / "killed")
+    drop_time = [
+        {k: v for k, v in m.items() if k not in ("seconds", "samples_per_s")} for m in metrics(tmp_path / "whole")
+    ]
+    assert drop_time == [
+        {k: v for k, v in m.items() if k not in ("seconds", "samples_per_s")} for m in metrics(tmp_path / "killed")
+    ]
+
+
+def test_resume_continues_a_checkpointed_sweep_and_refuses_a_changed_grid_or_data(tmp_path, data):
+    flags = ["--data", data, "--lr", "1,2", "--epochs", "4", "--checkpoint-every", "2", "--quiet", "--dtype", "float64"]
+    ok(run("sweep", *flags, "--out", "s", cwd=tmp_path))
+    assert sorted(p.name for p in (tmp_path / "s" / "checkpoints").iterdir()) == ["group-000.npz"]
+    one_line_error(
+        run("sweep", "--resume", "s", "--lr", "1,3", cwd=tmp_path), "--lr 1,3 differs from the sweep's (1,2)"
+    )
+    one_line_error(run("sweep", "--resume", "s", "--seed", "1", cwd=tmp_path), "--seed 1 differs from the sweep's")
+    one_line_error(run("sweep", "--resume", "s", "--out", "t", cwd=tmp_path), "a sweep resumes in its own folder")
+    (tmp_path / "empty").mkdir()
+    one_line_error(run("sweep", "--resume", "empty", cwd=tmp_path), "holds no sweep checkpoint")
+    before = summary(tmp_path / "s")
+    ok(run("sweep", "--resume", "s", cwd=tmp_path))  # its every group had ended: the same result again
+    assert summary(tmp_path / "s") == before
+    x, y = separable_data(n=150, features=6, classes=3, seed=3)
+    write_csv(data, x, y)
+    one_line_error(run("sweep", "--resume", "s", cwd=tmp_path), "has changed since")
+
+
+def test_train_flags_other_than_the_sweeps_still_train_one_network(tmp_path, data):
+    """The flags moved into shared functions: gpubp train still runs and writes its folder."""
+    ok(run("train", "--data", data, *SMALL, "--out", "t", cwd=tmp_path))
+    assert {p.name for p in (tmp_path / "t").iterdir()} == {"model.npz", "metrics.jsonl", "learning_curve.png"}

@@ -31,23 +31,39 @@ import csv
 import dataclasses
 import io
 import itertools
+import json
+import os
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.config import FILE_SUFFIXES, DataConfig
-from ..errors import GpubpError, InputError, TrainingDiverged
+from ..errors import GpubpError, InputError, ModelFileError, TrainingDiverged
 from ..model.config import NetworkConfig
 from ..model.inputs import prepare
 from ..model.storage import atomic_write
 from ..network import NetworkArray
 from ..training.array import SHARED, ArrayTrainer
+from ..training.checkpoint import load_array_checkpoint, save_array_checkpoint
 from ..training.config import VALIDATION_SEED
 from ..training.report import MetricsLog, metrics_row, plot_validation_curves, score_name
 from .process import signals_deferred
-from .settings import CONFIGS, KNOBS, PARSERS, RunSettings, cli_default, flag_name, in_flags
+from .run_folder import claim
+from .settings import (
+    CONFIGS,
+    KNOBS,
+    PARSERS,
+    SPLIT_ENTRY,
+    RunSettings,
+    cli_default,
+    flag_name,
+    in_flags,
+    recorded_split,
+)
 from .train import (
     Progress,
+    check_unchanged,
     check_weighted_rows,
     claim_run_folder,
     device_line,
@@ -56,7 +72,14 @@ from .train import (
     save_run_model,
 )
 
-SWEEP_FILES = ("model.npz", "metrics.jsonl", "summary.csv", "validation_curves.png", "members/*.npz")
+SWEEP_FILES = (
+    "model.npz",
+    "metrics.jsonl",
+    "summary.csv",
+    "validation_curves.png",
+    "members/*.npz",
+    "checkpoints/group-*.npz",
+)
 SEQUENCES = ("sizes", "betas", "dropout", "activation")  # one value is a comma list: values are separated by "/"
 PATHS = ("data", "data_dir", "weights")  # taken whole, as gpubp train takes them: a path may hold a comma
 NOT_LISTED = (*DataConfig.knobs(), "validation_fraction", "checkpoint_every")
@@ -90,6 +113,14 @@ def add_parser(commands, run_flags, folder_flags) -> None:
         help="whose test score to report: the chosen member's only, or every member's (default: best)",
     )
     s.add_argument("--save-all", action="store_true", help="also save every member's model as members/NNN.npz")
+    s.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="continue the sweep in FOLDER from its checkpoints (a sweep started with --checkpoint-every N), with "
+        "its grid and settings, to the very weights of an uninterrupted sweep",
+    )
     s.set_defaults(run=sweep_command)
 
 
@@ -163,10 +194,29 @@ def field_type(name: str) -> str:
     return next(f.type for f in dataclasses.fields(CONFIGS[KNOBS[name][0]]) if f.name == name)
 
 
-def given_lists(args) -> dict:
-    """Each flag given, as the list of its values (in the order the parser declares the flags)."""
-    names = ["sizes", *KNOBS]
-    return {name: parse_values(name, getattr(args, name)) for name in names if getattr(args, name, None) is not None}
+def flag_texts(args) -> dict:
+    """Each knob flag given, as its text (in the order the parser declares the flags)."""
+    return {name: getattr(args, name) for name in ["sizes", *KNOBS] if getattr(args, name, None) is not None}
+
+
+def given_lists(texts: dict) -> dict:
+    """Each flag given, as the list of its values."""
+    return {name: parse_values(name, text) for name, text in texts.items()}
+
+
+def stored_texts(texts: dict) -> dict:
+    """The flags' texts as a checkpoint stores them: data paths absolute, so a sweep resumes from any folder."""
+    stored = dict(texts)
+    for name in PATHS:
+        if name in stored and (name != "data" or Path(stored[name]).suffix.lower() in FILE_SUFFIXES):
+            stored[name] = os.path.abspath(stored[name])
+    return stored
+
+
+def same_text(name: str, given: str, saved: str) -> bool:
+    if name in PATHS:
+        return os.path.abspath(given) == os.path.abspath(saved) or given == saved
+    return given == saved
 
 
 def build_grid(given: dict) -> list[Member]:
@@ -243,8 +293,40 @@ def grouped(members: list[Member]) -> list[list[Member]]:
 # ----- the run -----------------------------------------------------------------------------------------------------
 
 
+def resumed_sweep(args, texts: dict) -> tuple[dict, dict]:
+    """The flags' texts and the record of the sweep that ``--resume FOLDER`` continues; refuses a folder with no
+    checkpoint, and flags that would change the grid or the settings."""
+    if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
+        raise InputError("--out differs from --resume: a sweep resumes in its own folder; drop --out")
+    first = checkpoint_path(args.resume, 0)
+    if not first.is_file():
+        raise InputError(
+            f"--resume {args.resume}: that folder holds no sweep checkpoint ({first}; only a sweep started with "
+            f"--checkpoint-every N can be resumed); start a new sweep"
+        )
+    record = load_array_checkpoint(first, "cpu", NetworkArray)[1]
+    saved = record.get("sweep")
+    if not isinstance(saved, dict) or not all(isinstance(v, str) for v in saved.values()):
+        raise ModelFileError(f"{first} is a damaged or foreign sweep checkpoint; start a new sweep")
+    for name, text in texts.items():
+        if name not in saved or not same_text(name, text, saved[name]):
+            was = saved.get(name, "not given")
+            raise InputError(
+                f"{flag_name(name)} {text} differs from the sweep's ({was}): a resumed sweep keeps its grid and "
+                f"settings; drop {flag_name(name)} or start a new sweep"
+            )
+    return saved, record
+
+
+def checkpoint_path(folder, g: int) -> Path:
+    return Path(folder) / "checkpoints" / f"group-{g:03d}.npz"
+
+
 def sweep_command(args) -> int:
-    members = build_grid(given_lists(args))
+    texts, record = flag_texts(args), None
+    if args.resume is not None:
+        texts, record = resumed_sweep(args, texts)
+    members = build_grid(given_lists(texts))
     groups = grouped(members)
     first = members[0].settings
     dataset, regression, (n_in, n_out) = read_data(first)
@@ -256,13 +338,21 @@ def sweep_command(args) -> int:
         held_out = member.settings.training.rows(len(train_data[1]))[1]
     check_weighted_rows(dataset, first, held_out)
     split = dataset.split.holding_out(first.training.validation_fraction, held_out, VALIDATION_SEED)
+    run_id = uuid.uuid4().hex
+    if record is not None:
+        recorded = recorded_split(checkpoint_path(args.resume, 0), {SPLIT_ENTRY: json.dumps(record["data_split"])})
+        check_unchanged(recorded, split, first.data, checkpoint_path(args.resume, 0))
+        run_id = record["run_id"]
     for member in members:
-        member.settings.data_split = split
+        member.settings.data_split, member.settings.run_id = split, run_id
+    store = {"sweep": stored_texts(texts), "run_id": run_id, "data_split": split.to_json()}
     data_file = first.data.data if Path(first.data.data).suffix.lower() in FILE_SUFFIXES else None
-    args.resume = None
-    folder, earlier = claim_run_folder(args, first.training.epochs, None, data_file, SWEEP_FILES)
+    if record is not None:
+        folder, earlier = claim(Path(args.resume), files=SWEEP_FILES), []
+    else:
+        folder, earlier = claim_run_folder(args, first.training.epochs, None, data_file, SWEEP_FILES)
     try:
-        return run_sweep(args, members, groups, dataset, regression, held_out, folder, earlier)
+        return run_sweep(args, members, groups, dataset, regression, held_out, folder, earlier, store)
     finally:
         folder.release()
 
@@ -270,10 +360,18 @@ def sweep_command(args) -> int:
 class SweepFiles:
     """What the sweep writes into its claimed folder as it goes: the metrics, and the earlier run's removal."""
 
-    def __init__(self, folder, earlier, regression: bool):
-        self.folder, self.earlier = folder, earlier
+    def __init__(self, folder, earlier, regression: bool, store: dict, every: int):
+        self.folder, self.earlier, self.store, self.every = folder, earlier, store, every
         self.metrics = MetricsLog(folder.path / "metrics.jsonl", [], regression, row=self.row)
         self.regression = regression
+
+    def checkpoint(self, trainer, g: int, done: bool) -> None:
+        """Group ``g``'s array checkpoint (``done``: its training has ended), and the metrics forced to disk."""
+        with signals_deferred():
+            path = checkpoint_path(self.folder.path, g)
+            path.parent.mkdir(exist_ok=True)
+            save_array_checkpoint(path, trainer, {**self.store, "group": g, "done": done})
+            self.metrics.sync()
 
     def row(self, entry) -> dict:
         member, stats = entry
@@ -292,18 +390,20 @@ def stats_row(stats, regression: bool) -> dict:
     return {k: v for k, v in metrics_row(stats, regression).items() if not k.startswith("test_")}
 
 
-def run_sweep(args, members, groups, dataset, regression, held_out, folder, earlier) -> int:
+def run_sweep(args, members, groups, dataset, regression, held_out, folder, earlier, store) -> int:
     """Train each group as one array, then rank, report and write the folder."""
     train_data, test_data = dataset.train, dataset.test
     score = score_name(regression)[0]
-    files = SweepFiles(folder, earlier, regression)
     first = members[0].settings
+    files = SweepFiles(folder, earlier, regression, store, first.run.checkpoint_every)
     axes = list(members[0].values)
     counts = " × ".join(f"{len({repr(m.values[n]) for m in members})} {flag_name(n)}" for n in axes) or "no lists"
     arrays = []
     try:
         for g, group in enumerate(groups):
-            arr = build_array(args, group, dataset)
+            trainer = resumed_group(args, g, group, dataset) if args.resume is not None else None
+            arr = build_array(args, group, dataset) if trainer is None else trainer.arr
+            trainer = trainer or ArrayTrainer(arr)
             if g == 0:
                 print(device_line(arr))
                 print(
@@ -317,8 +417,9 @@ def run_sweep(args, members, groups, dataset, regression, held_out, folder, earl
                     f"{weighted}"
                 )
                 print(f"run folder: {folder.path}")
-            train_group(args, g, len(groups), group, arr, dataset, files)
+            train_group(args, g, len(groups), group, trainer, dataset, files)
             arrays.append(arr)
+        files.metrics.write()  # a resumed sweep whose every group had ended appends nothing
         files.metrics.close()
         chosen = sorted(members, key=lambda m: (m.score is None, -(m.score or 0.0), m.index))
         best = chosen[0]
@@ -352,6 +453,25 @@ def run_sweep(args, members, groups, dataset, regression, held_out, folder, earl
     return 0
 
 
+def resumed_group(args, g: int, group: list[Member], dataset):
+    """Group ``g``'s array trainer from its checkpoint, or None where the sweep was stopped before it wrote one."""
+    path = checkpoint_path(args.resume, g)
+    if not path.is_file():
+        return None
+    trainer, record = load_array_checkpoint(path, args.device, NetworkArray)
+    if (
+        record.get("group") != g
+        or trainer.arr.count != len(group)
+        or list(trainer.arr.sizes) != group[0].settings.sizes
+    ):
+        raise ModelFileError(f"{path} is not group {g} of this sweep's grid; start a new sweep")
+    trainer.arr.labels = dataset.classes
+    for member in trainer.arr.members:
+        member.labels = dataset.classes
+    trainer.done = record.get("done", False)
+    return trainer
+
+
 def build_array(args, group: list[Member], dataset) -> NetworkArray:
     """The group's members as one array, each seeded by its own ``--seed``."""
     network = group[0].settings.network.to_dict()
@@ -369,14 +489,19 @@ def member_network(arrays, groups, member: Member):
     return arrays[member.group][groups[member.group].index(member)]
 
 
-def train_group(args, g: int, count: int, group: list[Member], arr, dataset, files) -> None:
-    """Train one group's array to its epochs, without the test set; each member's history, status and kept
-    epoch afterwards. One line per epoch of the array: the best member's validation score so far."""
-    training = group[0].settings.training
+def train_group(args, g: int, count: int, group: list[Member], trainer, dataset, files) -> None:
+    """Train one group's array to its epochs (from where its checkpoint stands, when resuming), without the test
+    set; each member's history, status and kept epoch afterwards. One line per epoch of the array: the best
+    member's validation score so far."""
+    arr, training = trainer.arr, group[0].settings.training
     regression = arr.regression
     score = score_name(regression)[0]
-    trainer = ArrayTrainer(arr)
-    progress = Progress(not args.quiet and sys.stderr.isatty(), 1, training.epochs)
+    reached = len(trainer.members[0].history)
+    for epoch in range(1, max(len(t.history) for t in trainer.members) + 1):  # what the checkpoint's run wrote
+        for k, member in enumerate(trainer.members):
+            if epoch <= len(member.history):
+                files.metrics.history.append((group[k], member.history[epoch - 1]))
+    progress = Progress(not args.quiet and sys.stderr.isatty(), reached + 1, training.epochs)
     pending: dict[int, list] = {}
     where = f"group {g + 1}/{count}, " if count > 1 else ""
 
@@ -400,30 +525,46 @@ def train_group(args, g: int, count: int, group: list[Member], arr, dataset, fil
         report()
         progress.step(done, total)
 
-    try:
-        histories = trainer.train(
-            [m.settings.training for m in group],
-            dataset.train,
-            None,
-            sample_weight=dataset.weights,
-            on_epoch=on_epoch,
-            on_progress=on_progress,
-        )
-        diverged = histories.diverged
-    except TrainingDiverged:  # every member of the group diverged
-        histories, diverged = [t.history for t in trainer.members], dict.fromkeys(range(len(group)))
-    finally:
+    def on_array_epoch(epoch: int) -> None:
         report()
-        progress.close()
+        if files.every and epoch % files.every == 0 and epoch < training.epochs:
+            files.checkpoint(trainer, g, done=False)
+
+    configs = [m.settings.training for m in group]
+    stopped = [k in trainer.diverged or stopped_early(t, c) for k, (t, c) in enumerate(zip(trainer.members, configs))]
+    if not getattr(trainer, "done", False) and not all(stopped):
+        try:
+            trainer.train(
+                configs,
+                dataset.train,
+                None,
+                sample_weight=dataset.weights,
+                on_epoch=on_epoch,
+                on_progress=on_progress,
+                on_array_epoch=on_array_epoch,
+            )
+        except TrainingDiverged:  # every member of the group diverged
+            trainer.diverged.update({k: None for k in range(len(group)) if k not in trainer.diverged})
+        finally:
+            report()
+            progress.close()
+        if files.every:
+            files.checkpoint(trainer, g, done=True)
     for k, member in enumerate(group):
-        history = member.history = list(histories[k])
-        if k in diverged:
+        state = trainer.members[k].state
+        history = member.history = list(trainer.members[k].history)
+        if k in trainer.diverged:
             member.status = f"diverged after epoch {len(history)}"
             continue
-        best_epoch = histories[k].best_epoch
+        best_epoch = state.best_epoch if configs[k].patience is not None else None
         member.kept = history[(best_epoch or len(history)) - 1]
         if len(history) < training.epochs:
             member.status = f"stopped early at epoch {len(history)}"
+
+
+def stopped_early(trainer, config) -> bool:
+    """Whether a member's run ran out of patience (it trains no further)."""
+    return bool(trainer.history) and config.patience is not None and trainer.state.stale_epochs >= config.patience
 
 
 def score_test(arrays, groups, test_data, members) -> None:

@@ -65,13 +65,25 @@ class MetricsLog:
     def append(self, stats) -> None:
         self.history.append(stats)
         try:
-            if self.file is None:  # replaces what was there: an earlier run's file, or epochs past a checkpoint
-                lines = "".join(json.dumps(self.row(h)) + "\n" for h in self.history)
-                atomic_write(self.path, lambda f: f.write(lines.encode()))
-                self.file = open(self.path, "a", encoding="utf-8")
+            if self.file is None:
+                self.write()
             else:
                 self.file.write(json.dumps(self.row(stats)) + "\n")
                 self.file.flush()
+        except OSError as exc:
+            raise GpubpError(
+                f"cannot write {self.path}: {exc.strerror or exc}; free some space or choose another --out"
+            ) from None
+
+    def write(self) -> None:
+        """Write the whole file, replacing what was there (an earlier run's file, or epochs past a checkpoint), and
+        append from now on; a no-op once written."""
+        if self.file is not None:
+            return
+        lines = "".join(json.dumps(self.row(h)) + "\n" for h in self.history)
+        try:
+            atomic_write(self.path, lambda f: f.write(lines.encode()))
+            self.file = open(self.path, "a", encoding="utf-8")
         except OSError as exc:
             raise GpubpError(
                 f"cannot write {self.path}: {exc.strerror or exc}; free some space or choose another --out"
