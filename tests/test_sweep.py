@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from test_distributed import mpiexec, needs_mpiexec
 
 import gpubp
 
@@ -348,3 +349,28 @@ def test_train_flags_other_than_the_sweeps_still_train_one_network(tmp_path, dat
     """The flags moved into shared functions: gpubp train still runs and writes its folder."""
     ok(run("train", "--data", data, *SMALL, "--out", "t", cwd=tmp_path))
     assert {p.name for p in (tmp_path / "t").iterdir()} == {"model.npz", "metrics.jsonl", "learning_curve.png"}
+
+
+# ----- under mpiexec -----------------------------------------------------------------------------------------------
+
+
+def without_times(folder) -> list[dict]:
+    return [{k: v for k, v in m.items() if k not in ("seconds", "samples_per_s")} for m in metrics(folder)]
+
+
+@pytest.mark.slow
+@needs_mpiexec
+def test_a_sweep_split_across_ranks_equals_the_one_process_sweep(tmp_path, data):
+    flags = ["sweep", "--data", data, "--sizes", "5/8", "--lr", "1,2,3", "--seed", "0,1", *SMALL, "--save-all"]
+    flags += ["--report-test", "all", "--patience", "2"]
+    ok(run(*flags, "--out", "one", cwd=tmp_path))
+    parallel = mpiexec((2, None, flags + ["--distributed", "mpi", "--out", "two"]), cwd=tmp_path)
+    assert parallel.returncode == 0, parallel.stdout + parallel.stderr
+    assert "2 processes over mpi" in parallel.stdout
+    assert summary(tmp_path / "one") == summary(tmp_path / "two")
+    assert without_times(tmp_path / "one") == without_times(tmp_path / "two")
+    one, two = member_parameters(tmp_path / "one"), member_parameters(tmp_path / "two")
+    assert list(one) == list(two) and len(one) == 12
+    for name in one:
+        for a, b in zip(one[name], two[name]):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

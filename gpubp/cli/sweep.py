@@ -1,65 +1,64 @@
 """``gpubp sweep``: a grid of ``gpubp train`` configurations, trained as network arrays, chosen on validation.
 
-Every ``gpubp train`` flag is a ``gpubp sweep`` flag. A flag given a list of values makes its knob an axis of the
-grid, and the grid is every combination (``itertools.product``, in the order the flags are declared). Values are
-separated by commas, except on the flags whose one value is itself a comma list (``--sizes``, ``--betas``,
-``--dropout``, ``--activation``), whose values are separated by ``/`` (``--sizes 30/100,30``). Each value is parsed
-as ``gpubp train`` parses it (``settings.PARSERS``) and checked by its knob's declaration, and each combination
-by the configurations themselves (``RunSettings.build``), so a sweep accepts exactly the values ``gpubp train``
-does. A knob that a combination's choice does not read (``--momentum`` beside ``--optimizer sgd``) is dropped from
-that combination when the choice is itself an axis (duplicates then count once), and refused otherwise.
+Every ``gpubp train`` flag is a ``gpubp sweep`` flag; a list of values makes the flag an axis of the grid (the
+grid, its parsing and its groups are in ``sweep_grid.py``). Each group (members that share sizes, units and the
+array's epoch loop) is trained as one ``NetworkArray``, one group after another, without the test set.
 
-Members whose knobs change shapes or units (``GROUPED``: the sizes, the network's knobs but the seed, and the
-training knobs one array must share, ``training/array.py: SHARED``) are trained in separate arrays, one per group,
-one group after another; within a group every member has its own seed and its own other training knobs.
-``NOT_LISTED`` knobs take one value: the data (one dataset, read once), the validation fraction (every member is
-judged on the same held-out rows) and the checkpoint interval.
+Selection never looks at the test set: every member is scored on the validation hold-out (``--validation-fraction``,
+0.1 unless given), at its best epoch with ``--patience``, else its last, and the test score is computed afterwards
+for the chosen member (``--report-test all``: for every member). The run folder (claimed as ``gpubp train`` claims
+its own, ``run_folder.py``, with ``SWEEP_FILES``) gets ``metrics.jsonl`` (one line per member per epoch, with the
+member's index and configuration), ``summary.csv`` (one row per member, best first; also printed), the best
+member's ``model.npz`` (an ordinary model with the data record ``gpubp train`` writes), with ``--save-all`` every
+member's as ``members/NNN.npz``, and ``validation_curves.png``.
 
-Selection never looks at the test set: training runs without it, every member is scored on the validation
-hold-out (``--validation-fraction``, 0.1 unless given), at its best epoch with ``--patience``, else its last,
-and the test score is computed afterwards for the chosen member (``--report-test all``: for every member). The run
-folder (claimed as ``gpubp train`` claims its own, ``run_folder.py``) gets ``metrics.jsonl`` (one line per member
-per epoch, with the member's index and configuration), ``summary.csv`` (one row per member, best first; also
-printed), the best member's ``model.npz`` (an ordinary model with the data record ``gpubp train`` writes), with
-``--save-all`` every member's as ``members/NNN.npz``, and ``validation_curves.png``.
+With ``--checkpoint-every N`` each group's array checkpoint (``training/checkpoint.py: save_array_checkpoint``) is
+``checkpoints/group-NNN.npz``, written every N epochs of the array and once the group has ended, with the sweep's
+flags, data record and run id; ``--resume FOLDER`` reads ended groups back, continues the interrupted one and
+trains the rest, to the weights of an uninterrupted sweep. Under ``mpiexec`` (``--distributed mpi``) each process
+trains its share of every group's members (``comm.shard``) as one array, and rank 0 gathers them (``comm.gather``)
+and reports and writes as one process would; such a sweep writes no checkpoints.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import dataclasses
 import io
 import itertools
 import json
-import os
 import sys
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.config import FILE_SUFFIXES, DataConfig
+from ..data.config import FILE_SUFFIXES
+from ..distributed import get_communicator
 from ..errors import GpubpError, InputError, ModelFileError, TrainingDiverged
-from ..model.config import NetworkConfig
 from ..model.inputs import prepare
 from ..model.storage import atomic_write
 from ..network import NetworkArray
-from ..training.array import SHARED, ArrayTrainer
+from ..training.array import ArrayTrainer
 from ..training.checkpoint import load_array_checkpoint, save_array_checkpoint
 from ..training.config import VALIDATION_SEED
 from ..training.report import MetricsLog, metrics_row, plot_validation_curves, score_name
 from .process import signals_deferred
 from .run_folder import claim
 from .settings import (
-    CONFIGS,
-    KNOBS,
-    PARSERS,
     SPLIT_ENTRY,
-    RunSettings,
-    cli_default,
     flag_name,
-    in_flags,
     recorded_split,
+)
+from .sweep_grid import (
+    DEFAULT_VALIDATION,
+    Member,
+    build_grid,
+    configuration,
+    flag_texts,
+    given_lists,
+    grouped,
+    plural,
+    same_text,
+    show,
+    stored_texts,
 )
 from .train import (
     Progress,
@@ -67,6 +66,7 @@ from .train import (
     check_weighted_rows,
     claim_run_folder,
     device_line,
+    end_job,
     read_data,
     resolve_sizes,
     save_run_model,
@@ -80,11 +80,6 @@ SWEEP_FILES = (
     "members/*.npz",
     "checkpoints/group-*.npz",
 )
-SEQUENCES = ("sizes", "betas", "dropout", "activation")  # one value is a comma list: values are separated by "/"
-PATHS = ("data", "data_dir", "weights")  # taken whole, as gpubp train takes them: a path may hold a comma
-NOT_LISTED = (*DataConfig.knobs(), "validation_fraction", "checkpoint_every")
-GROUPED = ("sizes", *(n for n in NetworkConfig.knobs() if n != "seed"), *SHARED)
-DEFAULT_VALIDATION = 0.1
 
 
 def add_parser(commands, run_flags, folder_flags) -> None:
@@ -121,176 +116,17 @@ def add_parser(commands, run_flags, folder_flags) -> None:
         help="continue the sweep in FOLDER from its checkpoints (a sweep started with --checkpoint-every N), with "
         "its grid and settings, to the very weights of an uninterrupted sweep",
     )
+    s.add_argument(
+        "--distributed",
+        choices=("none", "mpi"),
+        default="none",
+        help="mpiexec -n N gpubp sweep --distributed mpi splits each group's members across the N processes, one "
+        "array each; rank 0 gathers them and writes the folder (default: none)",
+    )
     s.set_defaults(run=sweep_command)
 
 
-# ----- the grid ----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Member:
-    """One configuration of the grid: its index, the listed flags' values, and its settings."""
-
-    index: int
-    values: dict  # the grid's axes: knob -> this member's value
-    settings: RunSettings
-    group: int = 0
-    history: list | None = None
-    status: str = "finished"
-    kept: object = None  # the EpochStats whose weights it ended with
-    test: float | None = None
-
-    @property
-    def score(self) -> float | None:
-        return None if self.kept is None else self.kept.validation_score
-
-
-def parse_values(name: str, text: str) -> list:
-    """The values a flag's text lists, each parsed as ``gpubp train`` parses it and checked by its knob."""
-    if name in PATHS:
-        parts = [text]
-    else:
-        parts = [part.strip() for part in text.split("/" if name in SEQUENCES else ",")]
-    flag = flag_name(name)
-    if len(parts) > 1 and name in NOT_LISTED:
-        why = {
-            "validation_fraction": "every member is chosen on the same held-out rows",
-            "checkpoint_every": "one checkpoint holds the whole sweep",
-        }.get(name, "a sweep reads one dataset and writes one run folder")
-        raise InputError(f"{flag} takes one value in a sweep ({why}), got {text!r}: give one value")
-    values = []
-    for part in parts:
-        try:
-            value = sizes_value(part) if name == "sizes" else PARSERS[field_type(name)](part)
-            if name != "sizes":
-                value = CONFIGS[KNOBS[name][0]].check_one(name, value)
-        except GpubpError as exc:  # the knob's own check (a SettingError is a ValueError too)
-            raise in_flags(exc.followed_by(f"(in {flag} {text})")) from None
-        except (argparse.ArgumentTypeError, ValueError) as exc:
-            kind = KINDS.get(field_type(name), exc) if name != "sizes" else exc
-            raise InputError(f"{flag} {part!r}: {kind}; give a list such as {example(name)}") from None
-        if value in values:
-            raise InputError(f"{flag} lists {part} twice: give each value once")
-        values.append(value)
-    return values
-
-
-KINDS = {"int": "not a whole number", "int | None": "not a whole number", "float": "not a number"}
-
-
-def example(name: str) -> str:
-    return {"sizes": "30/100,30", "betas": "0.9,0.999/0.8,0.99", "dropout": "0/0.2", "activation": "relu/tanh"}.get(
-        name, "1,2"
-    )
-
-
-def sizes_value(text: str) -> list[int]:
-    from . import sizes_argument
-
-    return sizes_argument(text)
-
-
-def field_type(name: str) -> str:
-    return next(f.type for f in dataclasses.fields(CONFIGS[KNOBS[name][0]]) if f.name == name)
-
-
-def flag_texts(args) -> dict:
-    """Each knob flag given, as its text (in the order the parser declares the flags)."""
-    return {name: getattr(args, name) for name in ["sizes", *KNOBS] if getattr(args, name, None) is not None}
-
-
-def given_lists(texts: dict) -> dict:
-    """Each flag given, as the list of its values."""
-    return {name: parse_values(name, text) for name, text in texts.items()}
-
-
-def stored_texts(texts: dict) -> dict:
-    """The flags' texts as a checkpoint stores them: data paths absolute, so a sweep resumes from any folder."""
-    stored = dict(texts)
-    for name in PATHS:
-        if name in stored and (name != "data" or Path(stored[name]).suffix.lower() in FILE_SUFFIXES):
-            stored[name] = os.path.abspath(stored[name])
-    return stored
-
-
-def same_text(name: str, given: str, saved: str) -> bool:
-    if name in PATHS:
-        return os.path.abspath(given) == os.path.abspath(saved) or given == saved
-    return given == saved
-
-
-def build_grid(given: dict) -> list[Member]:
-    """Every combination of the given values as a ``Member``; a combination no ``gpubp train`` would accept is
-    refused, naming it."""
-    axes = [name for name, values in given.items() if len(values) > 1]
-    members, seen = [], set()
-    for combination in itertools.product(*given.values()):
-        values = dict(zip(given, combination))
-        for config in CONFIGS.values():
-            full = {n: values.get(n, cli_default(n)) for n in config.knobs()}
-            for name in config.ignored([n for n in values if n in config.knobs()], full):
-                if config.applies()[name][0] in axes:
-                    del values[name]  # a value for a choice of this axis that this combination did not make
-                else:
-                    raise in_flags(config.not_read(name, full))
-        frozen = tuple(sorted((n, repr(v)) for n, v in values.items()))
-        if frozen in seen:
-            continue
-        seen.add(frozen)
-        values.setdefault("validation_fraction", DEFAULT_VALIDATION)
-        try:
-            settings = RunSettings.build({n: v for n, v in values.items() if n != "sizes"}, values.get("sizes", [30]))
-        except GpubpError as exc:
-            described = " ".join(f"{flag_name(n)} {show(values.get(n))}" for n in axes)
-            raise InputError(f"the grid's configuration {described}: {in_flags(exc)}") from None
-        if not settings.training.validation_fraction:
-            raise InputError(
-                "--validation-fraction 0 leaves nothing to choose the best member on (a sweep never chooses on the "
-                "test set): give a fraction > 0, such as 0.1"
-            )
-        members.append(Member(len(members), {n: values.get(n) for n in axes}, settings))
-    if len({m.settings.network.output_layer == "identity" for m in members}) > 1:
-        raise InputError(
-            "--output lists identity (a regression, whose data are real targets) beside a classifier's output: "
-            "a sweep reads its data once; sweep them separately"
-        )
-    return members
-
-
-def configuration(member: Member) -> dict:
-    """The member's values of the grid's axes, keyed by flag (``lr``, ``l2``, ``seed``), JSON-ready."""
-    return {flag_name(n)[2:]: list(v) if isinstance(v, tuple) else v for n, v in member.values.items()}
-
-
-def plural(n: int, what: str) -> str:
-    return f"{n} {what}{'' if n == 1 else 's'}"
-
-
-def show(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(show, value))
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def group_key(settings: RunSettings) -> tuple:
-    values = {**settings.network.to_dict(), **settings.training.to_dict(), "sizes": settings.sizes}
-    return tuple(repr(values[name]) for name in GROUPED)
-
-
-def grouped(members: list[Member]) -> list[list[Member]]:
-    """The members in groups that one array can train (``GROUPED`` knobs equal), in order of first appearance."""
-    groups: dict[tuple, list[Member]] = {}
-    for member in members:
-        groups.setdefault(group_key(member.settings), []).append(member)
-    for g, group in enumerate(groups.values()):
-        for member in group:
-            member.group = g
-    return list(groups.values())
-
-
-# ----- the run -----------------------------------------------------------------------------------------------------
+# ----- resuming ----------------------------------------------------------------------------------------------------
 
 
 def resumed_sweep(args, texts: dict) -> tuple[dict, dict]:
@@ -323,7 +159,25 @@ def checkpoint_path(folder, g: int) -> Path:
 
 
 def sweep_command(args) -> int:
+    """``gpubp sweep``; under ``mpiexec`` (``--distributed mpi``), any process's failure ends every process."""
+    comm = get_communicator(args.distributed, args.device)
+    try:
+        return start_sweep(args, comm)
+    except BaseException as exc:
+        if comm.size == 1:
+            raise
+        end_job(comm, exc, "sweep")
+
+
+def start_sweep(args, comm) -> int:
+    """Read the flags (a resumed sweep's from its checkpoint), build the grid, read and check the data, claim the
+    folder (rank 0 only), then train and report."""
     texts, record = flag_texts(args), None
+    if comm.size > 1 and (args.resume is not None or args.checkpoint_every not in (None, "0")):
+        raise InputError(
+            "--distributed mpi runs a sweep without checkpoints: drop --checkpoint-every and --resume, or run it in "
+            "one process"
+        )
     if args.resume is not None:
         texts, record = resumed_sweep(args, texts)
     members = build_grid(given_lists(texts))
@@ -346,13 +200,16 @@ def sweep_command(args) -> int:
     for member in members:
         member.settings.data_split, member.settings.run_id = split, run_id
     store = {"sweep": stored_texts(texts), "run_id": run_id, "data_split": split.to_json()}
+    if comm.rank != 0:
+        return run_sweep(args, comm, members, groups, dataset, held_out, None)
     data_file = first.data.data if Path(first.data.data).suffix.lower() in FILE_SUFFIXES else None
     if record is not None:
         folder, earlier = claim(Path(args.resume), files=SWEEP_FILES), []
     else:
         folder, earlier = claim_run_folder(args, first.training.epochs, None, data_file, SWEEP_FILES)
     try:
-        return run_sweep(args, members, groups, dataset, regression, held_out, folder, earlier, store)
+        files = SweepFiles(folder, earlier, regression, store, first.run.checkpoint_every, live=comm.size == 1)
+        return run_sweep(args, comm, members, groups, dataset, held_out, files)
     finally:
         folder.release()
 
@@ -360,10 +217,11 @@ def sweep_command(args) -> int:
 class SweepFiles:
     """What the sweep writes into its claimed folder as it goes: the metrics, and the earlier run's removal."""
 
-    def __init__(self, folder, earlier, regression: bool, store: dict, every: int):
+    def __init__(self, folder, earlier, regression: bool, store: dict, every: int, live: bool = True):
         self.folder, self.earlier, self.store, self.every = folder, earlier, store, every
         self.metrics = MetricsLog(folder.path / "metrics.jsonl", [], regression, row=self.row)
         self.regression = regression
+        self.live = live  # metrics written as the epochs end (one process), else once every rank's are gathered
 
     def checkpoint(self, trainer, g: int, done: bool) -> None:
         """Group ``g``'s array checkpoint (``done``: its training has ended), and the metrics forced to disk."""
@@ -378,11 +236,17 @@ class SweepFiles:
         return {"member": member.index, "config": configuration(member), **stats_row(stats, self.regression)}
 
     def after_epoch(self, member, stats) -> None:
+        if not self.live:
+            return
         with signals_deferred():
-            if self.earlier:  # --force: the earlier run goes once this one has an epoch of its own to show
-                self.folder.remove(self.earlier)
-                self.earlier = []
+            self.remove_earlier()
             self.metrics.append((member, stats))
+
+    def remove_earlier(self) -> None:
+        """--force: the earlier run's files go once this one has an epoch of its own to show."""
+        if self.earlier:
+            self.folder.remove(self.earlier)
+            self.earlier = []
 
 
 def stats_row(stats, regression: bool) -> dict:
@@ -390,36 +254,60 @@ def stats_row(stats, regression: bool) -> dict:
     return {k: v for k, v in metrics_row(stats, regression).items() if not k.startswith("test_")}
 
 
-def run_sweep(args, members, groups, dataset, regression, held_out, folder, earlier, store) -> int:
-    """Train each group as one array, then rank, report and write the folder."""
-    train_data, test_data = dataset.train, dataset.test
-    score = score_name(regression)[0]
+def run_sweep(args, comm, members, groups, dataset, held_out, files) -> int:
+    """Train this process's members of each group as one array (every member, in one process), gather them on rank
+    0 (``files``: rank 0's folder; None on the others), then rank, report and write the folder."""
+    for g, group in enumerate(groups):
+        first, last = comm.shard(len(group))  # this process's share of the group's members
+        mine = group[first:last]
+        if not mine:
+            continue
+        trainer = resumed_group(args, g, mine, dataset) if args.resume is not None else None
+        trainer = trainer or ArrayTrainer(build_array(args, mine, dataset))
+        if g == 0 and files is not None:
+            describe_sweep(trainer.arr, comm, members, groups, dataset, held_out, files)
+        train_group(args, g, len(groups), mine, trainer, dataset, files)
+        for k, member in enumerate(mine):
+            member.net = trainer.arr[k]
+    if comm.size > 1:
+        gathered = comm.gather([member.result() for member in members if member.net is not None])
+        if gathered is None:
+            return 0
+        for result in itertools.chain(*gathered[1:]):
+            members[result[0]].take(result, args.device)
+    return report_sweep(args, members, groups, dataset, files)
+
+
+def describe_sweep(arr, comm, members, groups, dataset, held_out, files) -> None:
+    """The lines a sweep starts with: the device, the grid, the data and the folder."""
     first = members[0].settings
-    files = SweepFiles(folder, earlier, regression, store, first.run.checkpoint_every)
+    score = score_name(arr.regression)[0]
     axes = list(members[0].values)
     counts = " × ".join(f"{len({repr(m.values[n]) for m in members})} {flag_name(n)}" for n in axes) or "no lists"
-    arrays = []
+    print(device_line(arr))
+    if comm.size > 1:
+        print(f"{comm.size} processes over {comm.kind}, each training its share of every group's members")
+    print(
+        f"grid: {plural(len(members), 'configuration')} ({counts}) in {plural(len(groups), 'network array')}; "
+        f"chosen on validation {score} on {held_out} held-out rows, never on the test set"
+    )
+    weighted = "" if first.data.weights is None else f", weighted by {first.data.weights}"
+    print(
+        f"data: {first.data.data}, {len(dataset.train[1])} training and {len(dataset.test[1])} test samples{weighted}"
+    )
+    print(f"run folder: {files.folder.path}")
+
+
+def report_sweep(args, members, groups, dataset, files) -> int:
+    """Rank the members on validation, score the test set for the chosen one (or all), and write the folder."""
+    regression = members[0].settings.network.output_layer == "identity"
+    score = score_name(regression)[0]
+    axes, folder = list(members[0].values), files.folder.path
     try:
-        for g, group in enumerate(groups):
-            trainer = resumed_group(args, g, group, dataset) if args.resume is not None else None
-            arr = build_array(args, group, dataset) if trainer is None else trainer.arr
-            trainer = trainer or ArrayTrainer(arr)
-            if g == 0:
-                print(device_line(arr))
-                print(
-                    f"grid: {plural(len(members), 'configuration')} ({counts}) in "
-                    f"{plural(len(groups), 'network array')}; chosen on validation {score} on {held_out} held-out "
-                    f"rows, never on the test set"
-                )
-                weighted = "" if first.data.weights is None else f", weighted by {first.data.weights}"
-                print(
-                    f"data: {first.data.data}, {len(train_data[1])} training and {len(test_data[1])} test samples"
-                    f"{weighted}"
-                )
-                print(f"run folder: {folder.path}")
-            train_group(args, g, len(groups), group, trainer, dataset, files)
-            arrays.append(arr)
-        files.metrics.write()  # a resumed sweep whose every group had ended appends nothing
+        files.remove_earlier()
+        if not files.live:
+            files.metrics.history = [entry for group in groups for entry in metric_entries(group)]
+        files.metrics.write()  # also where no epoch was appended: a resumed sweep whose every group had ended
         files.metrics.close()
         chosen = sorted(members, key=lambda m: (m.score is None, -(m.score or 0.0), m.index))
         best = chosen[0]
@@ -428,19 +316,19 @@ def run_sweep(args, members, groups, dataset, regression, held_out, folder, earl
                 f"every member diverged, so no model was written ({files.metrics.path} has their epochs): "
                 f"try smaller --lr values"
             )
-        score_test(arrays, groups, test_data, members if args.report_test == "all" else [best])
-        write_summary(folder.path / "summary.csv", chosen, axes, regression)
-        save_run_model(folder.path / "model.npz", member_network(arrays, groups, best), best.settings)
+        score_test(dataset.test, members if args.report_test == "all" else [best])
+        write_summary(folder / "summary.csv", chosen, axes, regression)
+        save_run_model(folder / "model.npz", best.net, best.settings)
         saved = ""
         if args.save_all:
             for member in members:
                 if member.kept is not None:
-                    path = folder.path / "members" / f"{member.index:03d}.npz"
+                    path = folder / "members" / f"{member.index:03d}.npz"
                     path.parent.mkdir(exist_ok=True)
-                    save_run_model(path, member_network(arrays, groups, member), member.settings)
-            saved = f", {folder.path / 'members'}/"
+                    save_run_model(path, member.net, member.settings)
+            saved = f", {folder / 'members'}/"
         curves = [[h.validation_score for h in m.history] for m in members]
-        no_plot = plot_validation_curves(folder.path / "validation_curves.png", curves, best.index, regression)
+        no_plot = plot_validation_curves(folder / "validation_curves.png", curves, best.index, regression)
     finally:
         files.metrics.close()
     print(summary_text(chosen, axes, regression))
@@ -448,9 +336,17 @@ def run_sweep(args, members, groups, dataset, regression, held_out, folder, earl
     test = "no test rows" if best.test is None else f"test {score} {best.test:.4f}"
     print(f"best: member {best.index} ({described}), validation {score} {best.score:.4f} at epoch {best.kept.epoch}")
     print(f"the best member's {test}" + ("" if args.report_test == "all" else " (--report-test all: every member's)"))
-    plot = f"; no plot: {no_plot}" if no_plot else f", {folder.path / 'validation_curves.png'}"
-    print(f"wrote {folder.path / 'model.npz'}, {files.metrics.path}, {folder.path / 'summary.csv'}{saved}{plot}")
+    plot = f"; no plot: {no_plot}" if no_plot else f", {folder / 'validation_curves.png'}"
+    print(f"wrote {folder / 'model.npz'}, {files.metrics.path}, {folder / 'summary.csv'}{saved}{plot}")
     return 0
+
+
+def metric_entries(group, histories=None) -> list:
+    """The metrics lines of a group's members, ``(member, stats)`` in the order one process writes them: epoch by
+    epoch, member by member (``histories``: theirs, default each member's own)."""
+    histories = [m.history for m in group] if histories is None else histories
+    longest = max((len(h) for h in histories), default=0)
+    return [(m, h[e]) for e in range(longest) for m, h in zip(group, histories) if e < len(h)]
 
 
 def resumed_group(args, g: int, group: list[Member], dataset):
@@ -484,11 +380,6 @@ def build_array(args, group: list[Member], dataset) -> NetworkArray:
     return arr
 
 
-def member_network(arrays, groups, member: Member):
-    """An ordinary network equal to ``member`` (a copy of its row of its group's array)."""
-    return arrays[member.group][groups[member.group].index(member)]
-
-
 def train_group(args, g: int, count: int, group: list[Member], trainer, dataset, files) -> None:
     """Train one group's array to its epochs (from where its checkpoint stands, when resuming), without the test
     set; each member's history, status and kept epoch afterwards. One line per epoch of the array: the best
@@ -496,16 +387,17 @@ def train_group(args, g: int, count: int, group: list[Member], trainer, dataset,
     arr, training = trainer.arr, group[0].settings.training
     regression = arr.regression
     score = score_name(regression)[0]
+    talks = files is not None
     reached = len(trainer.members[0].history)
-    for epoch in range(1, max(len(t.history) for t in trainer.members) + 1):  # what the checkpoint's run wrote
-        for k, member in enumerate(trainer.members):
-            if epoch <= len(member.history):
-                files.metrics.history.append((group[k], member.history[epoch - 1]))
-    progress = Progress(not args.quiet and sys.stderr.isatty(), reached + 1, training.epochs)
+    if talks:  # what the checkpoint's run wrote
+        files.metrics.history += metric_entries(group, [t.history for t in trainer.members])
+    progress = Progress(talks and not args.quiet and sys.stderr.isatty(), reached + 1, training.epochs)
     pending: dict[int, list] = {}
     where = f"group {g + 1}/{count}, " if count > 1 else ""
 
     def report() -> None:
+        if not talks:
+            return
         for epoch in sorted(pending):
             progress.close()
             rows = pending.pop(epoch)
@@ -518,8 +410,9 @@ def train_group(args, g: int, count: int, group: list[Member], trainer, dataset,
             )
 
     def on_epoch(k: int, stats) -> None:
-        files.after_epoch(group[k], stats)
-        pending.setdefault(stats.epoch, []).append((group[k], stats))
+        if talks:
+            files.after_epoch(group[k], stats)
+            pending.setdefault(stats.epoch, []).append((group[k], stats))
 
     def on_progress(done: int, total: int) -> None:
         report()
@@ -527,7 +420,7 @@ def train_group(args, g: int, count: int, group: list[Member], trainer, dataset,
 
     def on_array_epoch(epoch: int) -> None:
         report()
-        if files.every and epoch % files.every == 0 and epoch < training.epochs:
+        if talks and files.every and epoch % files.every == 0 and epoch < training.epochs:
             files.checkpoint(trainer, g, done=False)
 
     configs = [m.settings.training for m in group]
@@ -543,12 +436,12 @@ def train_group(args, g: int, count: int, group: list[Member], trainer, dataset,
                 on_progress=on_progress,
                 on_array_epoch=on_array_epoch,
             )
-        except TrainingDiverged:  # every member of the group diverged
-            trainer.diverged.update({k: None for k in range(len(group)) if k not in trainer.diverged})
+        except TrainingDiverged:  # every member of the group diverged: each is in trainer.diverged
+            pass
         finally:
             report()
             progress.close()
-        if files.every:
+        if talks and files.every:
             files.checkpoint(trainer, g, done=True)
     for k, member in enumerate(group):
         state = trainer.members[k].state
@@ -567,16 +460,14 @@ def stopped_early(trainer, config) -> bool:
     return bool(trainer.history) and config.patience is not None and trainer.state.stale_epochs >= config.patience
 
 
-def score_test(arrays, groups, test_data, members) -> None:
+def score_test(test_data, members) -> None:
     """The test score of ``members`` (after selection: it never decides anything)."""
     if not len(test_data[1]):
         return
     for member in members:
-        if member.kept is None:
-            continue
-        net = member_network(arrays, groups, member)
-        scored = net.metrics(*prepare(net, test_data, "test data"))
-        member.test = scored.r2 if net.regression else scored.correct / len(test_data[1])
+        if member.kept is not None:
+            scored = member.net.metrics(*prepare(member.net, test_data, "test data"))
+            member.test = scored.r2 if member.net.regression else scored.correct / len(test_data[1])
 
 
 SUMMARY = ("rank", "member", "group")

@@ -196,22 +196,22 @@ def train_command(args) -> int:
         end_job(comm, exc)
 
 
-def end_job(comm, exc: BaseException) -> None:
+def end_job(comm, exc: BaseException, command: str = "train") -> None:
     """End a data-parallel job after ``exc`` on this rank, with one line that rank 0 writes: its own failure, or
     the one another rank handed it (``gpubp.distributed``), followed by the state of the run's files."""
     if isinstance(exc, RankFailed):  # another rank's line, to which rank 0 added what is intact
         line, code = f"{exc}", exc.code
     elif isinstance(exc, GpubpError):
-        line, code = f"gpubp train: error on rank {comm.rank} of {comm.size}: {in_flags(exc)}", 2
+        line, code = f"gpubp {command}: error on rank {comm.rank} of {comm.size}: {in_flags(exc)}", 2
     elif isinstance(exc, KeyboardInterrupt):
         stop = stopped(exc)
         why = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {signal.Signals(stop.signum).name}"
-        line, code = f"gpubp train: rank {comm.rank} of {comm.size} {why}", stop.exit_status
+        line, code = f"gpubp {command}: rank {comm.rank} of {comm.size} {why}", stop.exit_status
         line += f"; {stop.state}" if stop.state else ""
     else:  # a bug: its traceback here, on this rank's stderr, and its one line from rank 0
         traceback.print_exc()
         sys.stderr.flush()
-        line, code = f"gpubp train: error on rank {comm.rank} of {comm.size}: {type(exc).__name__}: {exc}", 1
+        line, code = f"gpubp {command}: error on rank {comm.rank} of {comm.size}: {type(exc).__name__}: {exc}", 1
     if comm.rank == 0:
         write_line(line)
         comm.abort(code)
