@@ -4,6 +4,7 @@ the test set), the run folder's files, and every class of bad input refused in o
 import csv
 import json
 import signal
+import subprocess
 import time
 
 import numpy as np
@@ -374,3 +375,18 @@ def test_a_sweep_split_across_ranks_equals_the_one_process_sweep(tmp_path, data)
     for name in one:
         for a, b in zip(one[name], two[name]):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_a_stopped_sweep_says_which_checkpoints_are_intact(tmp_path, data):
+    process = start_gpubp(
+        "sweep", "--data", data, *LONG, "--out", "stopped", cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    first = tmp_path / "stopped" / "checkpoints" / "group-000.npz"
+    deadline = time.monotonic() + 120
+    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert err.strip().splitlines()[-1].endswith("are intact: gpubp sweep --resume stopped continues"), err

@@ -21,7 +21,7 @@ from ..data.config import FILE_SUFFIXES, DataConfig
 from ..errors import GpubpError, InputError
 from ..model.config import NetworkConfig
 from ..training.array import SHARED
-from .settings import CONFIGS, KNOBS, PARSERS, RunSettings, cli_default, flag_name, in_flags
+from .settings import CONFIGS, HIDDEN_DEFAULT, KNOBS, PARSERS, RunSettings, cli_default, flag_name, in_flags
 
 SEQUENCES = ("sizes", "betas", "dropout", "activation")  # one value is a comma list: values are separated by "/"
 PATHS = ("data", "data_dir", "weights")  # taken whole, as gpubp train takes them: a path may hold a comma
@@ -154,7 +154,9 @@ def build_grid(given: dict) -> list[Member]:
         seen.add(frozen)
         values.setdefault("validation_fraction", DEFAULT_VALIDATION)
         try:
-            settings = RunSettings.build({n: v for n, v in values.items() if n != "sizes"}, values.get("sizes", [30]))
+            settings = RunSettings.build(
+                {n: v for n, v in values.items() if n != "sizes"}, values.get("sizes", HIDDEN_DEFAULT)
+            )
         except GpubpError as exc:
             described = " ".join(f"{flag_name(n)} {show(values.get(n))}" for n in axes)
             raise InputError(f"the grid's configuration {described}: {in_flags(exc)}") from None
