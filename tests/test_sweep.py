@@ -390,3 +390,19 @@ def test_a_stopped_sweep_says_which_checkpoints_are_intact(tmp_path, data):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 143, err
     assert err.strip().splitlines()[-1].endswith("are intact: gpubp sweep --resume stopped continues"), err
+
+
+def test_a_member_that_diverges_is_ranked_last_and_the_others_go_on(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 3))
+    np.savez(tmp_path / "r.npz", X=x * 10, y=x @ [10.0, -20.0, 5.0])
+    flags = ["--data", tmp_path / "r.npz", "--output", "identity", "--activation", "identity", "--lr", "1,0.001"]
+    flags += [*SMALL, "--checkpoint-every", "1", "--save-all"]
+    result = run("sweep", *flags, "--out", "s", cwd=tmp_path)
+    ok(result)
+    assert "member 0 diverged and was stopped" in result.stderr
+    rows = summary(tmp_path / "s")
+    assert [(r["member"], r["status"]) for r in rows] == [("1", "finished"), ("0", "diverged in epoch 1")]
+    assert [p.name for p in (tmp_path / "s" / "members").iterdir()] == ["001.npz"]
+    ok(run("sweep", "--resume", "s", cwd=tmp_path))  # its checkpoint holds the diverged member, stopped
+    assert summary(tmp_path / "s") == rows

@@ -221,11 +221,11 @@ def train_and_report(args, comm, members, groups, dataset, held_out, files) -> i
         mine = group[first:last]
         if not mine:
             continue
-        trainer = resumed_group(args, g, mine, dataset) if args.resume is not None else None
+        trainer, done = resumed_group(args, g, mine, dataset) if args.resume is not None else (None, False)
         trainer = trainer or ArrayTrainer(build_array(args, mine, dataset))
         if g == 0 and files is not None:
             describe_sweep(trainer.arr, comm, members, groups, dataset, held_out, files)
-        train_group(args, g, len(groups), mine, trainer, dataset, files)
+        train_group(args, g, len(groups), mine, trainer, dataset, files, done)
         for k, member in enumerate(mine):
             member.net = trainer.arr[k]
     if comm.size > 1:
@@ -238,10 +238,11 @@ def train_and_report(args, comm, members, groups, dataset, held_out, files) -> i
 
 
 def resumed_group(args, g: int, group: list[Member], dataset):
-    """Group ``g``'s array trainer from its checkpoint, or None where the sweep was stopped before it wrote one."""
+    """Group ``g``'s array trainer from its checkpoint and whether its training had ended, or ``(None, False)``
+    where the sweep was stopped before it wrote one."""
     path = checkpoint_path(args.resume, g)
     if not path.is_file():
-        return None
+        return None, False
     trainer, record = load_array_checkpoint(path, args.device, NetworkArray)
     if (
         record.get("group") != g
@@ -252,8 +253,7 @@ def resumed_group(args, g: int, group: list[Member], dataset):
     trainer.arr.labels = dataset.classes
     for member in trainer.arr.members:
         member.labels = dataset.classes
-    trainer.done = record.get("done", False)
-    return trainer
+    return trainer, record.get("done") is True
 
 
 def build_array(args, group: list[Member], dataset) -> NetworkArray:
@@ -268,10 +268,10 @@ def build_array(args, group: list[Member], dataset) -> NetworkArray:
     return arr
 
 
-def train_group(args, g: int, count: int, group: list[Member], trainer, dataset, files) -> None:
-    """Train one group's array to its epochs (from where its checkpoint stands, when resuming), without the test
-    set; each member's history, status and kept epoch afterwards. One line per epoch of the array: the best
-    member's validation score so far."""
+def train_group(args, g: int, count: int, group: list[Member], trainer, dataset, files, done: bool) -> None:
+    """Train one group's array to its epochs (from where its checkpoint stands, when resuming; ``done``: that
+    checkpoint's training had ended), without the test set; each member's history, status and kept epoch
+    afterwards. One line per epoch of the array: the best member's validation score so far."""
     arr, training = trainer.arr, group[0].settings.training
     regression = arr.regression
     score = score_name(regression)[0]
@@ -313,7 +313,7 @@ def train_group(args, g: int, count: int, group: list[Member], trainer, dataset,
 
     configs = [m.settings.training for m in group]
     stopped = [k in trainer.diverged or stopped_early(t, c) for k, (t, c) in enumerate(zip(trainer.members, configs))]
-    if not getattr(trainer, "done", False) and not all(stopped):
+    if not done and not all(stopped):
         try:
             trainer.train(
                 configs,
@@ -335,7 +335,7 @@ def train_group(args, g: int, count: int, group: list[Member], trainer, dataset,
         state = trainer.members[k].state
         history = member.history = list(trainer.members[k].history)
         if k in trainer.diverged:
-            member.status = f"diverged after epoch {len(history)}"
+            member.status = f"diverged in epoch {len(history) + 1}"
             continue
         best_epoch = state.best_epoch if configs[k].patience is not None else None
         member.kept = history[(best_epoch or len(history)) - 1]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,9 @@ class Member:
 
     @property
     def score(self) -> float | None:
-        return None if self.kept is None else self.kept.validation_score
+        """The validation score it is ranked by (None: it has none, having diverged; ranked last)."""
+        score = None if self.kept is None else self.kept.validation_score
+        return score if score is not None and math.isfinite(score) else None
 
 
 def parse_values(name: str, text: str) -> list:
