@@ -211,7 +211,7 @@ def run_sweep(args, comm, members, groups, dataset, held_out, files) -> int:
     except KeyboardInterrupt as exc:
         stop = stopped(exc)
         if files is not None:
-            stop.state = files.state(args)
+            stop.state = files.state()
         raise stop from None
 
 

@@ -44,8 +44,10 @@ class SweepFiles:
             save_array_checkpoint(path, trainer, {**self.store, "group": g, "done": done})
             self.metrics.sync()
 
-    def state(self, args) -> str:
+    def state(self) -> str:
         """Which of the sweep's files can be used after a stop, and how to continue."""
+        if self.earlier:
+            return f"no file of this sweep was written; the earlier run's files in {self.folder.path} are untouched"
         checkpoints = sorted((self.folder.path / "checkpoints").glob("group-*.npz"))
         if checkpoints:
             return (
