@@ -73,46 +73,29 @@ def test_the_grid_is_the_product_and_every_file_is_written(tmp_path, data):
     assert not (folder / "members").exists()
 
 
-def test_members_equal_gpubp_train_runs_with_the_same_flags(tmp_path, data):
-    flags = ["--data", data, "--sizes", "7", "--optimizer", "momentum", "--validation-fraction", "0.2", *SMALL]
-    ok(
-        run(
-            "sweep",
-            *flags,
-            "--lr",
-            "0.5,2",
-            "--momentum",
-            "0.5,0.9",
-            "--seed",
-            "3,4",
-            "--save-all",
-            "--out",
-            "s",
-            cwd=tmp_path,
-        )
-    )
-    for row in summary(tmp_path / "s"):
+@pytest.mark.parametrize(
+    "shared, lists",
+    [
+        (["--optimizer", "momentum"], {"lr": "0.5,2", "momentum": "0.5,0.9", "seed": "3,4"}),
+        (["--optimizer", "adam", "--epochs", "6"], {"lr": "0.01,0.05", "patience": "1,2", "l2": "0,0.3"}),
+        (["--sizes", "5,4", "--activation", "relu", "--init", "glorot"], {"dropout": "0/0.2,0.1", "seed": "0,5"}),
+    ],
+)
+def test_members_equal_gpubp_train_runs_with_the_same_flags(tmp_path, data, shared, lists):
+    flags = ["--data", data, "--sizes", "7", "--validation-fraction", "0.2", *SMALL, *shared]
+    listed = [text for name, values in lists.items() for text in (f"--{name}", values)]
+    ok(run("sweep", *flags, *listed, "--save-all", "--out", "s", cwd=tmp_path))
+    rows = summary(tmp_path / "s")
+    assert len(rows) == np.prod([len(v.split("/" if name == "dropout" else ",")) for name, v in lists.items()])
+    for row in rows:
         member = row["member"]
-        ok(
-            run(
-                "train",
-                *flags,
-                "--lr",
-                row["lr"],
-                "--momentum",
-                row["momentum"],
-                "--seed",
-                row["seed"],
-                "--out",
-                f"t{member}",
-                cwd=tmp_path,
-            )
-        )
+        own = [text for name in lists for text in (f"--{name}", row[name])]
+        ok(run("train", *flags, *own, "--out", f"t{member}", cwd=tmp_path))
         alone = weights_of(tmp_path / f"t{member}" / "model.npz")
         swept = weights_of(tmp_path / "s" / "members" / f"{int(member):03d}.npz")
         for a, b in zip(swept, alone):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    best = summary(tmp_path / "s")[0]["member"]
+    best = rows[0]["member"]
     np.testing.assert_array_equal(
         np.concatenate([w.ravel() for w in weights_of(tmp_path / "s" / "model.npz")]),
         np.concatenate([w.ravel() for w in weights_of(tmp_path / "s" / "members" / f"{int(best):03d}.npz")]),
