@@ -32,6 +32,7 @@ from .errors import DeviceUnavailableError, GpubpError, InputError
 
 KINDS = ("none", "mpi", "nccl")
 FAILURE_TAG = 0x6770  # the point-to-point messages by which a rank hands its failure to rank 0
+GATHER_TAG = 0x6771  # and those by which it hands rank 0 its results (``gather``: a sweep's members)
 REPORT_WAIT = 60.0  # seconds a failing rank waits for rank 0 to report it and end the job
 ABORT_GRACE = 0.5  # seconds between the last line and MPI_Abort, for mpiexec to pass the line on
 
@@ -65,6 +66,10 @@ class LocalCommunicator:
 
     def check_peers(self) -> None:
         """Raise ``RankFailed`` where another rank has reported a failure (there is none here)."""
+
+    def gather(self, value) -> list | None:
+        """On rank 0, every rank's ``value`` (picklable), in rank order; None on the other ranks."""
+        return [value]
 
     def abort(self, code: int) -> None:
         raise SystemExit(code)
@@ -100,6 +105,23 @@ class MpiCommunicator(LocalCommunicator):
         self.backend.store_from_host(buffer, host)
         self.backend.synchronize()
         self.seconds += time.perf_counter() - start
+
+    def gather(self, value) -> list | None:
+        # polled like the all-reduce, so that rank 0 notices a rank that failed instead of waiting for it
+        if self.rank != 0:
+            self.comm.send(value, dest=0, tag=GATHER_TAG)
+            return None
+        values = [value]
+        for source in range(1, self.size):
+            request = self.comm.irecv(source=source, tag=GATHER_TAG)
+            while True:
+                done, received = request.test()
+                if done:
+                    break
+                self.check_peers()
+                time.sleep(0.001)
+            values.append(received)
+        return values
 
     def check_peers(self) -> None:
         """On rank 0: raise ``RankFailed`` where another rank has handed over its failure (``report_failure``)."""

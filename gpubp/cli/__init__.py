@@ -1,10 +1,11 @@
-"""The ``gpubp`` command line: ``train``, ``evaluate``, ``predict``, ``info``, ``bench``, ``gradcheck`` and ``data``.
+"""The ``gpubp`` command line: ``train``, ``sweep``, ``evaluate``, ``predict``, ``info``, ``bench``, ``gradcheck``
+and ``data``.
 
 This module only builds the argument parser and turns errors into exit codes; each command lives in ``train.py``,
-``tools.py`` or ``data.py``, and every knob's flag comes from its declaration (``settings.py``). Every problem a
-user can fix — a bad flag, a missing or malformed data file, a model file that is not gpubp's, a GPU that is not
-there — is printed as one line on stderr, naming knobs as flags, and exits with status 2, with no traceback; a bug
-in gpubp still shows its traceback.
+``sweep.py``, ``tools.py`` or ``data.py``, and every knob's flag comes from its declaration (``settings.py``). Every
+problem a user can fix — a bad flag, a missing or malformed data file, a model file that is not gpubp's, a GPU that
+is not there — is printed as one line on stderr, naming knobs as flags, and exits with status 2, with no traceback;
+a bug in gpubp still shows its traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..backend import DEVICES
 from ..backend.device import one_line
 from ..distributed import KINDS
 from ..errors import GpubpError
-from . import data, tools, train
+from . import data, sweep, tools, train
 from .process import command_process, report_warnings, stopped
 from .settings import add_flags, in_flags
 
@@ -76,6 +77,36 @@ def device_argument(parser) -> None:
     )
 
 
+def run_flags(parser, as_text: bool = False) -> None:
+    """The flags of a training run, ``gpubp train``'s (``as_text``: kept as text, for ``gpubp sweep``'s lists)."""
+    parser.add_argument(
+        "--sizes",
+        type=str if as_text else sizes_argument,
+        default=None,
+        help="hidden layer widths such as 30 or 100,30; or all widths, input first and output last, "
+        "such as 64,30,10 (default: 30; input and output widths come from the data)",
+    )
+    add_flags(parser, "data", "network", "training", "run", as_text=as_text)
+    device_argument(parser)
+
+
+def folder_flags(parser, files: str) -> None:
+    """``--out``, ``--force`` and ``--quiet``: where a run writes ``files``, and how it talks."""
+    parser.add_argument(
+        "--out",
+        type=path_argument,
+        default=None,
+        help=f"run folder for {files} (default: a new runs/<date>-<time>; when resuming, the checkpoint's folder)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="let --out replace an earlier run: its files are removed once the new run has finished its first "
+        "epoch (no other file in the folder is touched)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars, only a line per epoch")
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="gpubp",
@@ -90,15 +121,7 @@ def build_parser() -> Parser:
         description="Train a network by mini-batch SGD and write the model, metrics and "
         "learning curve into a run folder.",
     )
-    t.add_argument(
-        "--sizes",
-        type=sizes_argument,
-        default=None,
-        help="hidden layer widths such as 30 or 100,30; or all widths, input first and output last, "
-        "such as 64,30,10 (default: 30; input and output widths come from the data)",
-    )
-    add_flags(t, "data", "network", "training", "run")
-    device_argument(t)
+    run_flags(t)
     t.add_argument(
         "--resume",
         type=path_argument,
@@ -107,20 +130,7 @@ def build_parser() -> Parser:
         help="continue a run from its checkpoint.npz (or the run folder holding it), with the settings it was "
         "started with; only --epochs, --checkpoint-every, --lr, --device and --out may change",
     )
-    t.add_argument(
-        "--out",
-        type=path_argument,
-        default=None,
-        help="run folder for model.npz, metrics.jsonl, learning_curve.png, checkpoint.npz "
-        "(default: a new runs/<date>-<time>; when resuming, the checkpoint's folder)",
-    )
-    t.add_argument(
-        "--force",
-        action="store_true",
-        help="let --out replace an earlier run: its model, metrics, plot and checkpoint are removed once "
-        "the new run has finished its first epoch",
-    )
-    t.add_argument("--quiet", action="store_true", help="no progress bars, only a line per epoch")
+    folder_flags(t, "model.npz, metrics.jsonl, learning_curve.png, checkpoint.npz")
     t.add_argument(
         "--distributed",
         choices=KINDS,
@@ -129,6 +139,7 @@ def build_parser() -> Parser:
         "mpi (CPUs or GPUs, over MPI) or nccl (one GPU per process) (default: none)",
     )
     t.set_defaults(run=train.train_command)
+    sweep.add_parser(commands, run_flags, folder_flags)
 
     e = commands.add_parser(
         "evaluate", help="accuracy, cost and confusion matrix of a model on a dataset (a regression's R² and RMSE)"

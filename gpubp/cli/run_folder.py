@@ -6,7 +6,9 @@ for as long as the run lives; the run removes the file as it ends. The kernel dr
 ends, even after ``kill -9``, so a lock never outlives its run (a file left by ``kill -9`` is simply locked
 again), and a second ``gpubp train`` on the same folder is refused at once instead of writing into it. The claim
 happens before training, so a folder that cannot be created is reported before any epoch runs. Holding the lock,
-the run removes the temporary files an earlier killed run's atomic writes left behind.
+the run removes the temporary files an earlier killed run's atomic writes left behind. Which files make a run is
+the command's: ``RUN_FILES`` for ``gpubp train``, ``sweep.SWEEP_FILES`` for ``gpubp sweep`` (names, or patterns
+such as ``members/*.npz``); no other file in the folder is ever listed, replaced or removed.
 """
 
 from __future__ import annotations
@@ -25,16 +27,21 @@ MAX_SAME_SECOND = 1000
 class RunFolder:
     """A claimed run folder; ``release()`` gives it up (and removes it if this run created it and wrote nothing)."""
 
-    def __init__(self, path: Path, created: bool, lock_fd: int):
-        self.path, self.created, self.lock_fd = path, created, lock_fd
+    def __init__(self, path: Path, created: bool, lock_fd: int, files=RUN_FILES):
+        self.path, self.created, self.lock_fd, self.files = path, created, lock_fd, files
 
     def run_files(self) -> list[str]:
         """The run files present: an earlier run's, or this one's once it has written them."""
-        return [name for name in RUN_FILES if (self.path / name).exists()]
+        return present(self.path, self.files)
 
     def remove(self, names) -> None:
         for name in names:
             (self.path / name).unlink(missing_ok=True)
+        for folder in {(self.path / name).parent for name in names} - {self.path}:
+            try:  # a folder of run files (a sweep's members/) goes with its last one
+                folder.rmdir()
+            except OSError:
+                pass  # something else is in it: leave it
 
     def release(self) -> None:
         if self.lock_fd < 0:
@@ -49,8 +56,14 @@ class RunFolder:
         self.lock_fd = -1
 
 
-def claim(path: Path, fresh: bool = False) -> RunFolder:
-    """Claim ``path`` for a run; with ``fresh``, only a folder this call creates (else ``FileExistsError``)."""
+def present(path: Path, files) -> list[str]:
+    """The run files (names or patterns, ``files``) present in ``path``, as paths relative to it."""
+    return [str(p.relative_to(path)) for pattern in files for p in sorted(path.glob(pattern)) if p.is_file()]
+
+
+def claim(path: Path, fresh: bool = False, files=RUN_FILES) -> RunFolder:
+    """Claim ``path`` for a run that writes ``files``; with ``fresh``, only a folder this call creates (else
+    ``FileExistsError``)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -82,16 +95,16 @@ def claim(path: Path, fresh: bool = False) -> RunFolder:
         if is_lock_file(lock_fd, path / LOCK_NAME):
             break
         os.close(lock_fd)  # locked just as the run holding it removed it on its way out: take a fresh one
-    folder = RunFolder(path, created, lock_fd)
-    remove_stale_temporary_files(path)
+    folder = RunFolder(path, created, lock_fd, files)
+    remove_stale_temporary_files(path, files)
     return folder
 
 
-def claim_new(parent: Path, stamp: str) -> RunFolder:
+def claim_new(parent: Path, stamp: str, files=RUN_FILES) -> RunFolder:
     """A new folder ``parent/stamp``, or the first free ``parent/stamp-2``, ``-3``… (each try one ``mkdir``)."""
     for suffix in [""] + [f"-{k}" for k in range(2, MAX_SAME_SECOND)]:
         try:
-            return claim(parent / f"{stamp}{suffix}", fresh=True)
+            return claim(parent / f"{stamp}{suffix}", fresh=True, files=files)
         except FileExistsError:
             continue
     raise InputError(f"{parent} already holds {MAX_SAME_SECOND} runs named {stamp}*: name a folder with --out")
@@ -115,8 +128,9 @@ def cannot_create(path: Path, exc: OSError) -> InputError:
     return InputError(f"cannot create the run folder {path}: {reason}; choose a writable --out")
 
 
-def remove_stale_temporary_files(path: Path) -> None:
+def remove_stale_temporary_files(path: Path, files=RUN_FILES) -> None:
     """The ``.NAME.*.tmp`` files that ``atomic_write`` leaves only when its process is killed mid-write."""
-    for name in RUN_FILES:
-        for stale in path.glob(f".{name}.*.tmp"):
+    for pattern in files:
+        where = Path(pattern)
+        for stale in path.glob(str(where.parent / f".{where.name}.*.tmp")):
             stale.unlink(missing_ok=True)

@@ -161,9 +161,10 @@ PARSERS = {
 }
 
 
-def add_flags(parser, *parts: str, only=None) -> None:
+def add_flags(parser, *parts: str, only=None, as_text=False) -> None:
     """A flag for every knob (or those named in ``only``) of the named parts of the settings, each from its
-    declaration; a flag not given leaves its knob ``None`` in the parsed arguments."""
+    declaration; a flag not given leaves its knob ``None`` in the parsed arguments. ``as_text``: the flags keep
+    their text, for a command that reads more than one value from it (``gpubp sweep``, through ``PARSERS``)."""
     for part in parts:
         for f in dataclasses.fields(CONFIGS[part]):
             if only is not None and f.name not in only:
@@ -172,7 +173,7 @@ def add_flags(parser, *parts: str, only=None) -> None:
             parser.add_argument(
                 declared.flag,
                 dest=f.name,
-                type=PARSERS[f.type],
+                type=str if as_text else PARSERS[f.type],
                 default=None,
                 metavar=declared.metavar,
                 help=flag_help(declared, cli_default(f.name)),

@@ -42,7 +42,7 @@ from ..training import Trainer, save_checkpoint
 from ..training.config import VALIDATION_SEED, validation_split
 from ..training.report import MetricsLog, describe_network, per_layer, plot_learning_curve, score_name
 from .process import signals_deferred, stopped
-from .run_folder import RUN_FILES, claim, claim_new
+from .run_folder import RUN_FILES, claim, claim_new, present
 from .settings import CHECKPOINT_NAME, CONFIGS, SPLIT_ENTRY, checkpoint_file, given_values, in_flags, settings_for
 
 
@@ -97,12 +97,12 @@ def epochs_reached(folder: Path) -> int:
         return 0
 
 
-def check_inputs_are_kept(out: Path, data_file, checkpoint, continuing: bool) -> None:
+def check_inputs_are_kept(out: Path, data_file, checkpoint, continuing: bool, files=RUN_FILES) -> None:
     """Refuse a run folder where a file the run writes or removes is the data file or the checkpoint it reads
     (whatever the spelling), even with ``--force``; the checkpoint of a run resumed in its own folder is the one
     file that the run replaces by design, with its next checkpoint. (No run file reads as sample weights.)"""
     inputs = [(data_file, "its data (--data)"), (checkpoint, "the checkpoint it resumes (--resume)")]
-    for name in RUN_FILES:
+    for name in [name for name in files if "*" not in name] + present(out, [f for f in files if "*" in f]):
         for source, what in inputs:
             if source is None or (continuing and name == CHECKPOINT_NAME and source == checkpoint):
                 continue
@@ -114,17 +114,17 @@ def check_inputs_are_kept(out: Path, data_file, checkpoint, continuing: bool) ->
                 )
 
 
-def claim_run_folder(args, epochs, resumed_run=None, data_file=None):
+def claim_run_folder(args, epochs, resumed_run=None, data_file=None, files=RUN_FILES):
     """The claimed run folder; refuses one where the run would write over an input (``data_file``, the checkpoint),
     one holding another run's files without ``--force``, a resume into a folder whose model is of another run than
     the checkpoint (``resumed_run``: the checkpoint's run id), and a resume to fewer ``epochs`` than the model
-    beside the checkpoint has already reached."""
+    beside the checkpoint has already reached. ``files``: what the command's runs write (``run_folder.py``)."""
     if args.out is None and args.resume is None:
-        return claim_new(Path("runs"), time.strftime("%Y%m%d-%H%M%S")), []
+        return claim_new(Path("runs"), time.strftime("%Y%m%d-%H%M%S"), files), []
     out = args.out if args.out is not None else args.resume.parent
     continuing = args.resume is not None and out.resolve() == args.resume.parent.resolve()
-    check_inputs_are_kept(out, data_file, None if args.resume is None else args.resume, continuing)
-    folder = claim(out)
+    check_inputs_are_kept(out, data_file, None if args.resume is None else args.resume, continuing, files)
+    folder = claim(out, files=files)
     if (
         continuing
         and resumed_run is not None
@@ -196,22 +196,22 @@ def train_command(args) -> int:
         end_job(comm, exc)
 
 
-def end_job(comm, exc: BaseException) -> None:
+def end_job(comm, exc: BaseException, command: str = "train") -> None:
     """End a data-parallel job after ``exc`` on this rank, with one line that rank 0 writes: its own failure, or
     the one another rank handed it (``gpubp.distributed``), followed by the state of the run's files."""
     if isinstance(exc, RankFailed):  # another rank's line, to which rank 0 added what is intact
         line, code = f"{exc}", exc.code
     elif isinstance(exc, GpubpError):
-        line, code = f"gpubp train: error on rank {comm.rank} of {comm.size}: {in_flags(exc)}", 2
+        line, code = f"gpubp {command}: error on rank {comm.rank} of {comm.size}: {in_flags(exc)}", 2
     elif isinstance(exc, KeyboardInterrupt):
         stop = stopped(exc)
         why = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {signal.Signals(stop.signum).name}"
-        line, code = f"gpubp train: rank {comm.rank} of {comm.size} {why}", stop.exit_status
+        line, code = f"gpubp {command}: rank {comm.rank} of {comm.size} {why}", stop.exit_status
         line += f"; {stop.state}" if stop.state else ""
     else:  # a bug: its traceback here, on this rank's stderr, and its one line from rank 0
         traceback.print_exc()
         sys.stderr.flush()
-        line, code = f"gpubp train: error on rank {comm.rank} of {comm.size}: {type(exc).__name__}: {exc}", 1
+        line, code = f"gpubp {command}: error on rank {comm.rank} of {comm.size}: {type(exc).__name__}: {exc}", 1
     if comm.rank == 0:
         write_line(line)
         comm.abort(code)
@@ -242,13 +242,7 @@ class RunFiles:
 
     def save_model(self, net) -> None:
         path = self.folder.path / "model.npz"
-        split = json.dumps(self.settings.data_split.to_json())
-        extra = {
-            "run_id": np.array(self.settings.run_id),
-            SPLIT_ENTRY: np.array(split),
-            "tf32": np.array(uses_tf32(net)),
-        }
-        save(net, path, extra)
+        save_run_model(path, net, self.settings)
         self.metrics.close()
         self.model = path
 
@@ -267,6 +261,33 @@ class RunFiles:
         return f"no model or checkpoint was written for this run{hint}{earlier}"
 
 
+def save_run_model(path, net, settings) -> None:
+    """``net`` saved as a run's model: with the run's id, the record of its data's split and whether it ran in
+    TF32 (what ``gpubp evaluate`` and ``--resume`` read back)."""
+    extra = {
+        "run_id": np.array(settings.run_id),
+        SPLIT_ENTRY: np.array(json.dumps(settings.data_split.to_json())),
+        "tf32": np.array(uses_tf32(net)),
+    }
+    save(net, path, extra)
+
+
+def read_data(settings):
+    """The run's dataset, whether it is a regression, and the widths ``(n_in, n_out)`` its data gives."""
+    regression = settings.network.output_layer == "identity"
+    dataset = read_configured(settings.data, regression)
+    return dataset, regression, describe_data(dataset.train, dataset.test, regression)
+
+
+def check_weighted_rows(dataset, settings, held_out: int) -> None:
+    """Refuse sample weights that leave the rows trained on (after the test split and the hold-out) no weight."""
+    if dataset.weights is None:
+        return
+    kept = validation_split(len(dataset.train[1]), settings.training.validation_fraction)[0]
+    left = " left after the validation hold-out" if held_out else ""
+    check_some_weight(dataset.weights[kept], settings.data.weights, f"the {len(kept)} training rows{left}")
+
+
 def start_run(args, comm) -> int:
     """Read the settings and the data, build the network (or take the checkpoint's, on the same data), check that
     the run fits in memory, claim the run folder (rank 0 only: only rank 0 talks and writes), then train and
@@ -275,10 +296,9 @@ def start_run(args, comm) -> int:
         args.resume = checkpoint_file(args.resume)
     settings, resumed = settings_for(args)
     check_flags_apply(settings, args)
-    data, regression = settings.data, settings.network.output_layer == "identity"
-    dataset = read_configured(data, regression)
+    data = settings.data
+    dataset, regression, (n_in, n_out) = read_data(settings)
     train_data, test_data = dataset.train, dataset.test
-    n_in, n_out = describe_data(train_data, test_data, regression)
     outputs = "targets" if regression else "classes"
     if resumed is None:
         sizes = resolve_sizes(settings.sizes, n_in, n_out, outputs)
@@ -300,10 +320,7 @@ def start_run(args, comm) -> int:
             )
     settings.sizes = list(trainer.net.sizes)
     held_out = settings.training.rows(len(train_data[1]))[1]
-    if dataset.weights is not None:  # the rows trained on, after the test split and the validation hold-out
-        kept = validation_split(len(train_data[1]), settings.training.validation_fraction)[0]
-        left = " left after the validation hold-out" if held_out else ""
-        check_some_weight(dataset.weights[kept], data.weights, f"the {len(kept)} training rows{left}")
+    check_weighted_rows(dataset, settings, held_out)
     settings.data_split = dataset.split.holding_out(settings.training.validation_fraction, held_out, VALIDATION_SEED)
     writes = comm.rank == 0  # rank 0 saves the model, and the checkpoints
     checkpoints = writes and bool(settings.run.checkpoint_every)
@@ -358,11 +375,15 @@ def tf32_note(net) -> str:
     return f"; float32 matrix products in TensorFloat-32 (CUPY_TF32={os.environ.get('CUPY_TF32')}, inherited)"
 
 
+def device_line(net) -> str:
+    backend = net.backend
+    return f"device: {backend.name} — {backend.device_name} ({backend.reason})" + tf32_note(net)
+
+
 def describe_run(args, comm, settings, trainer, train_data, test_data, held_out) -> list[str]:
     """The lines a run starts with: the device, the network and its training, the data, the methods."""
     net, training = trainer.net, settings.training
-    backend = net.backend
-    lines = [f"device: {backend.name} — {backend.device_name} ({backend.reason})" + tf32_note(net)]
+    lines = [device_line(net)]
     if comm.size > 1:
         lines.append(f"data-parallel: {comm.size} processes over {comm.kind}, each a share of every mini-batch")
     rule = training.optimizer + (

@@ -98,9 +98,12 @@ class ArrayTrainer:
         on_progress=None,
         on_warning=None,
         comm=None,
+        on_array_epoch=None,
     ) -> ArrayHistory:
         """Train every member up to its ``configs[k].epochs`` (see ``Trainer.train``); ``rows[k]``: the training
-        rows member k trains on (None: all); ``on_epoch(k, stats)`` after each member's epoch."""
+        rows member k trains on (None: all); ``on_epoch(k, stats)`` after each member's epoch;
+        ``on_array_epoch(epoch)`` once every member has ended that epoch (where a checkpoint holds every member's
+        run whole)."""
         arr, comm = self.arr, comm or LocalCommunicator()
         check_shared(configs)
         data = prepare(arr, training_data, "training data")
@@ -140,6 +143,8 @@ class ArrayTrainer:
                     self.members[k].finish(run, warns[k])  # its best weights, now: it takes no more steps
             if all(run is None or run.stopped for run in runs):
                 break
+            if on_array_epoch is not None:
+                on_array_epoch(epoch)
         for k, run in enumerate(runs):
             if run is not None and not run.stopped:
                 self.members[k].finish(run, warns[k])

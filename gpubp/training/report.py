@@ -55,21 +55,35 @@ def describe_network(net) -> str:
 
 
 class MetricsLog:
-    """``metrics.jsonl`` of one run: written whole from ``history`` at the first ``append``, then appended to."""
+    """``metrics.jsonl`` of one run: written whole from ``history`` at the first ``append``, then appended to;
+    ``row``: an entry as a line's object (default: ``metrics_row``; a sweep's adds the member)."""
 
-    def __init__(self, path, history, regression: bool = False):
+    def __init__(self, path, history, regression: bool = False, row=None):
         self.path, self.history, self.file, self.regression = path, list(history), None, regression
+        self.row = row or (lambda stats: metrics_row(stats, regression))
 
     def append(self, stats) -> None:
         self.history.append(stats)
         try:
-            if self.file is None:  # replaces what was there: an earlier run's file, or epochs past a checkpoint
-                lines = "".join(json.dumps(metrics_row(h, self.regression)) + "\n" for h in self.history)
-                atomic_write(self.path, lambda f: f.write(lines.encode()))
-                self.file = open(self.path, "a", encoding="utf-8")
+            if self.file is None:
+                self.write()
             else:
-                self.file.write(json.dumps(metrics_row(stats, self.regression)) + "\n")
+                self.file.write(json.dumps(self.row(stats)) + "\n")
                 self.file.flush()
+        except OSError as exc:
+            raise GpubpError(
+                f"cannot write {self.path}: {exc.strerror or exc}; free some space or choose another --out"
+            ) from None
+
+    def write(self) -> None:
+        """Write the whole file, replacing what was there (an earlier run's file, or epochs past a checkpoint), and
+        append from now on; a no-op once written."""
+        if self.file is not None:
+            return
+        lines = "".join(json.dumps(self.row(h)) + "\n" for h in self.history)
+        try:
+            atomic_write(self.path, lambda f: f.write(lines.encode()))
+            self.file = open(self.path, "a", encoding="utf-8")
         except OSError as exc:
             raise GpubpError(
                 f"cannot write {self.path}: {exc.strerror or exc}; free some space or choose another --out"
@@ -86,9 +100,8 @@ class MetricsLog:
             self.file = None
 
 
-def plot_learning_curve(path, history, best_epoch=None, regression: bool = False) -> str | None:
-    """Draw the costs, the scores that fit the task (accuracy, or R² for a ``regression``) and η per epoch into a
-    PNG, with the epoch whose weights were kept marked; ``None``, or why there is no plot."""
+def draw(path, figure) -> str | None:
+    """``figure(plt)`` (a matplotlib figure) written as a PNG to ``path``; ``None``, or why there is no plot."""
     try:
         import matplotlib
 
@@ -100,6 +113,24 @@ def plot_learning_curve(path, history, best_epoch=None, regression: bool = False
         return f"matplotlib failed ({type(exc).__name__}: {first_line(exc)})"
     fig = None
     try:
+        fig = figure(plt)
+        fig.tight_layout()
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    except GpubpError as exc:
+        return str(exc)
+    except Exception as exc:
+        return f"matplotlib failed ({type(exc).__name__}: {first_line(exc)})"
+    finally:
+        if fig is not None:
+            plt.close(fig)
+    return None
+
+
+def plot_learning_curve(path, history, best_epoch=None, regression: bool = False) -> str | None:
+    """Draw the costs, the scores that fit the task (accuracy, or R² for a ``regression``) and η per epoch into a
+    PNG, with the epoch whose weights were kept marked; ``None``, or why there is no plot."""
+
+    def figure(plt):
         epochs = [h.epoch for h in history]
         score, field = score_name(regression)
         fig, (cost_axis, score_axis, eta_axis) = plt.subplots(1, 3, figsize=(14, 4))
@@ -123,16 +154,29 @@ def plot_learning_curve(path, history, best_epoch=None, regression: bool = False
         for axis in (cost_axis, score_axis):
             if axis.get_legend_handles_labels()[0]:
                 axis.legend()
-        fig.tight_layout()
-        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    except GpubpError as exc:
-        return str(exc)
-    except Exception as exc:
-        return f"matplotlib failed ({type(exc).__name__}: {first_line(exc)})"
-    finally:
-        if fig is not None:
-            plt.close(fig)
-    return None
+        return fig
+
+    return draw(path, figure)
+
+
+def plot_validation_curves(path, curves, best: int, regression: bool = False) -> str | None:
+    """Draw every member's validation score per epoch (``curves[k]``: member k's), member ``best`` highlighted,
+    into a PNG; ``None``, or why there is no plot."""
+
+    def figure(plt):
+        score = score_name(regression)[0]
+        fig, axis = plt.subplots(figsize=(8, 5))
+        for k, curve in enumerate(curves):
+            if k != best and curve:
+                axis.plot(range(1, len(curve) + 1), curve, color="tab:gray", alpha=0.4, linewidth=1)
+        axis.plot(
+            range(1, len(curves[best]) + 1), curves[best], color="tab:red", linewidth=2.5, label=f"best: member {best}"
+        )
+        axis.set(xlabel="epoch", ylabel=f"validation {score}", title=f"{len(curves)} members' validation {score}")
+        axis.legend()
+        return fig
+
+    return draw(path, figure)
 
 
 def first_line(exc: Exception) -> str:
