@@ -94,6 +94,14 @@ def test_sample_weights_dropout_and_relu_per_member(data):
     assert agree(data, shared, per_member, network={"activation": "relu"}) <= 1e-10
 
 
+def test_each_member_may_weigh_the_rows_its_own_way(data):
+    """A list of weight arrays (or None) is one per member, as a cross-validation's folds balance their classes."""
+    rng = np.random.default_rng(2)
+    n = len(data[0][1])
+    per_member = [{"eta": 0.05, "sample_weight": w} for w in (rng.random(n), None, rng.integers(0, 3, n) * 1.0)]
+    assert agree(data, {"optimizer": "adam", "validation_fraction": 0.1}, per_member) <= 1e-10
+
+
 def test_members_stepped_a_group_at_a_time_train_as_they_would_alone(data, monkeypatch):
     """On the CPU a large array steps a group of members at a time (``groups``); one member per group here."""
     monkeypatch.setattr(CpuBackend, "group_bytes", 1)

@@ -74,6 +74,19 @@ def member_rows(rows, count: int, n: int):
     return checked
 
 
+def member_weights(sample_weight, count: int) -> list:
+    """``sample_weight`` as one entry per member: a list of arrays (or None) gives each member its own (each checked
+    by its run); anything else, a list of numbers too, is every member's."""
+    if not (isinstance(sample_weight, list) and all(w is None or hasattr(w, "__len__") for w in sample_weight)):
+        return [sample_weight] * count
+    if len(sample_weight) != count:
+        raise InputError(
+            f"sample_weight lists {len(sample_weight)} weight arrays for an array of {count} networks: give one per "
+            f"member (each one weight per training row, or None), or one array for all"
+        )
+    return sample_weight
+
+
 class ArrayTrainer:
     """The training run of a network array: one ``Trainer`` per member, and the members' update rules as one."""
 
@@ -100,7 +113,9 @@ class ArrayTrainer:
         comm=None,
     ) -> ArrayHistory:
         """Train every member up to its ``configs[k].epochs`` (see ``Trainer.train``); ``rows[k]``: the training
-        rows member k trains on (None: all); ``on_epoch(k, stats)`` after each member's epoch."""
+        rows member k trains on (None: all); ``sample_weight``: one weight per training row for every member, or a
+        list of one such array (or None) per member (a cross-validation's class weights, balanced per fold);
+        ``on_epoch(k, stats)`` after each member's epoch."""
         arr, comm = self.arr, comm or LocalCommunicator()
         check_shared(configs)
         data = prepare(arr, training_data, "training data")
@@ -111,9 +126,10 @@ class ArrayTrainer:
         warn = on_warning or warnings.warn
         active = [k not in self.diverged and not self._stopped(k, configs[k]) for k in range(arr.count)]
         warns = [member_warning(warn, k) for k in range(arr.count)]
+        weights = member_weights(sample_weight, arr.count)
         runs = [
-            trainer.start(config, data, sample_weight, test, comm, warns[k], rows=r, gather=False) if live else None
-            for k, (trainer, config, r, live) in enumerate(zip(self.members, configs, chosen, active))
+            trainer.start(config, data, w, test, comm, warns[k], rows=r, gather=False) if live else None
+            for k, (trainer, config, r, w, live) in enumerate(zip(self.members, configs, chosen, weights, active))
         ]
         if not any(active):
             raise InputError("every member of this array has stopped (early, or diverged): start a new run")
