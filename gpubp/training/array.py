@@ -17,6 +17,7 @@ the rounding of the batched products' summation order. A member whose weights st
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 
@@ -110,12 +111,15 @@ class ArrayTrainer:
         on_epoch=None,
         on_progress=None,
         on_warning=None,
+        on_member_warning=None,
         comm=None,
     ) -> ArrayHistory:
         """Train every member up to its ``configs[k].epochs`` (see ``Trainer.train``); ``rows[k]``: the training
         rows member k trains on (None: all); ``sample_weight``: one weight per training row for every member, or a
         list of one such array (or None) per member (a cross-validation's class weights, balanced per fold);
-        ``on_epoch(k, stats)`` after each member's epoch."""
+        ``on_epoch(k, stats)`` after each member's epoch; ``on_member_warning(k, warning)``, if given, takes member
+        k's warnings as that network alone would give them (not named "member k", and no warning of its divergence:
+        the caller finds it in ``ArrayHistory.diverged``)."""
         arr, comm = self.arr, comm or LocalCommunicator()
         check_shared(configs)
         data = prepare(arr, training_data, "training data")
@@ -125,7 +129,10 @@ class ArrayTrainer:
             raise InputError("shared_order needs every member to train on the same rows: drop rows, or shared_order")
         warn = on_warning or warnings.warn
         active = [k not in self.diverged and not self._stopped(k, configs[k]) for k in range(arr.count)]
-        warns = [member_warning(warn, k) for k in range(arr.count)]
+        warns = [
+            member_warning(warn, k) if on_member_warning is None else functools.partial(on_member_warning, k)
+            for k in range(arr.count)
+        ]
         weights = member_weights(sample_weight, arr.count)
         runs = [
             trainer.start(config, data, w, test, comm, warns[k], rows=r, gather=False) if live else None
@@ -146,7 +153,8 @@ class ArrayTrainer:
                     continue
                 if not finite[k]:
                     self.diverged[k] = error = diverged(epoch, run.config, run.samples, arr.members[k], run.x)
-                    warn(TrainingWarning(f"member {k} diverged and was stopped: {error.template}", *error.knobs))
+                    if on_member_warning is None:
+                        warn(TrainingWarning(f"member {k} diverged and was stopped: {error.template}", *error.knobs))
                     runs[k] = None
                     continue
                 stats = self.members[k].end_epoch(run, epoch, seconds, etas[k], monitor_training_cost)
