@@ -45,6 +45,9 @@ def agree(data, shared, per_member, rows=None, count=3, network=None, epochs=3):
         training = (x, y) if rows is None else (x[rows[k]], y[rows[k]])
         reference = alone.SGD(training, epochs, 10, test_data=test, **shared, **mine)
         assert [r.test_accuracy for r in histories[k]] == [r.test_accuracy for r in reference]
+        # members that share their rows are scored in one pass (``_training_costs``): the same costs, to rounding
+        costs = [r.training_cost for r in histories[k]]
+        np.testing.assert_allclose(costs, [r.training_cost for r in reference], rtol=1e-12, atol=0)
         assert histories[k].best_epoch == reference.best_epoch
         worst = max(worst, worst_difference(sum(arr[k].parameters(), []), sum(alone.parameters(), [])))
     return worst

@@ -148,6 +148,7 @@ class ArrayTrainer:
             with np.errstate(over="ignore", invalid="ignore"):
                 seconds, etas = self._epoch(runs, groups, epoch, shared_order, comm, on_progress)
             finite = arr.finite_members()
+            costs = self._training_costs(runs, finite, comm) if monitor_training_cost else {}
             for k, run in enumerate(runs):
                 if run is None or run.stopped:
                     continue
@@ -157,7 +158,7 @@ class ArrayTrainer:
                         warn(TrainingWarning(f"member {k} diverged and was stopped: {error.template}", *error.knobs))
                     runs[k] = None
                     continue
-                stats = self.members[k].end_epoch(run, epoch, seconds, etas[k], monitor_training_cost)
+                stats = self.members[k].end_epoch(run, epoch, seconds, etas[k], monitor_training_cost, costs.get(k))
                 if on_epoch is not None:
                     on_epoch(k, stats)
                 if run.stopped:
@@ -170,6 +171,22 @@ class ArrayTrainer:
         if len(self.diverged) == arr.count:
             raise next(iter(self.diverged.values()))
         return ArrayHistory([t.history for t in self.members], self.diverged)
+
+    def _training_costs(self, runs, finite, comm) -> dict:
+        """The training cost of each live member that shares its training rows and weights with its neighbours (the
+        candidates of one fold), from one forward pass of those members at a time: {member: cost}. The others are
+        left to their own ``end_epoch``."""
+        costs: dict[int, float] = {}
+        if comm.rank != 0:
+            return costs
+        live = [k for k, run in enumerate(runs) if run is not None and not run.stopped and finite[k]]
+        for first, last in same_rows(runs, live):
+            if last - first > 1:
+                run = runs[first]
+                view = self.arr._view(first, last)
+                scored = view.metrics(*run.training_set(view), run.device_weights)
+                costs.update((first + j, m.cost) for j, m in enumerate(scored))
+        return costs
 
     def _stopped(self, k: int, config: TrainingConfig) -> bool:
         """Whether member k stopped early in an earlier call of this run (it stays as it ended)."""
@@ -268,6 +285,28 @@ def member_warning(warn, k: int):
         warn(warning)
 
     return warn_member
+
+
+def same_rows(runs, live) -> list[tuple[int, int]]:
+    """The ``(first, last)`` spans of consecutive ``live`` members whose runs train on the same rows with the same
+    weights (an array's data is shared, so only the indices and weights can differ)."""
+    spans: list[list[int]] = []
+    for k in live:
+        if spans and spans[-1][1] == k and same_training_set(runs[spans[-1][0]], runs[k]):
+            spans[-1][1] = k + 1
+        else:
+            spans.append([k, k + 1])
+    return [(first, last) for first, last in spans]
+
+
+def same_training_set(a, b) -> bool:
+    rows = (a.rows is None and b.rows is None) or (
+        a.rows is not None and b.rows is not None and np.array_equal(a.rows, b.rows)
+    )
+    weights = (a.weights is None and b.weights is None) or (
+        a.weights is not None and b.weights is not None and np.array_equal(a.weights, b.weights)
+    )
+    return rows and weights
 
 
 def runs_data(runs) -> tuple:
