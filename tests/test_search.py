@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from gpubp import TrainingWarning
 from gpubp.sklearn import NetworkClassifier, NetworkRegressor, NetworkSearchCV
 from gpubp.sklearn import search as search_module
+from gpubp.training.config import validation_split
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +165,28 @@ def test_a_fit_that_diverges_scores_error_score_as_in_grid_search_cv(digits):
     assert ours.cv_results_["mean_test_score"][0] == pytest.approx(theirs.cv_results_["mean_test_score"][0], abs=1e-6)
     with pytest.raises(ValueError, match="diverged"):
         NetworkSearchCV(estimator, grid, cv=splits(x, y), error_score="raise").fit(x, y)
+
+
+def test_an_array_that_cannot_start_trains_fit_by_fit_as_grid_search_cv_does(digits, monkeypatch):
+    """Fold 0's rows weigh 0 but for those its hold-out takes: that fit is refused as its run is laid out, so its
+    array trains each fit on its own, and that one fit alone fails, as in GridSearchCV."""
+    x, y = digits
+    cv = splits(x, y)
+    train = cv[0][0]
+    weights = np.zeros(len(y))
+    weights[train[validation_split(len(train), 0.2)[1]]] = 1.0
+    estimator = classifier(early_stopping=True, validation_fraction=0.2, n_iter_no_change=2)
+    alone = []
+    fit_alone = search_module.NetworkSearchCV._fit_alone
+    monkeypatch.setattr(
+        search_module.NetworkSearchCV, "_fit_alone", lambda self, fit, *a: alone.append(fit) or fit_alone(self, fit, *a)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours, _ = both(estimator, {"learning_rate_init": [1e-2, 3e-2]}, x, y, cv, {"sample_weight": weights})
+    assert len(alone) == 6  # the one array's 2 candidates × 3 folds
+    assert np.isnan(ours.cv_results_["split0_test_score"]).all()
+    assert np.isfinite(ours.cv_results_["split1_test_score"]).all()
 
 
 @pytest.mark.slow
