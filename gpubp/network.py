@@ -89,7 +89,10 @@ Network.SGD.__doc__ = _sgd_doc()
 ARRAY_OPTIONS = {
     "rows": (None, "one array of training-row indices per member (folds, bootstraps), or None: every member all rows"),
     "shared_order": (False, "every member reads the same rows in the same order, drawn by the first member"),
-    "sample_weight": RUN_OPTIONS["sample_weight"],
+    "sample_weight": (
+        None,
+        RUN_OPTIONS["sample_weight"][1] + "; or a list of one such array (or None) per member",
+    ),
     "monitor_training_cost": RUN_OPTIONS["monitor_training_cost"],
     "on_epoch": (None, "called with (member, EpochStats) after each member's epoch"),
     "on_progress": RUN_OPTIONS["on_progress"],

@@ -45,6 +45,9 @@ def agree(data, shared, per_member, rows=None, count=3, network=None, epochs=3):
         training = (x, y) if rows is None else (x[rows[k]], y[rows[k]])
         reference = alone.SGD(training, epochs, 10, test_data=test, **shared, **mine)
         assert [r.test_accuracy for r in histories[k]] == [r.test_accuracy for r in reference]
+        # members that share their rows are scored in one pass (``_training_costs``): the same costs, to rounding
+        costs = [r.training_cost for r in histories[k]]
+        np.testing.assert_allclose(costs, [r.training_cost for r in reference], rtol=1e-12, atol=0)
         assert histories[k].best_epoch == reference.best_epoch
         worst = max(worst, worst_difference(sum(arr[k].parameters(), []), sum(alone.parameters(), [])))
     return worst
@@ -92,6 +95,14 @@ def test_sample_weights_dropout_and_relu_per_member(data):
     per_member = [{"eta": 0.05, "dropout": d} for d in (0.5, 0.0, (0.2,))]
     shared = {"optimizer": "momentum", "sample_weight": weights}
     assert agree(data, shared, per_member, network={"activation": "relu"}) <= 1e-10
+
+
+def test_each_member_may_weigh_the_rows_its_own_way(data):
+    """A list of weight arrays (or None) is one per member, as a cross-validation's folds balance their classes."""
+    rng = np.random.default_rng(2)
+    n = len(data[0][1])
+    per_member = [{"eta": 0.05, "sample_weight": w} for w in (rng.random(n), None, rng.integers(0, 3, n) * 1.0)]
+    assert agree(data, {"optimizer": "adam", "validation_fraction": 0.1}, per_member) <= 1e-10
 
 
 def test_members_stepped_a_group_at_a_time_train_as_they_would_alone(data, monkeypatch):

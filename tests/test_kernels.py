@@ -124,6 +124,27 @@ def test_softmax_is_right_and_stable_at_the_edges():
         assert np.allclose(out.sum(axis=1), 1, rtol=0, atol=2 * np.finfo(dtype).eps)
 
 
+@pytest.mark.parametrize("shape", [(300, 10), (6, 200, 10), (4, 16), (300, 17), (3, 50, 40)])
+def test_softmax_rows_short_or_long_are_the_kernels_sums(shape):
+    """Short rows (NumPy's twin folds them a column at a time, ``_row_reduce``) are the kernel's loop exactly, in
+    its order; long ones (one pairwise reduce) agree to rounding; a member's bias is added to its own rows."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 5, shape).astype(np.float32)
+    b = rng.normal(0, 1, (*shape[:-2], 1, shape[-1])).astype(np.float32)
+    out = NumpyOps().bias_softmax(z, b, np.empty_like(z))
+    v = z + b
+    top = v[..., :1].copy()
+    for j in range(1, shape[-1]):
+        top = np.maximum(top, v[..., j : j + 1])
+    e = np.exp(v - top)
+    total = e[..., :1].copy()
+    for j in range(1, shape[-1]):
+        total = total + e[..., j : j + 1]  # the kernel's sum, column by column, in float32
+    if shape[-1] <= 16 and z.size >= 1024:
+        np.testing.assert_array_equal(out, e / total)
+    np.testing.assert_allclose(out, e / total, rtol=8 * np.finfo(np.float32).eps, atol=1e-30)  # 40 terms
+
+
 def test_sigmoid_and_its_derivative_are_right_and_stable_at_the_edges():
     """σ (bias_sigmoid with b = 0) is exact to rounding and never overflows; σ′ as BP2 computes it from a = σ(z)
     (hidden_delta with an incoming gradient of 1) is a(1 − a), 1/4 at 0 and 0 where σ saturates."""

@@ -6,6 +6,7 @@
     >>> clf.score(X_test, y_test)
     >>> reg = NetworkRegressor(hidden_layer_sizes=(64,), random_state=0).fit(X_train, t_train)
     >>> reg.score(X_test, t_test)  # R²
+    >>> search = NetworkSearchCV(NetworkClassifier(random_state=0), {"learning_rate_init": [1e-3, 1e-2]}).fit(X, y)
 
 scikit-learn stays optional: ``import gpubp`` never imports it; this package does, and says how to install it
 (``pip install 'gpubp[sklearn]'``) when it is missing or older than the estimator API used here (1.6).
@@ -18,5 +19,6 @@ except ImportError as exc:
 
 from .classifier import NetworkClassifier
 from .regressor import NetworkRegressor
+from .search import NetworkSearchCV
 
-__all__ = ["NetworkClassifier", "NetworkRegressor"]
+__all__ = ["NetworkClassifier", "NetworkRegressor", "NetworkSearchCV"]

@@ -13,6 +13,7 @@ naming the parameter as the caller wrote it (``batch_size``, ``learning_rate_ini
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from numbers import Integral
 
@@ -157,6 +158,21 @@ def store_parameters(estimator, parameters: dict) -> None:
             setattr(estimator, name, value)
 
 
+@dataclasses.dataclass
+class FitPlan:
+    """What one ``fit`` (or ``partial_fit``) trains, its inputs checked (``NetworkEstimator._plan``): ``X`` and the
+    network's ``targets``, the rows' ``weights`` (host, or None), the network's ``sizes``, ``NetworkConfig``
+    ``knobs`` and ``seed``, and the run's ``TrainingConfig``."""
+
+    X: object
+    targets: object
+    weights: object
+    sizes: list
+    knobs: dict
+    seed: object
+    config: TrainingConfig
+
+
 class NetworkEstimator(BaseEstimator):
     """The training and pickling machinery of a scikit-learn estimator over a ``gpubp.Network`` (see the module)."""
 
@@ -180,20 +196,42 @@ class NetworkEstimator(BaseEstimator):
         not, with the same network.
         """
         with self._all_or_nothing() as runs:
-            self._check_parameters()
-            X, y = check_data(self, X, y, reset=fresh)
-            targets, n_outputs = self._targets(y, fresh, incremental, classes)
-            weights = self._row_weights(self._sample_weight(sample_weight, X), targets, incremental)
-            knobs = self._network_knobs()
+            trainer = None if fresh else self._fitted_trainer()
+            epochs_done = 0 if fresh else len(trainer.history)
+            plan = self._plan(X, y, sample_weight, incremental, fresh, classes, epochs_done)
             if fresh:
-                sizes = [X.shape[1], *self._hidden_sizes(), n_outputs]
-                trainer = Trainer(Network(sizes, device=self.device, seed=self._seed(), **knobs))
-                self._configure_network(trainer.net)
+                trainer = Trainer(self._new_network(plan, Network, None))
             else:
-                trainer = self._fitted_trainer()
-                self._check_same_network(trainer.net, knobs)
-            self._train_network(runs, trainer, fresh, X, targets, incremental, weights)
+                self._check_same_network(trainer.net, plan.knobs)
+            self._train_network(runs, trainer, fresh, plan)
         return self
+
+    def _plan(self, X, y, sample_weight, incremental=False, fresh=True, classes=None, epochs_done=0) -> FitPlan:
+        """What a call trains, every parameter and input checked: ``X``, the network's targets and the rows'
+        weights, the network's sizes, knobs and seed, and the ``TrainingConfig`` up to ``epochs_done`` plus one
+        epoch (``incremental``) or ``max_iter``. A fresh plan records ``n_features_in_`` and the task's own
+        (``classes_``). ``fit`` trains by it, and ``NetworkSearchCV`` plans each of its fits with it, so that a
+        member of its arrays is exactly this estimator's fit."""
+        self._check_parameters()
+        X, y = check_data(self, X, y, reset=fresh)
+        targets, n_outputs = self._targets(y, fresh, incremental, classes)
+        weights = self._row_weights(self._sample_weight(sample_weight, X), targets, incremental)
+        knobs = self._network_knobs()
+        sizes = [X.shape[1], *self._hidden_sizes(), n_outputs]
+        seed = self._seed() if fresh else None  # drawn once per fresh network, from a RandomState as it stands
+        config = self._training_config(epochs_done, X.shape[0], incremental)
+        return FitPlan(X, targets, weights, sizes, knobs, seed, config)
+
+    def _new_network(self, plan: FitPlan, network_class, count):
+        """A fresh network for ``plan`` (``count`` None), or an array of ``count`` such networks seeded
+        ``plan.seed[k]`` (``network_class``: ``gpubp.NetworkArray``), configured as this estimator's task needs."""
+        if count is None:
+            net = network_class(plan.sizes, device=self.device, seed=plan.seed, **plan.knobs)
+        else:
+            net = network_class(plan.sizes, count, seeds=plan.seed, device=self.device, **plan.knobs)
+        for each in (net, *getattr(net, "members", ())):
+            self._configure_network(each)
+        return net
 
     @contextlib.contextmanager
     def _all_or_nothing(self):
@@ -212,21 +250,23 @@ class NetworkEstimator(BaseEstimator):
                     raise exc.renamed(estimator_name) from None
                 raise
 
-    def _train_network(self, runs, trainer: Trainer, fresh: bool, X, targets, incremental: bool, weights) -> None:
-        """One epoch (``incremental``) or ``max_iter`` of ``trainer``'s run on ``X`` and the network's ``targets``
-        with the rows' ``weights`` (or None), inside ``_all_or_nothing`` (``runs``); a run of a fitted network goes
-        on from the weights its last call left (the best, after early stopping)."""
+    def _train_network(self, runs, trainer: Trainer, fresh: bool, plan: FitPlan) -> None:
+        """``trainer``'s run by ``plan``, inside ``_all_or_nothing`` (``runs``); a run of a fitted network goes on
+        from the weights its last call left (the best, after early stopping)."""
         if not fresh:  # a new network is simply dropped on failure; a fitted one is put back as it was
             runs.enter_context(trainer.all_or_nothing())
             trainer.restart_early_stopping()
-        net = trainer.net
-        X, targets = on_device(net, X), on_device(net, targets)
-        config = self._training_config(len(trainer.history), X.shape[0], incremental)
+        net, config = trainer.net, plan.config
+        X, targets = on_device(net, plan.X), on_device(net, plan.targets)
         report = self._report if self.verbose else None
         with blas_threads_for(net, config.mini_batch_size):
-            trainer.train(config, (X, targets), sample_weight=weights, on_epoch=report, on_warning=self._warn)
+            trainer.train(config, (X, targets), sample_weight=plan.weights, on_epoch=report, on_warning=self._warn)
+        self._adopt(trainer, config)
+
+    def _adopt(self, trainer: Trainer, config: TrainingConfig) -> None:
+        """Become the estimator fitted by ``trainer``'s run, trained by ``config``."""
         self._trainer = trainer
-        self._set_fitted_attributes(net, validated=config.validation_fraction > 0)
+        self._set_fitted_attributes(trainer.net, validated=config.validation_fraction > 0)
 
     def _sample_weight(self, sample_weight, X):
         """``sample_weight`` as scikit-learn checks it (``_check_sample_weight``: one finite number >= 0 per row of

@@ -17,6 +17,7 @@ the rounding of the batched products' summation order. A member whose weights st
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 
@@ -74,6 +75,19 @@ def member_rows(rows, count: int, n: int):
     return checked
 
 
+def member_weights(sample_weight, count: int) -> list:
+    """``sample_weight`` as one entry per member: a list of arrays (or None) gives each member its own (each checked
+    by its run); anything else, a list of numbers too, is every member's."""
+    if not (isinstance(sample_weight, list) and all(w is None or hasattr(w, "__len__") for w in sample_weight)):
+        return [sample_weight] * count
+    if len(sample_weight) != count:
+        raise InputError(
+            f"sample_weight lists {len(sample_weight)} weight arrays for an array of {count} networks: give one per "
+            f"member (each one weight per training row, or None), or one array for all"
+        )
+    return sample_weight
+
+
 class ArrayTrainer:
     """The training run of a network array: one ``Trainer`` per member, and the members' update rules as one."""
 
@@ -97,13 +111,17 @@ class ArrayTrainer:
         on_epoch=None,
         on_progress=None,
         on_warning=None,
+        on_member_warning=None,
         comm=None,
         on_array_epoch=None,
     ) -> ArrayHistory:
         """Train every member up to its ``configs[k].epochs`` (see ``Trainer.train``); ``rows[k]``: the training
-        rows member k trains on (None: all); ``on_epoch(k, stats)`` after each member's epoch;
-        ``on_array_epoch(epoch)`` once every member has ended that epoch (where a checkpoint holds every member's
-        run whole)."""
+        rows member k trains on (None: all); ``sample_weight``: one weight per training row for every member, or a
+        list of one such array (or None) per member (a cross-validation's class weights, balanced per fold);
+        ``on_epoch(k, stats)`` after each member's epoch; ``on_array_epoch(epoch)`` once every member has ended
+        that epoch (where a checkpoint holds every member's run whole); ``on_member_warning(k, warning)``, if given,
+        takes member k's warnings as that network alone would give them (not named "member k", and no warning of
+        its divergence: the caller finds it in ``ArrayHistory.diverged``)."""
         arr, comm = self.arr, comm or LocalCommunicator()
         check_shared(configs)
         data = prepare(arr, training_data, "training data")
@@ -113,10 +131,14 @@ class ArrayTrainer:
             raise InputError("shared_order needs every member to train on the same rows: drop rows, or shared_order")
         warn = on_warning or warnings.warn
         active = [k not in self.diverged and not self._stopped(k, configs[k]) for k in range(arr.count)]
-        warns = [member_warning(warn, k) for k in range(arr.count)]
+        warns = [
+            member_warning(warn, k) if on_member_warning is None else functools.partial(on_member_warning, k)
+            for k in range(arr.count)
+        ]
+        weights = member_weights(sample_weight, arr.count)
         runs = [
-            trainer.start(config, data, sample_weight, test, comm, warns[k], rows=r, gather=False) if live else None
-            for k, (trainer, config, r, live) in enumerate(zip(self.members, configs, chosen, active))
+            trainer.start(config, data, w, test, comm, warns[k], rows=r, gather=False) if live else None
+            for k, (trainer, config, r, w, live) in enumerate(zip(self.members, configs, chosen, weights, active))
         ]
         if not any(active):
             raise InputError("every member of this array has stopped (early, or diverged): start a new run")
@@ -128,15 +150,17 @@ class ArrayTrainer:
             with np.errstate(over="ignore", invalid="ignore"):
                 seconds, etas = self._epoch(runs, groups, epoch, shared_order, comm, on_progress)
             finite = arr.finite_members()
+            costs = self._training_costs(runs, finite, comm) if monitor_training_cost else {}
             for k, run in enumerate(runs):
                 if run is None or run.stopped:
                     continue
                 if not finite[k]:
                     self.diverged[k] = error = diverged(epoch, run.config, run.samples, arr.members[k], run.x)
-                    warn(TrainingWarning(f"member {k} diverged and was stopped: {error.template}", *error.knobs))
+                    if on_member_warning is None:
+                        warn(TrainingWarning(f"member {k} diverged and was stopped: {error.template}", *error.knobs))
                     runs[k] = None
                     continue
-                stats = self.members[k].end_epoch(run, epoch, seconds, etas[k], monitor_training_cost)
+                stats = self.members[k].end_epoch(run, epoch, seconds, etas[k], monitor_training_cost, costs.get(k))
                 if on_epoch is not None:
                     on_epoch(k, stats)
                 if run.stopped:
@@ -151,6 +175,22 @@ class ArrayTrainer:
         if len(self.diverged) == arr.count:
             raise next(iter(self.diverged.values()))
         return ArrayHistory([t.history for t in self.members], self.diverged)
+
+    def _training_costs(self, runs, finite, comm) -> dict:
+        """The training cost of each live member that shares its training rows and weights with its neighbours (the
+        candidates of one fold), from one forward pass of those members at a time: {member: cost}. The others are
+        left to their own ``end_epoch``."""
+        costs: dict[int, float] = {}
+        if comm.rank != 0:
+            return costs
+        live = [k for k, run in enumerate(runs) if run is not None and not run.stopped and finite[k]]
+        for first, last in same_rows(runs, live):
+            if last - first > 1:
+                run = runs[first]
+                view = self.arr._view(first, last)
+                scored = view.metrics(*run.training_set(view), run.device_weights)
+                costs.update((first + j, m.cost) for j, m in enumerate(scored))
+        return costs
 
     def _stopped(self, k: int, config: TrainingConfig) -> bool:
         """Whether member k stopped early in an earlier call of this run (it stays as it ended)."""
@@ -249,6 +289,28 @@ def member_warning(warn, k: int):
         warn(warning)
 
     return warn_member
+
+
+def same_rows(runs, live) -> list[tuple[int, int]]:
+    """The ``(first, last)`` spans of consecutive ``live`` members whose runs train on the same rows with the same
+    weights (an array's data is shared, so only the indices and weights can differ)."""
+    spans: list[list[int]] = []
+    for k in live:
+        if spans and spans[-1][1] == k and same_training_set(runs[spans[-1][0]], runs[k]):
+            spans[-1][1] = k + 1
+        else:
+            spans.append([k, k + 1])
+    return [(first, last) for first, last in spans]
+
+
+def same_training_set(a, b) -> bool:
+    rows = (a.rows is None and b.rows is None) or (
+        a.rows is not None and b.rows is not None and np.array_equal(a.rows, b.rows)
+    )
+    weights = (a.weights is None and b.weights is None) or (
+        a.weights is not None and b.weights is not None and np.array_equal(a.weights, b.weights)
+    )
+    return rows and weights
 
 
 def runs_data(runs) -> tuple:

@@ -282,14 +282,19 @@ class Trainer:
         return Run(config, n, samples, x, y, labels, weights, device_weights, validation, test, dropout, schedule,
                    epochs, steps_per_epoch, saturation, comm, kept, held)  # fmt: skip
 
-    def end_epoch(self, run: Run, epoch: int, seconds: float, eta: float, monitor_training_cost: bool) -> EpochStats:
+    def end_epoch(
+        self, run: Run, epoch: int, seconds: float, eta: float, monitor_training_cost: bool, training_cost=None
+    ) -> EpochStats:
         """Score the epoch that just ended (the training cost, the test and validation data), let early stopping
         and the plateau schedule see it, and add it to the history; ``run.stopped`` tells whether patience ran
-        out."""
+        out. ``training_cost``: the cost already computed (a network array scores members that share their rows
+        in one pass), or None."""
         net, state, config, comm = self.net, self.state, run.config, run.comm
         stats = EpochStats(epoch, seconds, run.n / seconds, eta=eta)
         if comm.rank == 0 and monitor_training_cost:
-            stats.training_cost = net.metrics(*run.training_set(net), run.device_weights).cost
+            if training_cost is None:
+                training_cost = net.metrics(*run.training_set(net), run.device_weights).cost
+            stats.training_cost = training_cost
         if comm.rank == 0 and run.test is not None:
             scored = net.metrics(*run.test)
             stats.test_cost, stats.test_r2 = scored.cost, scored.r2
