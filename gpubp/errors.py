@@ -50,7 +50,14 @@ class GpubpError(Exception):
 
     def followed_by(self, text: str) -> GpubpError:
         """The same error, of the same type and knobs, its message followed by ``; text``."""
-        extended = rebuilt(type(self), "", {**self.__dict__, "template": f"{self.template}; {text}"})
+        return self._with_template(f"{self.template}; {text}")
+
+    def preceded_by(self, text: str) -> GpubpError:
+        """The same error, of the same type and knobs, its message after ``text: `` (``member 3: …``)."""
+        return self._with_template(f"{text}: {self.template}")
+
+    def _with_template(self, template: str) -> GpubpError:
+        extended = rebuilt(type(self), "", {**self.__dict__, "template": template})
         Exception.__init__(extended, extended.fill(python_name))
         return extended
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import inspect
 import textwrap
 
+import numpy as np
+
 from . import model
 from .config import SettingError
 from .errors import InputError
@@ -118,7 +120,7 @@ class NetworkArray(model.NetworkArray):
             raise TypeError(f"SGD() got an unexpected keyword argument {unknown[0]!r}")
         knobs.update(epochs=epochs, mini_batch_size=mini_batch_size, eta=eta)
         configs = [member_config(knobs, k, self.count) for k in range(self.count)]
-        history = options.pop("history")
+        history = check_array_history(options.pop("history"), self.count)
         trainer = getattr(history, "trainer", None)
         if trainer is None or trainer.arr is not self:
             trainer = ArrayTrainer(self, history)
@@ -127,10 +129,24 @@ class NetworkArray(model.NetworkArray):
         return result
 
 
+def check_array_history(history, count: int):
+    """``history``: None, or the ``ArrayHistory`` of an earlier ``SGD`` of an array of ``count`` networks."""
+    if history is None or (isinstance(history, ArrayHistory) and len(history) == count):
+        return history
+    got = f"a {type(history).__name__}" + (f" of {len(history)}" if hasattr(history, "__len__") else "")
+    raise InputError(
+        f"history must be the ArrayHistory that an earlier SGD of this array of {count} networks returned, got {got}: "
+        f"pass that ArrayHistory whole (history[k] is one member's), or no history to start afresh"
+    )
+
+
 def member_config(knobs: dict, k: int, count: int) -> TrainingConfig:
-    """Member ``k``'s configuration: a list gives one value per member, anything else one value for all."""
+    """Member ``k``'s configuration: a list (or a NumPy array) gives one value per member, anything else one value
+    for all."""
     values = {}
     for name, value in knobs.items():
+        if isinstance(value, np.ndarray) and value.ndim:
+            value = value.tolist()
         if isinstance(value, list):
             if len(value) != count:
                 raise InputError(
@@ -143,7 +159,7 @@ def member_config(knobs: dict, k: int, count: int) -> TrainingConfig:
     try:
         return TrainingConfig(**values)
     except SettingError as exc:
-        raise SettingError(f"member {k}: {exc.template}", *exc.knobs) from None
+        raise exc.preceded_by(f"member {k}") from None
 
 
 def load(path, device=None) -> Network | NetworkArray:

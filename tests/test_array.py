@@ -136,6 +136,12 @@ def test_a_member_that_diverges_is_named_and_stopped_and_the_others_go_on(data):
     assert set(histories.diverged) == {1} and isinstance(histories.diverged[1], gpubp.TrainingDiverged)
     assert [len(h) for h in histories] == [3, 0, 3]
     assert list(arr.finite_members()) == [True, False, True]
+    with pytest.raises(gpubp.InputError, match="member 1 of this array has weights that are not finite"):
+        arr[1]
+    with pytest.warns(gpubp.TrainingWarning, match=r"averages the 2 members with finite weights; member\(s\) 1 "):
+        ensemble = arr.ensemble_feedforward(test[0])
+    np.testing.assert_array_equal(ensemble, arr.feedforward(test[0])[[0, 2]].mean(axis=0))
+    assert np.all(np.isfinite(ensemble))
     alone = gpubp.Network(SIZES, seed=2, dtype="float64", device="cpu", cost="cross-entropy")
     alone.SGD((x, y), 3, 10, 0.5, test_data=test)
     assert worst_difference(sum(arr[2].parameters(), []), sum(alone.parameters(), [])) <= 1e-10
@@ -200,6 +206,20 @@ def test_an_array_is_saved_and_loaded_whole(data, tmp_path):
         (lambda a, d: a.SGD(d, 2, 10, 0.5, rows=[[0, 1]] * 2), "rows must give one array of row indices per member"),
         (lambda a, d: a.SGD(d, 2, 10, 0.5, rows=[[0, 1], [5000], [2]]), r"rows\[1\] must be a non-empty list"),
         (lambda a, d: a.SGD(d, 2, 10, 0.5, rows=[[0, 1], [1], [2]], shared_order=True), "shared_order needs every"),
+        (lambda a, d: a.SGD(d, 2, 10, np.array([0.5, 1.0])), "eta.* lists 2 values for an array of 3 networks"),
+        (lambda a, d: a.SGD(d, 2, 10, np.array([0.5, np.nan, 1.0])), "member 1: eta"),
+        (
+            lambda a, d: a.SGD(
+                d, 2, 2, 0.5, rows=[[0, 1], [2, 3], [4, 5]], sample_weight=np.r_[1, 1, 0, 0, np.ones(1434)]
+            ),
+            "member 1: the sample weights are 0 for every row this run trains on",
+        ),
+        (
+            lambda a, d: a.SGD(d, 2, 1, 0.5, rows=[list(range(20))] * 2 + [[4]], validation_fraction=0.5),
+            "member 2: ",
+        ),
+        (lambda a, d: a.SGD(d, 2, 10, 0.5, history=a.SGD(d, 1, 10, 0.5)[0]), "history must be the ArrayHistory"),
+        (lambda a, d: a.SGD(d, 2, 10, 0.5, history=[None] * 2), "got a list of 2"),
     ],
 )
 def test_what_an_array_cannot_train_is_refused(data, call, message):
@@ -213,3 +233,17 @@ def test_seeds_and_count_are_checked():
         gpubp.NetworkArray(SIZES, 0)
     with pytest.raises(gpubp.InputError, match="seeds must be a list of 2 seeds"):
         gpubp.NetworkArray(SIZES, 2, seeds=[1, 2, 3])
+
+
+def test_members_are_taken_one_at_a_time_by_their_index():
+    arr = gpubp.NetworkArray(SIZES, 2, seeds=[3, 4], device="cpu")
+    assert arr[-1].config.seed == 4 and arr[np.int64(0)].config.seed == 3
+    for bad, message in [
+        (2, r"arr\[2\]: this array has 2 members, 0 to 1"),
+        (-3, r"arr\[-3\]: this array has 2 members"),
+        (slice(0, 1), "taken one at a time, by a whole number"),
+        (True, "taken one at a time"),
+        (1.0, "taken one at a time"),
+    ]:
+        with pytest.raises(gpubp.InputError, match=message):
+            arr[bad]

@@ -239,3 +239,14 @@ def test_a_bias_shift_clears_every_value_of_the_kink_by_the_smallest_move(seed):
     for smaller in np.linspace(-abs(shift), abs(shift), 201)[1:-1] if shift else []:  # no smaller move clears them
         assert np.any(np.abs(z + smaller) < 0.05 - 1e-12)
     assert bias_shift_clear_of_zero(np.array([0.3, -0.2]), 0.05) == 0.0
+
+
+def test_predict_and_evaluate_refuse_a_network_arrays_file_in_one_line(tmp_path):
+    arr = gpubp.NetworkArray([64, 5, 10], 2, seeds=[0, 1], device="cpu")
+    gpubp.save(arr, tmp_path / "array.npz")
+    np.savetxt(tmp_path / "rows.csv", load_digits()[1][0][:3], delimiter=",")
+    for command in (("predict", "array.npz", "rows.csv"), ("evaluate", "array.npz")):
+        result = run(*command, cwd=tmp_path)
+        assert result.returncode == 2 and result.stdout == "", result.stdout
+        assert "holds a network array (2 networks), not one network" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

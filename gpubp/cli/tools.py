@@ -38,7 +38,7 @@ from ..model.gradcheck import clear_of_kinks, gradient_check
 from ..model.inputs import prepare
 from ..model.memory import parameter_buffer_bytes
 from ..model.storage import atomic_write, read
-from ..network import Network, load
+from ..network import Network
 from ..training.config import VALIDATION_SEED, validation_split
 from ..training.report import confusion_matrix, describe_network, format_confusion, format_regression
 from .settings import cli_default, given_values, recorded_split
@@ -178,7 +178,7 @@ def rows_to_evaluate(args, recorded, dataset, shown: str, own: bool):
 
 def predict(args) -> int:
     check_output(args.out, args.force, [args.model, args.file])
-    net = load(args.model, device=args.device)
+    net, _ = read(args.model, args.device, Network)  # one network: an array's file is refused, as evaluate does
     x, source = load_features(args.file, args.header)
     check_width(net, x, str(args.file))
     predicted = net.predict(x)

@@ -16,11 +16,12 @@ ensemble's (``ensemble_feedforward``, ``ensemble_predict``) averages the members
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
 from ..config import is_whole
-from ..errors import InputError
+from ..errors import InputError, TrainingWarning
 from . import initializers
 from .config import NetworkConfig
 from .costs import classes_of
@@ -121,13 +122,33 @@ class NetworkArray(Network):
 
     def __getitem__(self, k: int) -> Network:
         """An ordinary ``Network`` equal to member ``k``, with its own copy of the parameters and of the generator's
-        state (training it leaves the array as it is)."""
+        state (training it leaves the array as it is). ``k`` counts from the end where negative, as for a list; a
+        member whose weights are not finite (it diverged) has no network to give."""
+        k = self._member_index(k)
+        if not self.finite_members()[k]:
+            raise InputError(
+                f"member {k} of this array has weights that are not finite numbers (it diverged, or was set so): "
+                f"it has no network to take; train it again with a smaller eta, or take another member"
+            )
         member = self.members[k]
         knobs = {**self.config.to_dict(), "seed": member.config.seed}
         copy = self.member_class.from_parameters(self.sizes, *member.parameters(), device=self.backend.name, **knobs)
         copy.rng.bit_generator.state = member.rng.bit_generator.state
         copy.labels, copy.multilabel = self.labels, self.multilabel
         return copy
+
+    def _member_index(self, k) -> int:
+        """``k`` as a member's index in 0..count − 1 (negative: from the end), or an ``InputError``."""
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+            raise InputError(
+                f"an array's members are taken one at a time, by a whole number (arr[0], arr[-1]), got "
+                f"{type(k).__name__} {k!r:.60}: for several, take each, or build an array of those seeds"
+            )
+        if not -self.count <= k < self.count:
+            raise InputError(
+                f"arr[{k}]: this array has {self.count} members, 0 to {self.count - 1} (or -1 to -{self.count})"
+            )
+        return int(k) % self.count
 
     # ----- parameters ---------------------------------------------------------------------------------------------
 
@@ -162,8 +183,21 @@ class NetworkArray(Network):
         return outputs if self.regression else classes_of(outputs, self.multilabel)
 
     def ensemble_feedforward(self, x) -> np.ndarray:
-        """The ensemble's outputs: the members' outputs averaged, (n, n_out)."""
-        return self.feedforward(x).mean(axis=0)
+        """The ensemble's outputs: the members' outputs averaged, (n, n_out), over the members whose weights are
+        finite (a member that diverged is left out, with a warning naming it; if none is finite, an error)."""
+        finite = self.finite_members()
+        if not finite.any():
+            raise InputError("no member of this array has finite weights (every one diverged): there is no ensemble")
+        if not finite.all():
+            left_out = ", ".join(map(str, np.flatnonzero(~finite)))
+            warnings.warn(
+                TrainingWarning(
+                    f"the ensemble averages the {finite.sum()} members with finite weights; member(s) {left_out} "
+                    f"diverged and are left out"
+                ),
+                stacklevel=2,
+            )
+        return self.feedforward(x)[finite].mean(axis=0)
 
     def ensemble_predict(self, x) -> np.ndarray:
         """The ensemble's class of each row (from the averaged outputs), or its averaged outputs for regression."""

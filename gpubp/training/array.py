@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from ..distributed import LocalCommunicator
-from ..errors import InputError, TrainingDiverged, TrainingWarning
+from ..errors import GpubpError, InputError, TrainingDiverged, TrainingWarning
 from ..model.dropout import ArrayDropout
 from ..model.inputs import prepare
 from .config import TrainingConfig
@@ -137,8 +137,8 @@ class ArrayTrainer:
         ]
         weights = member_weights(sample_weight, arr.count)
         runs = [
-            trainer.start(config, data, w, test, comm, warns[k], rows=r, gather=False) if live else None
-            for k, (trainer, config, r, w, live) in enumerate(zip(self.members, configs, chosen, weights, active))
+            self._start(k, config, data, w, test, comm, warns[k], r) if live else None
+            for k, (config, r, w, live) in enumerate(zip(configs, chosen, weights, active))
         ]
         if not any(active):
             raise InputError("every member of this array has stopped (early, or diverged): start a new run")
@@ -191,6 +191,13 @@ class ArrayTrainer:
                 scored = view.metrics(*run.training_set(view), run.device_weights)
                 costs.update((first + j, m.cost) for j, m in enumerate(scored))
         return costs
+
+    def _start(self, k: int, config, data, weights, test, comm, warn, rows):
+        """Member k's run laid out by its ``Trainer`` over the shared data; a refusal names the member."""
+        try:
+            return self.members[k].start(config, data, weights, test, comm, warn, rows=rows, gather=False)
+        except GpubpError as exc:
+            raise exc.preceded_by(f"member {k}") from None
 
     def _stopped(self, k: int, config: TrainingConfig) -> bool:
         """Whether member k stopped early in an earlier call of this run (it stays as it ended)."""

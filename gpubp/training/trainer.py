@@ -241,12 +241,17 @@ class Trainer:
             kept_at, held_at = validation_split(len(chosen), config.validation_fraction)
             kept, held = chosen[kept_at], chosen[held_at]
         weights = None if weights is None else weights[kept]
-        if held_out and weights is not None and not weights.any():
+        if weights is not None and not weights.any():
+            if held_out:
+                raise InputError(
+                    f"the sample weights are 0 for every training row left after the validation hold-out of "
+                    f"{{validation_fraction={config.validation_fraction:g}}}, so nothing would be learned: give "
+                    f"some of those rows a positive weight",
+                    "validation_fraction",
+                )
             raise InputError(
-                f"the sample weights are 0 for every training row left after the validation hold-out of "
-                f"{{validation_fraction={config.validation_fraction:g}}}, so nothing would be learned: give "
-                f"some of those rows a positive weight",
-                "validation_fraction",
+                "the sample weights are 0 for every row this run trains on (its rows), so nothing would be learned: "
+                "give some of those rows a positive weight"
             )
         validation = None
         if gather:
