@@ -20,6 +20,7 @@ import numpy as np
 from ..backend import get_backend
 from ..backend.kernels import ACTIVATIONS
 from . import initializers
+from .array_memory import check_array_fits
 from .buffers import FlatParameters, Workspace
 from .config import NetworkConfig
 from .costs import OUTPUTS, classes_of, get_cost
@@ -128,8 +129,15 @@ class Network:
         if rows is None:  # a member's buffers are its array's, which checked them
             arrays = None if given is None else [*given[0], *given[1]]
             gpu = self.backend.name == "gpu"
-            footprint = network_footprint(self.sizes, self.dtype, gpu, self.inits, arrays, self.count or 1)
-            check_fits(footprint, self.backend, *memory_advice(self.dtype))
+            if self.count is None:
+                footprint = network_footprint(self.sizes, self.dtype, gpu, self.inits, arrays)
+                check_fits(footprint, self.backend, *memory_advice(self.dtype))
+            else:  # an array's refusal says how many members would fit
+
+                def footprint(count):
+                    return network_footprint(self.sizes, self.dtype, gpu, self.inits, arrays, count)
+
+                check_array_fits(footprint, self.count, self.backend, *memory_advice(self.dtype))
         self._evaluation_rows = evaluation_rows(self.sizes, self.dtype, self.count or 1)
         self.rng = np.random.default_rng(config.seed)
         # Each layer's kernels, found once: a^l = f(z^l + b^l) and BP2's ⊙ f′ per hidden layer (with leaky ReLU's
