@@ -24,7 +24,15 @@ from dataclasses import dataclass
 
 from ..backend.numpy_ops import BLOCK_BYTES
 from ..errors import OutOfMemoryError
-from .memory import Footprint, data_bytes, evaluation_bytes, parameter_buffer_bytes, shortfall
+from .memory import (
+    Footprint,
+    check_fits,
+    data_bytes,
+    evaluation_bytes,
+    network_footprint,
+    parameter_buffer_bytes,
+    shortfall,
+)
 
 SATURATION_ROWS = 64  # diagnosis.SATURATION_ROWS (gpubp.model never imports gpubp.training)
 
@@ -50,6 +58,15 @@ def check_array_fits(footprint_of, count: int, backend, advice: str, *knobs: str
     fits = largest_count(footprint_of, backend, count)
     most = f"at most {fits} such networks fit here, so use at most {fits} members" if fits else "not one fits"
     raise OutOfMemoryError(f"{short}: {most}, {advice}", *knobs)
+
+
+def check_network_fits(arguments: tuple, count: int | None, backend, advice: str, *knobs: str) -> None:
+    """Refuse a network (``count`` None) or an array of ``count`` networks that cannot be built here;
+    ``arguments``: ``network_footprint``'s but the count."""
+    if count is None:
+        check_fits(network_footprint(*arguments), backend, advice, *knobs)
+    else:
+        check_array_fits(lambda k: network_footprint(*arguments, k), count, backend, advice, *knobs)
 
 
 @dataclass
