@@ -126,7 +126,7 @@ class ArrayTrainer:
         groups = [(low, high, view, self._dropout(runs[low:high], batch)) for low, high, view in arr.groups()]
         epochs = next(run.epochs for run in runs if run is not None)
         for epoch in epochs:
-            with np.errstate(over="ignore", invalid="ignore"):
+            with np.errstate(over="ignore", invalid="ignore"), arr.backend.tf32_math():  # batched GEMMs' TF32
                 seconds, etas = self._epoch(runs, groups, epoch, shared_order, comm, on_progress)
             finite = arr.finite_members()
             for k, run in enumerate(runs):
