@@ -231,3 +231,43 @@ def test_a_run_records_whether_its_gemms_used_tf32(tmp_path, monkeypatch):
     monkeypatch.setenv("CUPY_TF32", "1")
     assert tf32_note(gpu) == "; float32 matrix products in TensorFloat-32 (CUPY_TF32=1, inherited)"
     assert tf32_note(SimpleNamespace(backend=gpu.backend, dtype=np.dtype("float64"))) == ""
+
+
+@pytest.mark.parametrize("value, capability, tf32", [("1", "8.0", True), ("1", "7.0", False), ("0", "9.0", False)])
+def test_tf32_reaches_the_batched_gemms_by_the_cublas_math_mode_and_is_restored(fake_cupy, monkeypatch, value,
+                                                                                capability, tf32):  # fmt: skip
+    """CuPy's batched matmul ignores $CUPY_TF32 (gemmStridedBatchedEx with CUDA_R_32F compute): where TF32 is in
+    effect, the handle's math mode is CUBLAS_TF32_TENSOR_OP_MATH inside tf32_math, and what it was after it."""
+    cupy = fake_cupy("")
+    monkeypatch.setenv("FAKE_CUPY_CC", capability)
+    monkeypatch.setenv("CUPY_TF32", value)
+    backend = gpubp.get_backend("gpu")
+    handle = cupy.cuda.get_cublas_handle()
+    cupy.cuda.cublas.modes[handle] = cupy.cuda.cublas.CUBLAS_TENSOR_OP_MATH  # whatever it was before
+    with backend.tf32_math():
+        inside = cupy.cuda.cublas.getMathMode(handle)
+    assert inside == (device.CUBLAS_TF32_TENSOR_OP_MATH if tf32 else cupy.cuda.cublas.CUBLAS_TENSOR_OP_MATH)
+    assert cupy.cuda.cublas.getMathMode(handle) == cupy.cuda.cublas.CUBLAS_TENSOR_OP_MATH
+    assert cupy.cuda.cublas.history == ([device.CUBLAS_TF32_TENSOR_OP_MATH, 1] if tf32 else [])
+    cupy.cuda.cublas.modes.clear(), cupy.cuda.cublas.history.clear()
+
+
+def test_an_arrays_epochs_and_outputs_run_inside_the_backends_tf32_math(monkeypatch):
+    import contextlib
+
+    import numpy as np
+
+    entered = []
+
+    @contextlib.contextmanager
+    def recording(self):
+        entered.append(True)
+        yield
+
+    monkeypatch.setattr(device.CpuBackend, "tf32_math", recording)
+    arr = gpubp.NetworkArray([6, 4, 3], 2, seeds=[0, 1], device="cpu")
+    x, y = np.random.default_rng(0).random((12, 6)), np.arange(12) % 3
+    arr.SGD((x, y), 2, 4, 0.5, monitor_training_cost=False)
+    assert len(entered) == 2  # one per epoch
+    arr.feedforward(x)
+    assert len(entered) == 3

@@ -308,3 +308,69 @@ def test_bench_flags_set_the_units_and_refuse_what_does_not_apply(tmp_path):
     ]
     refused = run(*args, "--activation", "swish", cwd=tmp_path)
     assert refused.returncode == 2 and "--activation (the hidden activation) must be one of" in refused.stderr
+
+
+# ----- gpubp bench --array ------------------------------------------------------------------------------------------
+
+
+def test_the_array_bench_measures_every_variant(tmp_path):
+    args = ["bench", "--device", "cpu", "--array", 3, "--net", "12,6,3/4/24", "--repeats", 2, "--warmup", 0]
+    result = run(*args, "--json", "a.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "| network | batch | array | shared_order | sequential | torch_func |" in result.stdout
+    record = json.loads((tmp_path / "a.json").read_text())
+    assert record["count"] == 3 and len(record["etas"]) == 3 and len(set(record["etas"])) == 3
+    (row,) = record["results"]
+    torch_installed = "torch_manual" in available_peers(get_backend("cpu"))
+    expected = {"array", "shared_order", "sequential"} | ({"torch_func"} if torch_installed else set())
+    assert set(row["samples_per_s"]) == expected and set(row["ratio"]) == expected - {"array"}
+    for rates in row["samples_per_s"].values():
+        assert 0 < rates["min"] <= rates["median"] <= rates["max"] and math.isfinite(rates["max"])
+    assert all(math.isfinite(r) and r > 0 for r in row["ratio"].values())
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--array", 1], "--array must be a whole number of networks from 2 to 4096"),
+        (["--array", -3], "--array must be a whole number of networks from 2 to 4096"),
+        (["--array", 4, "--dropout", 0.5], "drop --dropout"),
+        (["--array", 4, "--peers", "torch_manual"], "drop --peers"),
+        (["--array", 4, "--optimizer", "adam"], "drop --optimizer"),
+    ],
+)
+def test_the_array_bench_refuses_what_it_cannot_measure_in_one_line(tmp_path, flags, words):
+    refused = run("bench", "--device", "cpu", "--net", "8,6,3/4/16", *flags, cwd=tmp_path)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1 and words in refused.stderr
+
+
+def test_the_torch_func_peer_takes_each_members_own_sgd_step():
+    """Two steps of the torch.func ensemble, each member with its own η and its own rows, equal the lecture's step
+    of that member alone (``Network.update_mini_batch``, BP1–BP4 by hand) within float64 rounding; its cost falls."""
+    pytest.importorskip("torch", reason="PyTorch is in the test extra: pip install '.[test]'")
+    import torch
+
+    from gpubp import Network, NetworkArray
+    from gpubp.bench.ensemble import FuncEnsemble
+
+    sizes, count, m = [7, 5, 4, 3], 3, 6
+    etas = [0.5, 1.0, 3.0]
+    rng = np.random.default_rng(1)
+    x = rng.random((count, 2, m, sizes[0]))
+    y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], (count, 2, m))]
+    arr = NetworkArray(sizes, count, seeds=[4, 5, 6], dtype="float64", device="cpu")
+    ensemble = FuncEnsemble(get_backend("cpu"), *arr.parameters(), etas)
+    alone = [Network.from_parameters(sizes, *arr.members[k].parameters(), dtype="float64") for k in range(count)]
+    costs_before = [net.total_cost((x[k].reshape(-1, sizes[0]), y[k].reshape(-1, sizes[-1]))) for k, net in
+                    enumerate(alone)]  # fmt: skip
+    for step in range(2):
+        ensemble.step(torch.from_numpy(x[:, step]), torch.from_numpy(y[:, step]))
+        for k, net in enumerate(alone):
+            net.update_mini_batch(x[k, step], y[k, step], etas[k])
+    weights, biases = ensemble.parameters()
+    for k, net in enumerate(alone):
+        expected_w, expected_b = net.parameters()
+        for got, want in zip([w[k] for w in weights] + [b[k] for b in biases], expected_w + expected_b):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+        after = net.total_cost((x[k].reshape(-1, sizes[0]), y[k].reshape(-1, sizes[-1])))
+        assert after < costs_before[k]

@@ -7,6 +7,7 @@ from test_kernels import POINTWISE, edge_inputs, row_inputs, update_inputs
 
 import gpubp
 from gpubp.backend import KERNELS
+from gpubp.backend.device import CUBLAS_TF32_TENSOR_OP_MATH
 from gpubp.backend.numpy_ops import NumpyOps
 from gpubp.data import load_digits
 from gpubp.training.config import RULES
@@ -251,3 +252,43 @@ def test_a_network_array_trains_on_the_gpu_as_on_the_cpu(cupy):
         trained[device] = sum(arr.parameters(), [])
     for cpu, gpu in zip(trained["cpu"], trained["gpu"]):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-9, atol=1e-12)
+
+
+TF32_ARRAY = r"""
+import json
+import numpy as np
+import gpubp
+import cupy
+from cupy._core._routines_linalg import compute_type_to_str, get_compute_type
+
+arr = gpubp.NetworkArray([64, 256, 10], 4, seeds=[0, 1, 2, 3], device="gpu")
+handle = cupy.cuda.get_cublas_handle()
+modes = []
+x = np.random.default_rng(0).random((512, 64), dtype=np.float32)
+y = np.arange(512) % 10
+before = cupy.cuda.cublas.getMathMode(handle)
+arr.SGD((x, y), 1, 64, 0.1, on_progress=lambda done, total: modes.append(cupy.cuda.cublas.getMathMode(handle)))
+print(json.dumps({"before": before, "during": sorted(set(modes)), "after": cupy.cuda.cublas.getMathMode(handle),
+                  "tf32": arr.backend.tf32, "compute": compute_type_to_str(get_compute_type(np.float32))}))
+"""
+
+
+@pytest.mark.parametrize("asked", ["1", "0"])
+def test_an_arrays_batched_gemms_use_tf32_only_where_asked_by_the_cublas_math_mode(cupy, asked):
+    """CuPy's batched matmul (gemmStridedBatchedEx, CUDA_R_32F compute) does not read $CUPY_TF32: the array's epoch
+    sets the handle's math mode to CUBLAS_TF32_TENSOR_OP_MATH (3) where TF32 is in effect, and restores it."""
+    import json
+    import subprocess
+    import sys
+
+    from helpers import environment
+
+    result = subprocess.run([sys.executable, "-c", TF32_ARRAY], env={**environment(), "CUPY_TF32": asked},
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.splitlines()[-1])
+    major = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.runtime.getDevice())["major"]
+    in_effect = asked == "1" and major >= 8
+    assert seen["tf32"] is in_effect
+    assert seen["during"] == ([CUBLAS_TF32_TENSOR_OP_MATH] if in_effect else [seen["before"]])
+    assert seen["after"] == seen["before"]

@@ -339,3 +339,18 @@ def test_an_update_over_a_network_arrays_rows_is_each_members_own_update(name, d
     getattr(NumpyOps(), name)(g, g.size, *scalars, *rows)
     for got, want in zip(rows, expected):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("slope", [1e-6, 0.01, 0.5, 0.999])
+def test_leaky_relus_derivative_with_the_knobs_slopes_is_one_or_the_slope_exactly(dtype, slope):
+    """The NumPy twin's fast path for a slope in (0, 1), max([a > 0], slope), against the kernel's a > 0 ? 1 : slope
+    on edge values of a (±0, ±inf, NaN, the smallest subnormal)."""
+    from gpubp.backend.numpy_ops import NumpyOps
+
+    tiny = np.finfo(dtype).smallest_subnormal
+    a = np.array([[0.0, -0.0, np.inf, -np.inf, np.nan, tiny, -tiny, 2.5, -2.5]], dtype)
+    g = np.array([[1.5, -2.0, 3.0, -4.0, 0.25, 1e30, -1e-30, 7.0, -7.0]], dtype)
+    out = np.empty_like(g)
+    NumpyOps().leaky_relu_delta(g, a, slope, out)
+    np.testing.assert_array_equal(out, g * np.where(a > 0, dtype(1), dtype(slope)))

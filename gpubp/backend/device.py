@@ -11,6 +11,7 @@ conversions at the edges (host ⇄ device).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -24,6 +25,8 @@ from .numpy_ops import NumpyOps
 DEVICES = ("auto", "cpu", "gpu")
 DEVICE_ENV_VAR = "GPUBP_DEVICE"
 TF32_ENV_VAR = "CUPY_TF32"
+# cublasMath_t's TensorFloat-32 mode (cuBLAS's cublas_api.h; CuPy's cublas module names only modes 0 and 1)
+CUBLAS_TF32_TENSOR_OP_MATH = 3
 
 GPU_INSTALL_HINT = (
     "install CuPy for your CUDA driver with pip install 'gpubp[gpu]' (CUDA 12, driver >= 525) or "
@@ -46,6 +49,9 @@ class CpuBackend:
         self.ops = NumpyOps()
         self.xp = np
         self.device_name = "CPU (NumPy)"
+
+    def tf32_math(self):
+        return contextlib.nullcontext()  # NumPy's GEMMs are strict (see GpuBackend's)
 
     def asarray(self, array, dtype=None):
         return np.asarray(array, dtype=dtype)
@@ -107,6 +113,24 @@ class GpuBackend:
         props = cupy.cuda.runtime.getDeviceProperties(index)
         self.device_name = f"{props['name'].decode()} (device {index}, CuPy {cupy.__version__})"
         self.tf32 = requested and props["major"] >= 8
+
+    @contextlib.contextmanager
+    def tf32_math(self):
+        """Where this backend runs float32 GEMMs in TensorFloat-32, the cuBLAS handle's math mode TF32 inside the
+        block, restored after it: CuPy's batched ``matmul`` (a network array's products) calls
+        ``gemmStridedBatchedEx`` with CUDA_R_32F compute, which never reads ``$CUPY_TF32`` but follows the math
+        mode (``cupy/_core/_routines_linalg.pyx``); its 2-D GEMMs choose TF32 by ``$CUPY_TF32`` already."""
+        if not self.tf32:
+            yield
+            return
+        cuda = self.xp.cuda
+        handle = cuda.get_cublas_handle()
+        before = cuda.cublas.getMathMode(handle)
+        cuda.cublas.setMathMode(handle, CUBLAS_TF32_TENSOR_OP_MATH)
+        try:
+            yield
+        finally:
+            cuda.cublas.setMathMode(handle, before)
 
     def asarray(self, array, dtype=None):
         return self.xp.asarray(array, dtype=dtype)

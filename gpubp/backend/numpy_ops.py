@@ -80,8 +80,11 @@ def _flat_blocked(unregularized):
 
 
 def _all_equal(scalar, value) -> bool:
-    """Whether a kernel's scalar argument (a number, or one per member) is ``value`` everywhere."""
-    return bool(np.all(scalar == value))
+    """Whether a kernel's scalar argument (a number, or one per member) is ``value`` everywhere; a number is
+    compared as a number (``np.all`` costs microseconds, a one-network step at small sizes only tens)."""
+    if isinstance(scalar, np.ndarray):
+        return bool((scalar == value).all())
+    return bool(scalar == value)
 
 
 COLUMN_LOOP, COLUMN_LOOP_FROM = 16, 1024  # rows of at most 16 columns, 1,024 elements at least: see _row_reduce
@@ -180,9 +183,12 @@ class NumpyOps:
 
     @_row_blocked
     def leaky_relu_delta(self, g, a, slope, out):
-        prime = self._scratch_like(a)
-        np.copyto(prime, slope)  # a number, or one slope per element (the tests' edge values)
-        np.copyto(prime, 1, where=np.greater(a, 0, out=self._mask_like(a)))
+        kept, prime = np.greater(a, 0, out=self._mask_like(a)), self._scratch_like(a)
+        if np.ndim(slope) == 0 and 0 < slope < 1:  # the knob's slopes: f′ = max([a > 0], slope) is 1 or the slope
+            np.fmax(kept, out.dtype.type(slope), out=prime)  # exactly, at a tenth of the masked copy's time
+        else:  # any slope, or one per element (the tests' edge values)
+            np.copyto(prime, slope)
+            np.copyto(prime, 1, where=kept)
         return np.multiply(g, prime, out=out)
 
     # ----- BP1 -----------------------------------------------------------------------------------------------------

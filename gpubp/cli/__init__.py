@@ -201,6 +201,14 @@ def build_parser() -> Parser:
     b.add_argument("--warmup", type=int, default=1, help="untimed epochs first (default: 1)")
     add_flags(b, "training", only=("optimizer", "dropout"))  # the PyTorch peers step with torch.optim's same rule
     b.add_argument("--tf32", action="store_true", help="let float32 GEMMs on the GPU use TensorFloat-32")
+    b.add_argument(
+        "--array",
+        type=int,
+        default=None,
+        metavar="K",
+        help="measure one network array of K members (sigmoid, sgd, one η each) against K sequential runs, its "
+        "shared mini-batch order and PyTorch's torch.func ensemble, instead of the peers",
+    )
     b.add_argument("--json", type=Path, default=None, help="also write the full record to this JSON file")
     b.add_argument("--force", action="store_true", help="let --json replace an existing file")
     b.set_defaults(run=tools.bench)

@@ -27,6 +27,7 @@ import numpy as np
 from ..backend import DEVICE_ENV_VAR, get_backend, resolve_device
 from ..backend.machine import describe_machine
 from ..bench import markdown_table, run_benchmark
+from ..bench.arrays import array_markdown_table, run_array_benchmark
 from ..data import DataConfig, load_features, read_configured
 from ..data.files import check_memory, same_file
 from ..data.labels import output_indices
@@ -41,7 +42,7 @@ from ..model.storage import atomic_write, read
 from ..network import Network
 from ..training.config import VALIDATION_SEED, validation_split
 from ..training.report import confusion_matrix, describe_network, format_confusion, format_regression
-from .settings import cli_default, given_values, recorded_split
+from .settings import cli_default, flag_name, given_values, recorded_split
 
 
 def check_width(net, x, what: str) -> None:
@@ -302,6 +303,8 @@ def written_against(value: float, limit: float) -> str:
 def bench(args) -> int:
     check_output(args.json, args.force, flag="--json")
     given = given_values(args, "network", "training")
+    if args.array is not None:
+        return bench_array(args, given)
     values = {name: given.get(name, cli_default(name)) for name in BENCH_KNOBS}
     units = NetworkConfig(activation=values["activation"], leaky_slope=values["leaky_slope"]).to_dict()
     for name in NetworkConfig.ignored([name for name in given if name == "leaky_slope"], units):
@@ -321,6 +324,30 @@ def bench(args) -> int:
     )
     print()
     print(markdown_table(record))
+    return write_record(args, record)
+
+
+def bench_array(args, given: dict) -> int:
+    """``gpubp bench --array K``: an array against K sequential runs and torch.func (``bench/arrays.py``), with the
+    lecture's units and rule: the flags that pick others, and the peers', are refused."""
+    for flag, set_ in [
+        ("--peers", args.peers is not None),
+        ("--tf32", args.tf32),
+        *[(flag_name(name), name in given) for name in BENCH_KNOBS if name != "dtype"],
+    ]:
+        if set_:
+            raise InputError(
+                f"--array measures sigmoid units and sgd against K sequential runs and PyTorch's torch.func "
+                f"ensemble: drop {flag}"
+            )
+    dtype = given.get("dtype", cli_default("dtype"))
+    record = run_array_benchmark(args.array, args.device, dtype, args.net, args.repeats, args.warmup)
+    print()
+    print(array_markdown_table(record))
+    return write_record(args, record)
+
+
+def write_record(args, record: dict) -> int:
     if args.json is not None:
         atomic_write(args.json, lambda f: f.write(json.dumps(record, indent=2).encode()))
         print(f"wrote {args.json}")

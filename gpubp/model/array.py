@@ -204,6 +204,10 @@ class NetworkArray(Network):
         outputs = self.ensemble_feedforward(x)
         return outputs if self.regression else classes_of(outputs, self.multilabel)
 
+    def _outputs(self, x):
+        with self.backend.tf32_math():  # batched GEMMs in TF32 where the backend uses it (``backend/device.py``)
+            return super()._outputs(x)
+
     def metrics(self, x, targets, labels, weights=None) -> list:
         """Each member's ``Metrics`` on device data shared by all members, from one forward pass of the array."""
         outputs = self._outputs(x)

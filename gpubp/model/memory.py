@@ -78,8 +78,16 @@ def larger(*phases: dict[str, int]) -> dict[str, int]:
 def check_fits(footprint: Footprint, backend, advice: str, *knobs: str) -> None:
     """Refuse, with the figures, work whose footprint exceeds what its device (and, beside a GPU, the host) can
     still give: an ``OutOfMemoryError`` whose message ends with ``advice`` (which may name ``knobs``)."""
+    short = shortfall(footprint, backend)
+    if short is not None:
+        raise OutOfMemoryError(f"{short}: {advice}", *knobs)
+
+
+def shortfall(footprint: Footprint, backend) -> str | None:
+    """What does not fit, with the figures, where ``footprint`` exceeds what its device (and, beside a GPU, the
+    host) can still give; None where it fits."""
     if footprint.total < UNCHECKED_BYTES:
-        return
+        return None
     if backend.name == "gpu":
         sides = [(footprint.device, backend.free_memory(), f"GPU {backend.device_id} has", "free")]
         sides.append((footprint.host, host_available(), "this machine has", "available"))
@@ -93,11 +101,11 @@ def check_fits(footprint: Footprint, backend, advice: str, *knobs: str) -> None:
         if need > available:
             largest = sorted(((n, part) for part, n in parts.items() if n), reverse=True)[:3]
             listed = ", ".join(f"{part} {size_text(n)}" for n, part in largest)
-            raise OutOfMemoryError(
+            return (
                 f"{footprint.what} would need {size_text(need)} of memory but {where} {size_text(available)} "
-                f"{adjective} ({listed}): {advice}",
-                *knobs,
+                f"{adjective} ({listed})"
             )
+    return None
 
 
 # ----- a network ---------------------------------------------------------------------------------------------------

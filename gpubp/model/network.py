@@ -20,18 +20,12 @@ import numpy as np
 from ..backend import get_backend
 from ..backend.kernels import ACTIVATIONS
 from . import initializers
+from .array_memory import check_network_fits
 from .buffers import FlatParameters, Workspace
 from .config import NetworkConfig
 from .costs import OUTPUTS, classes_of, get_cost
 from .inputs import as_rows, check_output_layer, check_parameters, check_sizes, prepare, prepare_inputs
-from .memory import (
-    check_fits,
-    describe_network,
-    evaluation_rows,
-    memory_advice,
-    network_footprint,
-    reports_out_of_memory,
-)
+from .memory import describe_network, evaluation_rows, memory_advice, reports_out_of_memory
 
 
 class Metrics(NamedTuple):
@@ -128,8 +122,8 @@ class Network:
         if rows is None:  # a member's buffers are its array's, which checked them
             arrays = None if given is None else [*given[0], *given[1]]
             gpu = self.backend.name == "gpu"
-            footprint = network_footprint(self.sizes, self.dtype, gpu, self.inits, arrays, self.count or 1)
-            check_fits(footprint, self.backend, *memory_advice(self.dtype))
+            footprint = (self.sizes, self.dtype, gpu, self.inits, arrays)  # network_footprint's, but the count
+            check_network_fits(footprint, self.count, self.backend, *memory_advice(self.dtype))
         self._evaluation_rows = evaluation_rows(self.sizes, self.dtype, self.count or 1)
         self.rng = np.random.default_rng(config.seed)
         # Each layer's kernels, found once: a^l = f(z^l + b^l) and BP2's ⊙ f′ per hidden layer (with leaky ReLU's

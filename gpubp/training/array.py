@@ -25,12 +25,14 @@ import numpy as np
 
 from ..distributed import LocalCommunicator
 from ..errors import GpubpError, InputError, TrainingDiverged, TrainingWarning
+from ..model.array_memory import ArrayRunShape, array_run_footprint, check_array_fits
 from ..model.dropout import ArrayDropout
 from ..model.inputs import prepare
-from .config import TrainingConfig
+from ..model.memory import is_copied, shape_of, training_advice
+from .config import TrainingConfig, held_out_rows
 from .diagnosis import diverged
 from .epoch import host_row_factors
-from .optimizers import ArrayOptimizer
+from .optimizers import STATE_BUFFERS, ArrayOptimizer, Optimizer
 from .trainer import Trainer
 
 SHARED = ("epochs", "mini_batch_size", "optimizer", "schedule")  # one epoch loop, one kernel, one step count
@@ -97,6 +99,7 @@ class ArrayTrainer:
         self.members = [Trainer(member, history) for member, history in zip(arr.members, histories)]
         self.rules: ArrayOptimizer | None = None
         self.diverged: dict[int, TrainingDiverged] = {}
+        self._blocks = None  # the gathered mini-batches' blocks (``_gathered``)
 
     def train(
         self,
@@ -124,6 +127,7 @@ class ArrayTrainer:
         its divergence: the caller finds it in ``ArrayHistory.diverged``)."""
         arr, comm = self.arr, comm or LocalCommunicator()
         check_shared(configs)
+        self.check_memory(configs, training_data, test_data, rows, shared_order, monitor_training_cost, comm)
         data = prepare(arr, training_data, "training data")
         test = prepare(arr, test_data, "test data") if test_data is not None else None
         chosen = member_rows(rows, arr.count, data[0].shape[0])
@@ -147,7 +151,7 @@ class ArrayTrainer:
         groups = [(low, high, view, self._dropout(runs[low:high], batch)) for low, high, view in arr.groups()]
         epochs = next(run.epochs for run in runs if run is not None)
         for epoch in epochs:
-            with np.errstate(over="ignore", invalid="ignore"):
+            with np.errstate(over="ignore", invalid="ignore"), arr.backend.tf32_math():  # batched GEMMs' TF32
                 seconds, etas = self._epoch(runs, groups, epoch, shared_order, comm, on_progress)
             finite = arr.finite_members()
             costs = self._training_costs(runs, finite, comm) if monitor_training_cost else {}
@@ -199,6 +203,42 @@ class ArrayTrainer:
         except GpubpError as exc:
             raise exc.preceded_by(f"member {k}") from None
 
+    def check_memory(self, configs, training_data, test_data, rows, shared_order, monitor, comm) -> None:
+        """Refuse, before anything is allocated, a run of ``train``'s arguments that would not fit the device's
+        memory, saying how many members would (``model/array_memory.py``)."""
+        arr = self.arr
+        try:
+            x, x_test = training_data[0], test_data[0] if test_data is not None else None
+        except (TypeError, KeyError, IndexError):
+            return  # not a pair (X, y): prepare says what is wrong with it
+        shape, test_shape = shape_of(x), shape_of(x_test) if x_test is not None else None
+        if shape is None or (x_test is not None and test_shape is None):
+            return  # likewise
+        counts = [shape[0] if r is None else len(r) for r in (rows or [None] * arr.count)]
+        held = [held_out_rows(n, c.validation_fraction) for n, c in zip(counts, configs)]
+        rule = Optimizer(configs[0], 0)
+        kept = self.rules is not None and all(
+            t.optimizer is not None and t.optimizer.hyperparameters() == rule.hyperparameters() for t in self.members
+        )
+        gpu = arr.backend.name == "gpu"
+        run = ArrayRunShape(
+            rows=shape[0],
+            trained=max(n - h for n, h in zip(counts, held)),
+            held_out=max(held),
+            test_rows=test_shape[0] if test_shape else 0,
+            batch=configs[0].mini_batch_size,
+            state_buffers=0 if kept else len(STATE_BUFFERS[rule.rule]),
+            best_copies=any(t.state.best_parameters is None for t in self.members),
+            features_copied=is_copied(x, arr.dtype, gpu),
+            test_features_copied=x_test is not None and is_copied(x_test, arr.dtype, gpu),
+            monitor=monitor and comm.rank == 0,
+            shared_order=shared_order,
+            dropout=any(any(c.dropout_rates(arr.num_layers - 2)) for c in configs),
+            ranks=comm.size,
+        )
+        check_array_fits(lambda count: array_run_footprint(arr, run, count), arr.count, arr.backend,
+                         *training_advice(arr))  # fmt: skip
+
     def _stopped(self, k: int, config: TrainingConfig) -> bool:
         """Whether member k stopped early in an earlier call of this run (it stays as it ended)."""
         state, history = self.members[k].state, self.members[k].history
@@ -222,7 +262,7 @@ class ArrayTrainer:
         last member, their array, their masks), each group all its steps; returns the epoch's seconds and each
         member's last step size."""
         arr, backend = self.arr, self.arr.backend
-        xp, count = backend.xp, arr.count
+        count = arr.count
         batch = next(run.config.mini_batch_size for run in runs if run is not None)
         backend.synchronize()
         start = time.perf_counter()
@@ -259,9 +299,7 @@ class ArrayTrainer:
         progress_every = max(1, steps * len(groups) // 100)
         everyone, all_taking = [(0, count)], taken.all(axis=0)
         first, last = comm.shard(batch)  # this process's rows of every mini-batch (padded to the batch size)
-        lead = () if shared_order else (count,)
-        x_batch = xp.empty((*lead, last - first, x.shape[1]), x.dtype)
-        y_batch = xp.empty((*lead, last - first, y.shape[1]), y.dtype)
+        x_batch, y_batch = self._gathered(x, y, last - first, shared_order)
         done, total = 0, steps * len(groups)
         for low, high, group, masks in groups:  # a group's whole epoch, then the next's: its buffers stay in cache
             x_rows = x_batch if shared_order else x_batch[low:high]
@@ -285,6 +323,17 @@ class ArrayTrainer:
                     on_progress(done, total)
         backend.synchronize()
         return time.perf_counter() - start, [None if e is None else e[-1] for e in etas]
+
+    def _gathered(self, x, y, rows: int, shared_order: bool) -> tuple:
+        """The blocks each step gathers the members' mini-batches into, (count, rows, n) or, with ``shared_order``,
+        (rows, n); allocated once per run and kept, as the workspaces keep a reference to the last block they were
+        fed: a fresh block per epoch would stand beside it."""
+        lead = () if shared_order else (self.arr.count,)
+        wanted = [((*lead, rows, x.shape[1]), x.dtype), ((*lead, rows, y.shape[1]), y.dtype)]
+        if self._blocks is None or [(b.shape, b.dtype) for b in self._blocks] != wanted:
+            self._blocks = None  # the old blocks go before the new ones come
+            self._blocks = tuple(self.arr.backend.xp.empty(shape, dtype) for shape, dtype in wanted)
+        return self._blocks
 
 
 def member_warning(warn, k: int):

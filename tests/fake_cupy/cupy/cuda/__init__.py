@@ -1,9 +1,15 @@
 """The stand-in's ``cupy.cuda``: device count and versions, each device's free memory (``FAKE_CUPY_FREE`` bytes,
-default 8 GiB), NCCL in ``nccl``, CuPy's out-of-memory error in ``memory``."""
+default 8 GiB), NCCL in ``nccl``, CuPy's out-of-memory error in ``memory``, the cuBLAS handles' math modes in
+``cublas``."""
 
 import os
 
-from . import memory, runtime  # noqa: F401
+from . import cublas, memory, runtime  # noqa: F401
+
+
+def get_cublas_handle():
+    """The current device's cuBLAS handle, as ``cupy.cuda.device.get_cublas_handle`` gives it (a number)."""
+    return 1000 + runtime.current
 
 
 def get_local_runtime_version():
