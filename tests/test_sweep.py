@@ -389,3 +389,78 @@ def test_a_member_that_diverges_is_ranked_last_and_the_others_go_on(tmp_path):
     assert [p.name for p in (tmp_path / "s" / "members").iterdir()] == ["001.npz"]
     ok(run("sweep", "--resume", "s", cwd=tmp_path))  # its checkpoint holds the diverged member, stopped
     assert summary(tmp_path / "s") == rows
+
+
+# float32 ReLU on the digits: an η of 1e30 overflows in the first epoch
+DIVERGING = ["--data", "digits", "--activation", "relu", "--dtype", "float32", "--epochs", "2", "--quiet", "--save-all"]
+
+
+def test_a_member_whose_weights_overflow_is_named_ranked_last_and_saves_no_model(tmp_path):
+    result = ok(run("sweep", "--lr", "1,1e30", "--seed", "0,1", *DIVERGING, "--out", "s", cwd=tmp_path))
+    assert "member 1 (--seed 0 --lr 1e+30): training diverged in epoch 1:" in result
+    assert "member 3 (--seed 1 --lr 1e+30): training diverged in epoch 1:" in result
+    rows = summary(tmp_path / "s")
+    assert [r["member"] for r in rows[2:]] == ["1", "3"]
+    assert all(r["status"] == "diverged in epoch 1" and r["validation_accuracy"] == "" for r in rows[2:])
+    assert sorted(p.name for p in (tmp_path / "s" / "members").iterdir()) == ["000.npz", "002.npz"]
+
+
+def test_a_sweep_whose_every_member_diverges_says_so_and_leaves_the_earlier_run_whole(tmp_path):
+    ok(run("sweep", "--lr", "1,2", *DIVERGING, "--out", "s", cwd=tmp_path))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "s").rglob("*") if p.is_file()}
+    failed = run("sweep", "--lr", "1e30,1e31", *DIVERGING, "--out", "s", "--force", cwd=tmp_path)
+    one_line_error(failed, "every member diverged, so no model was written (the earlier run's files in s are")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "s").rglob("*") if p.is_file()} == before
+    failed = run("sweep", "--lr", "1e30,1e31", *DIVERGING, "--out", "new", cwd=tmp_path)
+    one_line_error(failed, "every member diverged, so no model was written (new/metrics.jsonl has their epochs)")
+
+
+@pytest.mark.slow
+@needs_mpiexec
+def test_a_diverged_member_under_mpi_is_ranked_last_as_in_one_process(tmp_path):
+    flags = ["sweep", "--lr", "1,1e30,2", *DIVERGING]
+    ok(run(*flags, "--out", "one", cwd=tmp_path))
+    parallel = mpiexec((2, None, flags + ["--distributed", "mpi", "--out", "two"]), cwd=tmp_path)
+    assert parallel.returncode == 0, parallel.stdout + parallel.stderr
+    assert "member 1 (--lr 1e+30): training diverged in epoch 1:" in parallel.stdout
+    assert summary(tmp_path / "one") == summary(tmp_path / "two")
+    assert sorted(p.name for p in (tmp_path / "two" / "members").iterdir()) == ["000.npz", "002.npz"]
+
+
+def test_a_signal_while_the_results_are_written_waits_until_they_are_complete(tmp_path, data, monkeypatch):
+    """SIGTERM as the first model is written: the results (and the earlier run's removal, with --force) are
+    completed first, and the line the sweep stops with says so."""
+    import os
+
+    from gpubp.cli import sweep_report
+
+    ok(run("sweep", "--data", data, "--lr", "1,2", *SMALL, "--save-all", "--out", "s", cwd=tmp_path))
+    write = sweep_report.save_run_model
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        write(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_report, "save_run_model", signalled)
+    stopped = run("sweep", "--data", data, "--lr", "1,3", *SMALL, "--out", "s", "--force", cwd=tmp_path)
+    assert stopped.returncode == 143, stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1].endswith("the sweep's results are complete in s"), stopped.stderr
+    folder = tmp_path / "s"
+    assert {r["lr"] for r in summary(folder)} == {"1", "3"}
+    assert (folder / "model.npz").is_file() and (folder / "validation_curves.png").is_file()
+    assert not (folder / "members").exists()  # the earlier sweep's, gone with the rest of it
+    assert {m["config"]["lr"] for m in metrics(folder)} == {1.0, 3.0}
+
+
+def test_the_validation_curves_mark_the_epoch_kept_under_patience_as_train_does(tmp_path, data, monkeypatch):
+    from gpubp.training import report
+
+    marked = []
+    mark = report.mark_kept
+    monkeypatch.setattr(report, "mark_kept", lambda axis, epoch: (marked.append(epoch), mark(axis, epoch)))
+    flags = ["--data", data, "--lr", "0.05,3", "--optimizer", "adam", "--epochs", "8", "--patience", "1", "--quiet"]
+    ok(run("sweep", *flags, "--out", "s", cwd=tmp_path))
+    best = summary(tmp_path / "s")[0]
+    assert marked == [int(best["epoch"])]
+    ok(run("train", *flags[:2], "--lr", "3", *flags[4:], "--validation-fraction", "0.1", "--out", "t", cwd=tmp_path))
+    assert marked[1:] == [marked[1]] * 2  # train's two axes, by the same code

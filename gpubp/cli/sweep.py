@@ -41,6 +41,7 @@ from .run_folder import claim
 from .settings import (
     SPLIT_ENTRY,
     flag_name,
+    in_flags,
     recorded_split,
 )
 from .sweep_grid import (
@@ -226,10 +227,10 @@ def train_and_report(args, comm, members, groups, dataset, held_out, files) -> i
         if g == 0 and files is not None:
             describe_sweep(trainer.arr, comm, members, groups, dataset, held_out, files)
         train_group(args, g, len(groups), mine, trainer, dataset, files, done)
-        for k, member in enumerate(mine):
-            member.net = trainer.arr[k]
+        for k, member in enumerate(mine):  # a diverged member's weights are not finite: it has no network
+            member.net = None if k in trainer.diverged else trainer.arr[k]
     if comm.size > 1:
-        gathered = comm.gather([member.result() for member in members if member.net is not None])
+        gathered = comm.gather([member.result() for member in members if member.history is not None])
         if gathered is None:
             return 0
         for result in itertools.chain(*gathered[1:]):
@@ -335,7 +336,8 @@ def train_group(args, g: int, count: int, group: list[Member], trainer, dataset,
         state = trainer.members[k].state
         history = member.history = list(trainer.members[k].history)
         if k in trainer.diverged:
-            member.status = f"diverged in epoch {len(history) + 1}"
+            error = trainer.diverged[k]
+            member.status, member.diverged = f"diverged in epoch {error.epoch}", str(in_flags(error))
             continue
         best_epoch = state.best_epoch if configs[k].patience is not None else None
         member.kept = history[(best_epoch or len(history)) - 1]

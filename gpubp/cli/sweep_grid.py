@@ -43,18 +43,23 @@ class Member:
     status: str = "finished"
     kept: object = None  # the EpochStats whose weights it ended with
     test: float | None = None
-    net: object = None  # an ordinary network equal to the member, once trained (on this process)
+    net: object = (
+        None  # an ordinary network equal to the member, once trained (on this process); never a diverged one's
+    )
+    diverged: str | None = None  # why it diverged (its TrainingDiverged, in flags); it then has no network
 
     def result(self) -> tuple:
         """What rank 0 needs of a member another process trained (``take``): picklable, host arrays."""
-        return self.index, self.history, self.status, self.kept, self.net.parameters()
+        parameters = None if self.net is None else self.net.parameters()
+        return self.index, self.history, self.status, self.kept, self.diverged, parameters
 
     def take(self, result: tuple, device) -> None:
         from ..network import Network
 
-        _, self.history, self.status, self.kept, (weights, biases) = result
-        knobs = self.settings.network.to_dict()
-        self.net = Network.from_parameters(self.settings.sizes, weights, biases, device=device, **knobs)
+        _, self.history, self.status, self.kept, self.diverged, parameters = result
+        if parameters is not None:
+            knobs = self.settings.network.to_dict()
+            self.net = Network.from_parameters(self.settings.sizes, *parameters, device=device, **knobs)
 
     @property
     def score(self) -> float | None:
