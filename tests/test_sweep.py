@@ -464,3 +464,46 @@ def test_the_validation_curves_mark_the_epoch_kept_under_patience_as_train_does(
     assert marked == [int(best["epoch"])]
     ok(run("train", *flags[:2], "--lr", "3", *flags[4:], "--validation-fraction", "0.1", "--out", "t", cwd=tmp_path))
     assert marked[1:] == [marked[1]] * 2  # train's two axes, by the same code
+
+
+# ----- the run folder, shared with gpubp train ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["sweep", "train"])
+@pytest.mark.parametrize("flag", ["--weights", "--data"])
+def test_no_input_file_is_one_a_run_of_either_command_writes_or_removes(tmp_path, data, command, flag):
+    (tmp_path / "d").mkdir()
+    source = tmp_path / "d" / "summary.csv"
+    if flag == "--weights":
+        source.write_text("1\n" * 150)
+    else:
+        source.write_bytes((tmp_path / "rows.csv").read_bytes())
+    before = source.read_bytes()
+    flags = ["--data", data, flag, source] if flag == "--weights" else [flag, source]
+    refused = run(command, *flags, *SMALL, "--out", "d", "--force", cwd=tmp_path)
+    one_line_error(refused, f"which this run reads as its {'sample weights' if flag == '--weights' else 'data'}")
+    assert source.read_bytes() == before and [p.name for p in (tmp_path / "d").iterdir()] == ["summary.csv"]
+
+
+@pytest.mark.parametrize("first, second", [("sweep", "train"), ("train", "sweep")])
+def test_force_replaces_an_earlier_run_of_the_other_command_whole(tmp_path, data, first, second):
+    lists = {"sweep": ["--lr", "1,2", "--save-all", "--checkpoint-every", "1"], "train": ["--checkpoint-every", "1"]}
+    ok(run(first, "--data", data, *SMALL, *lists[first], "--out", "s", cwd=tmp_path))
+    (tmp_path / "s" / "notes.txt").write_text("mine")
+    one_line_error(run(second, "--data", data, *SMALL, "--out", "s", cwd=tmp_path), "already holds a run")
+    ok(run(second, "--data", data, *SMALL, "--out", "s", "--force", cwd=tmp_path))
+    left = {str(p.relative_to(tmp_path / "s")) for p in (tmp_path / "s").rglob("*")}
+    written = {"sweep": {"summary.csv", "validation_curves.png"}, "train": {"learning_curve.png"}}[second]
+    assert left == {"notes.txt", "model.npz", "metrics.jsonl", *written}
+
+
+def test_a_busy_folder_names_the_command_that_holds_it(tmp_path, data):
+    from gpubp.cli.run_folder import claim
+
+    held = claim(tmp_path / "s", command="sweep")
+    try:
+        for command in ("train", "sweep"):
+            busy = run(command, "--data", data, *SMALL, "--out", "s", cwd=tmp_path)
+            one_line_error(busy, "s is in use by another gpubp sweep that is still running")
+    finally:
+        held.release()

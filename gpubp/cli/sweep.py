@@ -7,7 +7,7 @@ array's epoch loop) is trained as one ``NetworkArray``, one group after another,
 Selection never looks at the test set: every member is scored on the validation hold-out (``--validation-fraction``,
 0.1 unless given), at its best epoch with ``--patience``, else its last, and the test score is computed afterwards
 for the chosen member (``--report-test all``: for every member). The run folder (claimed as ``gpubp train`` claims
-its own, ``run_folder.py``, with ``SWEEP_FILES``) gets ``metrics.jsonl`` (one line per member per epoch, with the
+its own, ``run_folder.py``) gets ``metrics.jsonl`` (one line per member per epoch, with the
 member's index and configuration), ``summary.csv`` (one row per member, best first; also printed), the best
 member's ``model.npz`` (an ordinary model with the data record ``gpubp train`` writes), with ``--save-all`` every
 member's as ``members/NNN.npz``, and ``validation_curves.png``.
@@ -28,7 +28,6 @@ import sys
 import uuid
 from pathlib import Path
 
-from ..data.config import FILE_SUFFIXES
 from ..distributed import get_communicator
 from ..errors import InputError, ModelFileError, TrainingDiverged
 from ..network import NetworkArray
@@ -57,21 +56,14 @@ from .sweep_grid import (
 from .sweep_report import SweepFiles, checkpoint_path, describe_sweep, metric_entries, report_sweep
 from .train import (
     Progress,
+    check_inputs_are_kept,
     check_unchanged,
     check_weighted_rows,
     claim_run_folder,
     end_job,
     read_data,
     resolve_sizes,
-)
-
-SWEEP_FILES = (
-    "model.npz",
-    "metrics.jsonl",
-    "summary.csv",
-    "validation_curves.png",
-    "members/*.npz",
-    "checkpoints/group-*.npz",
+    run_inputs,
 )
 
 
@@ -191,11 +183,12 @@ def start_sweep(args, comm) -> int:
     store = {"sweep": stored_texts(texts), "run_id": run_id, "data_split": split.to_json()}
     if comm.rank != 0:
         return run_sweep(args, comm, members, groups, dataset, held_out, None)
-    data_file = first.data.data if Path(first.data.data).suffix.lower() in FILE_SUFFIXES else None
-    if record is not None:
-        folder, earlier = claim(Path(args.resume), files=SWEEP_FILES), []
+    inputs = run_inputs(first.data)
+    if record is not None:  # its own checkpoints, which it reads and goes on writing, are no such input
+        check_inputs_are_kept(Path(args.resume), inputs)
+        folder, earlier = claim(Path(args.resume), command="sweep"), []
     else:
-        folder, earlier = claim_run_folder(args, first.training.epochs, None, data_file, SWEEP_FILES)
+        folder, earlier = claim_run_folder(args, first.training.epochs, inputs, command="sweep")
     try:
         files = SweepFiles(folder, earlier, regression, store, first.run.checkpoint_every, live=comm.size == 1)
         return run_sweep(args, comm, members, groups, dataset, held_out, files)
