@@ -261,6 +261,9 @@ def test_force_replaces_only_the_earlier_sweeps_files(tmp_path, data):
         (["--output", "identity,sigmoid"], "--output lists identity"),
         (["--batch-size", "10,5000"], "fewer than one mini-batch"),
         (["--data", "missing.csv"], "missing.csv"),
+        (["--sizes", "30/100,30", "--dropout", "0.2/0.1,0.3"], "configuration --sizes 30 --dropout 0.1,0.3: --dropout"),
+        (["--sizes", "30/9,9", "--activation", "relu/relu,tanh"], "--sizes 30 --activation relu,tanh: --activation"),
+        (["--sizes", "30/6,9,4"], "the grid's configuration --sizes 6,9,4: --sizes 6,9,4 looks like all layer widths"),
     ],
 )
 def test_bad_input_is_one_line_and_leaves_no_folder(tmp_path, data, flags, message):
@@ -507,3 +510,18 @@ def test_a_busy_folder_names_the_command_that_holds_it(tmp_path, data):
             one_line_error(busy, "s is in use by another gpubp sweep that is still running")
     finally:
         held.release()
+
+
+def test_combinations_that_are_the_same_once_resolved_train_once(tmp_path, data):
+    out = ok(run("sweep", "--data", data, "--sizes", "8/6,8,3", "--lr", "1,2", *SMALL, "--out", "s", cwd=tmp_path))
+    assert "grid: 2 configurations (2 --sizes × 2 --lr; 2 combinations the same as another once resolved" in out
+    assert [(r["member"], r["sizes"], r["lr"]) for r in sorted(summary(tmp_path / "s"), key=lambda r: r["member"])] == [
+        ("0", "8", "1"),
+        ("1", "8", "2"),
+    ]
+
+
+def test_the_grid_counts_the_values_given_to_each_flag(tmp_path, data):
+    flags = ["--optimizer", "sgd,adam", "--betas", "0.9,0.999/0.8,0.99", *SMALL]
+    out = ok(run("sweep", "--data", data, *flags, "--out", "s", cwd=tmp_path))
+    assert "grid: 3 configurations (2 --optimizer × 2 --betas) in 2 network arrays" in out

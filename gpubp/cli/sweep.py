@@ -49,7 +49,9 @@ from .sweep_grid import (
     build_grid,
     flag_texts,
     given_lists,
+    grid_counts,
     grouped,
+    resolved,
     same_text,
     stored_texts,
 )
@@ -62,7 +64,6 @@ from .train import (
     claim_run_folder,
     end_job,
     read_data,
-    resolve_sizes,
     run_inputs,
 )
 
@@ -161,16 +162,14 @@ def start_sweep(args, comm) -> int:
         )
     if args.resume is not None:
         texts, record = resumed_sweep(args, texts)
-    members = build_grid(given_lists(texts))
-    groups = grouped(members)
+    given = given_lists(texts)
+    members = build_grid(given)
     first = members[0].settings
     dataset, regression, (n_in, n_out) = read_data(first)
-    train_data = dataset.train
     outputs = "targets" if regression else "classes"
-    held_out = 0
-    for member in members:
-        member.settings.sizes = resolve_sizes(member.settings.sizes, n_in, n_out, outputs)
-        held_out = member.settings.training.rows(len(train_data[1]))[1]
+    members, repeated = resolved(members, n_in, n_out, outputs, len(dataset.train[1]))
+    groups = grouped(members)
+    held_out = first.training.rows(len(dataset.train[1]))[1]  # the same rows for every member
     check_weighted_rows(dataset, first, held_out)
     split = dataset.split.holding_out(first.training.validation_fraction, held_out, VALIDATION_SEED)
     run_id = uuid.uuid4().hex
@@ -191,6 +190,7 @@ def start_sweep(args, comm) -> int:
         folder, earlier = claim_run_folder(args, first.training.epochs, inputs, command="sweep")
     try:
         files = SweepFiles(folder, earlier, regression, store, first.run.checkpoint_every, live=comm.size == 1)
+        files.grid = grid_counts(given, repeated)
         return run_sweep(args, comm, members, groups, dataset, held_out, files)
     finally:
         folder.release()
@@ -275,7 +275,7 @@ def train_group(args, g: int, count: int, group: list[Member], trainer, dataset,
         files.metrics.history += metric_entries(group, [t.history for t in trainer.members])
     progress = Progress(talks and not args.quiet and sys.stderr.isatty(), reached + 1, training.epochs)
     pending: dict[int, list] = {}
-    where = f"group {g + 1}/{count}, " if count > 1 else ""
+    where = f"group {g} of {count}, " if count > 1 else ""  # numbered from 0, as members, group-NNN.npz, summary.csv
 
     def report() -> None:
         if not talks:

@@ -23,6 +23,7 @@ from ..errors import GpubpError, InputError
 from ..model.config import NetworkConfig
 from ..training.array import SHARED
 from .settings import CONFIGS, HIDDEN_DEFAULT, KNOBS, PARSERS, RunSettings, cli_default, flag_name, in_flags
+from .train import resolve_sizes
 
 SEQUENCES = ("sizes", "betas", "dropout", "activation")  # one value is a comma list: values are separated by "/"
 PATHS = ("data", "data_dir", "weights")  # taken whole, as gpubp train takes them: a path may hold a comma
@@ -166,8 +167,7 @@ def build_grid(given: dict) -> list[Member]:
                 {n: v for n, v in values.items() if n != "sizes"}, values.get("sizes", HIDDEN_DEFAULT)
             )
         except GpubpError as exc:
-            described = " ".join(f"{flag_name(n)} {show(values.get(n))}" for n in axes)
-            raise InputError(f"the grid's configuration {described}: {in_flags(exc)}") from None
+            raise refused({n: values.get(n) for n in axes}, exc) from None
         if not settings.training.validation_fraction:
             raise InputError(
                 "--validation-fraction 0 leaves nothing to choose the best member on (a sweep never chooses on the "
@@ -180,6 +180,54 @@ def build_grid(given: dict) -> list[Member]:
             "a sweep reads its data once; sweep them separately"
         )
     return members
+
+
+def refused(values: dict, exc: GpubpError) -> InputError:
+    """``exc`` as the refusal of the grid's configuration whose axes have ``values``."""
+    described = " ".join(f"{flag_name(n)} {show(v)}" for n, v in values.items())
+    return InputError(f"the grid's configuration {described}: {in_flags(exc)}" if described else str(in_flags(exc)))
+
+
+def resolved(members: list[Member], n_in: int, n_out: int, outputs: str, rows: int) -> tuple[list[Member], int]:
+    """The members with their sizes resolved on the data's widths (``n_in``, ``n_out``; ``rows`` training rows),
+    each checked whole as ``gpubp train`` checks its run before claiming a folder (a refusal names the combination),
+    and only the first of those whose resolved configurations are the same (renumbered); also how many repeated."""
+    distinct, seen = [], set()
+    for member in members:
+        settings = member.settings
+        try:
+            settings.sizes = resolve_sizes(settings.sizes, n_in, n_out, outputs)
+            key = resolved_key(settings, rows)
+        except GpubpError as exc:
+            raise refused(member.values, exc) from None
+        if key not in seen:
+            seen.add(key)
+            member.index = len(distinct)
+            distinct.append(member)
+    return distinct, len(members) - len(distinct)
+
+
+def resolved_key(settings: RunSettings, rows: int) -> tuple:
+    """What a member trains, every knob filled in and per-layer knobs spelled per layer (a ``SettingError`` where
+    they do not fit its sizes, or its batches the ``rows``): two members with the same key are the same run."""
+    hidden = len(settings.sizes) - 2
+    network, training = settings.network, settings.training
+    training.rows(rows)
+    per_layer = {
+        "activation": network.hidden_activations(hidden),
+        "init": network.inits(hidden),
+        "dropout": training.dropout_rates(hidden),
+    }
+    values = {**network.to_dict(), **training.to_dict(), "sizes": settings.sizes, **per_layer}
+    return tuple(sorted((name, repr(value)) for name, value in values.items()))
+
+
+def grid_counts(given: dict, repeated: int) -> str:
+    """The grid's headline: the distinct values given to each listed flag, and the combinations that repeat another
+    once resolved (trained once)."""
+    counts = " × ".join(f"{len(values)} {flag_name(n)}" for n, values in given.items() if len(values) > 1)
+    merged = f"; {plural(repeated, 'combination')} the same as another once resolved, trained once" if repeated else ""
+    return (counts or "no lists") + merged
 
 
 def configuration(member: Member) -> dict:

@@ -37,6 +37,7 @@ class SweepFiles:
         self.regression = regression
         self.live = live  # metrics written as the epochs end (one process), else once every rank's are gathered
         self.written = False  # the results (models, summary, plot) are complete
+        self.grid = ""  # the grid's headline (``sweep_grid.grid_counts``)
 
     def checkpoint(self, trainer, g: int, done: bool) -> None:
         """Group ``g``'s array checkpoint (``done``: its training has ended), and the metrics forced to disk."""
@@ -93,13 +94,11 @@ def describe_sweep(arr, comm, members, groups, dataset, held_out, files) -> None
     """The lines a sweep starts with: the device, the grid, the data and the folder."""
     first = members[0].settings
     score = score_name(arr.regression)[0]
-    axes = list(members[0].values)
-    counts = " × ".join(f"{len({repr(m.values[n]) for m in members})} {flag_name(n)}" for n in axes) or "no lists"
     print(device_line(arr))
     if comm.size > 1:
         print(f"{comm.size} processes over {comm.kind}, each training its share of every group's members")
     print(
-        f"grid: {plural(len(members), 'configuration')} ({counts}) in {plural(len(groups), 'network array')}; "
+        f"grid: {plural(len(members), 'configuration')} ({files.grid}) in {plural(len(groups), 'network array')}; "
         f"chosen on validation {score} on {held_out} held-out rows, never on the test set"
     )
     weighted = "" if first.data.weights is None else f", weighted by {first.data.weights}"
