@@ -525,3 +525,12 @@ def test_the_grid_counts_the_values_given_to_each_flag(tmp_path, data):
     flags = ["--optimizer", "sgd,adam", "--betas", "0.9,0.999/0.8,0.99", *SMALL]
     out = ok(run("sweep", "--data", data, *flags, "--out", "s", cwd=tmp_path))
     assert "grid: 3 configurations (2 --optimizer × 2 --betas) in 2 network arrays" in out
+
+
+def test_resume_takes_a_flag_that_gives_the_sweeps_value_however_spelled(tmp_path, data):
+    flags = ["--data", data, "--lr", "1,2", "--epochs", "2", "--checkpoint-every", "1", "--quiet", "--dtype", "float64"]
+    ok(run("sweep", *flags, "--out", "s", cwd=tmp_path))
+    for same in (["--sizes", "30"], ["--sizes", "6,30,3"], ["--data", "./rows.csv"], ["--optimizer", "SGD"]):
+        ok(run("sweep", "--resume", "s", *same, "--lr", "1, 2", "--validation-fraction", "0.1", cwd=tmp_path))
+    refused = run("sweep", "--resume", "s", "--sizes", "31", cwd=tmp_path)
+    one_line_error(refused, "--sizes 31 differs from the sweep's (not given: 30)")

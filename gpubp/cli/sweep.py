@@ -47,12 +47,15 @@ from .sweep_grid import (
     DEFAULT_VALIDATION,
     Member,
     build_grid,
+    default_values,
     flag_texts,
     given_lists,
     grid_counts,
     grouped,
     resolved,
-    same_text,
+    resolved_sizes,
+    same_values,
+    show,
     stored_texts,
 )
 from .sweep_report import SweepFiles, checkpoint_path, describe_sweep, metric_entries, report_sweep
@@ -131,13 +134,21 @@ def resumed_sweep(args, texts: dict) -> tuple[dict, dict]:
     if not isinstance(saved, dict) or not all(isinstance(v, str) for v in saved.values()):
         raise ModelFileError(f"{first} is a damaged or foreign sweep checkpoint; start a new sweep")
     for name, text in texts.items():
-        if name not in saved or not same_text(name, text, saved[name]):
-            was = saved.get(name, "not given")
+        if not same_values(name, text, saved.get(name)) and (name != "sizes" or not same_sizes(text, saved)):
+            default = default_values(name)[0]
+            was = saved.get(name, "not given" if default is None else f"not given: {show(default)}")
             raise InputError(
                 f"{flag_name(name)} {text} differs from the sweep's ({was}): a resumed sweep keeps its grid and "
                 f"settings; drop {flag_name(name)} or start a new sweep"
             )
     return saved, record
+
+
+def same_sizes(text: str, saved: dict) -> bool:
+    """Whether ``--sizes`` gives the sweep's layer widths once resolved on the data's (which takes reading it)."""
+    _, regression, (n_in, n_out) = read_data(build_grid(given_lists(saved))[0].settings)
+    outputs = "targets" if regression else "classes"
+    return resolved_sizes(text, n_in, n_out, outputs) == resolved_sizes(saved.get("sizes"), n_in, n_out, outputs)
 
 
 def sweep_command(args) -> int:

@@ -130,17 +130,44 @@ def given_lists(texts: dict) -> dict:
 
 def stored_texts(texts: dict) -> dict:
     """The flags' texts as a checkpoint stores them: data paths absolute, so a sweep resumes from any folder."""
-    stored = dict(texts)
-    for name in PATHS:
-        if name in stored and (name != "data" or Path(stored[name]).suffix.lower() in FILE_SUFFIXES):
-            stored[name] = os.path.abspath(stored[name])
-    return stored
+    return {name: path_value(name, text) if name in PATHS else text for name, text in texts.items()}
 
 
-def same_text(name: str, given: str, saved: str) -> bool:
+def same_values(name: str, given: str, saved: str | None) -> bool:
+    """Whether a flag's text gives the values that a sweep's stored text (``None``: not given, so its default) gave,
+    each read as the grid reads it (data paths absolute; ``--sizes`` still as given, ``resolved_sizes`` compares
+    those on the data's widths)."""
+    return flag_values(name, given) == (default_values(name) if saved is None else flag_values(name, saved))
+
+
+def resolved_sizes(text: str | None, n_in: int, n_out: int, outputs: str) -> list[list[int]]:
+    """The layer widths a ``--sizes`` text (``None``: not given) lists, resolved on the data's widths."""
+    values = default_values("sizes") if text is None else parse_values("sizes", text)
+    return [resolve_sizes(sizes, n_in, n_out, outputs) for sizes in values]
+
+
+def flag_values(name: str, text: str) -> list:
+    values = parse_values(name, text)
     if name in PATHS:
-        return os.path.abspath(given) == os.path.abspath(saved) or given == saved
-    return given == saved
+        return [path_value(name, v) for v in values]
+    return values
+
+
+def path_value(name: str, value):
+    """A data path absolute (a dataset's name as it is), as a sweep's checkpoint stores it."""
+    if value is None or (name == "data" and Path(value).suffix.lower() not in FILE_SUFFIXES):
+        return value
+    return os.path.abspath(value)
+
+
+def default_values(name: str) -> list:
+    """The one value a sweep gives a flag it was not given."""
+    if name == "sizes":
+        return [HIDDEN_DEFAULT]
+    if name == "validation_fraction":
+        return [DEFAULT_VALIDATION]
+    default = cli_default(name)
+    return [path_value(name, default) if name in PATHS else CONFIGS[KNOBS[name][0]].check_one(name, default)]
 
 
 def build_grid(given: dict) -> list[Member]:
