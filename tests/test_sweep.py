@@ -534,3 +534,22 @@ def test_resume_takes_a_flag_that_gives_the_sweeps_value_however_spelled(tmp_pat
         ok(run("sweep", "--resume", "s", *same, "--lr", "1, 2", "--validation-fraction", "0.1", cwd=tmp_path))
     refused = run("sweep", "--resume", "s", "--sizes", "31", cwd=tmp_path)
     one_line_error(refused, "--sizes 31 differs from the sweep's (not given: 30)")
+
+
+def test_every_group_checkpoint_is_checked_before_any_group_trains(tmp_path, data):
+    flags = ["--data", data, "--sizes", "5/8", "--lr", "1,2", *SMALL, "--checkpoint-every", "1"]
+    out = ok(run("sweep", *flags, "--quiet", "--out", "s", cwd=tmp_path))
+    assert "group 0 of 2, epoch   1/3" in out and "group 1 of 2, epoch   3/3" in out
+    ok(run("sweep", *flags, "--out", "other", cwd=tmp_path))
+    checkpoints = tmp_path / "s" / "checkpoints"
+    (checkpoints / "group-001.npz").write_bytes((tmp_path / "other" / "checkpoints" / "group-001.npz").read_bytes())
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "s").rglob("*") if p.is_file()}
+    refused = run("sweep", "--resume", "s", cwd=tmp_path)
+    one_line_error(refused, "checkpoints/group-001.npz is not group 1 of this sweep (another sweep's")
+    (checkpoints / "group-001.npz").unlink()
+    (checkpoints / "group-007.npz").write_bytes((checkpoints / "group-000.npz").read_bytes())
+    refused = run("sweep", "--resume", "s", cwd=tmp_path)
+    one_line_error(refused, "group-007.npz is of no group of this sweep's grid (groups 0 to 1)")
+    del before["group-001.npz"]
+    before["group-007.npz"] = (checkpoints / "group-007.npz").stat().st_mtime_ns
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "s").rglob("*") if p.is_file()} == before

@@ -200,6 +200,8 @@ def start_sweep(args, comm) -> int:
     else:
         folder, earlier = claim_run_folder(args, first.training.epochs, inputs, command="sweep")
     try:
+        if record is not None:
+            check_group_checkpoints(args, groups, dataset, run_id)
         files = SweepFiles(folder, earlier, regression, store, first.run.checkpoint_every, live=comm.size == 1)
         files.grid = grid_counts(given, repeated)
         return run_sweep(args, comm, members, groups, dataset, held_out, files)
@@ -226,7 +228,8 @@ def train_and_report(args, comm, members, groups, dataset, held_out, files) -> i
         mine = group[first:last]
         if not mine:
             continue
-        trainer, done = resumed_group(args, g, mine, dataset) if args.resume is not None else (None, False)
+        resumed = args.resume is not None
+        trainer, done = resumed_group(args, g, mine, dataset, mine[0].settings.run_id) if resumed else (None, False)
         trainer = trainer or ArrayTrainer(build_array(args, mine, dataset))
         if g == 0 and files is not None:
             describe_sweep(trainer.arr, comm, members, groups, dataset, held_out, files)
@@ -242,7 +245,21 @@ def train_and_report(args, comm, members, groups, dataset, held_out, files) -> i
     return report_sweep(args, members, groups, dataset, files)
 
 
-def resumed_group(args, g: int, group: list[Member], dataset):
+def check_group_checkpoints(args, groups, dataset, run_id: str) -> None:
+    """Refuse, before any group trains, a checkpoint in the folder that is not the group of this sweep it is named
+    for (another sweep's, or of another grid), and one named for a group the grid does not have."""
+    for g, group in enumerate(groups):
+        resumed_group(args, g, group, dataset, run_id)
+    names = {checkpoint_path(args.resume, g).name for g in range(len(groups))}
+    for path in sorted(checkpoint_path(args.resume, 0).parent.glob("group-*.npz")):
+        if path.name not in names:
+            raise ModelFileError(
+                f"{path} is of no group of this sweep's grid (groups 0 to {len(groups) - 1}): move it away, or "
+                f"start a new sweep"
+            )
+
+
+def resumed_group(args, g: int, group: list[Member], dataset, run_id: str):
     """Group ``g``'s array trainer from its checkpoint and whether its training had ended, or ``(None, False)``
     where the sweep was stopped before it wrote one."""
     path = checkpoint_path(args.resume, g)
@@ -251,10 +268,13 @@ def resumed_group(args, g: int, group: list[Member], dataset):
     trainer, record = load_array_checkpoint(path, args.device, NetworkArray)
     if (
         record.get("group") != g
+        or record.get("run_id") != run_id
         or trainer.arr.count != len(group)
         or list(trainer.arr.sizes) != group[0].settings.sizes
     ):
-        raise ModelFileError(f"{path} is not group {g} of this sweep's grid; start a new sweep")
+        raise ModelFileError(
+            f"{path} is not group {g} of this sweep (another sweep's, or of another grid); start a new sweep"
+        )
     trainer.arr.labels = dataset.classes
     for member in trainer.arr.members:
         member.labels = dataset.classes
