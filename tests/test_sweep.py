@@ -553,3 +553,25 @@ def test_every_group_checkpoint_is_checked_before_any_group_trains(tmp_path, dat
     del before["group-001.npz"]
     before["group-007.npz"] = (checkpoints / "group-007.npz").stat().st_mtime_ns
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "s").rglob("*") if p.is_file()} == before
+
+
+def test_named_choices_take_any_case_as_the_knobs_do(tmp_path, data):
+    out = ok(
+        run(
+            "sweep",
+            "--data",
+            data,
+            "--lr",
+            "1,2",
+            *SMALL,
+            "--report-test",
+            " ALL",
+            "--device",
+            "CPU",
+            "--out",
+            "s",
+            cwd=tmp_path,
+        )
+    )
+    assert "device: cpu" in out and all(r["test_accuracy"] for r in summary(tmp_path / "s"))
+    ok(run("evaluate", tmp_path / "s" / "model.npz", "--split", "Validation", cwd=tmp_path))

@@ -39,6 +39,7 @@ from .process import stopped
 from .run_folder import claim
 from .settings import (
     SPLIT_ENTRY,
+    choice_flag,
     flag_name,
     in_flags,
     recorded_split,
@@ -92,7 +93,7 @@ def add_parser(commands, run_flags, folder_flags) -> None:
     folder_flags(s, "model.npz, metrics.jsonl, summary.csv, validation_curves.png and members/")
     s.add_argument(
         "--report-test",
-        choices=("best", "all"),
+        **choice_flag(("best", "all")),
         default="best",
         help="whose test score to report: the chosen member's only, or every member's (default: best)",
     )
@@ -107,7 +108,7 @@ def add_parser(commands, run_flags, folder_flags) -> None:
     )
     s.add_argument(
         "--distributed",
-        choices=("none", "mpi"),
+        **choice_flag(("none", "mpi")),
         default="none",
         help="mpiexec -n N gpubp sweep --distributed mpi splits each group's members across the N processes, one "
         "array each; rank 0 gathers them and writes the folder (default: none)",
