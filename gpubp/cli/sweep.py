@@ -10,7 +10,11 @@ for the chosen member (``--report-test all``: for every member). The run folder 
 its own, ``run_folder.py``) gets ``metrics.jsonl`` (one line per member per epoch, with the
 member's index and configuration), ``summary.csv`` (one row per member, best first; also printed), the best
 member's ``model.npz`` (an ordinary model with the data record ``gpubp train`` writes), with ``--save-all`` every
-member's as ``members/NNN.npz``, and ``validation_curves.png``.
+member's as ``members/NNN.npz``, and ``validation_curves.png``, written as one step once training has ended
+(``sweep_report.report_sweep``). A member that diverged has no network (its weights are not finite): it is named
+with its cause, ranked last and saves no model. Every combination is resolved on the data's widths and checked
+whole before the folder is claimed, and combinations that are then the same run train once
+(``sweep_grid.resolved``).
 
 With ``--checkpoint-every N`` each group's array checkpoint (``training/checkpoint.py: save_array_checkpoint``) is
 ``checkpoints/group-NNN.npz``, written every N epochs of the array and once the group has ended, with the sweep's
