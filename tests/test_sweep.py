@@ -261,6 +261,9 @@ def test_force_replaces_only_the_earlier_sweeps_files(tmp_path, data):
         (["--output", "identity,sigmoid"], "--output lists identity"),
         (["--batch-size", "10,5000"], "fewer than one mini-batch"),
         (["--data", "missing.csv"], "missing.csv"),
+        (["--sizes", "30/100,30", "--dropout", "0.2/0.1,0.3"], "configuration --sizes 30 --dropout 0.1,0.3: --dropout"),
+        (["--sizes", "30/9,9", "--activation", "relu/relu,tanh"], "--sizes 30 --activation relu,tanh: --activation"),
+        (["--sizes", "30/6,9,4"], "the grid's configuration --sizes 6,9,4: --sizes 6,9,4 looks like all layer widths"),
     ],
 )
 def test_bad_input_is_one_line_and_leaves_no_folder(tmp_path, data, flags, message):
@@ -389,3 +392,186 @@ def test_a_member_that_diverges_is_ranked_last_and_the_others_go_on(tmp_path):
     assert [p.name for p in (tmp_path / "s" / "members").iterdir()] == ["001.npz"]
     ok(run("sweep", "--resume", "s", cwd=tmp_path))  # its checkpoint holds the diverged member, stopped
     assert summary(tmp_path / "s") == rows
+
+
+# float32 ReLU on the digits: an η of 1e30 overflows in the first epoch
+DIVERGING = ["--data", "digits", "--activation", "relu", "--dtype", "float32", "--epochs", "2", "--quiet", "--save-all"]
+
+
+def test_a_member_whose_weights_overflow_is_named_ranked_last_and_saves_no_model(tmp_path):
+    result = ok(run("sweep", "--lr", "1,1e30", "--seed", "0,1", *DIVERGING, "--out", "s", cwd=tmp_path))
+    assert "member 1 (--seed 0 --lr 1e+30): training diverged in epoch 1:" in result
+    assert "member 3 (--seed 1 --lr 1e+30): training diverged in epoch 1:" in result
+    rows = summary(tmp_path / "s")
+    assert [r["member"] for r in rows[2:]] == ["1", "3"]
+    assert all(r["status"] == "diverged in epoch 1" and r["validation_accuracy"] == "" for r in rows[2:])
+    assert sorted(p.name for p in (tmp_path / "s" / "members").iterdir()) == ["000.npz", "002.npz"]
+
+
+def test_a_sweep_whose_every_member_diverges_says_so_and_leaves_the_earlier_run_whole(tmp_path):
+    ok(run("sweep", "--lr", "1,2", *DIVERGING, "--out", "s", cwd=tmp_path))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "s").rglob("*") if p.is_file()}
+    failed = run("sweep", "--lr", "1e30,1e31", *DIVERGING, "--out", "s", "--force", cwd=tmp_path)
+    one_line_error(failed, "every member diverged, so no model was written (the earlier run's files in s are")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "s").rglob("*") if p.is_file()} == before
+    failed = run("sweep", "--lr", "1e30,1e31", *DIVERGING, "--out", "new", cwd=tmp_path)
+    one_line_error(failed, "every member diverged, so no model was written (new/metrics.jsonl has their epochs)")
+
+
+@pytest.mark.slow
+@needs_mpiexec
+def test_a_diverged_member_under_mpi_is_ranked_last_as_in_one_process(tmp_path):
+    flags = ["sweep", "--lr", "1,1e30,2", *DIVERGING]
+    ok(run(*flags, "--out", "one", cwd=tmp_path))
+    parallel = mpiexec((2, None, flags + ["--distributed", "mpi", "--out", "two"]), cwd=tmp_path)
+    assert parallel.returncode == 0, parallel.stdout + parallel.stderr
+    assert "member 1 (--lr 1e+30): training diverged in epoch 1:" in parallel.stdout
+    assert summary(tmp_path / "one") == summary(tmp_path / "two")
+    assert sorted(p.name for p in (tmp_path / "two" / "members").iterdir()) == ["000.npz", "002.npz"]
+
+
+def test_a_signal_while_the_results_are_written_waits_until_they_are_complete(tmp_path, data, monkeypatch):
+    """SIGTERM as the first model is written: the results (and the earlier run's removal, with --force) are
+    completed first, and the line the sweep stops with says so."""
+    import os
+
+    from gpubp.cli import sweep_report
+
+    ok(run("sweep", "--data", data, "--lr", "1,2", *SMALL, "--save-all", "--out", "s", cwd=tmp_path))
+    write = sweep_report.save_run_model
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        write(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_report, "save_run_model", signalled)
+    stopped = run("sweep", "--data", data, "--lr", "1,3", *SMALL, "--out", "s", "--force", cwd=tmp_path)
+    assert stopped.returncode == 143, stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1].endswith("the sweep's results are complete in s"), stopped.stderr
+    folder = tmp_path / "s"
+    assert {r["lr"] for r in summary(folder)} == {"1", "3"}
+    assert (folder / "model.npz").is_file() and (folder / "validation_curves.png").is_file()
+    assert not (folder / "members").exists()  # the earlier sweep's, gone with the rest of it
+    assert {m["config"]["lr"] for m in metrics(folder)} == {1.0, 3.0}
+
+
+def test_the_validation_curves_mark_the_epoch_kept_under_patience_as_train_does(tmp_path, data, monkeypatch):
+    from gpubp.training import report
+
+    marked = []
+    mark = report.mark_kept
+    monkeypatch.setattr(report, "mark_kept", lambda axis, epoch: (marked.append(epoch), mark(axis, epoch)))
+    flags = ["--data", data, "--lr", "0.05,3", "--optimizer", "adam", "--epochs", "8", "--patience", "1", "--quiet"]
+    ok(run("sweep", *flags, "--out", "s", cwd=tmp_path))
+    best = summary(tmp_path / "s")[0]
+    assert marked == [int(best["epoch"])]
+    ok(run("train", *flags[:2], "--lr", "3", *flags[4:], "--validation-fraction", "0.1", "--out", "t", cwd=tmp_path))
+    assert marked[1:] == [marked[1]] * 2  # train's two axes, by the same code
+
+
+# ----- the run folder, shared with gpubp train ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["sweep", "train"])
+@pytest.mark.parametrize("flag", ["--weights", "--data"])
+def test_no_input_file_is_one_a_run_of_either_command_writes_or_removes(tmp_path, data, command, flag):
+    (tmp_path / "d").mkdir()
+    source = tmp_path / "d" / "summary.csv"
+    if flag == "--weights":
+        source.write_text("1\n" * 150)
+    else:
+        source.write_bytes((tmp_path / "rows.csv").read_bytes())
+    before = source.read_bytes()
+    flags = ["--data", data, flag, source] if flag == "--weights" else [flag, source]
+    refused = run(command, *flags, *SMALL, "--out", "d", "--force", cwd=tmp_path)
+    one_line_error(refused, f"which this run reads as its {'sample weights' if flag == '--weights' else 'data'}")
+    assert source.read_bytes() == before and [p.name for p in (tmp_path / "d").iterdir()] == ["summary.csv"]
+
+
+@pytest.mark.parametrize("first, second", [("sweep", "train"), ("train", "sweep")])
+def test_force_replaces_an_earlier_run_of_the_other_command_whole(tmp_path, data, first, second):
+    lists = {"sweep": ["--lr", "1,2", "--save-all", "--checkpoint-every", "1"], "train": ["--checkpoint-every", "1"]}
+    ok(run(first, "--data", data, *SMALL, *lists[first], "--out", "s", cwd=tmp_path))
+    (tmp_path / "s" / "notes.txt").write_text("mine")
+    one_line_error(run(second, "--data", data, *SMALL, "--out", "s", cwd=tmp_path), "already holds a run")
+    ok(run(second, "--data", data, *SMALL, "--out", "s", "--force", cwd=tmp_path))
+    left = {str(p.relative_to(tmp_path / "s")) for p in (tmp_path / "s").rglob("*")}
+    written = {"sweep": {"summary.csv", "validation_curves.png"}, "train": {"learning_curve.png"}}[second]
+    assert left == {"notes.txt", "model.npz", "metrics.jsonl", *written}
+
+
+def test_a_busy_folder_names_the_command_that_holds_it(tmp_path, data):
+    from gpubp.cli.run_folder import claim
+
+    held = claim(tmp_path / "s", command="sweep")
+    try:
+        for command in ("train", "sweep"):
+            busy = run(command, "--data", data, *SMALL, "--out", "s", cwd=tmp_path)
+            one_line_error(busy, "s is in use by another gpubp sweep that is still running")
+    finally:
+        held.release()
+
+
+def test_combinations_that_are_the_same_once_resolved_train_once(tmp_path, data):
+    out = ok(run("sweep", "--data", data, "--sizes", "8/6,8,3", "--lr", "1,2", *SMALL, "--out", "s", cwd=tmp_path))
+    assert "grid: 2 configurations (2 --sizes × 2 --lr; 2 combinations the same as another once resolved" in out
+    assert [(r["member"], r["sizes"], r["lr"]) for r in sorted(summary(tmp_path / "s"), key=lambda r: r["member"])] == [
+        ("0", "8", "1"),
+        ("1", "8", "2"),
+    ]
+
+
+def test_the_grid_counts_the_values_given_to_each_flag(tmp_path, data):
+    flags = ["--optimizer", "sgd,adam", "--betas", "0.9,0.999/0.8,0.99", *SMALL]
+    out = ok(run("sweep", "--data", data, *flags, "--out", "s", cwd=tmp_path))
+    assert "grid: 3 configurations (2 --optimizer × 2 --betas) in 2 network arrays" in out
+
+
+def test_resume_takes_a_flag_that_gives_the_sweeps_value_however_spelled(tmp_path, data):
+    flags = ["--data", data, "--lr", "1,2", "--epochs", "2", "--checkpoint-every", "1", "--quiet", "--dtype", "float64"]
+    ok(run("sweep", *flags, "--out", "s", cwd=tmp_path))
+    for same in (["--sizes", "30"], ["--sizes", "6,30,3"], ["--data", "./rows.csv"], ["--optimizer", "SGD"]):
+        ok(run("sweep", "--resume", "s", *same, "--lr", "1, 2", "--validation-fraction", "0.1", cwd=tmp_path))
+    refused = run("sweep", "--resume", "s", "--sizes", "31", cwd=tmp_path)
+    one_line_error(refused, "--sizes 31 differs from the sweep's (not given: 30)")
+
+
+def test_every_group_checkpoint_is_checked_before_any_group_trains(tmp_path, data):
+    flags = ["--data", data, "--sizes", "5/8", "--lr", "1,2", *SMALL, "--checkpoint-every", "1"]
+    out = ok(run("sweep", *flags, "--quiet", "--out", "s", cwd=tmp_path))
+    assert "group 0 of 2, epoch   1/3" in out and "group 1 of 2, epoch   3/3" in out
+    ok(run("sweep", *flags, "--out", "other", cwd=tmp_path))
+    checkpoints = tmp_path / "s" / "checkpoints"
+    (checkpoints / "group-001.npz").write_bytes((tmp_path / "other" / "checkpoints" / "group-001.npz").read_bytes())
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "s").rglob("*") if p.is_file()}
+    refused = run("sweep", "--resume", "s", cwd=tmp_path)
+    one_line_error(refused, "checkpoints/group-001.npz is not group 1 of this sweep (another sweep's")
+    (checkpoints / "group-001.npz").unlink()
+    (checkpoints / "group-007.npz").write_bytes((checkpoints / "group-000.npz").read_bytes())
+    refused = run("sweep", "--resume", "s", cwd=tmp_path)
+    one_line_error(refused, "group-007.npz is of no group of this sweep's grid (groups 0 to 1)")
+    del before["group-001.npz"]
+    before["group-007.npz"] = (checkpoints / "group-007.npz").stat().st_mtime_ns
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "s").rglob("*") if p.is_file()} == before
+
+
+def test_named_choices_take_any_case_as_the_knobs_do(tmp_path, data):
+    out = ok(
+        run(
+            "sweep",
+            "--data",
+            data,
+            "--lr",
+            "1,2",
+            *SMALL,
+            "--report-test",
+            " ALL",
+            "--device",
+            "CPU",
+            "--out",
+            "s",
+            cwd=tmp_path,
+        )
+    )
+    assert "device: cpu" in out and all(r["test_accuracy"] for r in summary(tmp_path / "s"))
+    ok(run("evaluate", tmp_path / "s" / "model.npz", "--split", "Validation", cwd=tmp_path))

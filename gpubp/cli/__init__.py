@@ -22,7 +22,7 @@ from ..distributed import KINDS
 from ..errors import GpubpError
 from . import data, sweep, tools, train
 from .process import command_process, report_warnings, stopped
-from .settings import add_flags, in_flags
+from .settings import add_flags, choice_flag, in_flags
 
 EXIT_USAGE = 2
 
@@ -71,7 +71,7 @@ def net_argument(text: str):
 def device_argument(parser) -> None:
     parser.add_argument(
         "--device",
-        choices=DEVICES,
+        **choice_flag(DEVICES),
         default=None,
         help="where to compute (default: $GPUBP_DEVICE, else auto: the GPU if usable)",
     )
@@ -133,7 +133,7 @@ def build_parser() -> Parser:
     folder_flags(t, "model.npz, metrics.jsonl, learning_curve.png, checkpoint.npz")
     t.add_argument(
         "--distributed",
-        choices=KINDS,
+        **choice_flag(KINDS),
         default="none",
         help="data-parallel training: start N processes with mpiexec -n N gpubp train --distributed "
         "mpi (CPUs or GPUs, over MPI) or nccl (one GPU per process) (default: none)",
@@ -149,7 +149,7 @@ def build_parser() -> Parser:
     add_flags(e, "data", only=("data", "data_dir", "test_fraction", "header", "targets"))
     e.add_argument(
         "--split",
-        choices=["test", "train", "validation", "all"],
+        **choice_flag(["test", "train", "validation", "all"]),
         default="test",
         help="which rows to evaluate on: the test split the model records, its training rows (less the validation "
         "hold-out), that hold-out, or all of the data (default: test)",

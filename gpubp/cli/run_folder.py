@@ -7,8 +7,9 @@ ends, even after ``kill -9``, so a lock never outlives its run (a file left by `
 again), and a second ``gpubp train`` on the same folder is refused at once instead of writing into it. The claim
 happens before training, so a folder that cannot be created is reported before any epoch runs. Holding the lock,
 the run removes the temporary files an earlier killed run's atomic writes left behind. Which files make a run is
-the command's: ``RUN_FILES`` for ``gpubp train``, ``sweep.SWEEP_FILES`` for ``gpubp sweep`` (names, or patterns
-such as ``members/*.npz``); no other file in the folder is ever listed, replaced or removed.
+the command's (``COMMAND_FILES``: names, or patterns such as ``members/*.npz``); an earlier run in the folder is
+one of either command (``ANY_RUN_FILES``), which ``--force`` replaces whole, and no other file in the folder is ever
+listed, replaced or removed. The lock file names the command holding it, so a second one is told which.
 """
 
 from __future__ import annotations
@@ -21,18 +22,28 @@ from ..errors import InputError
 
 LOCK_NAME = ".gpubp.lock"
 RUN_FILES = ("model.npz", "metrics.jsonl", "learning_curve.png", "checkpoint.npz")
+SWEEP_FILES = (
+    "model.npz",
+    "metrics.jsonl",
+    "summary.csv",
+    "validation_curves.png",
+    "members/*.npz",
+    "checkpoints/group-*.npz",
+)
+COMMAND_FILES = {"train": RUN_FILES, "sweep": SWEEP_FILES}
+ANY_RUN_FILES = tuple(dict.fromkeys(name for files in COMMAND_FILES.values() for name in files))
 MAX_SAME_SECOND = 1000
 
 
 class RunFolder:
     """A claimed run folder; ``release()`` gives it up (and removes it if this run created it and wrote nothing)."""
 
-    def __init__(self, path: Path, created: bool, lock_fd: int, files=RUN_FILES):
-        self.path, self.created, self.lock_fd, self.files = path, created, lock_fd, files
+    def __init__(self, path: Path, created: bool, lock_fd: int):
+        self.path, self.created, self.lock_fd = path, created, lock_fd
 
     def run_files(self) -> list[str]:
-        """The run files present: an earlier run's, or this one's once it has written them."""
-        return present(self.path, self.files)
+        """The run files present, of either command: an earlier run's, or this one's once it has written them."""
+        return present(self.path, ANY_RUN_FILES)
 
     def remove(self, names) -> None:
         for name in names:
@@ -61,8 +72,8 @@ def present(path: Path, files) -> list[str]:
     return [str(p.relative_to(path)) for pattern in files for p in sorted(path.glob(pattern)) if p.is_file()]
 
 
-def claim(path: Path, fresh: bool = False, files=RUN_FILES) -> RunFolder:
-    """Claim ``path`` for a run that writes ``files``; with ``fresh``, only a folder this call creates (else
+def claim(path: Path, fresh: bool = False, command: str = "train") -> RunFolder:
+    """Claim ``path`` for a run of ``command``; with ``fresh``, only a folder this call creates (else
     ``FileExistsError``)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,24 +98,33 @@ def claim(path: Path, fresh: bool = False, files=RUN_FILES) -> RunFolder:
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            holder = holding_command(lock_fd)
             os.close(lock_fd)
             raise InputError(
-                f"{path} is in use by another gpubp train that is still running: wait for it to end, "
+                f"{path} is in use by another {holder} that is still running: wait for it to end, "
                 f"or choose another --out"
             ) from None
         if is_lock_file(lock_fd, path / LOCK_NAME):
             break
         os.close(lock_fd)  # locked just as the run holding it removed it on its way out: take a fresh one
-    folder = RunFolder(path, created, lock_fd, files)
-    remove_stale_temporary_files(path, files)
+    os.ftruncate(lock_fd, 0)
+    os.write(lock_fd, f"gpubp {command}\n".encode())
+    folder = RunFolder(path, created, lock_fd)
+    remove_stale_temporary_files(path)
     return folder
 
 
-def claim_new(parent: Path, stamp: str, files=RUN_FILES) -> RunFolder:
+def holding_command(lock_fd: int) -> str:
+    """The command that holds a lock file (what it wrote there; a plain gpubp run where it has not yet)."""
+    written = os.pread(lock_fd, 64, 0).decode(errors="replace").strip()
+    return written if written.startswith("gpubp ") and written[6:] in COMMAND_FILES else "gpubp run"
+
+
+def claim_new(parent: Path, stamp: str, command: str = "train") -> RunFolder:
     """A new folder ``parent/stamp``, or the first free ``parent/stamp-2``, ``-3``… (each try one ``mkdir``)."""
     for suffix in [""] + [f"-{k}" for k in range(2, MAX_SAME_SECOND)]:
         try:
-            return claim(parent / f"{stamp}{suffix}", fresh=True, files=files)
+            return claim(parent / f"{stamp}{suffix}", fresh=True, command=command)
         except FileExistsError:
             continue
     raise InputError(f"{parent} already holds {MAX_SAME_SECOND} runs named {stamp}*: name a folder with --out")
@@ -128,9 +148,9 @@ def cannot_create(path: Path, exc: OSError) -> InputError:
     return InputError(f"cannot create the run folder {path}: {reason}; choose a writable --out")
 
 
-def remove_stale_temporary_files(path: Path, files=RUN_FILES) -> None:
+def remove_stale_temporary_files(path: Path) -> None:
     """The ``.NAME.*.tmp`` files that ``atomic_write`` leaves only when its process is killed mid-write."""
-    for pattern in files:
+    for pattern in ANY_RUN_FILES:
         where = Path(pattern)
         for stale in path.glob(str(where.parent / f".{where.name}.*.tmp")):
             stale.unlink(missing_ok=True)

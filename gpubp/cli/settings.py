@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Config, knob, whole
+from ..config import Config, choice, knob, whole
 from ..data import DEFAULT_MNIST_DIR, DataConfig, DataSplit, registry
 from ..errors import GpubpError, InputError, ModelFileError
 from ..model.config import NetworkConfig
@@ -98,6 +98,12 @@ def flag_name(knob_name: str, value: str | None = None) -> str:
 def in_flags(error: GpubpError) -> GpubpError:
     """``error`` with the knobs it names written as flags."""
     return error.renamed(flag_name)
+
+
+def choice_flag(names) -> dict:
+    """``add_argument``'s keywords for a flag that takes one of ``names``, in any case and with any surrounding
+    spaces, as a knob's ``choice`` rule reads its value."""
+    return {"choices": tuple(names), "type": choice(*names).normalize}
 
 
 def cli_default(name: str):

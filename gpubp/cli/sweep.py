@@ -7,10 +7,14 @@ array's epoch loop) is trained as one ``NetworkArray``, one group after another,
 Selection never looks at the test set: every member is scored on the validation hold-out (``--validation-fraction``,
 0.1 unless given), at its best epoch with ``--patience``, else its last, and the test score is computed afterwards
 for the chosen member (``--report-test all``: for every member). The run folder (claimed as ``gpubp train`` claims
-its own, ``run_folder.py``, with ``SWEEP_FILES``) gets ``metrics.jsonl`` (one line per member per epoch, with the
+its own, ``run_folder.py``) gets ``metrics.jsonl`` (one line per member per epoch, with the
 member's index and configuration), ``summary.csv`` (one row per member, best first; also printed), the best
 member's ``model.npz`` (an ordinary model with the data record ``gpubp train`` writes), with ``--save-all`` every
-member's as ``members/NNN.npz``, and ``validation_curves.png``.
+member's as ``members/NNN.npz``, and ``validation_curves.png``, written as one step once training has ended
+(``sweep_report.report_sweep``). A member that diverged has no network (its weights are not finite): it is named
+with its cause, ranked last and saves no model. Every combination is resolved on the data's widths and checked
+whole before the folder is claimed, and combinations that are then the same run train once
+(``sweep_grid.resolved``).
 
 With ``--checkpoint-every N`` each group's array checkpoint (``training/checkpoint.py: save_array_checkpoint``) is
 ``checkpoints/group-NNN.npz``, written every N epochs of the array and once the group has ended, with the sweep's
@@ -28,7 +32,6 @@ import sys
 import uuid
 from pathlib import Path
 
-from ..data.config import FILE_SUFFIXES
 from ..distributed import get_communicator
 from ..errors import InputError, ModelFileError, TrainingDiverged
 from ..network import NetworkArray
@@ -40,37 +43,36 @@ from .process import stopped
 from .run_folder import claim
 from .settings import (
     SPLIT_ENTRY,
+    choice_flag,
     flag_name,
+    in_flags,
     recorded_split,
 )
 from .sweep_grid import (
     DEFAULT_VALIDATION,
     Member,
     build_grid,
+    default_values,
     flag_texts,
     given_lists,
+    grid_counts,
     grouped,
-    same_text,
+    resolved,
+    resolved_sizes,
+    same_values,
+    show,
     stored_texts,
 )
 from .sweep_report import SweepFiles, checkpoint_path, describe_sweep, metric_entries, report_sweep
 from .train import (
     Progress,
+    check_inputs_are_kept,
     check_unchanged,
     check_weighted_rows,
     claim_run_folder,
     end_job,
     read_data,
-    resolve_sizes,
-)
-
-SWEEP_FILES = (
-    "model.npz",
-    "metrics.jsonl",
-    "summary.csv",
-    "validation_curves.png",
-    "members/*.npz",
-    "checkpoints/group-*.npz",
+    run_inputs,
 )
 
 
@@ -95,7 +97,7 @@ def add_parser(commands, run_flags, folder_flags) -> None:
     folder_flags(s, "model.npz, metrics.jsonl, summary.csv, validation_curves.png and members/")
     s.add_argument(
         "--report-test",
-        choices=("best", "all"),
+        **choice_flag(("best", "all")),
         default="best",
         help="whose test score to report: the chosen member's only, or every member's (default: best)",
     )
@@ -110,7 +112,7 @@ def add_parser(commands, run_flags, folder_flags) -> None:
     )
     s.add_argument(
         "--distributed",
-        choices=("none", "mpi"),
+        **choice_flag(("none", "mpi")),
         default="none",
         help="mpiexec -n N gpubp sweep --distributed mpi splits each group's members across the N processes, one "
         "array each; rank 0 gathers them and writes the folder (default: none)",
@@ -137,13 +139,21 @@ def resumed_sweep(args, texts: dict) -> tuple[dict, dict]:
     if not isinstance(saved, dict) or not all(isinstance(v, str) for v in saved.values()):
         raise ModelFileError(f"{first} is a damaged or foreign sweep checkpoint; start a new sweep")
     for name, text in texts.items():
-        if name not in saved or not same_text(name, text, saved[name]):
-            was = saved.get(name, "not given")
+        if not same_values(name, text, saved.get(name)) and (name != "sizes" or not same_sizes(text, saved)):
+            default = default_values(name)[0]
+            was = saved.get(name, "not given" if default is None else f"not given: {show(default)}")
             raise InputError(
                 f"{flag_name(name)} {text} differs from the sweep's ({was}): a resumed sweep keeps its grid and "
                 f"settings; drop {flag_name(name)} or start a new sweep"
             )
     return saved, record
+
+
+def same_sizes(text: str, saved: dict) -> bool:
+    """Whether ``--sizes`` gives the sweep's layer widths once resolved on the data's (which takes reading it)."""
+    _, regression, (n_in, n_out) = read_data(build_grid(given_lists(saved))[0].settings)
+    outputs = "targets" if regression else "classes"
+    return resolved_sizes(text, n_in, n_out, outputs) == resolved_sizes(saved.get("sizes"), n_in, n_out, outputs)
 
 
 def sweep_command(args) -> int:
@@ -168,16 +178,14 @@ def start_sweep(args, comm) -> int:
         )
     if args.resume is not None:
         texts, record = resumed_sweep(args, texts)
-    members = build_grid(given_lists(texts))
-    groups = grouped(members)
+    given = given_lists(texts)
+    members = build_grid(given)
     first = members[0].settings
     dataset, regression, (n_in, n_out) = read_data(first)
-    train_data = dataset.train
     outputs = "targets" if regression else "classes"
-    held_out = 0
-    for member in members:
-        member.settings.sizes = resolve_sizes(member.settings.sizes, n_in, n_out, outputs)
-        held_out = member.settings.training.rows(len(train_data[1]))[1]
+    members, repeated = resolved(members, n_in, n_out, outputs, len(dataset.train[1]))
+    groups = grouped(members)
+    held_out = first.training.rows(len(dataset.train[1]))[1]  # the same rows for every member
     check_weighted_rows(dataset, first, held_out)
     split = dataset.split.holding_out(first.training.validation_fraction, held_out, VALIDATION_SEED)
     run_id = uuid.uuid4().hex
@@ -190,13 +198,17 @@ def start_sweep(args, comm) -> int:
     store = {"sweep": stored_texts(texts), "run_id": run_id, "data_split": split.to_json()}
     if comm.rank != 0:
         return run_sweep(args, comm, members, groups, dataset, held_out, None)
-    data_file = first.data.data if Path(first.data.data).suffix.lower() in FILE_SUFFIXES else None
-    if record is not None:
-        folder, earlier = claim(Path(args.resume), files=SWEEP_FILES), []
+    inputs = run_inputs(first.data)
+    if record is not None:  # its own checkpoints, which it reads and goes on writing, are no such input
+        check_inputs_are_kept(Path(args.resume), inputs)
+        folder, earlier = claim(Path(args.resume), command="sweep"), []
     else:
-        folder, earlier = claim_run_folder(args, first.training.epochs, None, data_file, SWEEP_FILES)
+        folder, earlier = claim_run_folder(args, first.training.epochs, inputs, command="sweep")
     try:
+        if record is not None:
+            check_group_checkpoints(args, groups, dataset, run_id)
         files = SweepFiles(folder, earlier, regression, store, first.run.checkpoint_every, live=comm.size == 1)
+        files.grid = grid_counts(given, repeated)
         return run_sweep(args, comm, members, groups, dataset, held_out, files)
     finally:
         folder.release()
@@ -221,15 +233,16 @@ def train_and_report(args, comm, members, groups, dataset, held_out, files) -> i
         mine = group[first:last]
         if not mine:
             continue
-        trainer, done = resumed_group(args, g, mine, dataset) if args.resume is not None else (None, False)
+        resumed = args.resume is not None
+        trainer, done = resumed_group(args, g, mine, dataset, mine[0].settings.run_id) if resumed else (None, False)
         trainer = trainer or ArrayTrainer(build_array(args, mine, dataset))
         if g == 0 and files is not None:
             describe_sweep(trainer.arr, comm, members, groups, dataset, held_out, files)
         train_group(args, g, len(groups), mine, trainer, dataset, files, done)
-        for k, member in enumerate(mine):
-            member.net = trainer.arr[k]
+        for k, member in enumerate(mine):  # a diverged member's weights are not finite: it has no network
+            member.net = None if k in trainer.diverged else trainer.arr[k]
     if comm.size > 1:
-        gathered = comm.gather([member.result() for member in members if member.net is not None])
+        gathered = comm.gather([member.result() for member in members if member.history is not None])
         if gathered is None:
             return 0
         for result in itertools.chain(*gathered[1:]):
@@ -237,7 +250,21 @@ def train_and_report(args, comm, members, groups, dataset, held_out, files) -> i
     return report_sweep(args, members, groups, dataset, files)
 
 
-def resumed_group(args, g: int, group: list[Member], dataset):
+def check_group_checkpoints(args, groups, dataset, run_id: str) -> None:
+    """Refuse, before any group trains, a checkpoint in the folder that is not the group of this sweep it is named
+    for (another sweep's, or of another grid), and one named for a group the grid does not have."""
+    for g, group in enumerate(groups):
+        resumed_group(args, g, group, dataset, run_id)
+    names = {checkpoint_path(args.resume, g).name for g in range(len(groups))}
+    for path in sorted(checkpoint_path(args.resume, 0).parent.glob("group-*.npz")):
+        if path.name not in names:
+            raise ModelFileError(
+                f"{path} is of no group of this sweep's grid (groups 0 to {len(groups) - 1}): move it away, or "
+                f"start a new sweep"
+            )
+
+
+def resumed_group(args, g: int, group: list[Member], dataset, run_id: str):
     """Group ``g``'s array trainer from its checkpoint and whether its training had ended, or ``(None, False)``
     where the sweep was stopped before it wrote one."""
     path = checkpoint_path(args.resume, g)
@@ -246,10 +273,13 @@ def resumed_group(args, g: int, group: list[Member], dataset):
     trainer, record = load_array_checkpoint(path, args.device, NetworkArray)
     if (
         record.get("group") != g
+        or record.get("run_id") != run_id
         or trainer.arr.count != len(group)
         or list(trainer.arr.sizes) != group[0].settings.sizes
     ):
-        raise ModelFileError(f"{path} is not group {g} of this sweep's grid; start a new sweep")
+        raise ModelFileError(
+            f"{path} is not group {g} of this sweep (another sweep's, or of another grid); start a new sweep"
+        )
     trainer.arr.labels = dataset.classes
     for member in trainer.arr.members:
         member.labels = dataset.classes
@@ -281,7 +311,7 @@ def train_group(args, g: int, count: int, group: list[Member], trainer, dataset,
         files.metrics.history += metric_entries(group, [t.history for t in trainer.members])
     progress = Progress(talks and not args.quiet and sys.stderr.isatty(), reached + 1, training.epochs)
     pending: dict[int, list] = {}
-    where = f"group {g + 1}/{count}, " if count > 1 else ""
+    where = f"group {g} of {count}, " if count > 1 else ""  # numbered from 0, as members, group-NNN.npz, summary.csv
 
     def report() -> None:
         if not talks:
@@ -335,7 +365,8 @@ def train_group(args, g: int, count: int, group: list[Member], trainer, dataset,
         state = trainer.members[k].state
         history = member.history = list(trainer.members[k].history)
         if k in trainer.diverged:
-            member.status = f"diverged in epoch {len(history) + 1}"
+            error = trainer.diverged[k]
+            member.status, member.diverged = f"diverged in epoch {error.epoch}", str(in_flags(error))
             continue
         best_epoch = state.best_epoch if configs[k].patience is not None else None
         member.kept = history[(best_epoch or len(history)) - 1]

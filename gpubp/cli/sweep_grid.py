@@ -23,6 +23,7 @@ from ..errors import GpubpError, InputError
 from ..model.config import NetworkConfig
 from ..training.array import SHARED
 from .settings import CONFIGS, HIDDEN_DEFAULT, KNOBS, PARSERS, RunSettings, cli_default, flag_name, in_flags
+from .train import resolve_sizes
 
 SEQUENCES = ("sizes", "betas", "dropout", "activation")  # one value is a comma list: values are separated by "/"
 PATHS = ("data", "data_dir", "weights")  # taken whole, as gpubp train takes them: a path may hold a comma
@@ -43,18 +44,23 @@ class Member:
     status: str = "finished"
     kept: object = None  # the EpochStats whose weights it ended with
     test: float | None = None
-    net: object = None  # an ordinary network equal to the member, once trained (on this process)
+    net: object = (
+        None  # an ordinary network equal to the member, once trained (on this process); never a diverged one's
+    )
+    diverged: str | None = None  # why it diverged (its TrainingDiverged, in flags); it then has no network
 
     def result(self) -> tuple:
         """What rank 0 needs of a member another process trained (``take``): picklable, host arrays."""
-        return self.index, self.history, self.status, self.kept, self.net.parameters()
+        parameters = None if self.net is None else self.net.parameters()
+        return self.index, self.history, self.status, self.kept, self.diverged, parameters
 
     def take(self, result: tuple, device) -> None:
         from ..network import Network
 
-        _, self.history, self.status, self.kept, (weights, biases) = result
-        knobs = self.settings.network.to_dict()
-        self.net = Network.from_parameters(self.settings.sizes, weights, biases, device=device, **knobs)
+        _, self.history, self.status, self.kept, self.diverged, parameters = result
+        if parameters is not None:
+            knobs = self.settings.network.to_dict()
+            self.net = Network.from_parameters(self.settings.sizes, *parameters, device=device, **knobs)
 
     @property
     def score(self) -> float | None:
@@ -124,17 +130,44 @@ def given_lists(texts: dict) -> dict:
 
 def stored_texts(texts: dict) -> dict:
     """The flags' texts as a checkpoint stores them: data paths absolute, so a sweep resumes from any folder."""
-    stored = dict(texts)
-    for name in PATHS:
-        if name in stored and (name != "data" or Path(stored[name]).suffix.lower() in FILE_SUFFIXES):
-            stored[name] = os.path.abspath(stored[name])
-    return stored
+    return {name: path_value(name, text) if name in PATHS else text for name, text in texts.items()}
 
 
-def same_text(name: str, given: str, saved: str) -> bool:
+def same_values(name: str, given: str, saved: str | None) -> bool:
+    """Whether a flag's text gives the values that a sweep's stored text (``None``: not given, so its default) gave,
+    each read as the grid reads it (data paths absolute; ``--sizes`` still as given, ``resolved_sizes`` compares
+    those on the data's widths)."""
+    return flag_values(name, given) == (default_values(name) if saved is None else flag_values(name, saved))
+
+
+def resolved_sizes(text: str | None, n_in: int, n_out: int, outputs: str) -> list[list[int]]:
+    """The layer widths a ``--sizes`` text (``None``: not given) lists, resolved on the data's widths."""
+    values = default_values("sizes") if text is None else parse_values("sizes", text)
+    return [resolve_sizes(sizes, n_in, n_out, outputs) for sizes in values]
+
+
+def flag_values(name: str, text: str) -> list:
+    values = parse_values(name, text)
     if name in PATHS:
-        return os.path.abspath(given) == os.path.abspath(saved) or given == saved
-    return given == saved
+        return [path_value(name, v) for v in values]
+    return values
+
+
+def path_value(name: str, value):
+    """A data path absolute (a dataset's name as it is), as a sweep's checkpoint stores it."""
+    if value is None or (name == "data" and Path(value).suffix.lower() not in FILE_SUFFIXES):
+        return value
+    return os.path.abspath(value)
+
+
+def default_values(name: str) -> list:
+    """The one value a sweep gives a flag it was not given."""
+    if name == "sizes":
+        return [HIDDEN_DEFAULT]
+    if name == "validation_fraction":
+        return [DEFAULT_VALIDATION]
+    default = cli_default(name)
+    return [path_value(name, default) if name in PATHS else CONFIGS[KNOBS[name][0]].check_one(name, default)]
 
 
 def build_grid(given: dict) -> list[Member]:
@@ -161,8 +194,7 @@ def build_grid(given: dict) -> list[Member]:
                 {n: v for n, v in values.items() if n != "sizes"}, values.get("sizes", HIDDEN_DEFAULT)
             )
         except GpubpError as exc:
-            described = " ".join(f"{flag_name(n)} {show(values.get(n))}" for n in axes)
-            raise InputError(f"the grid's configuration {described}: {in_flags(exc)}") from None
+            raise refused({n: values.get(n) for n in axes}, exc) from None
         if not settings.training.validation_fraction:
             raise InputError(
                 "--validation-fraction 0 leaves nothing to choose the best member on (a sweep never chooses on the "
@@ -175,6 +207,54 @@ def build_grid(given: dict) -> list[Member]:
             "a sweep reads its data once; sweep them separately"
         )
     return members
+
+
+def refused(values: dict, exc: GpubpError) -> InputError:
+    """``exc`` as the refusal of the grid's configuration whose axes have ``values``."""
+    described = " ".join(f"{flag_name(n)} {show(v)}" for n, v in values.items())
+    return InputError(f"the grid's configuration {described}: {in_flags(exc)}" if described else str(in_flags(exc)))
+
+
+def resolved(members: list[Member], n_in: int, n_out: int, outputs: str, rows: int) -> tuple[list[Member], int]:
+    """The members with their sizes resolved on the data's widths (``n_in``, ``n_out``; ``rows`` training rows),
+    each checked whole as ``gpubp train`` checks its run before claiming a folder (a refusal names the combination),
+    and only the first of those whose resolved configurations are the same (renumbered); also how many repeated."""
+    distinct, seen = [], set()
+    for member in members:
+        settings = member.settings
+        try:
+            settings.sizes = resolve_sizes(settings.sizes, n_in, n_out, outputs)
+            key = resolved_key(settings, rows)
+        except GpubpError as exc:
+            raise refused(member.values, exc) from None
+        if key not in seen:
+            seen.add(key)
+            member.index = len(distinct)
+            distinct.append(member)
+    return distinct, len(members) - len(distinct)
+
+
+def resolved_key(settings: RunSettings, rows: int) -> tuple:
+    """What a member trains, every knob filled in and per-layer knobs spelled per layer (a ``SettingError`` where
+    they do not fit its sizes, or its batches the ``rows``): two members with the same key are the same run."""
+    hidden = len(settings.sizes) - 2
+    network, training = settings.network, settings.training
+    training.rows(rows)
+    per_layer = {
+        "activation": network.hidden_activations(hidden),
+        "init": network.inits(hidden),
+        "dropout": training.dropout_rates(hidden),
+    }
+    values = {**network.to_dict(), **training.to_dict(), "sizes": settings.sizes, **per_layer}
+    return tuple(sorted((name, repr(value)) for name, value in values.items()))
+
+
+def grid_counts(given: dict, repeated: int) -> str:
+    """The grid's headline: the distinct values given to each listed flag, and the combinations that repeat another
+    once resolved (trained once)."""
+    counts = " × ".join(f"{len(values)} {flag_name(n)}" for n, values in given.items() if len(values) > 1)
+    merged = f"; {plural(repeated, 'combination')} the same as another once resolved, trained once" if repeated else ""
+    return (counts or "no lists") + merged
 
 
 def configuration(member: Member) -> dict:

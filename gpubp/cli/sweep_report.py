@@ -28,24 +28,31 @@ def checkpoint_path(folder, g: int) -> Path:
 
 
 class SweepFiles:
-    """What the sweep writes into its claimed folder as it goes: the metrics, and the earlier run's removal."""
+    """What the sweep writes into its claimed folder as it goes: the metrics, the checkpoints, and the earlier run's
+    removal (``--force``), which waits until this sweep has a checkpoint or its whole results to put there."""
 
     def __init__(self, folder, earlier, regression: bool, store: dict, every: int, live: bool = True):
         self.folder, self.earlier, self.store, self.every = folder, earlier, store, every
         self.metrics = MetricsLog(folder.path / "metrics.jsonl", [], regression, row=self.row)
         self.regression = regression
         self.live = live  # metrics written as the epochs end (one process), else once every rank's are gathered
+        self.written = False  # the results (models, summary, plot) are complete
+        self.grid = ""  # the grid's headline (``sweep_grid.grid_counts``)
 
     def checkpoint(self, trainer, g: int, done: bool) -> None:
         """Group ``g``'s array checkpoint (``done``: its training has ended), and the metrics forced to disk."""
         with signals_deferred():
+            self.remove_earlier()
             path = checkpoint_path(self.folder.path, g)
             path.parent.mkdir(exist_ok=True)
             save_array_checkpoint(path, trainer, {**self.store, "group": g, "done": done})
+            self.metrics.write()
             self.metrics.sync()
 
     def state(self) -> str:
         """Which of the sweep's files can be used after a stop, and how to continue."""
+        if self.written:
+            return f"the sweep's results are complete in {self.folder.path}"
         if self.earlier:
             return f"no file of this sweep was written; the earlier run's files in {self.folder.path} are untouched"
         checkpoints = sorted((self.folder.path / "checkpoints").glob("group-*.npz"))
@@ -65,11 +72,14 @@ class SweepFiles:
         if not self.live:
             return
         with signals_deferred():
-            self.remove_earlier()
-            self.metrics.append((member, stats))
+            if self.earlier:  # held until the earlier run's files go
+                self.metrics.history.append((member, stats))
+            else:
+                self.metrics.append((member, stats))
 
     def remove_earlier(self) -> None:
-        """--force: the earlier run's files go once this one has an epoch of its own to show."""
+        """--force: the earlier run's files go, all at once, when this sweep writes its first checkpoint or its
+        results (so a sweep that fails or is stopped before then leaves the earlier run whole)."""
         if self.earlier:
             self.folder.remove(self.earlier)
             self.earlier = []
@@ -84,13 +94,11 @@ def describe_sweep(arr, comm, members, groups, dataset, held_out, files) -> None
     """The lines a sweep starts with: the device, the grid, the data and the folder."""
     first = members[0].settings
     score = score_name(arr.regression)[0]
-    axes = list(members[0].values)
-    counts = " × ".join(f"{len({repr(m.values[n]) for m in members})} {flag_name(n)}" for n in axes) or "no lists"
     print(device_line(arr))
     if comm.size > 1:
         print(f"{comm.size} processes over {comm.kind}, each training its share of every group's members")
     print(
-        f"grid: {plural(len(members), 'configuration')} ({counts}) in {plural(len(groups), 'network array')}; "
+        f"grid: {plural(len(members), 'configuration')} ({files.grid}) in {plural(len(groups), 'network array')}; "
         f"chosen on validation {score} on {held_out} held-out rows, never on the test set"
     )
     weighted = "" if first.data.weights is None else f", weighted by {first.data.weights}"
@@ -101,46 +109,63 @@ def describe_sweep(arr, comm, members, groups, dataset, held_out, files) -> None
 
 
 def report_sweep(args, members, groups, dataset, files) -> int:
-    """Rank the members on validation, score the test set for the chosen one (or all), and write the folder."""
+    """Rank the members on validation, score the test set for the chosen one (or all), then write the folder's
+    results as one step: a signal waits until they are complete, and the earlier run's files (``--force``) go only
+    with them. A diverged member has no network: it is named with its cause, ranked last, and saves no model."""
     regression = members[0].settings.network.output_layer == "identity"
     score = score_name(regression)[0]
     axes, folder = list(members[0].values), files.folder.path
+    chosen = sorted(members, key=lambda m: (m.score is None, -(m.score or 0.0), m.index))
+    best = chosen[0]
     try:
-        files.remove_earlier()
         if not files.live:
             files.metrics.history = [entry for group in groups for entry in metric_entries(group)]
-        files.metrics.write()  # also where no epoch was appended: a resumed sweep whose every group had ended
-        files.metrics.close()
-        chosen = sorted(members, key=lambda m: (m.score is None, -(m.score or 0.0), m.index))
-        best = chosen[0]
         if best.kept is None:
+            where = f"the earlier run's files in {folder} are untouched"
+            if not files.earlier:
+                files.metrics.write()
+                where = f"{files.metrics.path} has their epochs"
             raise GpubpError(
-                f"every member diverged, so no model was written ({files.metrics.path} has their epochs): "
-                f"try smaller --lr values"
+                f"every member diverged, so no model was written ({where}); member {best.index}'s cause: "
+                f"{best.diverged}"
             )
+        for member in chosen:
+            if member.diverged is not None:
+                print(f"member {member.index} ({described(member, axes)}): {member.diverged}; ranked last, no model")
         score_test(dataset.test, members if args.report_test == "all" else [best])
-        write_summary(folder / "summary.csv", chosen, axes, regression)
-        save_run_model(folder / "model.npz", best.net, best.settings)
-        saved = ""
-        if args.save_all:
-            for member in members:
-                if member.kept is not None:
-                    path = folder / "members" / f"{member.index:03d}.npz"
-                    path.parent.mkdir(exist_ok=True)
-                    save_run_model(path, member.net, member.settings)
-            saved = f", {folder / 'members'}/"
         curves = [[h.validation_score for h in m.history] for m in members]
-        no_plot = plot_validation_curves(folder / "validation_curves.png", curves, best.index, regression)
+        kept = best.kept.epoch if best.settings.training.patience is not None else None
+        saved = [m for m in members if m.net is not None] if args.save_all else []
+        with signals_deferred():
+            files.remove_earlier()
+            files.metrics.write()  # also where no epoch was appended: a resumed sweep whose every group had ended
+            files.metrics.close()
+            write_summary(folder / "summary.csv", chosen, axes, regression)
+            save_run_model(folder / "model.npz", best.net, best.settings)
+            for member in saved:
+                path = folder / "members" / f"{member.index:03d}.npz"
+                path.parent.mkdir(exist_ok=True)
+                save_run_model(path, member.net, member.settings)
+            no_plot = plot_validation_curves(folder / "validation_curves.png", curves, best.index, regression, kept)
+            files.written = True
     finally:
         files.metrics.close()
     print(summary_text(chosen, axes, regression))
-    described = " ".join(f"{flag_name(n)} {show(best.values[n])}" for n in axes) or "the one configuration"
     test = "no test rows" if best.test is None else f"test {score} {best.test:.4f}"
-    print(f"best: member {best.index} ({described}), validation {score} {best.score:.4f} at epoch {best.kept.epoch}")
+    print(
+        f"best: member {best.index} ({described(best, axes)}), validation {score} {best.score:.4f} at epoch "
+        f"{best.kept.epoch}"
+    )
     print(f"the best member's {test}" + ("" if args.report_test == "all" else " (--report-test all: every member's)"))
     plot = f"; no plot: {no_plot}" if no_plot else f", {folder / 'validation_curves.png'}"
-    print(f"wrote {folder / 'model.npz'}, {files.metrics.path}, {folder / 'summary.csv'}{saved}{plot}")
+    members_folder = f", {folder / 'members'}/ (every member's but a diverged one's)" if saved else ""
+    print(f"wrote {folder / 'model.npz'}, {files.metrics.path}, {folder / 'summary.csv'}{members_folder}{plot}")
     return 0
+
+
+def described(member, axes) -> str:
+    """A member's configuration as the flags of the grid's axes."""
+    return " ".join(f"{flag_name(n)} {show(member.values[n])}" for n in axes) or "the one configuration"
 
 
 def metric_entries(group, histories=None) -> list:

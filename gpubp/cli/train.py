@@ -42,7 +42,7 @@ from ..training import Trainer, save_checkpoint
 from ..training.config import VALIDATION_SEED, validation_split
 from ..training.report import MetricsLog, describe_network, per_layer, plot_learning_curve, score_name
 from .process import signals_deferred, stopped
-from .run_folder import RUN_FILES, claim, claim_new, present
+from .run_folder import ANY_RUN_FILES, claim, claim_new, present
 from .settings import CHECKPOINT_NAME, CONFIGS, SPLIT_ENTRY, checkpoint_file, given_values, in_flags, settings_for
 
 
@@ -97,14 +97,26 @@ def epochs_reached(folder: Path) -> int:
         return 0
 
 
-def check_inputs_are_kept(out: Path, data_file, checkpoint, continuing: bool, files=RUN_FILES) -> None:
-    """Refuse a run folder where a file the run writes or removes is the data file or the checkpoint it reads
-    (whatever the spelling), even with ``--force``; the checkpoint of a run resumed in its own folder is the one
-    file that the run replaces by design, with its next checkpoint. (No run file reads as sample weights.)"""
-    inputs = [(data_file, "its data (--data)"), (checkpoint, "the checkpoint it resumes (--resume)")]
-    for name in [name for name in files if "*" not in name] + present(out, [f for f in files if "*" in f]):
+def run_inputs(data, checkpoint=None) -> list[tuple]:
+    """Every file a run reads, ``(path, what)``: its data (a file, not a named dataset), its sample weights, and the
+    checkpoint it resumes (``data``: the run's ``DataConfig``)."""
+    data_file = data.data if Path(data.data).suffix.lower() in FILE_SUFFIXES else None
+    return [
+        (data_file, "its data (--data)"),
+        (data.weights, "its sample weights (--weights)"),
+        (checkpoint, "the checkpoint it resumes (--resume)"),
+    ]
+
+
+def check_inputs_are_kept(out: Path, inputs, continuing: bool = False) -> None:
+    """Refuse a run folder where a file that a run of either command writes or removes there (``--force`` replaces
+    both) is one of the run's ``inputs`` (``run_inputs``), whatever the spelling, even with ``--force``; the
+    checkpoint of a run resumed in its own folder (``continuing``) is the one file that the run replaces by design,
+    with its next checkpoint."""
+    names = [name for name in ANY_RUN_FILES if "*" not in name] + present(out, [f for f in ANY_RUN_FILES if "*" in f])
+    for name in names:
         for source, what in inputs:
-            if source is None or (continuing and name == CHECKPOINT_NAME and source == checkpoint):
+            if source is None or (continuing and name == CHECKPOINT_NAME and what.endswith("(--resume)")):
                 continue
             if same_file(out / name, source):
                 spelled = "" if os.path.abspath(out / name) == os.path.abspath(source) else f" (that is {source})"
@@ -114,17 +126,17 @@ def check_inputs_are_kept(out: Path, data_file, checkpoint, continuing: bool, fi
                 )
 
 
-def claim_run_folder(args, epochs, resumed_run=None, data_file=None, files=RUN_FILES):
-    """The claimed run folder; refuses one where the run would write over an input (``data_file``, the checkpoint),
-    one holding another run's files without ``--force``, a resume into a folder whose model is of another run than
-    the checkpoint (``resumed_run``: the checkpoint's run id), and a resume to fewer ``epochs`` than the model
-    beside the checkpoint has already reached. ``files``: what the command's runs write (``run_folder.py``)."""
+def claim_run_folder(args, epochs, inputs, resumed_run=None, command="train"):
+    """The claimed run folder of ``command``; refuses one where the run would write over one of its ``inputs``
+    (``run_inputs``), one holding another run's files (of either command) without ``--force``, a resume into a
+    folder whose model is of another run than the checkpoint (``resumed_run``: the checkpoint's run id), and a
+    resume to fewer ``epochs`` than the model beside the checkpoint has already reached."""
     if args.out is None and args.resume is None:
-        return claim_new(Path("runs"), time.strftime("%Y%m%d-%H%M%S"), files), []
+        return claim_new(Path("runs"), time.strftime("%Y%m%d-%H%M%S"), command), []
     out = args.out if args.out is not None else args.resume.parent
     continuing = args.resume is not None and out.resolve() == args.resume.parent.resolve()
-    check_inputs_are_kept(out, data_file, None if args.resume is None else args.resume, continuing, files)
-    folder = claim(out, files=files)
+    check_inputs_are_kept(out, inputs, continuing)
+    folder = claim(out, command=command)
     if (
         continuing
         and resumed_run is not None
@@ -328,8 +340,8 @@ def start_run(args, comm) -> int:
     data = (train_data, test_data, held_out, dataset.weights)
     if comm.rank != 0:
         return train_and_report(args, comm, settings, trainer, data, None)
-    data_file = settings.data.data if Path(settings.data.data).suffix.lower() in FILE_SUFFIXES else None
-    folder, earlier = claim_run_folder(args, settings.training.epochs, resumed[1] if resumed else None, data_file)
+    inputs = run_inputs(settings.data, args.resume)
+    folder, earlier = claim_run_folder(args, settings.training.epochs, inputs, resumed[1] if resumed else None)
     try:
         files = RunFiles(folder, earlier, settings, trainer.history, args.resume if resumed else None, regression)
         return train_and_report(args, comm, settings, trainer, data, files)

@@ -145,9 +145,8 @@ def plot_learning_curve(path, history, best_epoch=None, regression: bool = False
             if getattr(history[0], name) is not None:
                 axis.plot(epochs, [getattr(h, name) for h in history], label=label, color=colors[label])
         eta_axis.plot(epochs, [h.eta for h in history], color="tab:gray")
-        if best_epoch is not None:
-            for axis in (cost_axis, score_axis):
-                axis.axvline(best_epoch, color="tab:red", linestyle=":", label=f"kept (epoch {best_epoch})")
+        for axis in (cost_axis, score_axis):
+            mark_kept(axis, best_epoch)
         cost_axis.set(xlabel="epoch", ylabel="cost C", title="Cost")
         score_axis.set(xlabel="epoch", ylabel=score, title=score[0].upper() + score[1:])
         eta_axis.set(xlabel="epoch", ylabel="η at the epoch's last step", title="Learning rate")
@@ -159,9 +158,16 @@ def plot_learning_curve(path, history, best_epoch=None, regression: bool = False
     return draw(path, figure)
 
 
-def plot_validation_curves(path, curves, best: int, regression: bool = False) -> str | None:
-    """Draw every member's validation score per epoch (``curves[k]``: member k's), member ``best`` highlighted,
-    into a PNG; ``None``, or why there is no plot."""
+def mark_kept(axis, epoch) -> None:
+    """Mark the epoch whose weights were kept (early stopping's best; ``None``: the last, unmarked)."""
+    if epoch is not None:
+        axis.axvline(epoch, color="tab:red", linestyle=":", label=f"kept (epoch {epoch})")
+
+
+def plot_validation_curves(path, curves, best: int, regression: bool = False, kept=None) -> str | None:
+    """Draw every member's validation score per epoch (``curves[k]``: member k's), member ``best`` highlighted and
+    the epoch it was kept at (``kept``, under early stopping) marked, into a PNG; ``None``, or why there is no
+    plot."""
 
     def figure(plt):
         score = score_name(regression)[0]
@@ -172,6 +178,7 @@ def plot_validation_curves(path, curves, best: int, regression: bool = False) ->
         axis.plot(
             range(1, len(curves[best]) + 1), curves[best], color="tab:red", linewidth=2.5, label=f"best: member {best}"
         )
+        mark_kept(axis, kept)
         axis.set(xlabel="epoch", ylabel=f"validation {score}", title=f"{len(curves)} members' validation {score}")
         axis.legend()
         return fig
