@@ -233,3 +233,38 @@ def test_a_fit_parameter_the_estimator_lacks_is_refused(digits):
     x, y = digits
     with pytest.raises(TypeError, match="takes sample_weight only, got the fit parameter 'classes'"):
         NetworkSearchCV(classifier(), {"max_iter": [1]}, cv=2).fit(x, y, classes=np.arange(10))
+
+
+def test_a_scorer_of_the_callers_own_sees_the_loss_curve_that_grid_search_cv_gives(digits):
+    x, y = digits
+
+    def last_loss(estimator, X, y):
+        return -estimator.loss_curve_[-1]
+
+    both(classifier(), {"learning_rate_init": [1e-3, 3e-2]}, x, y, splits(x, y), scoring=last_loss)
+
+
+@pytest.mark.parametrize(
+    "options, monitored",
+    [({}, False), ({"scoring": ["accuracy", "f1_macro"], "refit": False}, False), ({"scoring": len}, True)],
+)
+def test_the_training_cost_is_computed_only_where_something_reads_it(digits, monkeypatch, options, monitored):
+    seen, train = [], search_module.ArrayTrainer.train
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs["monitor_training_cost"])
+        return train(self, *args, **kwargs)
+
+    monkeypatch.setattr(search_module.ArrayTrainer, "train", spy)
+    x, y = digits
+    search = NetworkSearchCV(classifier(), {"learning_rate_init": [1e-3, 3e-2]}, cv=2, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # len is no scorer: its fits' scores fail, which is not what is tested
+        try:
+            search.fit(x, y)
+        except Exception:
+            pass
+    assert seen == [monitored]
+    seen.clear()
+    NetworkSearchCV(classifier(verbose=True), {"learning_rate_init": [1e-3]}, cv=2).fit(x, y)
+    assert seen == [True]  # its lines print each epoch's loss

@@ -440,7 +440,9 @@ class NetworkEstimator(BaseEstimator):
         self.n_layers_, self.n_outputs_ = net.num_layers, net.sizes[-1]
         self.out_activation_ = sklearn_units(net.output)
         self.validation_scores_ = self.best_validation_score_ = None
-        self.best_loss_ = None if validated else min(self.loss_curve_)  # as MLPClassifier's: None with a hold-out
+        # as MLPClassifier's: None with a hold-out (and in NetworkSearchCV's scored members, whose training cost
+        # nothing reads, so none was computed)
+        self.best_loss_ = None if validated or None in self.loss_curve_ else min(self.loss_curve_)
         if validated:
             self.validation_scores_ = [stats.validation_score for stats in history]
             self.best_validation_score_ = max(s for s in self.validation_scores_ if s is not None)

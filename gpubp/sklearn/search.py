@@ -248,6 +248,9 @@ class NetworkSearchCV(GridSearchCV):
                     sample_weight=weights,
                     on_epoch=report,
                     on_member_warning=lambda k, warning: group[k].estimator._warn(warning),
+                    # The training cost after each epoch (``loss_curve_``) decides nothing in a fit (no ``tol``
+                    # test reads it): computed only where something will read it.
+                    monitor_training_cost=self._reads_loss_curve(group),
                 )
         except GpubpError:  # a fit refused as the array lays out its runs (or all diverged): each fit on its own
             for fit in group:
@@ -262,6 +265,18 @@ class NetworkSearchCV(GridSearchCV):
             trainer = Trainer(arr[k], result[k])
             trainer.history.best_epoch = result[k].best_epoch
             fit.estimator._adopt(trainer, fit.plan.config)
+
+    def _reads_loss_curve(self, group: list[Fit]) -> bool:
+        """Whether a fitted member's ``loss_curve_`` may be read: by its estimator's ``verbose`` lines, or by a
+        scorer of the caller's own (scikit-learn's named scorers read only the predictions)."""
+        scoring = self.scoring
+        named = (
+            scoring is None
+            or isinstance(scoring, str)
+            or (isinstance(scoring, (list, tuple, set)) and all(isinstance(s, str) for s in scoring))
+            or (isinstance(scoring, dict) and all(isinstance(s, str) for s in scoring.values()))
+        )
+        return not named or any(fit.estimator.verbose for fit in group)
 
     def _fit_alone(self, fit: Fit, X, y, fit_params) -> None:
         """``fit`` by its estimator's own ``fit`` on its fold, as ``GridSearchCV`` would."""
