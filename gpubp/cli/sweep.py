@@ -322,7 +322,8 @@ def train_group(args, g: int, count: int, group: list[Member], trainer, dataset,
             k, best = max(enumerate(rows), key=lambda kv: (kv[1][1].validation_score, -kv[0]))
             speed = sum(stats.samples_per_s for _, stats in rows)
             print(
-                f"{where}epoch {epoch:3d}/{training.epochs}  {len(rows)} members  best validation {score} "
+                f"{where}epoch {epoch:3d}/{training.epochs}  {len(rows)} member{'s' if len(rows) != 1 else ''}  "
+                f"best validation {score} "
                 f"{best[1].validation_score:.4f} (member {best[0].index})  {speed:,.0f} samples/s",
                 flush=True,
             )
