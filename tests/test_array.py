@@ -247,3 +247,22 @@ def test_members_are_taken_one_at_a_time_by_their_index():
     ]:
         with pytest.raises(gpubp.InputError, match=message):
             arr[bad]
+
+
+def test_a_count_far_too_large_is_refused_in_one_line_before_anything_is_allocated():
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for count in (2**32, 2**63):
+        with pytest.raises(
+            gpubp.OutOfMemoryError, match=f"an array of {count} networks of sizes .5, 3. in float32 would"
+        ):
+            gpubp.NetworkArray([5, 3], count)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: no list of 2**32 seeds
+
+
+def test_a_batch_larger_than_a_members_rows_is_named_before_the_memory_is_weighed(data):
+    arr = gpubp.NetworkArray(SIZES, 2, device="cpu")
+    for batch in (10**7, 10**9):
+        with pytest.raises(gpubp.InputError, match="member 0: mini_batch_size=.* is larger than the training set"):
+            arr.SGD(data[0], 1, batch, 1.0)

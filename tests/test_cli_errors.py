@@ -646,3 +646,18 @@ def test_gpu_without_a_gpu_names_the_extra_to_install(workspace):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "a GPU was requested but none can be used" in result.stderr and "gpubp[gpu]" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, command, unknown",
+    [
+        (("train", "--foo", "1"), "gpubp train", "--foo 1"),
+        (("gradcheck", "--dtype", "float32"), "gpubp gradcheck", "--dtype float32"),
+        (("bench", "--sizes", "30"), "gpubp bench", "--sizes 30"),
+        (("data", "fetch", "mnist", "--bar"), "gpubp data fetch", "--bar"),
+    ],
+)
+def test_an_unknown_flag_is_refused_by_its_command_pointing_to_its_help(args, command, unknown, tmp_path):
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"{command}: error: unrecognized arguments: {unknown}; see {command} --help\n"

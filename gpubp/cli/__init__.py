@@ -33,6 +33,19 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
+    def parse_args(self, args=None, namespace=None):
+        """argparse's, but an argument no parser knows is refused by the command it was given to, pointing to that
+        command's help (argparse leaves it to the top-level parser: "see gpubp --help")."""
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            given = self
+            for dest in ("command", "action"):  # the subcommands chosen, outermost first
+                choices = next((a.choices for a in given._actions if a.dest == dest), None)
+                if choices is not None and getattr(parsed, dest, None) in choices:
+                    given = choices[getattr(parsed, dest)]
+            given.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
+
 
 def sizes_argument(text: str) -> list[int]:
     try:

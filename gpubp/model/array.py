@@ -30,12 +30,13 @@ from .memory import describe_network, reports_out_of_memory
 from .network import Network, score
 
 
-def check_seeds(seeds, count) -> list:
-    """``count`` as a whole number >= 1, and one seed per member (``None``: a fresh random seed each)."""
+def check_seeds(seeds, count) -> list | None:
+    """``count`` as a whole number >= 1, and one seed per member, checked; None where ``seeds`` is None (a fresh
+    random seed each, listed only once the array's memory has been checked: a count may be far too large)."""
     if not is_whole(count) or count < 1:
         raise InputError(f"count (the number of networks) must be a whole number >= 1, got {count!r}")
     if seeds is None:
-        return [None] * int(count)
+        return None
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__") or len(seeds) != count:
         raise InputError(f"seeds must be a list of {count} seeds, one per network, got {seeds!r:.200}")
     return [NetworkConfig.check_one("seed", seed) for seed in seeds]
@@ -63,7 +64,7 @@ class NetworkArray(Network):
         leaky_slope=NetworkConfig.leaky_slope,
     ):
         knobs = dict(activation=activation, leaky_slope=leaky_slope, output=output, cost=cost, dtype=dtype, init=init)
-        self._build(sizes, check_seeds(seeds, count), NetworkConfig(**knobs), device)
+        self._build(sizes, int(count), check_seeds(seeds, count), NetworkConfig(**knobs), device)
         for member in self.members:  # one member's float64 draws at a time
             member.set_parameters(
                 *initializers.draw(member.rng, self.sizes, self.inits, (*self.activations, self.output))
@@ -75,15 +76,15 @@ class NetworkArray(Network):
         layer; ``knobs``: ``Network``'s (the members' ``seeds`` seed their shuffles)."""
         arr = cls.__new__(cls)
         count = len(weights[0]) if len(weights) else 0
-        arr._build(sizes, check_seeds(seeds, count), NetworkConfig(**{**knobs, "seed": None}), device)
+        arr._build(sizes, count, check_seeds(seeds, count), NetworkConfig(**{**knobs, "seed": None}), device)
         arr.set_parameters(weights, biases)
         return arr
 
-    def _build(self, sizes, seeds, config: NetworkConfig, device) -> None:
-        self.count = len(seeds)
-        self._configure(sizes, config, device, None)
+    def _build(self, sizes, count: int, seeds, config: NetworkConfig, device) -> None:
+        self.count = count
+        self._configure(sizes, config, device, None)  # the memory check, before anything per member
         self.rng = None  # each member draws from its own
-        self.members = [self._member(k, seed) for k, seed in enumerate(seeds)]
+        self.members = [self._member(k, seed) for k, seed in enumerate(seeds or [None] * count)]
 
     def _member(self, k: int, seed) -> Network:
         """Member ``k``: a ``Network`` over row k of the array's parameters and gradient, seeded by ``seed``."""

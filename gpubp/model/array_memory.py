@@ -119,7 +119,8 @@ def array_run_footprint(arr, run: ArrayRunShape, count: int) -> Footprint:
     moment, part = max((nbytes, part) for part, nbytes in moments.items())
     footprint = Footprint(
         f"training an array of {count} networks of sizes {list(sizes)} in {dtype.name} with batch {run.batch} on "
-        f"{run.rows:,} rows on the {arr.backend.name}"
+        f"{run.rows:,} rows{'' if run.trained == run.rows else f' (a member trains on up to {run.trained:,})'} on "
+        f"the {arr.backend.name}"
     )
     footprint.device = {**alive, part: moment}
     if gpu:  # the features are converted on the host and staged through pinned memory, which CuPy's pool keeps

@@ -266,7 +266,9 @@ def describe_network(what: str):
 
     def describe(net, *args, **kwargs):
         device = getattr(getattr(net, "backend", None), "name", "device")
-        return f"{what} a network of sizes {list(net.sizes)} in {net.dtype.name} on the {device}", *memory_advice(
+        count = getattr(net, "count", None)
+        networks = "a network" if count is None else f"an array of {count} networks"
+        return f"{what} {networks} of sizes {list(net.sizes)} in {net.dtype.name} on the {device}", *memory_advice(
             net.dtype
         )
 

@@ -29,7 +29,7 @@ from ..model.array_memory import ArrayRunShape, array_run_footprint, check_array
 from ..model.dropout import ArrayDropout
 from ..model.inputs import prepare
 from ..model.memory import is_copied, shape_of, training_advice
-from .config import TrainingConfig, held_out_rows
+from .config import TrainingConfig
 from .diagnosis import diverged
 from .epoch import host_row_factors
 from .optimizers import STATE_BUFFERS, ArrayOptimizer, Optimizer
@@ -57,6 +57,14 @@ def check_shared(configs) -> None:
                 f"their own",
                 name,
             )
+
+
+def checked_rows(rows, count: int, n: int, shared_order: bool) -> list:
+    """``member_rows``, and with ``shared_order`` every member's the same."""
+    chosen = member_rows(rows, count, n)
+    if shared_order and any(r is not None and not np.array_equal(r, chosen[0]) for r in chosen):
+        raise InputError("shared_order needs every member to train on the same rows: drop rows, or shared_order")
+    return chosen
 
 
 def member_rows(rows, count: int, n: int):
@@ -127,12 +135,11 @@ class ArrayTrainer:
         its divergence: the caller finds it in ``ArrayHistory.diverged``)."""
         arr, comm = self.arr, comm or LocalCommunicator()
         check_shared(configs)
-        self.check_memory(configs, training_data, test_data, rows, shared_order, monitor_training_cost, comm)
+        chosen = self.check_memory(configs, training_data, test_data, rows, shared_order, monitor_training_cost, comm)
         data = prepare(arr, training_data, "training data")
         test = prepare(arr, test_data, "test data") if test_data is not None else None
-        chosen = member_rows(rows, arr.count, data[0].shape[0])
-        if shared_order and any(r is not None and not np.array_equal(r, chosen[0]) for r in chosen):
-            raise InputError("shared_order needs every member to train on the same rows: drop rows, or shared_order")
+        if chosen is None:  # the data's shape could not be read before prepare; it could now
+            chosen = checked_rows(rows, arr.count, data[0].shape[0], shared_order)
         warn = on_warning or warnings.warn
         active = [k not in self.diverged and not self._stopped(k, configs[k]) for k in range(arr.count)]
         warns = [
@@ -196,6 +203,15 @@ class ArrayTrainer:
                 costs.update((first + j, m.cost) for j, m in enumerate(scored))
         return costs
 
+    @staticmethod
+    def _held_out(k: int, n: int, config) -> int:
+        """Member k's held-out rows of its ``n``; first of all, a batch or hold-out that does not fit them is
+        refused, naming the member (before the memory check, which would otherwise blame the memory)."""
+        try:
+            return config.rows(n)[1]
+        except GpubpError as exc:
+            raise exc.preceded_by(f"member {k}") from None
+
     def _start(self, k: int, config, data, weights, test, comm, warn, rows):
         """Member k's run laid out by its ``Trainer`` over the shared data; a refusal names the member."""
         try:
@@ -203,9 +219,11 @@ class ArrayTrainer:
         except GpubpError as exc:
             raise exc.preceded_by(f"member {k}") from None
 
-    def check_memory(self, configs, training_data, test_data, rows, shared_order, monitor, comm) -> None:
+    def check_memory(self, configs, training_data, test_data, rows, shared_order, monitor, comm):
         """Refuse, before anything is allocated, a run of ``train``'s arguments that would not fit the device's
-        memory, saying how many members would (``model/array_memory.py``)."""
+        memory, saying how many members would (``model/array_memory.py``); the members' rows checked first (and
+        returned), then each member's batch and hold-out, so that the memory is never blamed for those. None where
+        the data's shape cannot be read here (``prepare`` then says what is wrong with it)."""
         arr = self.arr
         try:
             x, x_test = training_data[0], test_data[0] if test_data is not None else None
@@ -214,8 +232,9 @@ class ArrayTrainer:
         shape, test_shape = shape_of(x), shape_of(x_test) if x_test is not None else None
         if shape is None or (x_test is not None and test_shape is None):
             return  # likewise
-        counts = [shape[0] if r is None else len(r) for r in (rows or [None] * arr.count)]
-        held = [held_out_rows(n, c.validation_fraction) for n, c in zip(counts, configs)]
+        chosen = checked_rows(rows, arr.count, shape[0], shared_order)
+        counts = [shape[0] if r is None else len(r) for r in chosen]
+        held = [self._held_out(k, n, config) for k, (n, config) in enumerate(zip(counts, configs))]
         rule = Optimizer(configs[0], 0)
         kept = self.rules is not None and all(
             t.optimizer is not None and t.optimizer.hyperparameters() == rule.hyperparameters() for t in self.members
@@ -236,8 +255,11 @@ class ArrayTrainer:
             dropout=any(any(c.dropout_rates(arr.num_layers - 2)) for c in configs),
             ranks=comm.size,
         )
-        check_array_fits(lambda count: array_run_footprint(arr, run, count), arr.count, arr.backend,
-                         *training_advice(arr))  # fmt: skip
+        advice, *knobs = training_advice(arr)
+        if rows is not None:  # members' own rows: their permutations and plans grow with them
+            advice = advice.replace(", or free memory", ", fewer or shorter rows per member, or free memory")
+        check_array_fits(lambda count: array_run_footprint(arr, run, count), arr.count, arr.backend, advice, *knobs)
+        return chosen
 
     def _stopped(self, k: int, config: TrainingConfig) -> bool:
         """Whether member k stopped early in an earlier call of this run (it stays as it ended)."""
