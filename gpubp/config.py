@@ -190,9 +190,10 @@ class Config:
     def not_read(cls, name: str, values: Mapping[str, Any]) -> SettingError:
         """The error for knob ``name`` set beside a choice that does not read it."""
         chooser, readers = cls.applies()[name]
-        needed = " or ".join(readers)
+        needed, chosen = " or ".join(readers), values[chooser]
+        chosen = ",".join(map(str, chosen)) if isinstance(chosen, (tuple, list)) else chosen  # as a flag writes it
         return SettingError(
-            f"{{{name}}} applies to {{{chooser}}} {needed}, not {values[chooser]}: choose {needed}, or drop {{{name}}}",
+            f"{{{name}}} applies to {{{chooser}}} {needed}, not {chosen}: choose {needed}, or drop {{{name}}}",
             name,
             chooser,
         )

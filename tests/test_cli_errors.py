@@ -478,7 +478,7 @@ CASES = {
     ),
     "an activation per layer, too many": (
         ["train", "--activation", "relu,tanh"],
-        "--activation lists 2 activations for 1 hidden layers: give one per hidden layer, or one name for all",
+        "--activation lists 2 activations for 1 hidden layer: give one per hidden layer, or one name for all",
     ),
     "leaky slope beside relu": (
         ["train", "--activation", "relu", "--leaky-slope", "0.01"],

@@ -160,8 +160,8 @@ class NetworkConfig(Config):
             return (self.activation,) * hidden_layers
         if len(self.activation) != hidden_layers:
             raise SettingError(
-                f"{{activation}} lists {len(self.activation)} activations for {hidden_layers} hidden layers: give one "
-                f"per hidden layer, or one name for all",
+                f"{{activation}} lists {len(self.activation)} activations for {hidden_layers} hidden "
+                f"layer{'s' if hidden_layers != 1 else ''}: give one per hidden layer, or one name for all",
                 "activation",
             )
         return self.activation

@@ -209,8 +209,8 @@ class TrainingConfig(Config):
             return (self.dropout,) * hidden_layers
         if len(self.dropout) != hidden_layers:
             raise SettingError(
-                f"{{dropout}} lists {len(self.dropout)} rates for {hidden_layers} hidden layers: give one per hidden "
-                f"layer, or one rate for all",
+                f"{{dropout}} lists {len(self.dropout)} rates for {hidden_layers} hidden "
+                f"layer{'s' if hidden_layers != 1 else ''}: give one per hidden layer, or one rate for all",
                 "dropout",
             )
         return self.dropout
